@@ -1,0 +1,155 @@
+//! Process-wide runtime configuration and the log sink.
+//!
+//! Keys (documented in the header next to `sheaf_config_set_int`):
+//!
+//! | key                  | type        | default | meaning |
+//! |----------------------|-------------|---------|---------|
+//! | `log_level`          | int/string  | 2 (warn)| 0 off, 1 error, 2 warn, 3 info, 4 debug, 5 trace |
+//! | `lmdb.map_size`      | int/string  | 64 GiB  | map size of LMDB stores opened afterwards without `?map_size=` |
+//! | `commit.max_retries` | int         | 1000    | how often a commit that lost a race is re-based before `Conflict` |
+
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Log levels, as numbers that cross the C ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum LogLevel {
+    Off = 0,
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
+
+impl LogLevel {
+    fn from_i64(v: i64) -> Option<Self> {
+        Some(match v {
+            0 => LogLevel::Off,
+            1 => LogLevel::Error,
+            2 => LogLevel::Warn,
+            3 => LogLevel::Info,
+            4 => LogLevel::Debug,
+            5 => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "off" => LogLevel::Off,
+            "error" => LogLevel::Error,
+            "warn" | "warning" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+}
+
+const DEFAULT_MAP_SIZE: u64 = 64 << 30;
+
+static LOG_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
+static MAP_SIZE: AtomicU64 = AtomicU64::new(DEFAULT_MAP_SIZE);
+static MAX_RETRIES: AtomicI64 = AtomicI64::new(1000);
+
+/// Receives every log record at or above the configured level.
+pub type LogSink = Box<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+static LOG_SINK: RwLock<Option<LogSink>> = RwLock::new(None);
+
+/// The keys `set_int` and `set_string` accept.
+pub const KEYS: &[&str] = &["log_level", "lmdb.map_size", "commit.max_retries"];
+
+fn unknown_key(key: &str) -> Error {
+    Error::new(
+        ErrorKind::UnknownConfigKey,
+        format!("unknown configuration key '{key}' (known: {})", KEYS.join(", ")),
+    )
+}
+
+/// Sets an integer configuration value.
+pub fn set_int(key: &str, value: i64) -> Result<()> {
+    match key {
+        "log_level" => {
+            let level = LogLevel::from_i64(value)
+                .ok_or_else(|| Error::invalid(format!("log_level must be 0..=5, not {value}")))?;
+            LOG_LEVEL.store(level as u8, Ordering::Relaxed);
+        }
+        "lmdb.map_size" => {
+            if value < 1 << 20 {
+                return Err(Error::invalid(format!(
+                    "lmdb.map_size must be at least 1 MiB, not {value}"
+                )));
+            }
+            MAP_SIZE.store(value as u64, Ordering::Relaxed);
+        }
+        "commit.max_retries" => {
+            if value < 0 {
+                return Err(Error::invalid("commit.max_retries must not be negative"));
+            }
+            MAX_RETRIES.store(value, Ordering::Relaxed);
+        }
+        other => return Err(unknown_key(other)),
+    }
+    Ok(())
+}
+
+/// Sets a configuration value from text (`"debug"`, `"64GB"`, or a number).
+pub fn set_string(key: &str, value: &str) -> Result<()> {
+    match key {
+        "log_level" => match LogLevel::from_name(value) {
+            Some(level) => set_int(key, level as i64),
+            None => match value.parse::<i64>() {
+                Ok(n) => set_int(key, n),
+                Err(_) => Err(Error::invalid(format!(
+                    "log_level '{value}' is not one of off, error, warn, info, debug, trace"
+                ))),
+            },
+        },
+        "lmdb.map_size" => {
+            let size = crate::storage::parse_size(value)?;
+            set_int(key, i64::try_from(size).map_err(|_| Error::invalid("map size too large"))?)
+        }
+        "commit.max_retries" => {
+            let n = value
+                .parse::<i64>()
+                .map_err(|_| Error::invalid(format!("commit.max_retries '{value}' is not a number")))?;
+            set_int(key, n)
+        }
+        other => Err(unknown_key(other)),
+    }
+}
+
+pub(crate) fn lmdb_map_size() -> u64 {
+    MAP_SIZE.load(Ordering::Relaxed)
+}
+
+pub(crate) fn max_commit_retries() -> u64 {
+    MAX_RETRIES.load(Ordering::Relaxed) as u64
+}
+
+/// Installs (or with `None` removes) the function that receives log records.
+pub fn set_log_sink(sink: Option<LogSink>) {
+    *LOG_SINK.write() = sink;
+}
+
+/// Whether a record at `level` would be delivered.
+pub fn log_enabled(level: LogLevel) -> bool {
+    level != LogLevel::Off && (level as u8) <= LOG_LEVEL.load(Ordering::Relaxed)
+}
+
+/// Delivers a record to the sink, if one is installed and the level is enabled.
+pub fn log(level: LogLevel, message: impl FnOnce() -> String) {
+    if !log_enabled(level) {
+        return;
+    }
+    if let Some(sink) = LOG_SINK.read().as_ref() {
+        sink(level, &message());
+    }
+}

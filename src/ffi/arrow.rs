@@ -1,0 +1,76 @@
+//! Arrow C stream import and export, with panics contained.
+//!
+//! arrow-rs's stream callbacks do not catch panics, and its importer asserts on some malformed
+//! input; both directions therefore go through an adapter that turns a panic into an error.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::{ArrowError, SchemaRef};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A reader whose `next` cannot unwind.
+pub(crate) struct PanicSafeReader<R> {
+    inner: R,
+    schema: SchemaRef,
+    failed: bool,
+}
+
+impl<R: RecordBatchReader> PanicSafeReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        let schema = inner.schema();
+        PanicSafeReader { inner, schema, failed: false }
+    }
+}
+
+impl<R: RecordBatchReader> Iterator for PanicSafeReader<R> {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.inner.next())) {
+            Ok(item) => item,
+            Err(_) => {
+                self.failed = true;
+                Some(Err(ArrowError::CDataInterface(
+                    "malformed Arrow data (the importer rejected its structure)".to_string(),
+                )))
+            }
+        }
+    }
+}
+
+impl<R: RecordBatchReader> RecordBatchReader for PanicSafeReader<R> {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// Moves the caller's stream in (marking theirs released) and wraps it for the engine.
+pub(crate) fn import_stream(
+    stream: *mut FFI_ArrowArrayStream,
+) -> Result<PanicSafeReader<RecordBatchStreamReader>> {
+    if stream.is_null() {
+        return Err(Error::new(ErrorKind::NullPointer, "the ArrowArrayStream pointer is NULL"));
+    }
+    // SAFETY: non-NULL; by the C contract it points at an ArrowArrayStream, which we move out of
+    // (leaving it released) so that it is released exactly once.
+    let owned = unsafe { FFI_ArrowArrayStream::from_raw(stream) };
+    let reader = catch_unwind(AssertUnwindSafe(|| RecordBatchStreamReader::try_new(owned)))
+        .map_err(|_| Error::new(ErrorKind::InvalidArrow, "malformed ArrowArrayStream schema"))?
+        .map_err(|e| Error::new(ErrorKind::InvalidArrow, "the ArrowArrayStream cannot be read").caused_by(e))?;
+    Ok(PanicSafeReader::new(reader))
+}
+
+/// Fills a caller-allocated stream with `reader`.
+pub(crate) fn export_stream(
+    reader: impl RecordBatchReader + Send + 'static,
+    out: *mut FFI_ArrowArrayStream,
+) -> Result<()> {
+    let stream = FFI_ArrowArrayStream::new(Box::new(PanicSafeReader::new(reader)));
+    super::write_out(out, "out_stream", stream)
+}

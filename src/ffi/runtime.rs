@@ -1,0 +1,156 @@
+//! Versions, status names, runtime configuration, the log callback, and the test-only panic.
+
+use std::ffi::{c_char, c_void};
+
+use super::{guard, str_arg, SheafError, SheafStatus};
+use crate::config::{self, LogLevel};
+use crate::error::{Error, ErrorKind};
+
+/// Major version of the library.
+pub const SHEAF_VERSION_MAJOR: u32 = 0;
+/// Minor version of the library.
+pub const SHEAF_VERSION_MINOR: u32 = 1;
+/// Patch version of the library.
+pub const SHEAF_VERSION_PATCH: u32 = 0;
+/// Version of the C ABI this header describes. It only grows; a binding built for ABI N works
+/// with a library whose `sheaf_abi_version()` is N.
+pub const SHEAF_ABI_VERSION: u32 = 1;
+
+/// Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
+pub const SHEAF_LOG_ERROR: i32 = 1;
+/// Warnings.
+pub const SHEAF_LOG_WARN: i32 = 2;
+/// Informational records (store opened, ...).
+pub const SHEAF_LOG_INFO: i32 = 3;
+/// Debugging records (commits, retries, garbage collection).
+pub const SHEAF_LOG_DEBUG: i32 = 4;
+/// Everything.
+pub const SHEAF_LOG_TRACE: i32 = 5;
+
+/// The library version as "MAJOR.MINOR.PATCH": static, NUL-terminated, never freed.
+#[no_mangle]
+pub extern "C" fn sheaf_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The C ABI version of the loaded library (compare with `SHEAF_ABI_VERSION`).
+#[no_mangle]
+pub extern "C" fn sheaf_abi_version() -> u32 {
+    SHEAF_ABI_VERSION
+}
+
+/// The constant name of a status code, e.g. "SHEAF_ERR_NO_SUCH_SYMBOL"; "SHEAF_OK" for 0 and
+/// "SHEAF_ERR_UNKNOWN" for a code this library does not know. Static, never freed.
+#[no_mangle]
+pub extern "C" fn sheaf_status_name(status: SheafStatus) -> *const c_char {
+    if status == 0 {
+        return c"SHEAF_OK".as_ptr();
+    }
+    let name: &'static str = match ErrorKind::from_code(status) {
+        Some(kind) => kind.name(),
+        None => return c"SHEAF_ERR_UNKNOWN".as_ptr(),
+    };
+    // The names are interned once so the pointer stays valid forever.
+    static NAMES: std::sync::OnceLock<Vec<(i32, std::ffi::CString)>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        ErrorKind::ALL
+            .iter()
+            .map(|k| (k.code(), std::ffi::CString::new(k.name()).unwrap_or_default()))
+            .collect()
+    });
+    names
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or(c"SHEAF_ERR_UNKNOWN".as_ptr(), |(_, s)| {
+            debug_assert_eq!(s.to_str().ok(), Some(name));
+            s.as_ptr()
+        })
+}
+
+/// Sets an integer configuration value for the whole process.
+///
+/// Keys: `log_level` (0 off, 1 error, 2 warn — the default —, 3 info, 4 debug, 5 trace);
+/// `lmdb.map_size` (bytes; default 64 GiB; applies to LMDB stores opened afterwards without
+/// `?map_size=`); `commit.max_retries` (default 1000; how often a commit that lost a race is
+/// re-based before `SHEAF_ERR_CONFLICT`).
+///
+/// Returns `SHEAF_ERR_UNKNOWN_CONFIG_KEY` for another key, `SHEAF_ERR_INVALID_ARGUMENT` for a
+/// value out of range. Thread safety: safe from any thread.
+#[no_mangle]
+pub extern "C" fn sheaf_config_set_int(
+    key: *const c_char,
+    key_len: usize,
+    value: i64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || config::set_int(str_arg(key, key_len, "key")?, value))
+}
+
+/// Sets a configuration value from text: the keys of `sheaf_config_set_int`, where `log_level`
+/// also takes "off", "error", "warn", "info", "debug", "trace" and `lmdb.map_size` takes sizes
+/// like "64GB" or "1TB" (binary multiples).
+#[no_mangle]
+pub extern "C" fn sheaf_config_set_string(
+    key: *const c_char,
+    key_len: usize,
+    value: *const c_char,
+    value_len: usize,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || config::set_string(str_arg(key, key_len, "key")?, str_arg(value, value_len, "value")?))
+}
+
+/// Receives log records: `level` is one of `SHEAF_LOG_*`; `message` is UTF-8 of `len` bytes,
+/// valid only during the call (also NUL-terminated). May be called from any thread, from inside
+/// any Sheaf call; it must not call back into Sheaf's configuration functions.
+pub type SheafLogCallback =
+    Option<unsafe extern "C" fn(level: i32, message: *const c_char, len: usize, user_data: *mut c_void)>;
+
+struct CallbackTarget {
+    callback: unsafe extern "C" fn(i32, *const c_char, usize, *mut c_void),
+    user_data: *mut c_void,
+}
+
+impl CallbackTarget {
+    fn deliver(&self, level: LogLevel, message: &str) {
+        let mut text = message.replace('\0', " ").into_bytes();
+        let len = text.len();
+        text.push(0);
+        // SAFETY: the callback was supplied by the caller for exactly this use.
+        unsafe { (self.callback)(level as i32, text.as_ptr().cast(), len, self.user_data) };
+    }
+}
+
+// SAFETY: the C contract of `sheaf_log_set_callback` makes the callback and its user data
+// usable from any thread.
+unsafe impl Send for CallbackTarget {}
+// SAFETY: as above.
+unsafe impl Sync for CallbackTarget {}
+
+/// Installs the function that receives log records (NULL removes it). Records below the level
+/// set with config `log_level` are not produced at all. `user_data` is passed back unchanged.
+#[no_mangle]
+pub extern "C" fn sheaf_log_set_callback(
+    callback: SheafLogCallback,
+    user_data: *mut c_void,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        let sink: Option<config::LogSink> = callback.map(|callback| {
+            let target = CallbackTarget { callback, user_data };
+            Box::new(move |level: LogLevel, message: &str| target.deliver(level, message)) as config::LogSink
+        });
+        config::set_log_sink(sink);
+        Ok(())
+    })
+}
+
+/// For tests of the error path: panics inside the library and returns the status the panic
+/// became (always `SHEAF_ERR_INTERNAL`), proving no panic crosses the C boundary.
+#[no_mangle]
+pub extern "C" fn sheaf_debug_panic(err: *mut *mut SheafError) -> SheafStatus {
+    guard(err, || -> crate::error::Result<()> {
+        let trigger: Option<Error> = None;
+        panic!("sheaf_debug_panic was called ({:?})", trigger.map(|e| e.kind()))
+    })
+}

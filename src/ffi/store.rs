@@ -1,0 +1,197 @@
+//! Stores and libraries.
+
+use std::ffi::c_char;
+
+use super::{
+    guard, handle_ref, json_out, opt_str_arg, register_handle, require_out, str_arg,
+    free_handle, write_out, SheafBytes, SheafError, SheafStatus,
+};
+use crate::store::{LibraryOptions, Store};
+
+/// An open store. Safe to share between threads.
+pub struct SheafStore {
+    pub(crate) store: Store,
+}
+
+/// A library inside a store. Safe to share between threads. Holds its own reference to the
+/// store, so it may outlive the `SheafStore` handle (but not `sheaf_store_close`).
+pub struct SheafLibrary {
+    pub(crate) library: crate::store::Library,
+}
+
+pub(crate) fn store_ref<'a>(store: *const SheafStore) -> crate::error::Result<&'a Store> {
+    Ok(&handle_ref(store, "store")?.store)
+}
+
+pub(crate) fn library_ref<'a>(lib: *const SheafLibrary) -> crate::error::Result<&'a crate::store::Library> {
+    Ok(&handle_ref(lib, "library")?.library)
+}
+
+/// Opens a store.
+///
+/// `uri` (UTF-8, `uri_len` bytes): `mem://` (a new private in-memory store), `mem://NAME` (an
+/// in-memory store shared in this process by name), `lmdb:///absolute/path[?map_size=64GB]`,
+/// or a plain path (same as `lmdb://`). LMDB stores may be opened by several processes at once.
+/// On success `*out` receives a handle to free with `sheaf_store_free`.
+///
+/// Errors: `SHEAF_ERR_INVALID_URI`, `SHEAF_ERR_IO`, `SHEAF_ERR_STORAGE`, `SHEAF_ERR_NULL_POINTER`,
+/// `SHEAF_ERR_INVALID_UTF8`.
+#[no_mangle]
+pub extern "C" fn sheaf_store_open(
+    uri: *const c_char,
+    uri_len: usize,
+    out: *mut *mut SheafStore,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out, "out")?;
+        let store = Store::open(str_arg(uri, uri_len, "uri")?)?;
+        write_out(out, "out", register_handle(Box::new(SheafStore { store })))
+    })
+}
+
+/// Closes a store: later calls on it, and on libraries opened from it, return
+/// `SHEAF_ERR_CLOSED`; calls already running on other threads finish. Idempotent and
+/// thread-safe. The handle must still be freed with `sheaf_store_free`.
+#[no_mangle]
+pub extern "C" fn sheaf_store_close(store: *mut SheafStore, err: *mut *mut SheafError) -> SheafStatus {
+    guard(err, || {
+        store_ref(store)?.close();
+        Ok(())
+    })
+}
+
+/// Frees a store handle (without closing the store for libraries still open from it). NULL is
+/// ignored; a second free is detected and ignored.
+#[no_mangle]
+pub extern "C" fn sheaf_store_free(store: *mut SheafStore) {
+    free_handle(store);
+}
+
+/// Creates a library. `options_json` may be NULL (defaults) or
+/// `{"rows_per_segment": 100000, "compression": "lz4"|"zstd"|"none",
+///   "prune_previous_versions": false}` (every field optional).
+///
+/// Errors: `SHEAF_ERR_LIBRARY_EXISTS`, `SHEAF_ERR_INVALID_NAME`, `SHEAF_ERR_INVALID_JSON`,
+/// `SHEAF_ERR_INVALID_ARGUMENT`, `SHEAF_ERR_CLOSED`, storage errors.
+#[no_mangle]
+pub extern "C" fn sheaf_library_create(
+    store: *const SheafStore,
+    name: *const c_char,
+    name_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out: *mut *mut SheafLibrary,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out, "out")?;
+        let store = store_ref(store)?;
+        let options = LibraryOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let library = store.create_library(str_arg(name, name_len, "name")?, options)?;
+        write_out(out, "out", register_handle(Box::new(SheafLibrary { library })))
+    })
+}
+
+/// Opens a library. A missing library is `SHEAF_ERR_NO_SUCH_LIBRARY` unless `create_if_missing`
+/// is true, in which case it is created with `options_json` (as in `sheaf_library_create`;
+/// NULL = defaults; ignored when the library exists).
+#[no_mangle]
+pub extern "C" fn sheaf_library_open(
+    store: *const SheafStore,
+    name: *const c_char,
+    name_len: usize,
+    create_if_missing: bool,
+    options_json: *const c_char,
+    options_len: usize,
+    out: *mut *mut SheafLibrary,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out, "out")?;
+        let store = store_ref(store)?;
+        let options = LibraryOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let library = store.open_library(str_arg(name, name_len, "name")?, create_if_missing, options)?;
+        write_out(out, "out", register_handle(Box::new(SheafLibrary { library })))
+    })
+}
+
+/// Deletes a library and all its data. A missing library is not an error;
+/// `*out_existed` (may be NULL) says whether it existed.
+#[no_mangle]
+pub extern "C" fn sheaf_library_delete(
+    store: *const SheafStore,
+    name: *const c_char,
+    name_len: usize,
+    out_existed: *mut bool,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        let existed = store_ref(store)?.delete_library(str_arg(name, name_len, "name")?)?;
+        if !out_existed.is_null() {
+            write_out(out_existed, "out_existed", existed)?;
+        }
+        Ok(())
+    })
+}
+
+/// Sets `*out` to whether a library exists.
+#[no_mangle]
+pub extern "C" fn sheaf_library_exists(
+    store: *const SheafStore,
+    name: *const c_char,
+    name_len: usize,
+    out: *mut bool,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out, "out")?;
+        let exists = store_ref(store)?.has_library(str_arg(name, name_len, "name")?)?;
+        write_out(out, "out", exists)
+    })
+}
+
+/// Lists the libraries as a JSON array of names in byte order, e.g. `["prices","trades"]`.
+/// Free `*out_json` with `sheaf_bytes_free`.
+#[no_mangle]
+pub extern "C" fn sheaf_library_list(
+    store: *const SheafStore,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        json_out(out_json, "out_json", &store_ref(store)?.list_libraries()?)
+    })
+}
+
+/// The library's options as JSON (the shape `sheaf_library_create` takes, every field present)
+/// together with its name: `{"name": "prices", "options": {...}}`.
+#[no_mangle]
+pub extern "C" fn sheaf_library_describe(
+    library: *const SheafLibrary,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let lib = library_ref(library)?;
+        json_out(out_json, "out_json", &serde_json::json!({"name": lib.name(), "options": lib.options()}))
+    })
+}
+
+/// Closes a library handle: later calls on it return `SHEAF_ERR_CLOSED`. Idempotent and
+/// thread-safe; free it afterwards with `sheaf_library_free`.
+#[no_mangle]
+pub extern "C" fn sheaf_library_close(library: *mut SheafLibrary, err: *mut *mut SheafError) -> SheafStatus {
+    guard(err, || {
+        library_ref(library)?.close();
+        Ok(())
+    })
+}
+
+/// Frees a library handle. NULL is ignored; a second free is detected and ignored.
+#[no_mangle]
+pub extern "C" fn sheaf_library_free(library: *mut SheafLibrary) {
+    free_handle(library);
+}

@@ -1,0 +1,243 @@
+//! Versioned tables.
+//!
+//! JSON shapes used here:
+//! - write options: `{"index": "ts", "validate_index": true, "prune_previous_versions": null}`
+//! - read options: `{"as_of": null | <version> | <negative: counts back, -1 = latest>}`
+//! - version info: `{"symbol": "s", "version": 3, "timestamp_ns": 1700000000000000000,
+//!   "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true}`
+
+use std::ffi::c_char;
+
+use arrow_array::ffi_stream::FFI_ArrowArrayStream;
+
+use super::store::library_ref;
+use super::{
+    bytes_arg, bytes_out, export_stream, guard, import_stream, json_out, opt_str_arg, require_out,
+    str_arg, write_out, SheafBytes, SheafError, SheafLibrary, SheafStatus,
+};
+use crate::table::{ReadOptions, WriteOptions};
+
+fn metadata_arg(ptr: *const u8, len: usize) -> crate::error::Result<Option<Vec<u8>>> {
+    if ptr.is_null() && len == 0 {
+        return Ok(None);
+    }
+    Ok(Some(bytes_arg(ptr, len, "metadata")?.to_vec()))
+}
+
+/// Writes a new version of `symbol` whose content is the rows of `data`.
+///
+/// `data` is moved in: the library takes ownership and releases it, also on failure (the
+/// caller's struct is left released). Every batch is validated in full; malformed input is
+/// `SHEAF_ERR_INVALID_ARROW` and nothing is committed. `metadata` is opaque bytes stored with
+/// the version (NULL with length 0 = none; a non-NULL pointer with length 0 = empty metadata).
+/// `options_json` (may be NULL): `{"index": "<column>", "validate_index": true,
+/// "prune_previous_versions": null|true|false}`; the index column must be a timestamp, date or
+/// integer without nulls and, unless `validate_index` is false, sorted ascending
+/// (`SHEAF_ERR_UNSORTED_INDEX`). `*out_version` (may be NULL) receives the new version number.
+///
+/// Errors also: `SHEAF_ERR_UNSUPPORTED_TYPE` (names the column), `SHEAF_ERR_SCHEMA`,
+/// `SHEAF_ERR_INVALID_NAME`, `SHEAF_ERR_CONFLICT`, `SHEAF_ERR_CLOSED`, storage errors.
+#[no_mangle]
+pub extern "C" fn sheaf_table_write(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    data: *mut FFI_ArrowArrayStream,
+    metadata: *const u8,
+    metadata_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_version: *mut u64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        // Take ownership of the stream first so that it is released on every path.
+        let mut reader = import_stream(data)?;
+        let lib = library_ref(library)?;
+        let symbol = str_arg(symbol, symbol_len, "symbol")?;
+        let metadata = metadata_arg(metadata, metadata_len)?;
+        let options = WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let version = lib.write(symbol, &mut reader, metadata, &options)?;
+        if !out_version.is_null() {
+            write_out(out_version, "out_version", version)?;
+        }
+        Ok(())
+    })
+}
+
+/// Reads a version of `symbol` into the caller-allocated `*out_stream` (one batch per stored
+/// segment, loaded lazily; the stream has a single consumer and keeps the library alive until
+/// released). `options_json` (may be NULL): `{"as_of": null | N | -K}`. `*out_info` (may be
+/// NULL) receives the version info JSON; `*out_metadata` (may be NULL) the metadata bytes, or
+/// `{NULL, 0}` when there are none (`has_metadata` in the info tells none from empty).
+///
+/// Errors: `SHEAF_ERR_NO_SUCH_SYMBOL`, `SHEAF_ERR_NO_SUCH_VERSION`, `SHEAF_ERR_INVALID_JSON`,
+/// `SHEAF_ERR_INVALID_ARGUMENT`, `SHEAF_ERR_CLOSED`, storage errors. A segment that fails to
+/// load later is reported through the stream's `get_next` / `get_last_error`.
+#[no_mangle]
+pub extern "C" fn sheaf_table_read(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_stream: *mut FFI_ArrowArrayStream,
+    out_info: *mut SheafBytes,
+    out_metadata: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_stream, "out_stream")?;
+        let lib = library_ref(library)?;
+        let options = ReadOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let result = lib.read(str_arg(symbol, symbol_len, "symbol")?, &options)?;
+        if !out_info.is_null() {
+            json_out(out_info, "out_info", &result.info)?;
+        }
+        if !out_metadata.is_null() {
+            bytes_out(out_metadata, "out_metadata", result.metadata.unwrap_or_default())?;
+        }
+        export_stream(result.reader, out_stream)
+    })
+}
+
+/// Reads only the info and metadata of a version (see `sheaf_table_read` for the arguments).
+#[no_mangle]
+pub extern "C" fn sheaf_table_read_metadata(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_info: *mut SheafBytes,
+    out_metadata: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_metadata, "out_metadata")?;
+        let lib = library_ref(library)?;
+        let options = ReadOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let (info, metadata) = lib.read_metadata(str_arg(symbol, symbol_len, "symbol")?, &options)?;
+        if !out_info.is_null() {
+            json_out(out_info, "out_info", &info)?;
+        }
+        bytes_out(out_metadata, "out_metadata", metadata.unwrap_or_default())
+    })
+}
+
+/// Writes a new version of an existing `symbol` with the data of its latest version and new
+/// `metadata` (NULL with length 0 = none). `options_json` (may be NULL):
+/// `{"prune_previous_versions": null|true|false}`. Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+#[no_mangle]
+pub extern "C" fn sheaf_table_write_metadata(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    metadata: *const u8,
+    metadata_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_version: *mut u64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        let lib = library_ref(library)?;
+        let options = WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        if options.index.is_some() || !options.validate_index {
+            return Err(crate::error::Error::invalid(
+                "write_metadata takes only prune_previous_versions as an option",
+            ));
+        }
+        let version = lib.write_metadata(
+            str_arg(symbol, symbol_len, "symbol")?,
+            metadata_arg(metadata, metadata_len)?,
+            options.prune_previous_versions,
+        )?;
+        if !out_version.is_null() {
+            write_out(out_version, "out_version", version)?;
+        }
+        Ok(())
+    })
+}
+
+/// Lists the symbols that have a live version, as a JSON array of names in byte order.
+#[no_mangle]
+pub extern "C" fn sheaf_table_list_symbols(
+    library: *const SheafLibrary,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        json_out(out_json, "out_json", &library_ref(library)?.list_symbols()?)
+    })
+}
+
+/// Sets `*out` to whether `symbol` has a live version.
+#[no_mangle]
+pub extern "C" fn sheaf_table_has_symbol(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    out: *mut bool,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out, "out")?;
+        let has = library_ref(library)?.has_symbol(str_arg(symbol, symbol_len, "symbol")?)?;
+        write_out(out, "out", has)
+    })
+}
+
+/// Lists the live versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest
+/// first, as a JSON array of version infos.
+#[no_mangle]
+pub extern "C" fn sheaf_table_list_versions(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let lib = library_ref(library)?;
+        let symbol = if symbol.is_null() { None } else { Some(str_arg(symbol, symbol_len, "symbol")?) };
+        json_out(out_json, "out_json", &lib.list_versions(symbol)?)
+    })
+}
+
+/// Deletes versions of `symbol`: the `n_versions` numbers at `versions`, or every version when
+/// `versions` is NULL. Segments no live version uses any more are removed from storage.
+/// A delete is itself a commit in the symbol's chain and takes a number: the next write gets
+/// a number after it (version numbers are never reused).
+///
+/// Errors: `SHEAF_ERR_NO_SUCH_SYMBOL`, `SHEAF_ERR_NO_SUCH_VERSION` (a version that is not live;
+/// nothing is deleted then), `SHEAF_ERR_CLOSED`, storage errors.
+#[no_mangle]
+pub extern "C" fn sheaf_table_delete(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    versions: *const u64,
+    n_versions: usize,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        let lib = library_ref(library)?;
+        let symbol = str_arg(symbol, symbol_len, "symbol")?;
+        let list = if versions.is_null() {
+            if n_versions != 0 {
+                return Err(crate::error::Error::new(
+                    crate::error::ErrorKind::NullPointer,
+                    "versions is NULL with n_versions > 0",
+                ));
+            }
+            None
+        } else {
+            // SAFETY: the caller guarantees `n_versions` readable u64 values at `versions`.
+            Some(unsafe { std::slice::from_raw_parts(versions, n_versions) })
+        };
+        lib.delete(symbol, list)
+    })
+}

@@ -1,0 +1,19 @@
+//! Sheaf: an embedded, versioned data store for Arrow tables, key-value pairs and JSON
+//! documents, with one stable C ABI.
+//!
+//! Layers, bottom to top (imports only point down):
+//! - [`storage`] — ordered key → bytes backends (`mem://`, `lmdb://`); knows nothing of tables.
+//! - [`store`] — a store opened from a URI, and its libraries.
+//! - [`table`] — versioned Arrow tables (the commit rule lives there).
+//! - [`ffi`] — the C ABI (`include/sheaf.h`): argument checks and translation only.
+
+pub mod config;
+pub mod error;
+pub mod ffi;
+pub mod storage;
+pub mod store;
+pub mod table;
+
+pub use error::{Error, ErrorKind, Result};
+pub use store::{Compression, Library, LibraryOptions, Store};
+pub use table::{AsOf, ReadOptions, VersionInfo, WriteOptions};

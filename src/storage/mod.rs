@@ -1,0 +1,233 @@
+//! The storage seam: an ordered key → bytes space that the engine runs on.
+//!
+//! Nothing above this module knows which backend it talks to, and nothing in it knows about
+//! tables, key spaces or collections: keys and values are plain bytes. Every backend must make
+//! [`Storage::put_if_absent`], [`Storage::compare_and_swap`] and [`Storage::write_batch`] atomic,
+//! because the engine's commit rule depends on it.
+
+mod lmdb;
+mod memory;
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+
+pub use self::lmdb::{LmdbOptions, LmdbStorage};
+pub use self::memory::MemoryStorage;
+
+/// A half-open or closed range of keys, in byte order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub start: Bound<Vec<u8>>,
+    pub end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`.
+    pub fn prefix(prefix: &[u8]) -> Self {
+        let end = match prefix_successor(prefix) {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        KeyRange { start: Bound::Included(prefix.to_vec()), end }
+    }
+
+    /// Every key.
+    pub fn all() -> Self {
+        KeyRange { start: Bound::Unbounded, end: Bound::Unbounded }
+    }
+
+    /// Whether no key can lie in the range (ordered maps refuse to walk such a range).
+    pub fn is_empty(&self) -> bool {
+        match (&self.start, &self.end) {
+            (Bound::Unbounded, _) | (_, Bound::Unbounded) => false,
+            (Bound::Included(s), Bound::Included(e)) => s > e,
+            (Bound::Included(s) | Bound::Excluded(s), Bound::Excluded(e))
+            | (Bound::Excluded(s), Bound::Included(e)) => s >= e,
+        }
+    }
+
+    pub(crate) fn as_refs(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (as_ref_bound(&self.start), as_ref_bound(&self.end))
+    }
+}
+
+fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`, if there is one.
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// How a scan walks its range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// At most this many entries.
+    pub limit: Option<usize>,
+    /// From the last key down.
+    pub reverse: bool,
+    /// Leave values empty (cheaper: no value is copied).
+    pub keys_only: bool,
+}
+
+/// One key and (unless the scan was keys-only) its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+/// One change inside an atomic [`Storage::write_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOp<'a> {
+    Put(&'a [u8], &'a [u8]),
+    Delete(&'a [u8]),
+}
+
+/// An ordered key → bytes space. Implementations are shared between threads.
+pub trait Storage: Send + Sync {
+    /// The value stored at `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` at `key`, replacing what was there.
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<()>;
+    /// Stores `value` at `key` only if the key is absent; `false` if it was present.
+    fn put_if_absent(&self, key: &[u8], value: &[u8]) -> Result<bool>;
+    /// Replaces the value at `key` by `new` (`None` deletes) only if it currently equals
+    /// `expected` (`None` = absent). Returns whether the swap happened.
+    fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool>;
+    /// Removes `key`; `false` if it was absent.
+    fn delete(&self, key: &[u8]) -> Result<bool>;
+    /// The entries in `range`, in key order (or reversed).
+    fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>>;
+    /// Applies every op or none.
+    fn write_batch(&self, ops: &[WriteOp<'_>]) -> Result<()>;
+    /// A short description for messages, e.g. the URI it was opened from.
+    fn describe(&self) -> String;
+}
+
+/// Storage shared by every handle of a store.
+pub type SharedStorage = Arc<dyn Storage>;
+
+/// Opens the backend a URI names.
+///
+/// - `mem://` — a new private in-memory space; `mem://NAME` — a process-wide named one, shared
+///   by every store opened with the same name while any of them is open.
+/// - `lmdb:///absolute/path[?map_size=64GB]` — LMDB through heed; a bare path means the same
+///   (a relative bare path is taken from the current directory).
+pub fn open_uri(uri: &str) -> Result<SharedStorage> {
+    if let Some(rest) = uri.strip_prefix("mem://") {
+        if rest.contains('?') {
+            return Err(Error::new(ErrorKind::InvalidUri, format!("'{uri}': mem:// takes no options")));
+        }
+        return Ok(if rest.is_empty() {
+            Arc::new(MemoryStorage::new("mem://"))
+        } else {
+            MemoryStorage::named(rest)
+        });
+    }
+    let (path, query) = if let Some(rest) = uri.strip_prefix("lmdb://") {
+        let (path, query) = split_query(rest);
+        if !path.starts_with('/') {
+            return Err(Error::new(
+                ErrorKind::InvalidUri,
+                format!("'{uri}': an lmdb:// URI needs an absolute path, as in lmdb:///data/store"),
+            ));
+        }
+        (path.to_string(), query)
+    } else if uri.contains("://") {
+        let scheme = uri.split("://").next().unwrap_or_default();
+        return Err(Error::new(
+            ErrorKind::InvalidUri,
+            format!("'{uri}': unknown scheme '{scheme}' (known: mem://, lmdb://, or a plain path)"),
+        ));
+    } else if uri.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidUri, "the store URI is empty"));
+    } else {
+        let (path, query) = split_query(uri);
+        let path = std::path::absolute(path).map_err(Error::from)?;
+        (path.to_string_lossy().into_owned(), query)
+    };
+    let mut options = LmdbOptions::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "map_size" => {
+                options.map_size = Some(parse_size(value).map_err(|e| e.context(format!("'{uri}'")))?)
+            }
+            other => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUri,
+                    format!("'{uri}': unknown option '{other}' (known: map_size)"),
+                ))
+            }
+        }
+    }
+    Ok(LmdbStorage::open(std::path::Path::new(&path), options)?)
+}
+
+fn split_query(s: &str) -> (&str, &str) {
+    s.split_once('?').unwrap_or((s, ""))
+}
+
+/// Parses sizes like `1048576`, `512MB`, `64GB`, `1TB` (binary multiples, as ArcticDB does).
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits_end);
+    let bad = || {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("'{text}' is not a size (examples: 1048576, 512MB, 64GB, 1TB)"),
+        )
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(1u64 << shift).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_successor_handles_ff() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64GB").unwrap(), 64 << 30);
+        assert_eq!(parse_size("1tb").unwrap(), 1 << 40);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("").is_err());
+    }
+}

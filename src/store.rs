@@ -1,0 +1,293 @@
+//! `Store`: opened from a URI, owns the storage, and hands out libraries.
+//!
+//! Key layout inside the storage (the `\0` separators are safe because names may not hold
+//! control characters):
+//!
+//! - `L\0<library>` → the library's options, as JSON
+//! - `T\0<library>\0…` → everything the library's tables hold (see [`crate::table`])
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::storage::{self, KeyRange, ScanOptions, SharedStorage, WriteOp};
+
+/// Longest library or symbol name, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Checks a library or symbol name: non-empty UTF-8, at most 255 bytes, no control characters.
+pub fn validate_name(what: &str, name: &str) -> Result<()> {
+    let problem = if name.is_empty() {
+        Some("must not be empty".to_string())
+    } else if name.len() > MAX_NAME_BYTES {
+        Some(format!("is {} bytes long; the limit is {MAX_NAME_BYTES}", name.len()))
+    } else if let Some(c) = name.chars().find(|c| c.is_control()) {
+        Some(format!("contains the control character U+{:04X}", c as u32))
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(Error::new(ErrorKind::InvalidName, format!("{what} name {name:?} {p}"))),
+        None => Ok(()),
+    }
+}
+
+/// How a library compresses its segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Lz4,
+    Zstd,
+    None,
+}
+
+/// Options fixed when a library is created and stored with it.
+///
+/// JSON shape (every field optional on input):
+/// `{"rows_per_segment": 100000, "compression": "lz4" | "zstd" | "none",
+///   "prune_previous_versions": false}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LibraryOptions {
+    pub rows_per_segment: u64,
+    pub compression: Compression,
+    pub prune_previous_versions: bool,
+}
+
+impl Default for LibraryOptions {
+    fn default() -> Self {
+        LibraryOptions {
+            rows_per_segment: 100_000,
+            compression: Compression::Lz4,
+            prune_previous_versions: false,
+        }
+    }
+}
+
+impl LibraryOptions {
+    /// Parses and checks options JSON; empty text means the defaults.
+    pub fn from_json(text: &str) -> Result<Self> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let options: LibraryOptions = serde_json::from_str(text)
+            .map_err(|e| Error::new(ErrorKind::InvalidJson, "invalid library options").caused_by(e))?;
+        options.validate()?;
+        Ok(options)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.rows_per_segment == 0 || self.rows_per_segment > 1 << 31 {
+            return Err(Error::invalid(format!(
+                "rows_per_segment must be between 1 and 2^31, not {}",
+                self.rows_per_segment
+            )));
+        }
+        Ok(())
+    }
+
+    /// The options as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+pub(crate) struct StoreInner {
+    uri: String,
+    storage: RwLock<Option<SharedStorage>>,
+}
+
+/// An open store. Cloning is cheap and shares the store; `close` closes it for every clone and
+/// for every library handed out from it.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+fn library_key(name: &str) -> Vec<u8> {
+    let mut key = b"L\0".to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+pub(crate) fn library_data_prefix(name: &str) -> Vec<u8> {
+    let mut key = b"T\0".to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key
+}
+
+impl Store {
+    /// Opens the store a URI names (see [`storage::open_uri`] for the forms).
+    pub fn open(uri: &str) -> Result<Store> {
+        let storage = storage::open_uri(uri)?;
+        crate::config::log(crate::config::LogLevel::Info, || format!("opened store {uri}"));
+        Ok(Store {
+            inner: Arc::new(StoreInner { uri: uri.to_string(), storage: RwLock::new(Some(storage)) }),
+        })
+    }
+
+    /// The URI the store was opened from.
+    pub fn uri(&self) -> &str {
+        &self.inner.uri
+    }
+
+    /// Releases this handle's hold on the storage. Idempotent; operations running on other
+    /// threads finish, later ones fail with `Closed`.
+    pub fn close(&self) {
+        self.inner.storage.write().take();
+    }
+
+    /// Whether `close` was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.storage.read().is_none()
+    }
+
+    pub(crate) fn storage(&self) -> Result<SharedStorage> {
+        self.inner.storage.read().clone().ok_or_else(|| Error::closed("store"))
+    }
+
+    /// Creates a library; an existing name is `LibraryExists`.
+    pub fn create_library(&self, name: &str, options: LibraryOptions) -> Result<Library> {
+        validate_name("library", name)?;
+        options.validate()?;
+        let storage = self.storage()?;
+        if !storage.put_if_absent(&library_key(name), options.to_json().as_bytes())? {
+            return Err(Error::new(
+                ErrorKind::LibraryExists,
+                format!("library '{name}' already exists in {}", self.uri()),
+            ));
+        }
+        Ok(Library::new(self.clone(), name, options))
+    }
+
+    /// Opens a library; a missing one is `NoSuchLibrary` unless `create_if_missing`, in which
+    /// case it is created with `options_if_created`.
+    pub fn open_library(
+        &self,
+        name: &str,
+        create_if_missing: bool,
+        options_if_created: LibraryOptions,
+    ) -> Result<Library> {
+        validate_name("library", name)?;
+        let storage = self.storage()?;
+        loop {
+            if let Some(bytes) = storage.get(&library_key(name))? {
+                let options: LibraryOptions = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::corrupt(format!("the options of library '{name}' cannot be read")).caused_by(e)
+                })?;
+                return Ok(Library::new(self.clone(), name, options));
+            }
+            if !create_if_missing {
+                return Err(Error::new(
+                    ErrorKind::NoSuchLibrary,
+                    format!("no library named '{name}' in {}", self.uri()),
+                ));
+            }
+            match self.create_library(name, options_if_created.clone()) {
+                Err(e) if e.kind() == ErrorKind::LibraryExists => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether a library exists.
+    pub fn has_library(&self, name: &str) -> Result<bool> {
+        validate_name("library", name)?;
+        Ok(self.storage()?.get(&library_key(name))?.is_some())
+    }
+
+    /// Library names in byte order.
+    pub fn list_libraries(&self) -> Result<Vec<String>> {
+        let entries = self.storage()?.scan(
+            &KeyRange::prefix(b"L\0"),
+            ScanOptions { keys_only: true, ..Default::default() },
+        )?;
+        entries
+            .into_iter()
+            .map(|e| {
+                String::from_utf8(e.key[2..].to_vec())
+                    .map_err(|_| Error::corrupt("a library name in the store is not UTF-8"))
+            })
+            .collect()
+    }
+
+    /// Deletes a library and everything in it; a missing library is not an error (as in
+    /// ArcticDB). Returns whether it existed.
+    pub fn delete_library(&self, name: &str) -> Result<bool> {
+        validate_name("library", name)?;
+        let storage = self.storage()?;
+        let existed = storage.delete(&library_key(name))?;
+        let range = KeyRange::prefix(&library_data_prefix(name));
+        loop {
+            let page =
+                storage.scan(&range, ScanOptions { keys_only: true, limit: Some(4096), ..Default::default() })?;
+            if page.is_empty() {
+                break;
+            }
+            let ops: Vec<WriteOp<'_>> = page.iter().map(|e| WriteOp::Delete(&e.key)).collect();
+            storage.write_batch(&ops)?;
+        }
+        Ok(existed)
+    }
+}
+
+/// A library: a named set of versioned tables inside a store. Cheap to clone.
+#[derive(Clone)]
+pub struct Library {
+    pub(crate) inner: Arc<LibraryInner>,
+}
+
+pub(crate) struct LibraryInner {
+    pub(crate) store: Store,
+    pub(crate) name: String,
+    pub(crate) options: LibraryOptions,
+    pub(crate) prefix: Vec<u8>,
+    closed: AtomicBool,
+}
+
+impl Library {
+    fn new(store: Store, name: &str, options: LibraryOptions) -> Library {
+        Library {
+            inner: Arc::new(LibraryInner {
+                store,
+                name: name.to_string(),
+                options,
+                prefix: library_data_prefix(name),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The library's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The options it was created with.
+    pub fn options(&self) -> &LibraryOptions {
+        &self.inner.options
+    }
+
+    /// The store it belongs to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Closes this handle (and its clones). Idempotent.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+    }
+
+    /// The storage, or `Closed` if this library or its store was closed.
+    pub(crate) fn storage(&self) -> Result<SharedStorage> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::closed("library"));
+        }
+        self.inner.store.storage()
+    }
+}

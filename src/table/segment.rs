@@ -1,0 +1,165 @@
+//! Segments: one Arrow IPC stream per block of rows, compressed as the library says; plus the
+//! checks every incoming column goes through (type support, index values).
+
+use std::io::Cursor;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
+    UInt32Type, UInt8Type,
+};
+use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow_ipc::CompressionType;
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::Compression;
+
+/// Whether Sheaf stores columns of this type (and so promises an exact round trip).
+fn type_supported(dt: &DataType) -> bool {
+    use DataType::*;
+    match dt {
+        Null | Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
+        | Float16 | Float32 | Float64 | Utf8 | LargeUtf8 | Binary | LargeBinary
+        | FixedSizeBinary(_) | Timestamp(_, _) | Date32 | Date64 | Time32(_) | Time64(_)
+        | Duration(_) | Decimal128(_, _) | Decimal256(_, _) => true,
+        Dictionary(key, value) => key.is_dictionary_key_type() && type_supported(value) && !matches!(**value, Dictionary(_, _)),
+        _ => false,
+    }
+}
+
+/// Refuses schemas Sheaf cannot store faithfully, naming the column and type.
+pub fn check_schema(schema: &Schema) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for field in schema.fields() {
+        if !type_supported(field.data_type()) {
+            return Err(Error::new(
+                ErrorKind::UnsupportedType,
+                format!(
+                    "column '{}' has type {}, which Sheaf does not store yet (supported: integers, \
+                     floats, bool, strings, binary, timestamps, dates, times, durations, decimals, \
+                     dictionary-encoded columns of these)",
+                    field.name(),
+                    field.data_type()
+                ),
+            ));
+        }
+        if !seen.insert(field.name().as_str()) {
+            return Err(Error::new(
+                ErrorKind::Schema,
+                format!("column name '{}' appears more than once", field.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `name` can be the index column: it exists and is a timestamp, date or integer
+/// that fits in an i64.
+pub fn check_index_field<'a>(schema: &'a Schema, name: &str) -> Result<&'a Field> {
+    let field = schema.field_with_name(name).map_err(|_| {
+        Error::new(
+            ErrorKind::Schema,
+            format!(
+                "the index column '{name}' is not in the data (columns: {})",
+                schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    match field.data_type() {
+        DataType::Timestamp(_, _)
+        | DataType::Date32
+        | DataType::Date64
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => Ok(field),
+        other => Err(Error::new(
+            ErrorKind::Schema,
+            format!(
+                "the index column '{name}' has type {other}; an index must be a timestamp, a date \
+                 or an integer of at most 64 bits (uint64 does not fit)"
+            ),
+        )),
+    }
+}
+
+fn widen<T: ArrowPrimitiveType>(array: &dyn Array) -> Vec<i64>
+where
+    T::Native: Into<i64>,
+{
+    array.as_primitive::<T>().values().iter().map(|v| (*v).into()).collect()
+}
+
+/// The index values of a column as i64, refusing nulls.
+pub fn index_values(name: &str, array: &dyn Array) -> Result<Vec<i64>> {
+    if array.null_count() > 0 {
+        return Err(Error::new(
+            ErrorKind::Schema,
+            format!("the index column '{name}' holds {} null value(s); an index may not", array.null_count()),
+        ));
+    }
+    Ok(match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => widen::<TimestampSecondType>(array),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => widen::<TimestampMillisecondType>(array),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => widen::<TimestampMicrosecondType>(array),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => widen::<TimestampNanosecondType>(array),
+        DataType::Date32 => widen::<Date32Type>(array),
+        DataType::Date64 => widen::<Date64Type>(array),
+        DataType::Int8 => widen::<Int8Type>(array),
+        DataType::Int16 => widen::<Int16Type>(array),
+        DataType::Int32 => widen::<Int32Type>(array),
+        DataType::Int64 => widen::<Int64Type>(array),
+        DataType::UInt8 => widen::<UInt8Type>(array),
+        DataType::UInt16 => widen::<UInt16Type>(array),
+        DataType::UInt32 => widen::<UInt32Type>(array),
+        other => return Err(Error::internal(format!("index values of type {other}"))),
+    })
+}
+
+/// Validates every column of an incoming batch in full (offsets, UTF-8, dictionary keys,
+/// buffer sizes), because imported C data is not validated by arrow-rs.
+pub fn validate_batch(batch: &RecordBatch) -> Result<()> {
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        column.to_data().validate_full().map_err(|e| {
+            Error::new(ErrorKind::InvalidArrow, format!("column '{}' is malformed", field.name()))
+                .caused_by(e)
+        })?;
+    }
+    Ok(())
+}
+
+/// Encodes one batch as an IPC stream.
+pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Vec<u8>> {
+    let codec = match compression {
+        Compression::Lz4 => Some(CompressionType::LZ4_FRAME),
+        Compression::Zstd => Some(CompressionType::ZSTD),
+        Compression::None => None,
+    };
+    let options = IpcWriteOptions::default()
+        .try_with_compression(codec)
+        .map_err(|e| Error::internal("cannot set IPC compression").caused_by(e))?;
+    let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2 + 1024);
+    let fail = |e| Error::internal("cannot encode a segment").caused_by(e);
+    let mut writer = StreamWriter::try_new_with_options(&mut buf, &batch.schema(), options).map_err(fail)?;
+    writer.write(batch).map_err(fail)?;
+    writer.finish().map_err(fail)?;
+    drop(writer);
+    Ok(buf)
+}
+
+/// Decodes a segment written by [`encode`].
+pub fn decode(bytes: Vec<u8>) -> Result<RecordBatch> {
+    let corrupt = |e| Error::corrupt("a segment cannot be decoded").caused_by(e);
+    let mut reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(corrupt)?;
+    match reader.next() {
+        Some(batch) => batch.map_err(corrupt),
+        None => Err(Error::corrupt("a segment holds no rows")),
+    }
+}
