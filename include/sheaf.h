@@ -141,9 +141,6 @@ struct ArrowArrayStream {
 // Everything.
 #define SHEAF_LOG_TRACE 5
 
-// Longest library or symbol name, in bytes.
-#define MAX_NAME_BYTES 255
-
 // An error returned through a `SheafError **err` argument: a status code and a UTF-8 message
 // with its cause chain. Free it with `sheaf_error_free`.
 typedef struct SheafError SheafError;

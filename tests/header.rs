@@ -4,8 +4,12 @@
 use std::path::PathBuf;
 
 fn generate() -> String {
+    generate_with("cbindgen.toml")
+}
+
+fn generate_with(config_file: &str) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let config = cbindgen::Config::from_file(root.join(config_file)).expect("the cbindgen config parses");
     let bindings = cbindgen::Builder::new()
         .with_crate(&root)
         .with_config(config)
@@ -16,20 +20,39 @@ fn generate() -> String {
     String::from_utf8(out).expect("the header is UTF-8")
 }
 
-#[test]
-fn committed_header_is_current() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join("include").join("sheaf.h");
-    let generated = generate();
+fn check_or_bless(relative: &str, generated: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative);
     if std::env::var_os("SHEAF_BLESS_HEADER").is_some() {
-        std::fs::write(&path, &generated).expect("write include/sheaf.h");
+        std::fs::write(&path, generated).unwrap_or_else(|e| panic!("write {relative}: {e}"));
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "include/sheaf.h is stale: run `python3 build.py header` and commit the result"
+        "{relative} is stale: run `python3 build.py header` and commit the result"
     );
+}
+
+#[test]
+fn committed_header_is_current() {
+    check_or_bless("include/sheaf.h", &generate());
+}
+
+/// The cffi cdef of the Python package comes from the same sources, minus what cdef refuses.
+#[test]
+fn committed_cffi_cdef_is_current() {
+    let text = generate_with("cbindgen-cffi.toml");
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !t.starts_with('#') || {
+                let parts: Vec<&str> = t.split_whitespace().collect();
+                parts.len() == 3 && parts[0] == "#define" && parts[2].parse::<i64>().is_ok()
+            }
+        })
+        .collect();
+    check_or_bless("python/sheaf/_cdef.h", &(kept.join("\n").trim().to_string() + "\n"));
 }
 
 #[test]

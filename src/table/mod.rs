@@ -660,3 +660,12 @@ impl Library {
         self.collect_garbage(storage, symbol, &removed, after)
     }
 }
+
+/// How many segment keys a library holds in storage (for tests of garbage collection).
+#[doc(hidden)]
+pub fn debug_segment_count(lib: &Library) -> Result<usize> {
+    let mut prefix = lib.inner.prefix.clone();
+    prefix.extend_from_slice(b"s\0");
+    let entries = lib.storage()?.scan(&KeyRange::prefix(&prefix), ScanOptions { keys_only: true, ..Default::default() })?;
+    Ok(entries.len())
+}

@@ -1,0 +1,208 @@
+#define ARROW_FLAG_DICTIONARY_ORDERED 1
+#define ARROW_FLAG_NULLABLE 2
+#define ARROW_FLAG_MAP_KEYS_SORTED 4
+
+struct ArrowSchema {
+  const char* format;
+  const char* name;
+  const char* metadata;
+  int64_t flags;
+  int64_t n_children;
+  struct ArrowSchema** children;
+  struct ArrowSchema* dictionary;
+
+  void (*release)(struct ArrowSchema*);
+  void* private_data;
+};
+
+struct ArrowArray {
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void** buffers;
+  struct ArrowArray** children;
+  struct ArrowArray* dictionary;
+
+  void (*release)(struct ArrowArray*);
+  void* private_data;
+};
+
+struct ArrowArrayStream {
+  int (*get_schema)(struct ArrowArrayStream*, struct ArrowSchema* out);
+
+  int (*get_next)(struct ArrowArrayStream*, struct ArrowArray* out);
+
+  const char* (*get_last_error)(struct ArrowArrayStream*);
+
+  void (*release)(struct ArrowArrayStream*);
+
+  void* private_data;
+};
+
+
+#define SHEAF_VERSION_MAJOR 0
+
+#define SHEAF_VERSION_MINOR 1
+
+#define SHEAF_VERSION_PATCH 0
+
+#define SHEAF_ABI_VERSION 1
+
+#define SHEAF_LOG_ERROR 1
+
+#define SHEAF_LOG_WARN 2
+
+#define SHEAF_LOG_INFO 3
+
+#define SHEAF_LOG_DEBUG 4
+
+#define SHEAF_LOG_TRACE 5
+
+typedef struct SheafError SheafError;
+
+typedef struct SheafLibrary SheafLibrary;
+
+typedef struct SheafStore SheafStore;
+
+typedef int32_t SheafStatus;
+
+typedef struct SheafBytes {
+  uint8_t *data;
+  size_t len;
+} SheafBytes;
+
+typedef void (*SheafLogCallback)(int32_t level, const char *message, size_t len, void *user_data);
+
+#define SHEAF_OK 0
+
+#define SHEAF_ERR_GENERIC 100
+
+#define SHEAF_ERR_UNSUPPORTED 101
+
+#define SHEAF_ERR_TIMEOUT 102
+
+#define SHEAF_ERR_IO 200
+
+#define SHEAF_ERR_STORAGE 201
+
+#define SHEAF_ERR_STORAGE_FULL 202
+
+#define SHEAF_ERR_CORRUPT 203
+
+#define SHEAF_ERR_NOT_FOUND 300
+
+#define SHEAF_ERR_NO_SUCH_LIBRARY 301
+
+#define SHEAF_ERR_NO_SUCH_SYMBOL 302
+
+#define SHEAF_ERR_NO_SUCH_VERSION 303
+
+#define SHEAF_ERR_NO_SUCH_SNAPSHOT 304
+
+#define SHEAF_ERR_NO_SUCH_KEY 305
+
+#define SHEAF_ERR_NO_SUCH_COLLECTION 306
+
+#define SHEAF_ERR_NO_SUCH_DOCUMENT 307
+
+#define SHEAF_ERR_CONFLICT 400
+
+#define SHEAF_ERR_LIBRARY_EXISTS 401
+
+#define SHEAF_ERR_KEY_EXISTS 402
+
+#define SHEAF_ERR_SNAPSHOT_EXISTS 403
+
+#define SHEAF_ERR_COLLECTION_EXISTS 404
+
+#define SHEAF_ERR_SCHEMA 500
+
+#define SHEAF_ERR_UNSORTED_INDEX 501
+
+#define SHEAF_ERR_UNSUPPORTED_TYPE 502
+
+#define SHEAF_ERR_INVALID_ARGUMENT 600
+
+#define SHEAF_ERR_NULL_POINTER 601
+
+#define SHEAF_ERR_INVALID_UTF8 602
+
+#define SHEAF_ERR_INVALID_NAME 603
+
+#define SHEAF_ERR_INVALID_URI 604
+
+#define SHEAF_ERR_INVALID_JSON 605
+
+#define SHEAF_ERR_BUFFER_TOO_SMALL 606
+
+#define SHEAF_ERR_INVALID_MODE 607
+
+#define SHEAF_ERR_UNKNOWN_CONFIG_KEY 608
+
+#define SHEAF_ERR_INVALID_ARROW 609
+
+#define SHEAF_ERR_CLOSED 700
+
+#define SHEAF_ERR_INTERNAL 900
+
+SheafStatus sheaf_error_code(const struct SheafError *err);
+
+const char *sheaf_error_message(const struct SheafError *err);
+
+void sheaf_error_free(struct SheafError *err);
+
+void sheaf_bytes_free(struct SheafBytes *bytes);
+
+const char *sheaf_version(void);
+
+uint32_t sheaf_abi_version(void);
+
+const char *sheaf_status_name(SheafStatus status);
+
+SheafStatus sheaf_config_set_int(const char *key, size_t key_len, int64_t value, struct SheafError **err);
+
+SheafStatus sheaf_config_set_string(const char *key, size_t key_len, const char *value, size_t value_len, struct SheafError **err);
+
+SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, struct SheafError **err);
+
+SheafStatus sheaf_debug_panic(struct SheafError **err);
+
+SheafStatus sheaf_store_open(const char *uri, size_t uri_len, struct SheafStore **out, struct SheafError **err);
+
+SheafStatus sheaf_store_close(struct SheafStore *store, struct SheafError **err);
+
+void sheaf_store_free(struct SheafStore *store);
+
+SheafStatus sheaf_library_create(const struct SheafStore *store, const char *name, size_t name_len, const char *options_json, size_t options_len, struct SheafLibrary **out, struct SheafError **err);
+
+SheafStatus sheaf_library_open(const struct SheafStore *store, const char *name, size_t name_len, bool create_if_missing, const char *options_json, size_t options_len, struct SheafLibrary **out, struct SheafError **err);
+
+SheafStatus sheaf_library_delete(const struct SheafStore *store, const char *name, size_t name_len, bool *out_existed, struct SheafError **err);
+
+SheafStatus sheaf_library_exists(const struct SheafStore *store, const char *name, size_t name_len, bool *out, struct SheafError **err);
+
+SheafStatus sheaf_library_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_library_describe(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_library_close(struct SheafLibrary *library, struct SheafError **err);
+
+void sheaf_library_free(struct SheafLibrary *library);
+
+SheafStatus sheaf_table_write(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_read(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct ArrowArrayStream *out_stream, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
+
+SheafStatus sheaf_table_read_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
+
+SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_list_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, bool *out, struct SheafError **err);
+
+SheafStatus sheaf_table_list_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_delete(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint64_t *versions, size_t n_versions, struct SheafError **err);
