@@ -69,7 +69,10 @@ pub const KEYS: &[&str] = &["log_level", "lmdb.map_size", "commit.max_retries"];
 fn unknown_key(key: &str) -> Error {
     Error::new(
         ErrorKind::UnknownConfigKey,
-        format!("unknown configuration key '{key}' (known: {})", KEYS.join(", ")),
+        format!(
+            "unknown configuration key '{key}' (known: {})",
+            KEYS.join(", ")
+        ),
     )
 }
 
@@ -114,12 +117,15 @@ pub fn set_string(key: &str, value: &str) -> Result<()> {
         },
         "lmdb.map_size" => {
             let size = crate::storage::parse_size(value)?;
-            set_int(key, i64::try_from(size).map_err(|_| Error::invalid("map size too large"))?)
+            set_int(
+                key,
+                i64::try_from(size).map_err(|_| Error::invalid("map size too large"))?,
+            )
         }
         "commit.max_retries" => {
-            let n = value
-                .parse::<i64>()
-                .map_err(|_| Error::invalid(format!("commit.max_retries '{value}' is not a number")))?;
+            let n = value.parse::<i64>().map_err(|_| {
+                Error::invalid(format!("commit.max_retries '{value}' is not a number"))
+            })?;
             set_int(key, n)
         }
         other => Err(unknown_key(other)),

@@ -160,7 +160,11 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), causes: Vec::new() }
+        Error {
+            kind,
+            message: message.into(),
+            causes: Vec::new(),
+        }
     }
 
     /// Adds the text of an underlying error to the cause chain.

@@ -23,14 +23,20 @@ pub fn validate_name(what: &str, name: &str) -> Result<()> {
     let problem = if name.is_empty() {
         Some("must not be empty".to_string())
     } else if name.len() > MAX_NAME_BYTES {
-        Some(format!("is {} bytes long; the limit is {MAX_NAME_BYTES}", name.len()))
-    } else if let Some(c) = name.chars().find(|c| c.is_control()) {
-        Some(format!("contains the control character U+{:04X}", c as u32))
+        Some(format!(
+            "is {} bytes long; the limit is {MAX_NAME_BYTES}",
+            name.len()
+        ))
     } else {
-        None
+        name.chars()
+            .find(|c| c.is_control())
+            .map(|c| format!("contains the control character U+{:04X}", c as u32))
     };
     match problem {
-        Some(p) => Err(Error::new(ErrorKind::InvalidName, format!("{what} name {name:?} {p}"))),
+        Some(p) => Err(Error::new(
+            ErrorKind::InvalidName,
+            format!("{what} name {name:?} {p}"),
+        )),
         None => Ok(()),
     }
 }
@@ -74,8 +80,9 @@ impl LibraryOptions {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let options: LibraryOptions = serde_json::from_str(text)
-            .map_err(|e| Error::new(ErrorKind::InvalidJson, "invalid library options").caused_by(e))?;
+        let options: LibraryOptions = serde_json::from_str(text).map_err(|e| {
+            Error::new(ErrorKind::InvalidJson, "invalid library options").caused_by(e)
+        })?;
         options.validate()?;
         Ok(options)
     }
@@ -125,9 +132,14 @@ impl Store {
     /// Opens the store a URI names (see [`storage::open_uri`] for the forms).
     pub fn open(uri: &str) -> Result<Store> {
         let storage = storage::open_uri(uri)?;
-        crate::config::log(crate::config::LogLevel::Info, || format!("opened store {uri}"));
+        crate::config::log(crate::config::LogLevel::Info, || {
+            format!("opened store {uri}")
+        });
         Ok(Store {
-            inner: Arc::new(StoreInner { uri: uri.to_string(), storage: RwLock::new(Some(storage)) }),
+            inner: Arc::new(StoreInner {
+                uri: uri.to_string(),
+                storage: RwLock::new(Some(storage)),
+            }),
         })
     }
 
@@ -148,7 +160,11 @@ impl Store {
     }
 
     pub(crate) fn storage(&self) -> Result<SharedStorage> {
-        self.inner.storage.read().clone().ok_or_else(|| Error::closed("store"))
+        self.inner
+            .storage
+            .read()
+            .clone()
+            .ok_or_else(|| Error::closed("store"))
     }
 
     /// Creates a library; an existing name is `LibraryExists`.
@@ -178,7 +194,8 @@ impl Store {
         loop {
             if let Some(bytes) = storage.get(&library_key(name))? {
                 let options: LibraryOptions = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::corrupt(format!("the options of library '{name}' cannot be read")).caused_by(e)
+                    Error::corrupt(format!("the options of library '{name}' cannot be read"))
+                        .caused_by(e)
                 })?;
                 return Ok(Library::new(self.clone(), name, options));
             }
@@ -205,7 +222,10 @@ impl Store {
     pub fn list_libraries(&self) -> Result<Vec<String>> {
         let entries = self.storage()?.scan(
             &KeyRange::prefix(b"L\0"),
-            ScanOptions { keys_only: true, ..Default::default() },
+            ScanOptions {
+                keys_only: true,
+                ..Default::default()
+            },
         )?;
         entries
             .into_iter()
@@ -224,8 +244,14 @@ impl Store {
         let existed = storage.delete(&library_key(name))?;
         let range = KeyRange::prefix(&library_data_prefix(name));
         loop {
-            let page =
-                storage.scan(&range, ScanOptions { keys_only: true, limit: Some(4096), ..Default::default() })?;
+            let page = storage.scan(
+                &range,
+                ScanOptions {
+                    keys_only: true,
+                    limit: Some(4096),
+                    ..Default::default()
+                },
+            )?;
             if page.is_empty() {
                 break;
             }

@@ -9,7 +9,8 @@ fn generate() -> String {
 
 fn generate_with(config_file: &str) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let config = cbindgen::Config::from_file(root.join(config_file)).expect("the cbindgen config parses");
+    let config =
+        cbindgen::Config::from_file(root.join(config_file)).expect("the cbindgen config parses");
     let bindings = cbindgen::Builder::new()
         .with_crate(&root)
         .with_config(config)
@@ -52,7 +53,10 @@ fn committed_cffi_cdef_is_current() {
             }
         })
         .collect();
-    check_or_bless("python/sheaf/_cdef.h", &(kept.join("\n").trim().to_string() + "\n"));
+    check_or_bless(
+        "python/sheaf/_cdef.h",
+        &(kept.join("\n").trim().to_string() + "\n"),
+    );
 }
 
 #[test]

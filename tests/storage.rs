@@ -8,7 +8,10 @@ use sheaf::storage::{self, KeyRange, ScanOptions, SharedStorage, WriteOp};
 fn backends() -> Vec<(SharedStorage, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let lmdb = storage::open_uri(&format!("lmdb://{}", dir.path().display())).unwrap();
-    vec![(storage::open_uri("mem://").unwrap(), None), (lmdb, Some(dir))]
+    vec![
+        (storage::open_uri("mem://").unwrap(), None),
+        (lmdb, Some(dir)),
+    ]
 }
 
 fn keys(entries: &[storage::Entry]) -> Vec<&[u8]> {
@@ -54,19 +57,48 @@ fn scans_are_ordered_bounded_and_reversible() {
             s.put(k, k).unwrap();
         }
         let all = s.scan(&KeyRange::all(), ScanOptions::default()).unwrap();
-        assert_eq!(keys(&all), vec![&b"a"[..], b"ab", b"abc", b"b", b"b\xff", b"c"]);
+        assert_eq!(
+            keys(&all),
+            vec![&b"a"[..], b"ab", b"abc", b"b", b"b\xff", b"c"]
+        );
         assert_eq!(all[2].value, b"abc");
-        let pre = s.scan(&KeyRange::prefix(b"ab"), ScanOptions::default()).unwrap();
+        let pre = s
+            .scan(&KeyRange::prefix(b"ab"), ScanOptions::default())
+            .unwrap();
         assert_eq!(keys(&pre), vec![&b"ab"[..], b"abc"]);
-        let rev = s.scan(&KeyRange::prefix(b"b"), ScanOptions { reverse: true, limit: Some(1), keys_only: true }).unwrap();
+        let rev = s
+            .scan(
+                &KeyRange::prefix(b"b"),
+                ScanOptions {
+                    reverse: true,
+                    limit: Some(1),
+                    keys_only: true,
+                },
+            )
+            .unwrap();
         assert_eq!(keys(&rev), vec![&b"b\xff"[..]]);
         assert!(rev[0].value.is_empty());
-        let excl = KeyRange { start: Bound::Excluded(b"ab".to_vec()), end: Bound::Included(b"b".to_vec()) };
-        assert_eq!(keys(&s.scan(&excl, ScanOptions::default()).unwrap()), vec![&b"abc"[..], b"b"]);
-        let empty = KeyRange { start: Bound::Excluded(b"b".to_vec()), end: Bound::Excluded(b"b".to_vec()) };
+        let excl = KeyRange {
+            start: Bound::Excluded(b"ab".to_vec()),
+            end: Bound::Included(b"b".to_vec()),
+        };
+        assert_eq!(
+            keys(&s.scan(&excl, ScanOptions::default()).unwrap()),
+            vec![&b"abc"[..], b"b"]
+        );
+        let empty = KeyRange {
+            start: Bound::Excluded(b"b".to_vec()),
+            end: Bound::Excluded(b"b".to_vec()),
+        };
         assert!(s.scan(&empty, ScanOptions::default()).unwrap().is_empty());
-        let inverted = KeyRange { start: Bound::Included(b"c".to_vec()), end: Bound::Included(b"a".to_vec()) };
-        assert!(s.scan(&inverted, ScanOptions::default()).unwrap().is_empty());
+        let inverted = KeyRange {
+            start: Bound::Included(b"c".to_vec()),
+            end: Bound::Included(b"a".to_vec()),
+        };
+        assert!(s
+            .scan(&inverted, ScanOptions::default())
+            .unwrap()
+            .is_empty());
     }
 }
 
@@ -74,7 +106,12 @@ fn scans_are_ordered_bounded_and_reversible() {
 fn write_batch_applies_everything() {
     for (s, _dir) in backends() {
         s.put(b"gone", b"x").unwrap();
-        s.write_batch(&[WriteOp::Put(b"p1", b"1"), WriteOp::Put(b"p2", b"2"), WriteOp::Delete(b"gone")]).unwrap();
+        s.write_batch(&[
+            WriteOp::Put(b"p1", b"1"),
+            WriteOp::Put(b"p2", b"2"),
+            WriteOp::Delete(b"gone"),
+        ])
+        .unwrap();
         assert_eq!(s.get(b"p1").unwrap().as_deref(), Some(&b"1"[..]));
         assert_eq!(s.get(b"p2").unwrap().as_deref(), Some(&b"2"[..]));
         assert_eq!(s.get(b"gone").unwrap(), None);
@@ -90,7 +127,9 @@ fn put_if_absent_has_one_winner_across_threads() {
                 .map(|t| {
                     let s = Arc::clone(&s);
                     scope.spawn(move || {
-                        (0..200u32).filter(|i| s.put_if_absent(&i.to_be_bytes(), &[t]).unwrap()).count()
+                        (0..200u32)
+                            .filter(|i| s.put_if_absent(&i.to_be_bytes(), &[t]).unwrap())
+                            .count()
                     })
                 })
                 .collect();
@@ -143,7 +182,9 @@ fn bad_uris_are_refused() {
         ("lmdb:///tmp/x?map_size=lots", "not a size"),
         ("mem://x?y=1", "no options"),
     ] {
-        let err = storage::open_uri(uri).err().unwrap_or_else(|| panic!("{uri} opened"));
+        let err = storage::open_uri(uri)
+            .err()
+            .unwrap_or_else(|| panic!("{uri} opened"));
         assert!(err.to_string().contains(needle), "{uri}: {err}");
     }
 }

@@ -14,12 +14,21 @@ fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
     vec![(Store::open("mem://").unwrap(), None), (lmdb, Some(dir))]
 }
 
-fn reader(batches: Vec<RecordBatch>) -> RecordBatchIterator<std::vec::IntoIter<Result<RecordBatch, arrow_schema::ArrowError>>> {
+fn reader(
+    batches: Vec<RecordBatch>,
+) -> RecordBatchIterator<std::vec::IntoIter<Result<RecordBatch, arrow_schema::ArrowError>>> {
     let schema = batches[0].schema();
-    RecordBatchIterator::new(batches.into_iter().map(Ok).collect::<Vec<_>>().into_iter(), schema)
+    RecordBatchIterator::new(
+        batches.into_iter().map(Ok).collect::<Vec<_>>().into_iter(),
+        schema,
+    )
 }
 
-fn read_all(lib: &sheaf::Library, symbol: &str, as_of: AsOf) -> (sheaf::VersionInfo, Vec<RecordBatch>) {
+fn read_all(
+    lib: &sheaf::Library,
+    symbol: &str,
+    as_of: AsOf,
+) -> (sheaf::VersionInfo, Vec<RecordBatch>) {
     let r = lib.read(symbol, &ReadOptions { as_of }).unwrap();
     let batches = r.reader.collect::<Result<Vec<_>, _>>().unwrap();
     (r.info, batches)
@@ -32,14 +41,24 @@ fn concat(batches: &[RecordBatch]) -> RecordBatch {
 fn series(start: i64, n: usize) -> RecordBatch {
     let ts: Vec<i64> = (0..n as i64).map(|i| start + i * 1_000_000_000).collect();
     let schema = Arc::new(Schema::new(vec![
-        Field::new("ts", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("price", DataType::Float64, true),
     ]));
     RecordBatch::try_new(
         schema,
         vec![
             Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC")),
-            Arc::new(Float64Array::from_iter((0..n).map(|i| if i % 7 == 3 { None } else { Some(i as f64 * 0.5) }))),
+            Arc::new(Float64Array::from_iter((0..n).map(|i| {
+                if i % 7 == 3 {
+                    None
+                } else {
+                    Some(i as f64 * 0.5)
+                }
+            }))),
         ],
     )
     .unwrap()
@@ -54,32 +73,214 @@ fn every_type_batch() -> RecordBatch {
         }
     }
     let columns: Vec<(&str, ArrayRef)> = vec![
-        ("i8", Arc::new(Int8Array::from(vec![Some(i8::MIN), None, Some(0), Some(i8::MAX)]))),
-        ("i16", Arc::new(Int16Array::from(vec![Some(i16::MIN), Some(1), None, Some(i16::MAX)]))),
-        ("i32", Arc::new(Int32Array::from(vec![Some(i32::MIN), Some(2), Some(-2), None]))),
-        ("i64", Arc::new(Int64Array::from(vec![None, Some(i64::MIN), Some(3), Some(i64::MAX)]))),
-        ("u8", Arc::new(UInt8Array::from(vec![Some(0), Some(u8::MAX), None, Some(9)]))),
-        ("u16", Arc::new(UInt16Array::from(vec![Some(0), Some(u16::MAX), None, Some(9)]))),
-        ("u32", Arc::new(UInt32Array::from(vec![Some(0), Some(u32::MAX), None, Some(9)]))),
-        ("u64", Arc::new(UInt64Array::from(vec![Some(0), Some(u64::MAX), None, Some(9)]))),
-        ("f32", Arc::new(Float32Array::from(vec![Some(1.5), Some(f32::NAN), None, Some(f32::INFINITY)]))),
-        ("f64", Arc::new(Float64Array::from(vec![Some(-0.0), Some(f64::MAX), None, Some(f64::NEG_INFINITY)]))),
-        ("bool", Arc::new(BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]))),
-        ("utf8", Arc::new(StringArray::from(vec![Some("héllo"), None, Some(""), Some("日本")]))),
-        ("large_utf8", Arc::new(LargeStringArray::from(vec![Some("a"), Some("bb"), None, Some("ccc")]))),
-        ("binary", Arc::new(BinaryArray::from(vec![Some(&b"\x00\x01"[..]), None, Some(b""), Some(b"\xff")]))),
-        ("ts_s", Arc::new(TimestampSecondArray::from(vec![Some(0), None, Some(1), Some(2)]))),
-        ("ts_ms_tz", Arc::new(TimestampMillisecondArray::from(vec![Some(0), Some(5), None, Some(7)]).with_timezone("Europe/Paris"))),
-        ("ts_us", Arc::new(TimestampMicrosecondArray::from(vec![Some(-1), Some(5), None, Some(7)]))),
-        ("ts_ns_tz", Arc::new(TimestampNanosecondArray::from(vec![Some(1), None, Some(3), Some(4)]).with_timezone("+05:30"))),
-        ("date32", Arc::new(Date32Array::from(vec![Some(19000), None, Some(-1), Some(0)]))),
-        ("date64", Arc::new(Date64Array::from(vec![Some(86_400_000), None, Some(0), Some(1)]))),
-        ("dur_ms", Arc::new(DurationMillisecondArray::from(vec![Some(10), None, Some(-10), Some(0)]))),
-        ("dur_ns", Arc::new(DurationNanosecondArray::from(vec![Some(10), Some(20), None, Some(0)]))),
-        ("dec", Arc::new(Decimal128Array::from(vec![Some(12345), None, Some(-1), Some(0)]).with_precision_and_scale(10, 2).unwrap())),
+        (
+            "i8",
+            Arc::new(Int8Array::from(vec![
+                Some(i8::MIN),
+                None,
+                Some(0),
+                Some(i8::MAX),
+            ])),
+        ),
+        (
+            "i16",
+            Arc::new(Int16Array::from(vec![
+                Some(i16::MIN),
+                Some(1),
+                None,
+                Some(i16::MAX),
+            ])),
+        ),
+        (
+            "i32",
+            Arc::new(Int32Array::from(vec![
+                Some(i32::MIN),
+                Some(2),
+                Some(-2),
+                None,
+            ])),
+        ),
+        (
+            "i64",
+            Arc::new(Int64Array::from(vec![
+                None,
+                Some(i64::MIN),
+                Some(3),
+                Some(i64::MAX),
+            ])),
+        ),
+        (
+            "u8",
+            Arc::new(UInt8Array::from(vec![
+                Some(0),
+                Some(u8::MAX),
+                None,
+                Some(9),
+            ])),
+        ),
+        (
+            "u16",
+            Arc::new(UInt16Array::from(vec![
+                Some(0),
+                Some(u16::MAX),
+                None,
+                Some(9),
+            ])),
+        ),
+        (
+            "u32",
+            Arc::new(UInt32Array::from(vec![
+                Some(0),
+                Some(u32::MAX),
+                None,
+                Some(9),
+            ])),
+        ),
+        (
+            "u64",
+            Arc::new(UInt64Array::from(vec![
+                Some(0),
+                Some(u64::MAX),
+                None,
+                Some(9),
+            ])),
+        ),
+        (
+            "f32",
+            Arc::new(Float32Array::from(vec![
+                Some(1.5),
+                Some(f32::NAN),
+                None,
+                Some(f32::INFINITY),
+            ])),
+        ),
+        (
+            "f64",
+            Arc::new(Float64Array::from(vec![
+                Some(-0.0),
+                Some(f64::MAX),
+                None,
+                Some(f64::NEG_INFINITY),
+            ])),
+        ),
+        (
+            "bool",
+            Arc::new(BooleanArray::from(vec![
+                Some(true),
+                None,
+                Some(false),
+                Some(true),
+            ])),
+        ),
+        (
+            "utf8",
+            Arc::new(StringArray::from(vec![
+                Some("héllo"),
+                None,
+                Some(""),
+                Some("日本"),
+            ])),
+        ),
+        (
+            "large_utf8",
+            Arc::new(LargeStringArray::from(vec![
+                Some("a"),
+                Some("bb"),
+                None,
+                Some("ccc"),
+            ])),
+        ),
+        (
+            "binary",
+            Arc::new(BinaryArray::from(vec![
+                Some(&b"\x00\x01"[..]),
+                None,
+                Some(b""),
+                Some(b"\xff"),
+            ])),
+        ),
+        (
+            "ts_s",
+            Arc::new(TimestampSecondArray::from(vec![
+                Some(0),
+                None,
+                Some(1),
+                Some(2),
+            ])),
+        ),
+        (
+            "ts_ms_tz",
+            Arc::new(
+                TimestampMillisecondArray::from(vec![Some(0), Some(5), None, Some(7)])
+                    .with_timezone("Europe/Paris"),
+            ),
+        ),
+        (
+            "ts_us",
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                Some(-1),
+                Some(5),
+                None,
+                Some(7),
+            ])),
+        ),
+        (
+            "ts_ns_tz",
+            Arc::new(
+                TimestampNanosecondArray::from(vec![Some(1), None, Some(3), Some(4)])
+                    .with_timezone("+05:30"),
+            ),
+        ),
+        (
+            "date32",
+            Arc::new(Date32Array::from(vec![
+                Some(19000),
+                None,
+                Some(-1),
+                Some(0),
+            ])),
+        ),
+        (
+            "date64",
+            Arc::new(Date64Array::from(vec![
+                Some(86_400_000),
+                None,
+                Some(0),
+                Some(1),
+            ])),
+        ),
+        (
+            "dur_ms",
+            Arc::new(DurationMillisecondArray::from(vec![
+                Some(10),
+                None,
+                Some(-10),
+                Some(0),
+            ])),
+        ),
+        (
+            "dur_ns",
+            Arc::new(DurationNanosecondArray::from(vec![
+                Some(10),
+                Some(20),
+                None,
+                Some(0),
+            ])),
+        ),
+        (
+            "dec",
+            Arc::new(
+                Decimal128Array::from(vec![Some(12345), None, Some(-1), Some(0)])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+        ),
         ("dict", Arc::new(dict.finish())),
     ];
-    let fields: Vec<Field> = columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
     let mut metadata = std::collections::HashMap::new();
     metadata.insert("pandas".to_string(), "{\"index_columns\": []}".to_string());
     RecordBatch::try_new(
@@ -93,17 +294,37 @@ fn every_type_batch() -> RecordBatch {
 fn every_supported_type_round_trips_exactly() {
     for (store, _dir) in stores() {
         for compression in ["lz4", "zstd", "none"] {
-            let options = LibraryOptions::from_json(&format!("{{\"compression\": \"{compression}\", \"rows_per_segment\": 3}}")).unwrap();
-            let lib = store.create_library(&format!("types-{compression}"), options).unwrap();
+            let options = LibraryOptions::from_json(&format!(
+                "{{\"compression\": \"{compression}\", \"rows_per_segment\": 3}}"
+            ))
+            .unwrap();
+            let lib = store
+                .create_library(&format!("types-{compression}"), options)
+                .unwrap();
             let batch = every_type_batch();
-            lib.write("all", &mut reader(vec![batch.clone()]), None, &WriteOptions::default()).unwrap();
+            lib.write(
+                "all",
+                &mut reader(vec![batch.clone()]),
+                None,
+                &WriteOptions::default(),
+            )
+            .unwrap();
             let (info, batches) = read_all(&lib, "all", AsOf::Latest);
             assert_eq!(info.rows, 4);
             assert_eq!(batches.len(), 2, "4 rows at 3 per segment make 2 segments");
             let back = concat(&batches);
-            assert_eq!(back.schema(), batch.schema(), "schema incl. metadata and time zones");
+            assert_eq!(
+                back.schema(),
+                batch.schema(),
+                "schema incl. metadata and time zones"
+            );
             for (i, (a, b)) in back.columns().iter().zip(batch.columns()).enumerate() {
-                assert_eq!(a.to_data(), b.to_data(), "column {}", batch.schema().field(i).name());
+                assert_eq!(
+                    a.to_data(),
+                    b.to_data(),
+                    "column {}",
+                    batch.schema().field(i).name()
+                );
             }
         }
     }
@@ -112,37 +333,94 @@ fn every_supported_type_round_trips_exactly() {
 #[test]
 fn unsupported_types_are_refused_by_name() {
     let store = Store::open("mem://").unwrap();
-    let lib = store.create_library("l", LibraryOptions::default()).unwrap();
-    let list = arrow_array::ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
-    let schema = Arc::new(Schema::new(vec![Field::new("nested", list.data_type().clone(), true)]));
+    let lib = store
+        .create_library("l", LibraryOptions::default())
+        .unwrap();
+    let list =
+        arrow_array::ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "nested",
+        list.data_type().clone(),
+        true,
+    )]));
     let batch = RecordBatch::try_new(schema, vec![Arc::new(list)]).unwrap();
-    let err = lib.write("s", &mut reader(vec![batch]), None, &WriteOptions::default()).unwrap_err();
+    let err = lib
+        .write(
+            "s",
+            &mut reader(vec![batch]),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnsupportedType);
-    assert!(err.to_string().contains("'nested'") && err.to_string().contains("List"), "{err}");
+    assert!(
+        err.to_string().contains("'nested'") && err.to_string().contains("List"),
+        "{err}"
+    );
     assert!(!lib.has_symbol("s").unwrap());
 }
 
 #[test]
 fn versions_as_of_and_negative_as_of() {
     for (store, _dir) in stores() {
-        let lib = store.create_library("v", LibraryOptions::default()).unwrap();
+        let lib = store
+            .create_library("v", LibraryOptions::default())
+            .unwrap();
         for i in 0..3 {
-            let v = lib.write("s", &mut reader(vec![series(i * 100, 5 + i as usize)]), Some(vec![i as u8]), &WriteOptions { index: Some("ts".into()), ..Default::default() }).unwrap();
+            let v = lib
+                .write(
+                    "s",
+                    &mut reader(vec![series(i * 100, 5 + i as usize)]),
+                    Some(vec![i as u8]),
+                    &WriteOptions {
+                        index: Some("ts".into()),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
             assert_eq!(v, i as u64);
         }
         assert_eq!(read_all(&lib, "s", AsOf::Latest).0.rows, 7);
         assert_eq!(read_all(&lib, "s", AsOf::Version(0)).0.rows, 5);
         assert_eq!(read_all(&lib, "s", AsOf::Version(-1)).0.version, 2);
         assert_eq!(read_all(&lib, "s", AsOf::Version(-3)).0.version, 0);
-        let err = lib.read("s", &ReadOptions { as_of: AsOf::Version(-4) }).err().unwrap();
+        let err = lib
+            .read(
+                "s",
+                &ReadOptions {
+                    as_of: AsOf::Version(-4),
+                },
+            )
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), ErrorKind::NoSuchVersion);
-        let err = lib.read("s", &ReadOptions { as_of: AsOf::Version(9) }).err().unwrap();
+        let err = lib
+            .read(
+                "s",
+                &ReadOptions {
+                    as_of: AsOf::Version(9),
+                },
+            )
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), ErrorKind::NoSuchVersion);
-        let (info, meta) = lib.read_metadata("s", &ReadOptions { as_of: AsOf::Version(1) }).unwrap();
+        let (info, meta) = lib
+            .read_metadata(
+                "s",
+                &ReadOptions {
+                    as_of: AsOf::Version(1),
+                },
+            )
+            .unwrap();
         assert_eq!((info.version, meta), (1, Some(vec![1])));
         let err = lib.read("nope", &ReadOptions::default()).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::NoSuchSymbol);
-        let versions: Vec<u64> = lib.list_versions(Some("s")).unwrap().iter().map(|v| v.version).collect();
+        let versions: Vec<u64> = lib
+            .list_versions(Some("s"))
+            .unwrap()
+            .iter()
+            .map(|v| v.version)
+            .collect();
         assert_eq!(versions, vec![2, 1, 0]);
     }
 }
@@ -150,19 +428,57 @@ fn versions_as_of_and_negative_as_of() {
 #[test]
 fn deletes_never_reuse_numbers_and_collect_segments() {
     for (store, _dir) in stores() {
-        let lib = store.create_library("d", LibraryOptions { rows_per_segment: 2, ..Default::default() }).unwrap();
-        let w = |n| lib.write("s", &mut reader(vec![series(0, n)]), None, &WriteOptions::default()).unwrap();
+        let lib = store
+            .create_library(
+                "d",
+                LibraryOptions {
+                    rows_per_segment: 2,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let w = |n| {
+            lib.write(
+                "s",
+                &mut reader(vec![series(0, n)]),
+                None,
+                &WriteOptions::default(),
+            )
+            .unwrap()
+        };
         assert_eq!((w(3), w(4), w(5)), (0, 1, 2));
         lib.delete("s", Some(&[1])).unwrap();
-        assert_eq!(lib.read("s", &ReadOptions { as_of: AsOf::Version(1) }).err().unwrap().kind(), ErrorKind::NoSuchVersion);
-        assert_eq!(read_all(&lib, "s", AsOf::Version(-2)).0.version, 0, "-2 skips the deleted version");
+        assert_eq!(
+            lib.read(
+                "s",
+                &ReadOptions {
+                    as_of: AsOf::Version(1)
+                }
+            )
+            .err()
+            .unwrap()
+            .kind(),
+            ErrorKind::NoSuchVersion
+        );
+        assert_eq!(
+            read_all(&lib, "s", AsOf::Version(-2)).0.version,
+            0,
+            "-2 skips the deleted version"
+        );
         let err = lib.delete("s", Some(&[0, 7])).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NoSuchVersion);
-        assert_eq!(read_all(&lib, "s", AsOf::Version(0)).0.rows, 3, "a failed delete deletes nothing");
+        assert_eq!(
+            read_all(&lib, "s", AsOf::Version(0)).0.rows,
+            3,
+            "a failed delete deletes nothing"
+        );
         lib.delete("s", None).unwrap();
         assert!(!lib.has_symbol("s").unwrap());
         assert!(lib.list_symbols().unwrap().is_empty());
-        assert_eq!(lib.read("s", &ReadOptions::default()).err().unwrap().kind(), ErrorKind::NoSuchSymbol);
+        assert_eq!(
+            lib.read("s", &ReadOptions::default()).err().unwrap().kind(),
+            ErrorKind::NoSuchSymbol
+        );
         let storage_keys = segment_keys(&store, "d");
         assert_eq!(storage_keys, 0, "every segment was collected");
         let v = w(1);
@@ -172,78 +488,233 @@ fn deletes_never_reuse_numbers_and_collect_segments() {
 }
 
 fn segment_keys(store: &Store, library: &str) -> usize {
-    let lib = store.open_library(library, false, LibraryOptions::default()).unwrap();
+    let lib = store
+        .open_library(library, false, LibraryOptions::default())
+        .unwrap();
     sheaf::table::debug_segment_count(&lib).unwrap()
 }
 
 #[test]
 fn prune_previous_versions_keeps_only_the_latest() {
     let store = Store::open("mem://").unwrap();
-    let lib = store.create_library("p", LibraryOptions { rows_per_segment: 2, prune_previous_versions: true, ..Default::default() }).unwrap();
+    let lib = store
+        .create_library(
+            "p",
+            LibraryOptions {
+                rows_per_segment: 2,
+                prune_previous_versions: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     for n in [3, 4, 5] {
-        lib.write("s", &mut reader(vec![series(0, n)]), None, &WriteOptions::default()).unwrap();
+        lib.write(
+            "s",
+            &mut reader(vec![series(0, n)]),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap();
     }
-    let versions: Vec<u64> = lib.list_versions(Some("s")).unwrap().iter().map(|v| v.version).collect();
+    let versions: Vec<u64> = lib
+        .list_versions(Some("s"))
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
     assert_eq!(versions, vec![2]);
-    assert_eq!(sheaf::table::debug_segment_count(&lib).unwrap(), 3, "5 rows at 2 per segment");
-    lib.write_metadata("s", Some(b"m".to_vec()), Some(false)).unwrap();
-    assert_eq!(sheaf::table::debug_segment_count(&lib).unwrap(), 3, "metadata versions share segments");
-    assert_eq!(read_all(&lib, "s", AsOf::Version(2)).1.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
+    assert_eq!(
+        sheaf::table::debug_segment_count(&lib).unwrap(),
+        3,
+        "5 rows at 2 per segment"
+    );
+    lib.write_metadata("s", Some(b"m".to_vec()), Some(false))
+        .unwrap();
+    assert_eq!(
+        sheaf::table::debug_segment_count(&lib).unwrap(),
+        3,
+        "metadata versions share segments"
+    );
+    assert_eq!(
+        read_all(&lib, "s", AsOf::Version(2))
+            .1
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>(),
+        5
+    );
 }
 
 #[test]
 fn index_validation() {
     let store = Store::open("mem://").unwrap();
-    let lib = store.create_library("i", LibraryOptions { rows_per_segment: 4, ..Default::default() }).unwrap();
-    let ix = WriteOptions { index: Some("ts".into()), ..Default::default() };
+    let lib = store
+        .create_library(
+            "i",
+            LibraryOptions {
+                rows_per_segment: 4,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let ix = WriteOptions {
+        index: Some("ts".into()),
+        ..Default::default()
+    };
     // Sorted within each batch but not across them: caught across segment boundaries.
-    let err = lib.write("s", &mut reader(vec![series(100, 6), series(0, 6)]), None, &ix).unwrap_err();
+    let err = lib
+        .write(
+            "s",
+            &mut reader(vec![series(100, 6), series(0, 6)]),
+            None,
+            &ix,
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnsortedIndex, "{err}");
     assert!(!lib.has_symbol("s").unwrap(), "nothing committed");
-    assert_eq!(sheaf::table::debug_segment_count(&lib).unwrap(), 0, "written segments were removed");
-    let lenient = WriteOptions { validate_index: false, ..ix.clone() };
-    lib.write("s", &mut reader(vec![series(100, 6), series(0, 6)]), None, &lenient).unwrap();
+    assert_eq!(
+        sheaf::table::debug_segment_count(&lib).unwrap(),
+        0,
+        "written segments were removed"
+    );
+    let lenient = WriteOptions {
+        validate_index: false,
+        ..ix.clone()
+    };
+    lib.write(
+        "s",
+        &mut reader(vec![series(100, 6), series(0, 6)]),
+        None,
+        &lenient,
+    )
+    .unwrap();
     assert_eq!(read_all(&lib, "s", AsOf::Latest).0.rows, 12);
-    let err = lib.write("s", &mut reader(vec![series(0, 3)]), None, &WriteOptions { index: Some("price".into()), ..Default::default() }).unwrap_err();
+    let err = lib
+        .write(
+            "s",
+            &mut reader(vec![series(0, 3)]),
+            None,
+            &WriteOptions {
+                index: Some("price".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Schema);
     assert!(err.to_string().contains("price"));
-    let err = lib.write("s", &mut reader(vec![series(0, 3)]), None, &WriteOptions { index: Some("nope".into()), ..Default::default() }).unwrap_err();
-    assert!(err.to_string().contains("'nope' is not in the data"), "{err}");
+    let err = lib
+        .write(
+            "s",
+            &mut reader(vec![series(0, 3)]),
+            None,
+            &WriteOptions {
+                index: Some("nope".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("'nope' is not in the data"),
+        "{err}"
+    );
     // Equal neighbours are sorted.
     let dup = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)])),
         vec![Arc::new(Int64Array::from(vec![1, 1, 2, 2, 2, 3]))],
     )
     .unwrap();
-    lib.write("dup", &mut reader(vec![dup]), None, &WriteOptions { index: Some("k".into()), ..Default::default() }).unwrap();
+    lib.write(
+        "dup",
+        &mut reader(vec![dup]),
+        None,
+        &WriteOptions {
+            index: Some("k".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
 }
 
 #[test]
 fn libraries_create_open_list_delete() {
     for (store, _dir) in stores() {
         assert!(store.list_libraries().unwrap().is_empty());
-        let opts = LibraryOptions::from_json(r#"{"rows_per_segment": 10, "compression": "zstd"}"#).unwrap();
+        let opts = LibraryOptions::from_json(r#"{"rows_per_segment": 10, "compression": "zstd"}"#)
+            .unwrap();
         store.create_library("b", opts.clone()).unwrap();
-        store.create_library("a", LibraryOptions::default()).unwrap();
-        assert_eq!(store.create_library("a", LibraryOptions::default()).err().unwrap().kind(), ErrorKind::LibraryExists);
-        assert_eq!(store.open_library("zz", false, LibraryOptions::default()).err().unwrap().kind(), ErrorKind::NoSuchLibrary);
-        assert_eq!(store.open_library("b", false, LibraryOptions::default()).unwrap().options(), &opts);
+        store
+            .create_library("a", LibraryOptions::default())
+            .unwrap();
+        assert_eq!(
+            store
+                .create_library("a", LibraryOptions::default())
+                .err()
+                .unwrap()
+                .kind(),
+            ErrorKind::LibraryExists
+        );
+        assert_eq!(
+            store
+                .open_library("zz", false, LibraryOptions::default())
+                .err()
+                .unwrap()
+                .kind(),
+            ErrorKind::NoSuchLibrary
+        );
+        assert_eq!(
+            store
+                .open_library("b", false, LibraryOptions::default())
+                .unwrap()
+                .options(),
+            &opts
+        );
         assert_eq!(store.list_libraries().unwrap(), vec!["a", "b"]);
-        let c = store.open_library("c", true, LibraryOptions::default()).unwrap();
-        c.write("x", &mut reader(vec![series(0, 3)]), None, &WriteOptions::default()).unwrap();
+        let c = store
+            .open_library("c", true, LibraryOptions::default())
+            .unwrap();
+        c.write(
+            "x",
+            &mut reader(vec![series(0, 3)]),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap();
         assert!(store.delete_library("c").unwrap());
         assert!(!store.delete_library("c").unwrap());
         assert!(!store.has_library("c").unwrap());
-        let c2 = store.open_library("c", true, LibraryOptions::default()).unwrap();
-        assert!(c2.list_symbols().unwrap().is_empty(), "a re-created library starts empty");
+        let c2 = store
+            .open_library("c", true, LibraryOptions::default())
+            .unwrap();
+        assert!(
+            c2.list_symbols().unwrap().is_empty(),
+            "a re-created library starts empty"
+        );
         for bad in ["", "tab\there", &"x".repeat(256)] {
-            assert_eq!(store.create_library(bad, LibraryOptions::default()).err().unwrap().kind(), ErrorKind::InvalidName);
+            assert_eq!(
+                store
+                    .create_library(bad, LibraryOptions::default())
+                    .err()
+                    .unwrap()
+                    .kind(),
+                ErrorKind::InvalidName
+            );
         }
-        store.create_library(&"é".repeat(127), LibraryOptions::default()).unwrap();
+        store
+            .create_library(&"é".repeat(127), LibraryOptions::default())
+            .unwrap();
         assert!(LibraryOptions::from_json(r#"{"rows_per_segment": 0}"#).is_err());
-        assert_eq!(LibraryOptions::from_json(r#"{"colour": 1}"#).err().unwrap().kind(), ErrorKind::InvalidJson);
+        assert_eq!(
+            LibraryOptions::from_json(r#"{"colour": 1}"#)
+                .err()
+                .unwrap()
+                .kind(),
+            ErrorKind::InvalidJson
+        );
         store.close();
-        assert_eq!(store.list_libraries().err().unwrap().kind(), ErrorKind::Closed);
+        assert_eq!(
+            store.list_libraries().err().unwrap().kind(),
+            ErrorKind::Closed
+        );
         assert_eq!(c2.list_symbols().err().unwrap().kind(), ErrorKind::Closed);
     }
 }
@@ -251,10 +722,24 @@ fn libraries_create_open_list_delete() {
 #[test]
 fn symbols_listing_skips_deleted_and_handles_prefixes() {
     let store = Store::open("mem://").unwrap();
-    let lib = store.create_library("l", LibraryOptions::default()).unwrap();
+    let lib = store
+        .create_library("l", LibraryOptions::default())
+        .unwrap();
     for s in ["ab", "a", "ab c", "b", "é"] {
-        lib.write(s, &mut reader(vec![series(0, 1)]), None, &WriteOptions::default()).unwrap();
-        lib.write(s, &mut reader(vec![series(0, 2)]), None, &WriteOptions::default()).unwrap();
+        lib.write(
+            s,
+            &mut reader(vec![series(0, 1)]),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap();
+        lib.write(
+            s,
+            &mut reader(vec![series(0, 2)]),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap();
     }
     lib.delete("b", None).unwrap();
     assert_eq!(lib.list_symbols().unwrap(), vec!["a", "ab", "ab c", "é"]);
@@ -264,34 +749,69 @@ fn symbols_listing_skips_deleted_and_handles_prefixes() {
 #[test]
 fn empty_and_zero_row_tables() {
     let store = Store::open("mem://").unwrap();
-    let lib = store.create_library("e", LibraryOptions::default()).unwrap();
+    let lib = store
+        .create_library("e", LibraryOptions::default())
+        .unwrap();
     let empty = series(0, 0);
-    lib.write("z", &mut reader(vec![empty.clone()]), None, &WriteOptions { index: Some("ts".into()), ..Default::default() }).unwrap();
+    lib.write(
+        "z",
+        &mut reader(vec![empty.clone()]),
+        None,
+        &WriteOptions {
+            index: Some("ts".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let r = lib.read("z", &ReadOptions::default()).unwrap();
     assert_eq!(r.info.rows, 0);
-    assert_eq!(arrow_array::RecordBatchReader::schema(&r.reader), empty.schema());
+    assert_eq!(
+        arrow_array::RecordBatchReader::schema(&r.reader),
+        empty.schema()
+    );
     assert_eq!(r.reader.count(), 0);
 }
 
 #[test]
 fn concurrent_writers_on_one_symbol_lose_nothing() {
     for (store, _dir) in stores() {
-        let lib = store.create_library("c", LibraryOptions::default()).unwrap();
+        let lib = store
+            .create_library("c", LibraryOptions::default())
+            .unwrap();
         std::thread::scope(|scope| {
             for t in 0..4 {
                 let lib = lib.clone();
                 scope.spawn(move || {
                     for i in 0..25 {
-                        lib.write("s", &mut reader(vec![series(0, 1 + t)]), Some(vec![t as u8, i]), &WriteOptions::default()).unwrap();
+                        lib.write(
+                            "s",
+                            &mut reader(vec![series(0, 1 + t)]),
+                            Some(vec![t as u8, i]),
+                            &WriteOptions::default(),
+                        )
+                        .unwrap();
                     }
                 });
             }
         });
-        let versions: Vec<u64> = lib.list_versions(Some("s")).unwrap().iter().map(|v| v.version).rev().collect();
+        let versions: Vec<u64> = lib
+            .list_versions(Some("s"))
+            .unwrap()
+            .iter()
+            .map(|v| v.version)
+            .rev()
+            .collect();
         assert_eq!(versions, (0..100).collect::<Vec<u64>>());
         let mut seen: Vec<(u8, u8)> = (0..100)
             .map(|v| {
-                let (_, m) = lib.read_metadata("s", &ReadOptions { as_of: AsOf::Version(v) }).unwrap();
+                let (_, m) = lib
+                    .read_metadata(
+                        "s",
+                        &ReadOptions {
+                            as_of: AsOf::Version(v),
+                        },
+                    )
+                    .unwrap();
                 let m = m.unwrap();
                 (m[0], m[1])
             })

@@ -21,7 +21,11 @@ pub(crate) struct PanicSafeReader<R> {
 impl<R: RecordBatchReader> PanicSafeReader<R> {
     pub(crate) fn new(inner: R) -> Self {
         let schema = inner.schema();
-        PanicSafeReader { inner, schema, failed: false }
+        PanicSafeReader {
+            inner,
+            schema,
+            failed: false,
+        }
     }
 }
 
@@ -55,14 +59,23 @@ pub(crate) fn import_stream(
     stream: *mut FFI_ArrowArrayStream,
 ) -> Result<PanicSafeReader<RecordBatchStreamReader>> {
     if stream.is_null() {
-        return Err(Error::new(ErrorKind::NullPointer, "the ArrowArrayStream pointer is NULL"));
+        return Err(Error::new(
+            ErrorKind::NullPointer,
+            "the ArrowArrayStream pointer is NULL",
+        ));
     }
     // SAFETY: non-NULL; by the C contract it points at an ArrowArrayStream, which we move out of
     // (leaving it released) so that it is released exactly once.
     let owned = unsafe { FFI_ArrowArrayStream::from_raw(stream) };
     let reader = catch_unwind(AssertUnwindSafe(|| RecordBatchStreamReader::try_new(owned)))
         .map_err(|_| Error::new(ErrorKind::InvalidArrow, "malformed ArrowArrayStream schema"))?
-        .map_err(|e| Error::new(ErrorKind::InvalidArrow, "the ArrowArrayStream cannot be read").caused_by(e))?;
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidArrow,
+                "the ArrowArrayStream cannot be read",
+            )
+            .caused_by(e)
+        })?;
     Ok(PanicSafeReader::new(reader))
 }
 

@@ -2,6 +2,10 @@
 //! result. Every export runs inside [`guard`] (`catch_unwind`), so a panic becomes
 //! `SHEAF_ERR_INTERNAL` instead of unwinding into C.
 
+// Exports take raw pointers by nature; each one's contract (validity, lengths, ownership) is
+// stated in the header, and NULL is checked before any dereference.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
 pub mod status;
 
 mod arrow;
@@ -43,7 +47,10 @@ static LIVE_HANDLES: RwLock<Option<HashSet<usize>>> = RwLock::new(None);
 
 pub(crate) fn register_handle<T>(handle: Box<T>) -> *mut T {
     let ptr = Box::into_raw(handle);
-    LIVE_HANDLES.write().get_or_insert_with(HashSet::new).insert(ptr as usize);
+    LIVE_HANDLES
+        .write()
+        .get_or_insert_with(HashSet::new)
+        .insert(ptr as usize);
     ptr
 }
 
@@ -52,7 +59,10 @@ pub(crate) fn unregister_handle<T>(ptr: *mut T) -> Option<Box<T>> {
     if ptr.is_null() {
         return None;
     }
-    let removed = LIVE_HANDLES.write().as_mut().is_some_and(|set| set.remove(&(ptr as usize)));
+    let removed = LIVE_HANDLES
+        .write()
+        .as_mut()
+        .is_some_and(|set| set.remove(&(ptr as usize)));
     if !removed {
         crate::config::log(crate::config::LogLevel::Error, || {
             format!("ignored a free of {ptr:p}: not a live Sheaf handle (double free?)")
@@ -72,9 +82,15 @@ pub(crate) fn free_handle<T>(ptr: *mut T) {
 /// Borrows a handle argument, refusing NULL and freed handles.
 pub(crate) fn handle_ref<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
     if ptr.is_null() {
-        return Err(Error::new(ErrorKind::NullPointer, format!("the {what} handle is NULL")));
+        return Err(Error::new(
+            ErrorKind::NullPointer,
+            format!("the {what} handle is NULL"),
+        ));
     }
-    let live = LIVE_HANDLES.read().as_ref().is_some_and(|set| set.contains(&(ptr as usize)));
+    let live = LIVE_HANDLES
+        .read()
+        .as_ref()
+        .is_some_and(|set| set.contains(&(ptr as usize)));
     if !live {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
@@ -88,7 +104,10 @@ pub(crate) fn handle_ref<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
 fn new_error(e: &Error) -> *mut SheafError {
     let text = e.to_string().replace('\0', "\u{FFFD}");
     let message = CString::new(text).unwrap_or_default();
-    register_handle(Box::new(SheafError { code: e.kind().code(), message }))
+    register_handle(Box::new(SheafError {
+        code: e.kind().code(),
+        message,
+    }))
 }
 
 /// Runs an export body: catches panics, stores the error in `*err` (when `err` is not NULL),
@@ -100,12 +119,16 @@ pub(crate) fn guard(err: *mut *mut SheafError, body: impl FnOnce() -> Result<()>
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
-        Err(Error::internal(format!("internal error (a panic was caught; please report it): {what}")))
+        Err(Error::internal(format!(
+            "internal error (a panic was caught; please report it): {what}"
+        )))
     });
     match outcome {
         Ok(()) => SHEAF_OK,
         Err(e) => {
-            crate::config::log(crate::config::LogLevel::Debug, || format!("returning {}: {e}", e.kind().name()));
+            crate::config::log(crate::config::LogLevel::Debug, || {
+                format!("returning {}: {e}", e.kind().name())
+            });
             if !err.is_null() {
                 // SAFETY: the caller passes either NULL or a valid `SheafError **`.
                 unsafe { *err = new_error(&e) };
@@ -118,7 +141,10 @@ pub(crate) fn guard(err: *mut *mut SheafError, body: impl FnOnce() -> Result<()>
 /// Writes through an out-pointer, refusing NULL.
 pub(crate) fn write_out<T>(out: *mut T, what: &str, value: T) -> Result<()> {
     if out.is_null() {
-        return Err(Error::new(ErrorKind::NullPointer, format!("the out-pointer {what} is NULL")));
+        return Err(Error::new(
+            ErrorKind::NullPointer,
+            format!("the out-pointer {what} is NULL"),
+        ));
     }
     // SAFETY: non-NULL and, by the C contract, pointing at writable memory for a T.
     unsafe { out.write(value) };
@@ -128,7 +154,10 @@ pub(crate) fn write_out<T>(out: *mut T, what: &str, value: T) -> Result<()> {
 /// Checks that an out-pointer is not NULL before any work is done.
 pub(crate) fn require_out<T>(out: *mut T, what: &str) -> Result<()> {
     if out.is_null() {
-        return Err(Error::new(ErrorKind::NullPointer, format!("the out-pointer {what} is NULL")));
+        return Err(Error::new(
+            ErrorKind::NullPointer,
+            format!("the out-pointer {what} is NULL"),
+        ));
     }
     Ok(())
 }
@@ -139,7 +168,10 @@ pub(crate) fn bytes_arg<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'
         if len == 0 {
             return Ok(&[]);
         }
-        return Err(Error::new(ErrorKind::NullPointer, format!("{what} is NULL with length {len}")));
+        return Err(Error::new(
+            ErrorKind::NullPointer,
+            format!("{what} is NULL with length {len}"),
+        ));
     }
     // SAFETY: the caller guarantees `len` readable bytes at `ptr` for the duration of the call.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
@@ -148,11 +180,15 @@ pub(crate) fn bytes_arg<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'
 /// Borrows `(ptr, len)` UTF-8 text; NULL is refused.
 pub(crate) fn str_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a str> {
     if ptr.is_null() {
-        return Err(Error::new(ErrorKind::NullPointer, format!("{what} is NULL")));
+        return Err(Error::new(
+            ErrorKind::NullPointer,
+            format!("{what} is NULL"),
+        ));
     }
     let bytes = bytes_arg(ptr.cast(), len, what)?;
-    std::str::from_utf8(bytes)
-        .map_err(|e| Error::new(ErrorKind::InvalidUtf8, format!("{what} is not valid UTF-8")).caused_by(e))
+    std::str::from_utf8(bytes).map_err(|e| {
+        Error::new(ErrorKind::InvalidUtf8, format!("{what} is not valid UTF-8")).caused_by(e)
+    })
 }
 
 /// Like [`str_arg`], but NULL means "" (used for optional JSON options).
@@ -166,16 +202,25 @@ pub(crate) fn opt_str_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Res
 /// Hands bytes to the caller as a `SheafBytes`.
 pub(crate) fn bytes_out(out: *mut SheafBytes, what: &str, data: Vec<u8>) -> Result<()> {
     let value = if data.is_empty() {
-        SheafBytes { data: std::ptr::null_mut(), len: 0 }
+        SheafBytes {
+            data: std::ptr::null_mut(),
+            len: 0,
+        }
     } else {
         let boxed = data.into_boxed_slice();
         let len = boxed.len();
-        SheafBytes { data: Box::into_raw(boxed).cast::<u8>(), len }
+        SheafBytes {
+            data: Box::into_raw(boxed).cast::<u8>(),
+            len,
+        }
     };
     if out.is_null() {
         // SAFETY: freeing what we just allocated.
         unsafe { free_bytes(value) };
-        return Err(Error::new(ErrorKind::NullPointer, format!("the out-pointer {what} is NULL")));
+        return Err(Error::new(
+            ErrorKind::NullPointer,
+            format!("the out-pointer {what} is NULL"),
+        ));
     }
     // SAFETY: non-NULL, writable by contract.
     unsafe { out.write(value) };
@@ -189,8 +234,13 @@ unsafe fn free_bytes(bytes: SheafBytes) {
     }
 }
 
-pub(crate) fn json_out<T: serde::Serialize>(out: *mut SheafBytes, what: &str, value: &T) -> Result<()> {
-    let text = serde_json::to_vec(value).map_err(|e| Error::internal("cannot encode JSON").caused_by(e))?;
+pub(crate) fn json_out<T: serde::Serialize>(
+    out: *mut SheafBytes,
+    what: &str,
+    value: &T,
+) -> Result<()> {
+    let text = serde_json::to_vec(value)
+        .map_err(|e| Error::internal("cannot encode JSON").caused_by(e))?;
     bytes_out(out, what, text)
 }
 
@@ -199,14 +249,16 @@ pub(crate) fn json_out<T: serde::Serialize>(out: *mut SheafBytes, what: &str, va
 /// Thread safety: safe from any thread.
 #[no_mangle]
 pub extern "C" fn sheaf_error_code(err: *const SheafError) -> SheafStatus {
-    catch_unwind(|| handle_ref(err, "error").map_or(SHEAF_OK, |e| e.code)).unwrap_or(SHEAF_ERR_INTERNAL)
+    catch_unwind(|| handle_ref(err, "error").map_or(SHEAF_OK, |e| e.code))
+        .unwrap_or(SHEAF_ERR_INTERNAL)
 }
 
 /// The error's message: NUL-terminated UTF-8, owned by the error and valid until
 /// `sheaf_error_free`. A NULL error gives "".
 #[no_mangle]
 pub extern "C" fn sheaf_error_message(err: *const SheafError) -> *const c_char {
-    catch_unwind(|| handle_ref(err, "error").map_or(c"".as_ptr(), |e| e.message.as_ptr())).unwrap_or(c"".as_ptr())
+    catch_unwind(|| handle_ref(err, "error").map_or(c"".as_ptr(), |e| e.message.as_ptr()))
+        .unwrap_or(c"".as_ptr())
 }
 
 /// Frees an error. NULL is ignored; a second free of the same error is detected and ignored.
@@ -224,7 +276,15 @@ pub extern "C" fn sheaf_bytes_free(bytes: *mut SheafBytes) {
     }
     let _ = catch_unwind(|| {
         // SAFETY: non-NULL by the check above; the caller passes a SheafBytes we filled.
-        let taken = unsafe { std::ptr::replace(bytes, SheafBytes { data: std::ptr::null_mut(), len: 0 }) };
+        let taken = unsafe {
+            std::ptr::replace(
+                bytes,
+                SheafBytes {
+                    data: std::ptr::null_mut(),
+                    len: 0,
+                },
+            )
+        };
         // SAFETY: the bytes came from `bytes_out`.
         unsafe { free_bytes(taken) };
     });

@@ -55,16 +55,21 @@ pub extern "C" fn sheaf_status_name(status: SheafStatus) -> *const c_char {
     let names = NAMES.get_or_init(|| {
         ErrorKind::ALL
             .iter()
-            .map(|k| (k.code(), std::ffi::CString::new(k.name()).unwrap_or_default()))
+            .map(|k| {
+                (
+                    k.code(),
+                    std::ffi::CString::new(k.name()).unwrap_or_default(),
+                )
+            })
             .collect()
     });
-    names
-        .iter()
-        .find(|(code, _)| *code == status)
-        .map_or(c"SHEAF_ERR_UNKNOWN".as_ptr(), |(_, s)| {
+    names.iter().find(|(code, _)| *code == status).map_or(
+        c"SHEAF_ERR_UNKNOWN".as_ptr(),
+        |(_, s)| {
             debug_assert_eq!(s.to_str().ok(), Some(name));
             s.as_ptr()
-        })
+        },
+    )
 }
 
 /// Sets an integer configuration value for the whole process.
@@ -83,7 +88,9 @@ pub extern "C" fn sheaf_config_set_int(
     value: i64,
     err: *mut *mut SheafError,
 ) -> SheafStatus {
-    guard(err, || config::set_int(str_arg(key, key_len, "key")?, value))
+    guard(err, || {
+        config::set_int(str_arg(key, key_len, "key")?, value)
+    })
 }
 
 /// Sets a configuration value from text: the keys of `sheaf_config_set_int`, where `log_level`
@@ -97,14 +104,20 @@ pub extern "C" fn sheaf_config_set_string(
     value_len: usize,
     err: *mut *mut SheafError,
 ) -> SheafStatus {
-    guard(err, || config::set_string(str_arg(key, key_len, "key")?, str_arg(value, value_len, "value")?))
+    guard(err, || {
+        config::set_string(
+            str_arg(key, key_len, "key")?,
+            str_arg(value, value_len, "value")?,
+        )
+    })
 }
 
 /// Receives log records: `level` is one of `SHEAF_LOG_*`; `message` is UTF-8 of `len` bytes,
 /// valid only during the call (also NUL-terminated). May be called from any thread, from inside
 /// any Sheaf call; it must not call back into Sheaf's configuration functions.
-pub type SheafLogCallback =
-    Option<unsafe extern "C" fn(level: i32, message: *const c_char, len: usize, user_data: *mut c_void)>;
+pub type SheafLogCallback = Option<
+    unsafe extern "C" fn(level: i32, message: *const c_char, len: usize, user_data: *mut c_void),
+>;
 
 struct CallbackTarget {
     callback: unsafe extern "C" fn(i32, *const c_char, usize, *mut c_void),
@@ -137,8 +150,12 @@ pub extern "C" fn sheaf_log_set_callback(
 ) -> SheafStatus {
     guard(err, || {
         let sink: Option<config::LogSink> = callback.map(|callback| {
-            let target = CallbackTarget { callback, user_data };
-            Box::new(move |level: LogLevel, message: &str| target.deliver(level, message)) as config::LogSink
+            let target = CallbackTarget {
+                callback,
+                user_data,
+            };
+            Box::new(move |level: LogLevel, message: &str| target.deliver(level, message))
+                as config::LogSink
         });
         config::set_log_sink(sink);
         Ok(())
@@ -151,6 +168,9 @@ pub extern "C" fn sheaf_log_set_callback(
 pub extern "C" fn sheaf_debug_panic(err: *mut *mut SheafError) -> SheafStatus {
     guard(err, || -> crate::error::Result<()> {
         let trigger: Option<Error> = None;
-        panic!("sheaf_debug_panic was called ({:?})", trigger.map(|e| e.kind()))
+        panic!(
+            "sheaf_debug_panic was called ({:?})",
+            trigger.map(|e| e.kind())
+        )
     })
 }

@@ -3,8 +3,8 @@
 use std::ffi::c_char;
 
 use super::{
-    guard, handle_ref, json_out, opt_str_arg, register_handle, require_out, str_arg,
-    free_handle, write_out, SheafBytes, SheafError, SheafStatus,
+    free_handle, guard, handle_ref, json_out, opt_str_arg, register_handle, require_out, str_arg,
+    write_out, SheafBytes, SheafError, SheafStatus,
 };
 use crate::store::{LibraryOptions, Store};
 
@@ -23,7 +23,9 @@ pub(crate) fn store_ref<'a>(store: *const SheafStore) -> crate::error::Result<&'
     Ok(&handle_ref(store, "store")?.store)
 }
 
-pub(crate) fn library_ref<'a>(lib: *const SheafLibrary) -> crate::error::Result<&'a crate::store::Library> {
+pub(crate) fn library_ref<'a>(
+    lib: *const SheafLibrary,
+) -> crate::error::Result<&'a crate::store::Library> {
     Ok(&handle_ref(lib, "library")?.library)
 }
 
@@ -54,7 +56,10 @@ pub extern "C" fn sheaf_store_open(
 /// `SHEAF_ERR_CLOSED`; calls already running on other threads finish. Idempotent and
 /// thread-safe. The handle must still be freed with `sheaf_store_free`.
 #[no_mangle]
-pub extern "C" fn sheaf_store_close(store: *mut SheafStore, err: *mut *mut SheafError) -> SheafStatus {
+pub extern "C" fn sheaf_store_close(
+    store: *mut SheafStore,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
     guard(err, || {
         store_ref(store)?.close();
         Ok(())
@@ -87,9 +92,14 @@ pub extern "C" fn sheaf_library_create(
     guard(err, || {
         require_out(out, "out")?;
         let store = store_ref(store)?;
-        let options = LibraryOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let options =
+            LibraryOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
         let library = store.create_library(str_arg(name, name_len, "name")?, options)?;
-        write_out(out, "out", register_handle(Box::new(SheafLibrary { library })))
+        write_out(
+            out,
+            "out",
+            register_handle(Box::new(SheafLibrary { library })),
+        )
     })
 }
 
@@ -110,9 +120,15 @@ pub extern "C" fn sheaf_library_open(
     guard(err, || {
         require_out(out, "out")?;
         let store = store_ref(store)?;
-        let options = LibraryOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
-        let library = store.open_library(str_arg(name, name_len, "name")?, create_if_missing, options)?;
-        write_out(out, "out", register_handle(Box::new(SheafLibrary { library })))
+        let options =
+            LibraryOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let library =
+            store.open_library(str_arg(name, name_len, "name")?, create_if_missing, options)?;
+        write_out(
+            out,
+            "out",
+            register_handle(Box::new(SheafLibrary { library })),
+        )
     })
 }
 
@@ -176,14 +192,21 @@ pub extern "C" fn sheaf_library_describe(
     guard(err, || {
         require_out(out_json, "out_json")?;
         let lib = library_ref(library)?;
-        json_out(out_json, "out_json", &serde_json::json!({"name": lib.name(), "options": lib.options()}))
+        json_out(
+            out_json,
+            "out_json",
+            &serde_json::json!({"name": lib.name(), "options": lib.options()}),
+        )
     })
 }
 
 /// Closes a library handle: later calls on it return `SHEAF_ERR_CLOSED`. Idempotent and
 /// thread-safe; free it afterwards with `sheaf_library_free`.
 #[no_mangle]
-pub extern "C" fn sheaf_library_close(library: *mut SheafLibrary, err: *mut *mut SheafError) -> SheafStatus {
+pub extern "C" fn sheaf_library_close(
+    library: *mut SheafLibrary,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
     guard(err, || {
         library_ref(library)?.close();
         Ok(())

@@ -56,7 +56,8 @@ pub extern "C" fn sheaf_table_write(
         let lib = library_ref(library)?;
         let symbol = str_arg(symbol, symbol_len, "symbol")?;
         let metadata = metadata_arg(metadata, metadata_len)?;
-        let options = WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let options =
+            WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
         let version = lib.write(symbol, &mut reader, metadata, &options)?;
         if !out_version.is_null() {
             write_out(out_version, "out_version", version)?;
@@ -89,13 +90,18 @@ pub extern "C" fn sheaf_table_read(
     guard(err, || {
         require_out(out_stream, "out_stream")?;
         let lib = library_ref(library)?;
-        let options = ReadOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let options =
+            ReadOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
         let result = lib.read(str_arg(symbol, symbol_len, "symbol")?, &options)?;
         if !out_info.is_null() {
             json_out(out_info, "out_info", &result.info)?;
         }
         if !out_metadata.is_null() {
-            bytes_out(out_metadata, "out_metadata", result.metadata.unwrap_or_default())?;
+            bytes_out(
+                out_metadata,
+                "out_metadata",
+                result.metadata.unwrap_or_default(),
+            )?;
         }
         export_stream(result.reader, out_stream)
     })
@@ -116,8 +122,10 @@ pub extern "C" fn sheaf_table_read_metadata(
     guard(err, || {
         require_out(out_metadata, "out_metadata")?;
         let lib = library_ref(library)?;
-        let options = ReadOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
-        let (info, metadata) = lib.read_metadata(str_arg(symbol, symbol_len, "symbol")?, &options)?;
+        let options =
+            ReadOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let (info, metadata) =
+            lib.read_metadata(str_arg(symbol, symbol_len, "symbol")?, &options)?;
         if !out_info.is_null() {
             json_out(out_info, "out_info", &info)?;
         }
@@ -142,7 +150,8 @@ pub extern "C" fn sheaf_table_write_metadata(
 ) -> SheafStatus {
     guard(err, || {
         let lib = library_ref(library)?;
-        let options = WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let options =
+            WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
         if options.index.is_some() || !options.validate_index {
             return Err(crate::error::Error::invalid(
                 "write_metadata takes only prune_previous_versions as an option",
@@ -202,7 +211,11 @@ pub extern "C" fn sheaf_table_list_versions(
     guard(err, || {
         require_out(out_json, "out_json")?;
         let lib = library_ref(library)?;
-        let symbol = if symbol.is_null() { None } else { Some(str_arg(symbol, symbol_len, "symbol")?) };
+        let symbol = if symbol.is_null() {
+            None
+        } else {
+            Some(str_arg(symbol, symbol_len, "symbol")?)
+        };
         json_out(out_json, "out_json", &lib.list_versions(symbol)?)
     })
 }

@@ -47,8 +47,11 @@ impl LmdbStorage {
     /// Opens (creating the directory if needed) or shares the environment at `path`.
     pub fn open(path: &Path, options: LmdbOptions) -> Result<SharedStorage> {
         std::fs::create_dir_all(path).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("cannot create the store directory {}", path.display()))
-                .caused_by(e)
+            Error::new(
+                ErrorKind::Io,
+                format!("cannot create the store directory {}", path.display()),
+            )
+            .caused_by(e)
         })?;
         let canonical = path.canonicalize().map_err(|e| {
             Error::new(ErrorKind::Io, format!("cannot resolve {}", path.display())).caused_by(e)
@@ -59,9 +62,12 @@ impl LmdbStorage {
         if let Some(existing) = registry.get(&canonical).and_then(Weak::upgrade) {
             return Ok(existing);
         }
-        let map_size = options.map_size.unwrap_or_else(crate::config::lmdb_map_size);
-        let map_size = usize::try_from(map_size)
-            .map_err(|_| Error::invalid(format!("map_size {map_size} does not fit this machine")))?;
+        let map_size = options
+            .map_size
+            .unwrap_or_else(crate::config::lmdb_map_size);
+        let map_size = usize::try_from(map_size).map_err(|_| {
+            Error::invalid(format!("map_size {map_size} does not fit this machine"))
+        })?;
         let mut open_options = EnvOpenOptions::new().read_txn_without_tls();
         open_options.map_size(map_size).max_readers(1022);
         // SAFETY: heed's contract is that one path is opened once per process, which the
@@ -70,41 +76,65 @@ impl LmdbStorage {
             .map_err(|e| lmdb_error(&format!("cannot open LMDB at {}", canonical.display()), e))?;
         // Readers of processes killed with SIGKILL keep their slots until someone clears them.
         let _ = env.clear_stale_readers();
-        let mut wtxn = env.write_txn().map_err(|e| lmdb_error("cannot begin a transaction", e))?;
+        let mut wtxn = env
+            .write_txn()
+            .map_err(|e| lmdb_error("cannot begin a transaction", e))?;
         let db: Database<Bytes, Bytes> = env
             .create_database(&mut wtxn, None)
             .map_err(|e| lmdb_error("cannot open the LMDB database", e))?;
         wtxn.commit().map_err(|e| lmdb_error("cannot commit", e))?;
-        let storage = Arc::new(LmdbStorage { env, db, path: canonical.clone() });
+        let storage = Arc::new(LmdbStorage {
+            env,
+            db,
+            path: canonical.clone(),
+        });
         registry.insert(canonical, Arc::downgrade(&storage));
         Ok(storage)
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut heed::RwTxn<'_>) -> Result<T>) -> Result<T> {
-        let mut wtxn =
-            self.env.write_txn().map_err(|e| lmdb_error("cannot begin a write transaction", e))?;
+        let mut wtxn = self
+            .env
+            .write_txn()
+            .map_err(|e| lmdb_error("cannot begin a write transaction", e))?;
         let out = f(&mut wtxn)?;
-        wtxn.commit().map_err(|e| lmdb_error("cannot commit a write transaction", e))?;
+        wtxn.commit()
+            .map_err(|e| lmdb_error("cannot commit a write transaction", e))?;
         Ok(out)
     }
 }
 
 impl Storage for LmdbStorage {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let rtxn = self.env.read_txn().map_err(|e| lmdb_error("cannot begin a read", e))?;
-        let value = self.db.get(&rtxn, key).map_err(|e| lmdb_error("read failed", e))?;
+        let rtxn = self
+            .env
+            .read_txn()
+            .map_err(|e| lmdb_error("cannot begin a read", e))?;
+        let value = self
+            .db
+            .get(&rtxn, key)
+            .map_err(|e| lmdb_error("read failed", e))?;
         Ok(value.map(<[u8]>::to_vec))
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write(|txn| self.db.put(txn, key, value).map_err(|e| lmdb_error("write failed", e)))
+        self.write(|txn| {
+            self.db
+                .put(txn, key, value)
+                .map_err(|e| lmdb_error("write failed", e))
+        })
     }
 
     fn put_if_absent(&self, key: &[u8], value: &[u8]) -> Result<bool> {
-        self.write(|txn| match self.db.put_with_flags(txn, PutFlags::NO_OVERWRITE, key, value) {
-            Ok(()) => Ok(true),
-            Err(heed::Error::Mdb(MdbError::KeyExist)) => Ok(false),
-            Err(e) => Err(lmdb_error("write failed", e)),
+        self.write(|txn| {
+            match self
+                .db
+                .put_with_flags(txn, PutFlags::NO_OVERWRITE, key, value)
+            {
+                Ok(()) => Ok(true),
+                Err(heed::Error::Mdb(MdbError::KeyExist)) => Ok(false),
+                Err(e) => Err(lmdb_error("write failed", e)),
+            }
         })
     }
 
@@ -115,14 +145,22 @@ impl Storage for LmdbStorage {
         new: Option<&[u8]>,
     ) -> Result<bool> {
         self.write(|txn| {
-            let current = self.db.get(txn, key).map_err(|e| lmdb_error("read failed", e))?;
+            let current = self
+                .db
+                .get(txn, key)
+                .map_err(|e| lmdb_error("read failed", e))?;
             if current != expected {
                 return Ok(false);
             }
             match new {
-                Some(v) => self.db.put(txn, key, v).map_err(|e| lmdb_error("write failed", e))?,
+                Some(v) => self
+                    .db
+                    .put(txn, key, v)
+                    .map_err(|e| lmdb_error("write failed", e))?,
                 None => {
-                    self.db.delete(txn, key).map_err(|e| lmdb_error("delete failed", e))?;
+                    self.db
+                        .delete(txn, key)
+                        .map_err(|e| lmdb_error("delete failed", e))?;
                 }
             }
             Ok(true)
@@ -130,28 +168,45 @@ impl Storage for LmdbStorage {
     }
 
     fn delete(&self, key: &[u8]) -> Result<bool> {
-        self.write(|txn| self.db.delete(txn, key).map_err(|e| lmdb_error("delete failed", e)))
+        self.write(|txn| {
+            self.db
+                .delete(txn, key)
+                .map_err(|e| lmdb_error("delete failed", e))
+        })
     }
 
     fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>> {
         if range.is_empty() {
             return Ok(Vec::new());
         }
-        let rtxn = self.env.read_txn().map_err(|e| lmdb_error("cannot begin a read", e))?;
+        let rtxn = self
+            .env
+            .read_txn()
+            .map_err(|e| lmdb_error("cannot begin a read", e))?;
         let limit = options.limit.unwrap_or(usize::MAX);
         let bounds = range.as_refs();
         let to_entry = |item: heed::Result<(&[u8], &[u8])>| {
             item.map(|(k, v)| Entry {
                 key: k.to_vec(),
-                value: if options.keys_only { Vec::new() } else { v.to_vec() },
+                value: if options.keys_only {
+                    Vec::new()
+                } else {
+                    v.to_vec()
+                },
             })
             .map_err(|e| lmdb_error("scan failed", e))
         };
         if options.reverse {
-            let iter = self.db.rev_range(&rtxn, &bounds).map_err(|e| lmdb_error("scan failed", e))?;
+            let iter = self
+                .db
+                .rev_range(&rtxn, &bounds)
+                .map_err(|e| lmdb_error("scan failed", e))?;
             iter.take(limit).map(to_entry).collect()
         } else {
-            let iter = self.db.range(&rtxn, &bounds).map_err(|e| lmdb_error("scan failed", e))?;
+            let iter = self
+                .db
+                .range(&rtxn, &bounds)
+                .map_err(|e| lmdb_error("scan failed", e))?;
             iter.take(limit).map(to_entry).collect()
         }
     }
@@ -160,11 +215,14 @@ impl Storage for LmdbStorage {
         self.write(|txn| {
             for op in ops {
                 match *op {
-                    WriteOp::Put(k, v) => {
-                        self.db.put(txn, k, v).map_err(|e| lmdb_error("write failed", e))?
-                    }
+                    WriteOp::Put(k, v) => self
+                        .db
+                        .put(txn, k, v)
+                        .map_err(|e| lmdb_error("write failed", e))?,
                     WriteOp::Delete(k) => {
-                        self.db.delete(txn, k).map_err(|e| lmdb_error("delete failed", e))?;
+                        self.db
+                            .delete(txn, k)
+                            .map_err(|e| lmdb_error("delete failed", e))?;
                     }
                 }
             }

@@ -19,7 +19,10 @@ static NAMED: Mutex<Option<HashMap<String, Weak<MemoryStorage>>>> = Mutex::new(N
 impl MemoryStorage {
     /// A new empty space.
     pub fn new(name: &str) -> Self {
-        MemoryStorage { name: name.to_string(), map: RwLock::new(BTreeMap::new()) }
+        MemoryStorage {
+            name: name.to_string(),
+            map: RwLock::new(BTreeMap::new()),
+        }
     }
 
     /// The process-wide space called `name`, created if no open store holds it.
@@ -84,7 +87,11 @@ impl Storage for MemoryStorage {
         let limit = options.limit.unwrap_or(usize::MAX);
         let to_entry = |(k, v): (&Vec<u8>, &Vec<u8>)| Entry {
             key: k.clone(),
-            value: if options.keys_only { Vec::new() } else { v.clone() },
+            value: if options.keys_only {
+                Vec::new()
+            } else {
+                v.clone()
+            },
         };
         let iter = map.range::<[u8], _>(range.as_refs());
         Ok(if options.reverse {

@@ -30,12 +30,18 @@ impl KeyRange {
             Some(end) => Bound::Excluded(end),
             None => Bound::Unbounded,
         };
-        KeyRange { start: Bound::Included(prefix.to_vec()), end }
+        KeyRange {
+            start: Bound::Included(prefix.to_vec()),
+            end,
+        }
     }
 
     /// Every key.
     pub fn all() -> Self {
-        KeyRange { start: Bound::Unbounded, end: Bound::Unbounded }
+        KeyRange {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+        }
     }
 
     /// Whether no key can lie in the range (ordered maps refuse to walk such a range).
@@ -136,7 +142,10 @@ pub type SharedStorage = Arc<dyn Storage>;
 pub fn open_uri(uri: &str) -> Result<SharedStorage> {
     if let Some(rest) = uri.strip_prefix("mem://") {
         if rest.contains('?') {
-            return Err(Error::new(ErrorKind::InvalidUri, format!("'{uri}': mem:// takes no options")));
+            return Err(Error::new(
+                ErrorKind::InvalidUri,
+                format!("'{uri}': mem:// takes no options"),
+            ));
         }
         return Ok(if rest.is_empty() {
             Arc::new(MemoryStorage::new("mem://"))
@@ -171,7 +180,8 @@ pub fn open_uri(uri: &str) -> Result<SharedStorage> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "map_size" => {
-                options.map_size = Some(parse_size(value).map_err(|e| e.context(format!("'{uri}'")))?)
+                options.map_size =
+                    Some(parse_size(value).map_err(|e| e.context(format!("'{uri}'")))?)
             }
             other => {
                 return Err(Error::new(
@@ -181,7 +191,7 @@ pub fn open_uri(uri: &str) -> Result<SharedStorage> {
             }
         }
     }
-    Ok(LmdbStorage::open(std::path::Path::new(&path), options)?)
+    LmdbStorage::open(std::path::Path::new(&path), options)
 }
 
 fn split_query(s: &str) -> (&str, &str) {

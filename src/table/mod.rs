@@ -36,7 +36,11 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { index: None, validate_index: true, prune_previous_versions: None }
+        WriteOptions {
+            index: None,
+            validate_index: true,
+            prune_previous_versions: None,
+        }
     }
 }
 
@@ -137,8 +141,9 @@ impl TableReader {
         let batch = segment::decode(bytes)?;
         // The stored schema carries the user's metadata; segments may have been written with
         // an equal schema that differs only there.
-        RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())
-            .map_err(|e| Error::corrupt("a segment does not match its version's schema").caused_by(e))
+        RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec()).map_err(|e| {
+            Error::corrupt("a segment does not match its version's schema").caused_by(e)
+        })
     }
 }
 
@@ -147,7 +152,10 @@ impl Iterator for TableReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         let key = self.pending.pop_front()?;
-        Some(self.load_next(key).map_err(|e| ArrowError::ExternalError(Box::new(e))))
+        Some(
+            self.load_next(key)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e))),
+        )
     }
 }
 
@@ -193,7 +201,7 @@ struct SegmentWriter<'a> {
     index: Option<(String, usize)>,
     validate_index: bool,
     rows_per_segment: usize,
-    buffered: Vec<RecordBatch>,
+    buffered: VecDeque<RecordBatch>,
     buffered_rows: usize,
     encoded: Vec<(Vec<u8>, Vec<u8>)>,
     encoded_bytes: usize,
@@ -208,26 +216,40 @@ impl SegmentWriter<'_> {
         segment::validate_batch(&batch)?;
         self.rows += batch.num_rows() as u64;
         self.buffered_rows += batch.num_rows();
-        self.buffered.push(batch);
+        self.buffered.push_back(batch);
         while self.buffered_rows >= self.rows_per_segment {
             self.cut(self.rows_per_segment)?;
         }
         Ok(())
     }
 
-    /// Turns the first `rows` buffered rows into a segment.
+    /// Turns the first `rows` buffered rows into a segment. Large incoming batches are only
+    /// sliced (zero-copy); small ones are concatenated.
     fn cut(&mut self, rows: usize) -> Result<()> {
-        let schema = self.buffered[0].schema();
-        let all = concat_batches(&schema, &self.buffered)
-            .map_err(|e| Error::internal("cannot assemble a segment").caused_by(e))?;
-        let head = all.slice(0, rows);
-        let rest = all.slice(rows, all.num_rows() - rows);
-        self.buffered.clear();
-        self.buffered_rows = rest.num_rows();
-        if rest.num_rows() > 0 {
-            self.buffered.push(rest);
+        let mut parts = Vec::new();
+        let mut needed = rows;
+        while needed > 0 {
+            let Some(front) = self.buffered.pop_front() else {
+                break;
+            };
+            if front.num_rows() <= needed {
+                needed -= front.num_rows();
+                parts.push(front);
+            } else {
+                parts.push(front.slice(0, needed));
+                self.buffered
+                    .push_front(front.slice(needed, front.num_rows() - needed));
+                needed = 0;
+            }
         }
-        self.encode_segment(&head)
+        self.buffered_rows -= rows - needed;
+        let segment = match parts.len() {
+            0 => return Ok(()),
+            1 => parts.swap_remove(0),
+            _ => concat_batches(&parts[0].schema(), &parts)
+                .map_err(|e| Error::internal("cannot assemble a segment").caused_by(e))?,
+        };
+        self.encode_segment(&segment)
     }
 
     fn encode_segment(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -264,7 +286,10 @@ impl SegmentWriter<'_> {
             index_max,
             bytes: bytes.len() as u64,
         });
-        let key = Keys { prefix: &self.lib.inner.prefix }.segment(self.symbol, &id);
+        let key = Keys {
+            prefix: &self.lib.inner.prefix,
+        }
+        .segment(self.symbol, &id);
         self.encoded_bytes += bytes.len();
         self.encoded.push((key, bytes));
         if self.encoded_bytes >= SEGMENT_BATCH_BYTES {
@@ -277,7 +302,11 @@ impl SegmentWriter<'_> {
         if self.encoded.is_empty() {
             return Ok(());
         }
-        let ops: Vec<WriteOp<'_>> = self.encoded.iter().map(|(k, v)| WriteOp::Put(k, v)).collect();
+        let ops: Vec<WriteOp<'_>> = self
+            .encoded
+            .iter()
+            .map(|(k, v)| WriteOp::Put(k, v))
+            .collect();
         self.storage.write_batch(&ops)?;
         self.encoded.clear();
         self.encoded_bytes = 0;
@@ -296,7 +325,12 @@ impl SegmentWriter<'_> {
         let keys: Vec<Vec<u8>> = self
             .written
             .iter()
-            .map(|s| Keys { prefix: &self.lib.inner.prefix }.segment(self.symbol, &s.id))
+            .map(|s| {
+                Keys {
+                    prefix: &self.lib.inner.prefix,
+                }
+                .segment(self.symbol, &s.id)
+            })
             .collect();
         let ops: Vec<WriteOp<'_>> = keys.iter().map(|k| WriteOp::Delete(k)).collect();
         let _ = self.storage.write_batch(&ops);
@@ -305,21 +339,41 @@ impl SegmentWriter<'_> {
 
 impl Library {
     fn keys(&self) -> Keys<'_> {
-        Keys { prefix: &self.inner.prefix }
+        Keys {
+            prefix: &self.inner.prefix,
+        }
     }
 
     fn head(&self, storage: &SharedStorage, symbol: &str) -> Result<Option<Head>> {
         let range = KeyRange::prefix(&self.keys().versions_of(symbol));
-        let entries = storage.scan(&range, ScanOptions { limit: Some(1), reverse: true, keys_only: false })?;
-        let Some(entry) = entries.into_iter().next() else { return Ok(None) };
-        let number = Keys::version_of_key(&entry.key).ok_or_else(|| Error::corrupt("a version key is malformed"))?;
-        Ok(Some(Head { number, record: Record::decode(&entry.value)? }))
+        let entries = storage.scan(
+            &range,
+            ScanOptions {
+                limit: Some(1),
+                reverse: true,
+                keys_only: false,
+            },
+        )?;
+        let Some(entry) = entries.into_iter().next() else {
+            return Ok(None);
+        };
+        let number = Keys::version_of_key(&entry.key)
+            .ok_or_else(|| Error::corrupt("a version key is malformed"))?;
+        Ok(Some(Head {
+            number,
+            record: Record::decode(&entry.value)?,
+        }))
     }
 
     fn record(&self, storage: &SharedStorage, symbol: &str, version: u64) -> Result<Record> {
-        let bytes = storage.get(&self.keys().version(symbol, version))?.ok_or_else(|| {
-            Error::new(ErrorKind::NoSuchVersion, format!("version {version} of '{symbol}' is missing"))
-        })?;
+        let bytes = storage
+            .get(&self.keys().version(symbol, version))?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NoSuchVersion,
+                    format!("version {version} of '{symbol}' is missing"),
+                )
+            })?;
         Record::decode(&bytes)
     }
 
@@ -341,7 +395,9 @@ impl Library {
                 return Ok((next, record));
             }
             attempt += 1;
-            log(LogLevel::Debug, || format!("commit of '{symbol}' v{next} lost a race; re-basing (attempt {attempt})"));
+            log(LogLevel::Debug, || {
+                format!("commit of '{symbol}' v{next} lost a race; re-basing (attempt {attempt})")
+            });
             if attempt > max_retries {
                 return Err(Error::new(
                     ErrorKind::Conflict,
@@ -353,8 +409,17 @@ impl Library {
     }
 
     /// Physically deletes segments referenced by `removed` versions and by no live one.
-    fn collect_garbage(&self, storage: &SharedStorage, symbol: &str, removed: &[Record], live_after: &[[u64; 2]]) -> Result<()> {
-        let mut candidates: HashSet<&str> = removed.iter().flat_map(|r| r.header.segments.iter().map(|s| s.id.as_str())).collect();
+    fn collect_garbage(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        removed: &[Record],
+        live_after: &[[u64; 2]],
+    ) -> Result<()> {
+        let mut candidates: HashSet<&str> = removed
+            .iter()
+            .flat_map(|r| r.header.segments.iter().map(|s| s.id.as_str()))
+            .collect();
         if candidates.is_empty() {
             return Ok(());
         }
@@ -367,10 +432,15 @@ impl Library {
                 candidates.remove(s.id.as_str());
             }
         }
-        let keys: Vec<Vec<u8>> = candidates.iter().map(|id| self.keys().segment(symbol, id)).collect();
+        let keys: Vec<Vec<u8>> = candidates
+            .iter()
+            .map(|id| self.keys().segment(symbol, id))
+            .collect();
         let ops: Vec<WriteOp<'_>> = keys.iter().map(|k| WriteOp::Delete(k)).collect();
         storage.write_batch(&ops)?;
-        log(LogLevel::Debug, || format!("removed {} segment(s) of '{symbol}'", ops.len()));
+        log(LogLevel::Debug, || {
+            format!("removed {} segment(s) of '{symbol}'", ops.len())
+        });
         Ok(())
     }
 
@@ -389,7 +459,12 @@ impl Library {
         let index = match &options.index {
             Some(name) => {
                 segment::check_index_field(&schema, name)?;
-                Some((name.clone(), schema.index_of(name).map_err(|e| Error::internal(e.to_string()))?))
+                Some((
+                    name.clone(),
+                    schema
+                        .index_of(name)
+                        .map_err(|e| Error::internal(e.to_string()))?,
+                ))
             }
             None => None,
         };
@@ -400,7 +475,7 @@ impl Library {
             index,
             validate_index: options.validate_index,
             rows_per_segment: self.options().rows_per_segment as usize,
-            buffered: Vec::new(),
+            buffered: VecDeque::new(),
             buffered_rows: 0,
             encoded: Vec::new(),
             encoded_bytes: 0,
@@ -410,12 +485,15 @@ impl Library {
             rows: 0,
         };
         let streamed = (|| {
-            while let Some(batch) = data.next() {
+            for batch in &mut *data {
                 let batch = batch.map_err(|e| {
                     Error::new(ErrorKind::InvalidArrow, "the input stream failed").caused_by(e)
                 })?;
                 if batch.schema().fields() != schema.fields() {
-                    return Err(Error::new(ErrorKind::InvalidArrow, "a batch's schema differs from the stream's schema"));
+                    return Err(Error::new(
+                        ErrorKind::InvalidArrow,
+                        "a batch's schema differs from the stream's schema",
+                    ));
                 }
                 writer.push(batch)?;
             }
@@ -425,7 +503,9 @@ impl Library {
             writer.abandon();
             return Err(e);
         }
-        let prune = options.prune_previous_versions.unwrap_or(self.options().prune_previous_versions);
+        let prune = options
+            .prune_previous_versions
+            .unwrap_or(self.options().prune_previous_versions);
         let header_base = RecordHeader {
             kind: RecordKind::Data,
             timestamp_ns: 0,
@@ -439,12 +519,18 @@ impl Library {
         let committed = self.commit(&storage, symbol, |head, next| {
             let mut header = header_base.clone();
             header.timestamp_ns = now_ns();
-            live_before = head.map(|h| h.record.header.live.clone()).unwrap_or_default();
+            live_before = head
+                .map(|h| h.record.header.live.clone())
+                .unwrap_or_default();
             if !prune {
                 header.live = live_before.clone();
             }
             live::push(&mut header.live, next);
-            Ok(Record { header, schema: Some(schema.clone()), metadata: metadata.clone() })
+            Ok(Record {
+                header,
+                schema: Some(schema.clone()),
+                metadata: metadata.clone(),
+            })
         });
         let (version, record) = match committed {
             Ok(c) => c,
@@ -456,14 +542,18 @@ impl Library {
         if prune {
             self.collect_removed(&storage, symbol, &live_before, &record.header.live)?;
         }
-        log(LogLevel::Debug, || format!("wrote '{symbol}' v{version}: {} rows", writer.rows));
+        log(LogLevel::Debug, || {
+            format!("wrote '{symbol}' v{version}: {} rows", writer.rows)
+        });
         Ok(version)
     }
 
     /// Resolves `as_of` to a live version number.
     fn resolve(&self, storage: &SharedStorage, symbol: &str, as_of: AsOf) -> Result<(u64, Head)> {
         validate_name("symbol", symbol)?;
-        let head = self.head(storage, symbol)?.ok_or_else(|| no_such_symbol(self, symbol))?;
+        let head = self
+            .head(storage, symbol)?
+            .ok_or_else(|| no_such_symbol(self, symbol))?;
         let live_set = &head.record.header.live;
         if live_set.is_empty() {
             return Err(no_such_symbol(self, symbol).context("every version was deleted"));
@@ -473,10 +563,17 @@ impl Library {
             AsOf::Version(v) if v >= 0 => {
                 let v = v as u64;
                 if !live::contains(live_set, v) {
-                    let why = if v > head.number { "does not exist yet".to_string() } else { "was deleted or is not a data version".to_string() };
+                    let why = if v > head.number {
+                        "does not exist yet".to_string()
+                    } else {
+                        "was deleted or is not a data version".to_string()
+                    };
                     return Err(Error::new(
                         ErrorKind::NoSuchVersion,
-                        format!("version {v} of '{symbol}' {why} (latest is {})", live::latest(live_set).unwrap_or_default()),
+                        format!(
+                            "version {v} of '{symbol}' {why} (latest is {})",
+                            live::latest(live_set).unwrap_or_default()
+                        ),
                     ));
                 }
                 Some(v)
@@ -484,7 +581,13 @@ impl Library {
             AsOf::Version(v) => {
                 let back = v.unsigned_abs() - 1;
                 live::nth_latest(live_set, back).map(Some).ok_or_else(|| {
-                    Error::new(ErrorKind::NoSuchVersion, format!("as_of={v}: '{symbol}' has only {} live version(s)", live::versions(live_set).count()))
+                    Error::new(
+                        ErrorKind::NoSuchVersion,
+                        format!(
+                            "as_of={v}: '{symbol}' has only {} live version(s)",
+                            live::versions(live_set).count()
+                        ),
+                    )
                 })?
             }
         };
@@ -494,7 +597,11 @@ impl Library {
 
     fn load(&self, storage: &SharedStorage, symbol: &str, as_of: AsOf) -> Result<(u64, Record)> {
         let (version, head) = self.resolve(storage, symbol, as_of)?;
-        let record = if version == head.number { head.record } else { self.record(storage, symbol, version)? };
+        let record = if version == head.number {
+            head.record
+        } else {
+            self.record(storage, symbol, version)?
+        };
         Ok((version, record))
     }
 
@@ -514,23 +621,41 @@ impl Library {
     pub fn read(&self, symbol: &str, options: &ReadOptions) -> Result<ReadResult> {
         let storage = self.storage()?;
         let (version, record) = self.load(&storage, symbol, options.as_of)?;
-        let pending = record.header.segments.iter().map(|s| self.keys().segment(symbol, &s.id)).collect();
+        let pending = record
+            .header
+            .segments
+            .iter()
+            .map(|s| self.keys().segment(symbol, &s.id))
+            .collect();
         Ok(ReadResult {
             info: self.info(symbol, version, &record, false),
-            reader: TableReader { storage: storage.clone(), schema: record.schema()?, pending },
+            reader: TableReader {
+                storage: storage.clone(),
+                schema: record.schema()?,
+                pending,
+            },
             metadata: record.metadata,
         })
     }
 
     /// The metadata of a version (without its data).
-    pub fn read_metadata(&self, symbol: &str, options: &ReadOptions) -> Result<(VersionInfo, Option<Vec<u8>>)> {
+    pub fn read_metadata(
+        &self,
+        symbol: &str,
+        options: &ReadOptions,
+    ) -> Result<(VersionInfo, Option<Vec<u8>>)> {
         let storage = self.storage()?;
         let (version, record) = self.load(&storage, symbol, options.as_of)?;
         Ok((self.info(symbol, version, &record, false), record.metadata))
     }
 
     /// A new version with the same data as the latest and new metadata.
-    pub fn write_metadata(&self, symbol: &str, metadata: Option<Vec<u8>>, prune_previous_versions: Option<bool>) -> Result<u64> {
+    pub fn write_metadata(
+        &self,
+        symbol: &str,
+        metadata: Option<Vec<u8>>,
+        prune_previous_versions: Option<bool>,
+    ) -> Result<u64> {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
         let prune = prune_previous_versions.unwrap_or(self.options().prune_previous_versions);
@@ -538,13 +663,26 @@ impl Library {
         let (version, record) = self.commit(&storage, symbol, |head, next| {
             let head = head.ok_or_else(|| no_such_symbol(self, symbol))?;
             live_before = head.record.header.live.clone();
-            let latest = live::latest(&head.record.header.live).ok_or_else(|| no_such_symbol(self, symbol))?;
-            let base = if latest == head.number { head.record.clone() } else { self.record(&storage, symbol, latest)? };
+            let latest = live::latest(&head.record.header.live)
+                .ok_or_else(|| no_such_symbol(self, symbol))?;
+            let base = if latest == head.number {
+                head.record.clone()
+            } else {
+                self.record(&storage, symbol, latest)?
+            };
             let mut header = base.header;
             header.timestamp_ns = now_ns();
-            header.live = if prune { Vec::new() } else { head.record.header.live.clone() };
+            header.live = if prune {
+                Vec::new()
+            } else {
+                head.record.header.live.clone()
+            };
             live::push(&mut header.live, next);
-            Ok(Record { header, schema: base.schema, metadata: metadata.clone() })
+            Ok(Record {
+                header,
+                schema: base.schema,
+                metadata: metadata.clone(),
+            })
         })?;
         if prune {
             self.collect_removed(&storage, symbol, &live_before, &record.header.live)?;
@@ -562,14 +700,33 @@ impl Library {
         loop {
             let range = KeyRange {
                 start: std::ops::Bound::Included(start.clone()),
-                end: end.clone().map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+                end: end
+                    .clone()
+                    .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
             };
-            let page = storage.scan(&range, ScanOptions { limit: Some(1), keys_only: true, reverse: false })?;
-            let Some(entry) = page.into_iter().next() else { break };
+            let page = storage.scan(
+                &range,
+                ScanOptions {
+                    limit: Some(1),
+                    keys_only: true,
+                    reverse: false,
+                },
+            )?;
+            let Some(entry) = page.into_iter().next() else {
+                break;
+            };
             let rest = &entry.key[all.len()..];
-            let name_end = rest.len().checked_sub(9).ok_or_else(|| Error::corrupt("a version key is malformed"))?;
-            let name = std::str::from_utf8(&rest[..name_end]).map_err(|_| Error::corrupt("a symbol name is not UTF-8"))?.to_string();
-            if self.head(&storage, &name)?.is_some_and(|h| !h.record.header.live.is_empty()) {
+            let name_end = rest
+                .len()
+                .checked_sub(9)
+                .ok_or_else(|| Error::corrupt("a version key is malformed"))?;
+            let name = std::str::from_utf8(&rest[..name_end])
+                .map_err(|_| Error::corrupt("a symbol name is not UTF-8"))?
+                .to_string();
+            if self
+                .head(&storage, &name)?
+                .is_some_and(|h| !h.record.header.live.is_empty())
+            {
                 out.push(name.clone());
             }
             start = all.clone();
@@ -583,7 +740,9 @@ impl Library {
     pub fn has_symbol(&self, symbol: &str) -> Result<bool> {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
-        Ok(self.head(&storage, symbol)?.is_some_and(|h| !h.record.header.live.is_empty()))
+        Ok(self
+            .head(&storage, symbol)?
+            .is_some_and(|h| !h.record.header.live.is_empty()))
     }
 
     /// Live versions of one symbol (or of every symbol), newest first.
@@ -598,9 +757,15 @@ impl Library {
         let storage = self.storage()?;
         let mut out = Vec::new();
         for s in symbols {
-            let Some(head) = self.head(&storage, &s)? else { continue };
+            let Some(head) = self.head(&storage, &s)? else {
+                continue;
+            };
             for v in live::versions(&head.record.header.live).rev() {
-                let record = if v == head.number { head.record.clone() } else { self.record(&storage, &s, v)? };
+                let record = if v == head.number {
+                    head.record.clone()
+                } else {
+                    self.record(&storage, &s, v)?
+                };
                 out.push(self.info(&s, v, &record, false));
             }
         }
@@ -652,7 +817,13 @@ impl Library {
     }
 
     /// Collects the segments of versions live in `before` but not in `after`.
-    fn collect_removed(&self, storage: &SharedStorage, symbol: &str, before: &[[u64; 2]], after: &[[u64; 2]]) -> Result<()> {
+    fn collect_removed(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        before: &[[u64; 2]],
+        after: &[[u64; 2]],
+    ) -> Result<()> {
         let removed = live::versions(before)
             .filter(|v| !live::contains(after, *v))
             .map(|v| self.record(storage, symbol, v))
@@ -666,6 +837,12 @@ impl Library {
 pub fn debug_segment_count(lib: &Library) -> Result<usize> {
     let mut prefix = lib.inner.prefix.clone();
     prefix.extend_from_slice(b"s\0");
-    let entries = lib.storage()?.scan(&KeyRange::prefix(&prefix), ScanOptions { keys_only: true, ..Default::default() })?;
+    let entries = lib.storage()?.scan(
+        &KeyRange::prefix(&prefix),
+        ScanOptions {
+            keys_only: true,
+            ..Default::default()
+        },
+    )?;
     Ok(entries.len())
 }

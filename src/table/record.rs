@@ -10,11 +10,11 @@
 //! Encoding: `SHV1` | u32 LE header length | header JSON | u32 LE schema length | Arrow IPC
 //! schema | u8 has-metadata | u64 LE metadata length | metadata bytes.
 
-use std::io::Cursor;
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
+use std::io::Cursor;
 
 use crate::error::{Error, Result};
 
@@ -69,7 +69,9 @@ pub(crate) fn encode_schema(schema: &Schema) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut writer = StreamWriter::try_new(&mut buf, schema)
         .map_err(|e| Error::internal("cannot encode the schema").caused_by(e))?;
-    writer.finish().map_err(|e| Error::internal("cannot encode the schema").caused_by(e))?;
+    writer
+        .finish()
+        .map_err(|e| Error::internal("cannot encode the schema").caused_by(e))?;
     drop(writer);
     Ok(buf)
 }
@@ -88,7 +90,8 @@ impl Record {
             None => Vec::new(),
         };
         let meta = self.metadata.as_deref();
-        let mut out = Vec::with_capacity(32 + header.len() + schema.len() + meta.map_or(0, <[u8]>::len));
+        let mut out =
+            Vec::with_capacity(32 + header.len() + schema.len() + meta.map_or(0, <[u8]>::len));
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
         out.extend_from_slice(&header);
@@ -116,17 +119,27 @@ impl Record {
             .map_err(|e| Error::corrupt("a version record header cannot be read").caused_by(e))?;
         let schema_len = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad())?) as usize;
         let schema_bytes = take(schema_len)?;
-        let schema = if schema_bytes.is_empty() { None } else { Some(decode_schema(schema_bytes)?) };
+        let schema = if schema_bytes.is_empty() {
+            None
+        } else {
+            Some(decode_schema(schema_bytes)?)
+        };
         let has_meta = take(1)?[0] != 0;
         let meta_len = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
         let meta_len = usize::try_from(meta_len).map_err(|_| bad())?;
         let meta = take(meta_len)?;
-        Ok(Record { header, schema, metadata: has_meta.then(|| meta.to_vec()) })
+        Ok(Record {
+            header,
+            schema,
+            metadata: has_meta.then(|| meta.to_vec()),
+        })
     }
 
     /// The schema of a data record.
     pub fn schema(&self) -> Result<SchemaRef> {
-        self.schema.clone().ok_or_else(|| Error::corrupt("a data version has no schema"))
+        self.schema
+            .clone()
+            .ok_or_else(|| Error::corrupt("a data version has no schema"))
     }
 }
 

@@ -6,8 +6,8 @@ use std::io::Cursor;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Date64Type, Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
-    UInt32Type, UInt8Type,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type,
+    UInt8Type,
 };
 use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
 use arrow_ipc::reader::StreamReader;
@@ -22,11 +22,37 @@ use crate::store::Compression;
 fn type_supported(dt: &DataType) -> bool {
     use DataType::*;
     match dt {
-        Null | Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
-        | Float16 | Float32 | Float64 | Utf8 | LargeUtf8 | Binary | LargeBinary
-        | FixedSizeBinary(_) | Timestamp(_, _) | Date32 | Date64 | Time32(_) | Time64(_)
-        | Duration(_) | Decimal128(_, _) | Decimal256(_, _) => true,
-        Dictionary(key, value) => key.is_dictionary_key_type() && type_supported(value) && !matches!(**value, Dictionary(_, _)),
+        Null
+        | Boolean
+        | Int8
+        | Int16
+        | Int32
+        | Int64
+        | UInt8
+        | UInt16
+        | UInt32
+        | UInt64
+        | Float16
+        | Float32
+        | Float64
+        | Utf8
+        | LargeUtf8
+        | Binary
+        | LargeBinary
+        | FixedSizeBinary(_)
+        | Timestamp(_, _)
+        | Date32
+        | Date64
+        | Time32(_)
+        | Time64(_)
+        | Duration(_)
+        | Decimal128(_, _)
+        | Decimal256(_, _) => true,
+        Dictionary(key, value) => {
+            key.is_dictionary_key_type()
+                && type_supported(value)
+                && !matches!(**value, Dictionary(_, _))
+        }
         _ => false,
     }
 }
@@ -65,7 +91,12 @@ pub fn check_index_field<'a>(schema: &'a Schema, name: &str) -> Result<&'a Field
             ErrorKind::Schema,
             format!(
                 "the index column '{name}' is not in the data (columns: {})",
-                schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     })?;
@@ -94,7 +125,12 @@ fn widen<T: ArrowPrimitiveType>(array: &dyn Array) -> Vec<i64>
 where
     T::Native: Into<i64>,
 {
-    array.as_primitive::<T>().values().iter().map(|v| (*v).into()).collect()
+    array
+        .as_primitive::<T>()
+        .values()
+        .iter()
+        .map(|v| (*v).into())
+        .collect()
 }
 
 /// The index values of a column as i64, refusing nulls.
@@ -102,7 +138,10 @@ pub fn index_values(name: &str, array: &dyn Array) -> Result<Vec<i64>> {
     if array.null_count() > 0 {
         return Err(Error::new(
             ErrorKind::Schema,
-            format!("the index column '{name}' holds {} null value(s); an index may not", array.null_count()),
+            format!(
+                "the index column '{name}' holds {} null value(s); an index may not",
+                array.null_count()
+            ),
         ));
     }
     Ok(match array.data_type() {
@@ -128,8 +167,11 @@ pub fn index_values(name: &str, array: &dyn Array) -> Result<Vec<i64>> {
 pub fn validate_batch(batch: &RecordBatch) -> Result<()> {
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         column.to_data().validate_full().map_err(|e| {
-            Error::new(ErrorKind::InvalidArrow, format!("column '{}' is malformed", field.name()))
-                .caused_by(e)
+            Error::new(
+                ErrorKind::InvalidArrow,
+                format!("column '{}' is malformed", field.name()),
+            )
+            .caused_by(e)
         })?;
     }
     Ok(())
@@ -147,7 +189,8 @@ pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Vec<u8>> 
         .map_err(|e| Error::internal("cannot set IPC compression").caused_by(e))?;
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2 + 1024);
     let fail = |e| Error::internal("cannot encode a segment").caused_by(e);
-    let mut writer = StreamWriter::try_new_with_options(&mut buf, &batch.schema(), options).map_err(fail)?;
+    let mut writer =
+        StreamWriter::try_new_with_options(&mut buf, &batch.schema(), options).map_err(fail)?;
     writer.write(batch).map_err(fail)?;
     writer.finish().map_err(fail)?;
     drop(writer);

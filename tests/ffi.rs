@@ -1,0 +1,463 @@
+//! The `extern "C"` functions called from Rust: NULLs, closed handles, double frees, bad UTF-8,
+//! malformed Arrow input, panics, and a full write/read round trip through the C structs.
+
+use std::ffi::{c_char, CStr};
+use std::ptr::{null, null_mut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, RecordBatchReader, StringArray,
+};
+use arrow_buffer::Buffer;
+use arrow_data::ArrayData;
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use sheaf::ffi::*;
+use sheaf::ErrorKind;
+
+fn s(text: &str) -> (*const c_char, usize) {
+    (text.as_ptr().cast(), text.len())
+}
+
+/// Calls `f` with an error slot and returns (status, message), freeing the error.
+fn call(f: impl FnOnce(*mut *mut SheafError) -> SheafStatus) -> (SheafStatus, String) {
+    let mut err: *mut SheafError = null_mut();
+    let status = f(&mut err);
+    if status == SHEAF_OK {
+        assert!(err.is_null(), "no error object on success");
+        return (status, String::new());
+    }
+    assert!(!err.is_null(), "an error object on failure");
+    assert_eq!(sheaf_error_code(err), status);
+    let message = unsafe { CStr::from_ptr(sheaf_error_message(err)) }
+        .to_str()
+        .unwrap()
+        .to_string();
+    sheaf_error_free(err);
+    (status, message)
+}
+
+fn ok(f: impl FnOnce(*mut *mut SheafError) -> SheafStatus) {
+    let (status, message) = call(f);
+    assert_eq!(status, SHEAF_OK, "{message}");
+}
+
+fn open_store(uri: &str) -> *mut SheafStore {
+    let mut store = null_mut();
+    let (p, n) = s(uri);
+    ok(|e| sheaf_store_open(p, n, &mut store, e));
+    store
+}
+
+fn create_library(store: *mut SheafStore, name: &str, options: &str) -> *mut SheafLibrary {
+    let mut lib = null_mut();
+    let (p, n) = s(name);
+    let (o, on) = s(options);
+    ok(|e| sheaf_library_create(store, p, n, o, on, &mut lib, e));
+    lib
+}
+
+fn take_bytes(mut b: SheafBytes) -> Vec<u8> {
+    let out = if b.data.is_null() {
+        Vec::new()
+    } else {
+        unsafe { std::slice::from_raw_parts(b.data, b.len) }.to_vec()
+    };
+    sheaf_bytes_free(&mut b);
+    assert!(b.data.is_null() && b.len == 0);
+    sheaf_bytes_free(&mut b); // a second free is harmless
+    out
+}
+
+struct Tracked {
+    inner: Box<dyn RecordBatchReader + Send>,
+    released: Arc<AtomicBool>,
+}
+
+impl Iterator for Tracked {
+    type Item = Result<RecordBatch, ArrowError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next()
+    }
+}
+
+impl RecordBatchReader for Tracked {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.released.store(true, Ordering::SeqCst);
+    }
+}
+
+fn stream_of(
+    schema: SchemaRef,
+    items: Vec<Result<RecordBatch, ArrowError>>,
+) -> (FFI_ArrowArrayStream, Arc<AtomicBool>) {
+    let released = Arc::new(AtomicBool::new(false));
+    let reader = arrow_array::RecordBatchIterator::new(items, schema);
+    let tracked = Tracked {
+        inner: Box::new(reader),
+        released: released.clone(),
+    };
+    (FFI_ArrowArrayStream::new(Box::new(tracked)), released)
+}
+
+fn sample(n: i64) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("x", DataType::Float64, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..n)),
+            Arc::new(Float64Array::from_iter(
+                (0..n).map(|i| (i % 3 != 0).then_some(i as f64 / 4.0)),
+            )),
+            Arc::new(StringArray::from_iter(
+                (0..n).map(|i| (i % 5 != 0).then(|| format!("n{i}"))),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+fn write(
+    lib: *mut SheafLibrary,
+    symbol: &str,
+    stream: &mut FFI_ArrowArrayStream,
+    options: &str,
+) -> (SheafStatus, String, u64) {
+    let (p, n) = s(symbol);
+    let (o, on) = s(options);
+    let mut version = u64::MAX;
+    let (status, message) =
+        call(|e| sheaf_table_write(lib, p, n, stream, null(), 0, o, on, &mut version, e));
+    (status, message, version)
+}
+
+#[test]
+fn status_constants_match_error_kinds() {
+    let mut from_kinds: Vec<i32> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
+    from_kinds.insert(0, SHEAF_OK);
+    assert_eq!(from_kinds, ALL_STATUSES.to_vec());
+    for kind in ErrorKind::ALL {
+        let name = unsafe { CStr::from_ptr(sheaf_status_name(kind.code())) }
+            .to_str()
+            .unwrap();
+        assert_eq!(name, kind.name());
+        let header =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/sheaf.h"))
+                .unwrap();
+        assert!(
+            header.contains(&format!("#define {} {}", kind.name(), kind.code())),
+            "{name} in header"
+        );
+    }
+    assert_eq!(
+        unsafe { CStr::from_ptr(sheaf_status_name(0)) }
+            .to_str()
+            .unwrap(),
+        "SHEAF_OK"
+    );
+    assert_eq!(
+        unsafe { CStr::from_ptr(sheaf_status_name(12345)) }
+            .to_str()
+            .unwrap(),
+        "SHEAF_ERR_UNKNOWN"
+    );
+}
+
+#[test]
+fn versions() {
+    assert_eq!(sheaf_abi_version(), SHEAF_ABI_VERSION);
+    let v = unsafe { CStr::from_ptr(sheaf_version()) }.to_str().unwrap();
+    assert_eq!(
+        v,
+        format!("{SHEAF_VERSION_MAJOR}.{SHEAF_VERSION_MINOR}.{SHEAF_VERSION_PATCH}")
+    );
+}
+
+#[test]
+fn round_trip_through_the_c_structs() {
+    let store = open_store("mem://");
+    let lib = create_library(store, "l", r#"{"rows_per_segment": 4}"#);
+    let batch = sample(10);
+    let (mut stream, released) = stream_of(batch.schema(), vec![Ok(batch.clone())]);
+    let (status, message, version) = write(lib, "s", &mut stream, r#"{"index": "k"}"#);
+    assert_eq!((status, version), (SHEAF_OK, 0), "{message}");
+    assert!(
+        released.load(Ordering::SeqCst),
+        "the moved-in stream was released"
+    );
+    assert!(
+        stream.release().is_none(),
+        "the caller's struct is left released"
+    );
+
+    let mut out = FFI_ArrowArrayStream::empty();
+    let mut info = SheafBytes {
+        data: null_mut(),
+        len: 0,
+    };
+    let mut meta = SheafBytes {
+        data: null_mut(),
+        len: 0,
+    };
+    let (p, n) = s("s");
+    ok(|e| sheaf_table_read(lib, p, n, null(), 0, &mut out, &mut info, &mut meta, e));
+    let info: serde_json::Value = serde_json::from_slice(&take_bytes(info)).unwrap();
+    assert_eq!(info["version"], 0);
+    assert_eq!(info["rows"], 10);
+    assert_eq!(info["index"], "k");
+    assert_eq!(info["has_metadata"], false);
+    assert!(take_bytes(meta).is_empty());
+    let reader = RecordBatchStreamReader::try_new(out).unwrap();
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
+    assert_eq!(
+        batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+        vec![4, 4, 2]
+    );
+    let back = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+    assert_eq!(back, batch);
+    sheaf_library_free(lib);
+    sheaf_store_free(store);
+}
+
+#[test]
+fn null_arguments_are_refused() {
+    let (status, message) = call(|e| sheaf_store_open(null(), 3, null_mut(), e));
+    assert_eq!(status, SHEAF_ERR_NULL_POINTER, "{message}");
+    let (p, n) = s("mem://");
+    let (status, _) = call(|e| sheaf_store_open(p, n, null_mut(), e));
+    assert_eq!(status, SHEAF_ERR_NULL_POINTER);
+    let mut lib = null_mut();
+    let (status, message) = call(|e| sheaf_library_create(null(), p, n, null(), 0, &mut lib, e));
+    assert_eq!(status, SHEAF_ERR_NULL_POINTER);
+    assert!(message.contains("store"), "{message}");
+    let store = open_store("mem://");
+    let (status, _) = call(|e| sheaf_library_create(store, null(), 4, null(), 0, &mut lib, e));
+    assert_eq!(status, SHEAF_ERR_NULL_POINTER);
+    let (status, _) = call(|e| sheaf_library_list(store, null_mut(), e));
+    assert_eq!(status, SHEAF_ERR_NULL_POINTER);
+    let (status, _) = call(|e| {
+        sheaf_table_write(
+            null(),
+            p,
+            n,
+            null_mut(),
+            null(),
+            0,
+            null(),
+            0,
+            null_mut(),
+            e,
+        )
+    });
+    assert_eq!(status, SHEAF_ERR_NULL_POINTER);
+    // NULL err is allowed: the status still comes back.
+    assert_eq!(
+        sheaf_library_list(store, null_mut(), null_mut()),
+        SHEAF_ERR_NULL_POINTER
+    );
+    assert_eq!(sheaf_error_code(null()), SHEAF_OK);
+    assert_eq!(
+        unsafe { CStr::from_ptr(sheaf_error_message(null())) }.to_bytes(),
+        b""
+    );
+    sheaf_store_free(null_mut());
+    sheaf_library_free(null_mut());
+    sheaf_error_free(null_mut());
+    sheaf_bytes_free(null_mut());
+    sheaf_store_free(store);
+}
+
+#[test]
+fn bad_utf8_and_bad_names() {
+    let store = open_store("mem://");
+    let bad = b"\xff\xfe";
+    let mut lib = null_mut();
+    let (status, message) =
+        call(|e| sheaf_library_create(store, bad.as_ptr().cast(), 2, null(), 0, &mut lib, e));
+    assert_eq!(status, SHEAF_ERR_INVALID_UTF8, "{message}");
+    let (p, n) = s("bad\nname");
+    let (status, _) = call(|e| sheaf_library_create(store, p, n, null(), 0, &mut lib, e));
+    assert_eq!(status, SHEAF_ERR_INVALID_NAME);
+    let (status, _) = call(|e| sheaf_store_open(bad.as_ptr().cast(), 2, &mut null_mut(), e));
+    assert_eq!(status, SHEAF_ERR_INVALID_UTF8);
+    let (o, on) = s("{not json");
+    let (p, n) = s("ok");
+    let (status, _) = call(|e| sheaf_library_create(store, p, n, o, on, &mut lib, e));
+    assert_eq!(status, SHEAF_ERR_INVALID_JSON);
+    sheaf_store_free(store);
+}
+
+#[test]
+fn closed_handles_and_double_free() {
+    let store = open_store("mem://");
+    let lib = create_library(store, "l", "");
+    ok(|e| sheaf_library_close(lib, e));
+    ok(|e| sheaf_library_close(lib, e)); // idempotent
+    let mut json = SheafBytes {
+        data: null_mut(),
+        len: 0,
+    };
+    let (status, _) = call(|e| sheaf_table_list_symbols(lib, &mut json, e));
+    assert_eq!(status, SHEAF_ERR_CLOSED);
+    // A write on a closed library still releases the moved-in stream.
+    let batch = sample(3);
+    let (mut stream, released) = stream_of(batch.schema(), vec![Ok(batch)]);
+    let (status, _, _) = write(lib, "s", &mut stream, "");
+    assert_eq!(status, SHEAF_ERR_CLOSED);
+    assert!(released.load(Ordering::SeqCst));
+
+    let lib2 = create_library(store, "m", "");
+    ok(|e| sheaf_store_close(store, e));
+    ok(|e| sheaf_store_close(store, e));
+    let (status, _) = call(|e| sheaf_table_list_symbols(lib2, &mut json, e));
+    assert_eq!(
+        status, SHEAF_ERR_CLOSED,
+        "a library of a closed store is closed"
+    );
+    let (status, _) = call(|e| sheaf_library_list(store, &mut json, e));
+    assert_eq!(status, SHEAF_ERR_CLOSED);
+
+    sheaf_library_free(lib);
+    sheaf_library_free(lib); // detected, ignored
+    sheaf_store_free(store);
+    sheaf_store_free(store);
+    let (status, message) = call(|e| sheaf_table_list_symbols(lib, &mut json, e));
+    assert_eq!(
+        status, SHEAF_ERR_INVALID_ARGUMENT,
+        "a freed handle is refused: {message}"
+    );
+    let mut err = null_mut();
+    sheaf_debug_panic(&mut err);
+    sheaf_error_free(err);
+    sheaf_error_free(err);
+    sheaf_library_free(lib2);
+}
+
+#[test]
+fn panics_become_internal_errors() {
+    let (status, message) = call(|e| sheaf_debug_panic(e));
+    assert_eq!(status, SHEAF_ERR_INTERNAL);
+    assert!(message.contains("panic"), "{message}");
+}
+
+fn bad_string_batch(offsets: &[i32], values: &[u8]) -> RecordBatch {
+    let data = unsafe {
+        ArrayData::builder(DataType::Utf8)
+            .len(offsets.len() - 1)
+            .add_buffer(Buffer::from_slice_ref(offsets))
+            .add_buffer(Buffer::from_slice_ref(values))
+            .build_unchecked()
+    };
+    let array: ArrayRef = Arc::new(StringArray::from(data));
+    let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+    RecordBatch::try_new(schema, vec![array]).unwrap()
+}
+
+#[test]
+fn malformed_arrow_is_refused_and_nothing_is_committed() {
+    let store = open_store("mem://ffi-malformed");
+    let lib = create_library(store, "l", "");
+    let cases: Vec<(&str, RecordBatch)> = vec![
+        (
+            "decreasing offsets",
+            bad_string_batch(&[0, 4, 2, 5], b"hello"),
+        ),
+        ("negative offset", bad_string_batch(&[0, -3, 5], b"hello")),
+        ("invalid UTF-8", bad_string_batch(&[0, 2, 4], b"a\xff\xfeb")),
+    ];
+    for (what, batch) in cases {
+        let (mut stream, released) = stream_of(batch.schema(), vec![Ok(batch)]);
+        let (status, message, _) = write(lib, "s", &mut stream, "");
+        assert_eq!(status, SHEAF_ERR_INVALID_ARROW, "{what}: {message}");
+        assert!(released.load(Ordering::SeqCst), "{what}");
+    }
+    let good = sample(5);
+    let failing = vec![
+        Ok(good.clone()),
+        Err(ArrowError::ComputeError("producer exploded".into())),
+    ];
+    let (mut stream, _) = stream_of(good.schema(), failing);
+    let (status, message, _) = write(lib, "s", &mut stream, "");
+    assert_eq!(status, SHEAF_ERR_INVALID_ARROW);
+    assert!(
+        message.contains("producer exploded"),
+        "the producer's error is kept: {message}"
+    );
+    let mut released_stream = FFI_ArrowArrayStream::empty();
+    let (status, _, _) = write(lib, "s", &mut released_stream, "");
+    assert_eq!(status, SHEAF_ERR_INVALID_ARROW);
+    let mut has = true;
+    let (p, n) = s("s");
+    ok(|e| sheaf_table_has_symbol(lib, p, n, &mut has, e));
+    assert!(!has, "nothing was committed");
+    // The same named memory store, seen from the Rust API: no segment was left behind.
+    let same = sheaf::Store::open("mem://ffi-malformed").unwrap();
+    let same_lib = same
+        .open_library("l", false, sheaf::LibraryOptions::default())
+        .unwrap();
+    assert_eq!(sheaf::table::debug_segment_count(&same_lib).unwrap(), 0);
+    sheaf_library_free(lib);
+    sheaf_store_free(store);
+}
+
+#[test]
+fn config_and_log_callback() {
+    let (k, kn) = s("log_level");
+    ok(|e| sheaf_config_set_int(k, kn, 4, e));
+    let (status, _) = call(|e| sheaf_config_set_int(k, kn, 9, e));
+    assert_eq!(status, SHEAF_ERR_INVALID_ARGUMENT);
+    let (v, vn) = s("debug");
+    ok(|e| sheaf_config_set_string(k, kn, v, vn, e));
+    let (u, un) = s("no.such.key");
+    let (status, message) = call(|e| sheaf_config_set_int(u, un, 1, e));
+    assert_eq!(status, SHEAF_ERR_UNKNOWN_CONFIG_KEY);
+    assert!(
+        message.contains("log_level"),
+        "lists the known keys: {message}"
+    );
+    let (m, mn) = s("lmdb.map_size");
+    let (sz, szn) = s("2GB");
+    ok(|e| sheaf_config_set_string(m, mn, sz, szn, e));
+    ok(|e| sheaf_config_set_int(m, mn, 64 << 30, e));
+
+    static SEEN: std::sync::Mutex<Vec<(i32, String)>> = std::sync::Mutex::new(Vec::new());
+    unsafe extern "C" fn sink(
+        level: i32,
+        message: *const c_char,
+        len: usize,
+        user: *mut std::ffi::c_void,
+    ) {
+        assert_eq!(user as usize, 42);
+        let text = unsafe { std::slice::from_raw_parts(message.cast::<u8>(), len) };
+        SEEN.lock()
+            .unwrap()
+            .push((level, String::from_utf8_lossy(text).into_owned()));
+    }
+    ok(|e| sheaf_log_set_callback(Some(sink), 42 as *mut _, e));
+    let store = open_store("mem://");
+    let lib = create_library(store, "l", "");
+    let batch = sample(3);
+    let (mut stream, _) = stream_of(batch.schema(), vec![Ok(batch)]);
+    write(lib, "logged", &mut stream, "");
+    ok(|e| sheaf_log_set_callback(None, null_mut(), e));
+    ok(|e| sheaf_config_set_int(k, kn, 2, e));
+    let seen = SEEN.lock().unwrap();
+    assert!(
+        seen.iter()
+            .any(|(level, m)| *level == SHEAF_LOG_DEBUG && m.contains("wrote 'logged' v0")),
+        "{seen:?}"
+    );
+    sheaf_library_free(lib);
+    sheaf_store_free(store);
+}
