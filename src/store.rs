@@ -6,7 +6,7 @@
 //! - `L\0<library>` → the library's options, as JSON
 //! - `T\0<library>\0…` → everything the library's tables hold (see [`crate::table`])
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -55,13 +55,18 @@ pub enum Compression {
 ///
 /// JSON shape (every field optional on input):
 /// `{"rows_per_segment": 100000, "compression": "lz4" | "zstd" | "none",
-///   "prune_previous_versions": false}`
+///   "prune_previous_versions": false, "dynamic_schema": false}`
+///
+/// With `dynamic_schema`, `append` and `update` may add columns (null in older rows), omit
+/// columns (null in the new rows) and widen types (integer → wider integer or float,
+/// float32 → float64); without it the columns must match exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LibraryOptions {
     pub rows_per_segment: u64,
     pub compression: Compression,
     pub prune_previous_versions: bool,
+    pub dynamic_schema: bool,
 }
 
 impl Default for LibraryOptions {
@@ -70,6 +75,7 @@ impl Default for LibraryOptions {
             rows_per_segment: 100_000,
             compression: Compression::Lz4,
             prune_previous_versions: false,
+            dynamic_schema: false,
         }
     }
 }
@@ -274,6 +280,8 @@ pub(crate) struct LibraryInner {
     pub(crate) options: LibraryOptions,
     pub(crate) prefix: Vec<u8>,
     closed: AtomicBool,
+    /// Segments loaded by reads through this handle (observability, and proof of pruning).
+    pub(crate) segment_loads: Arc<AtomicU64>,
 }
 
 impl Library {
@@ -285,6 +293,7 @@ impl Library {
                 options,
                 prefix: library_data_prefix(name),
                 closed: AtomicBool::new(false),
+                segment_loads: Arc::new(AtomicU64::new(0)),
             }),
         }
     }
@@ -302,6 +311,11 @@ impl Library {
     /// The store it belongs to.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// How many segments reads through this handle have loaded so far.
+    pub fn segments_loaded(&self) -> u64 {
+        self.inner.segment_loads.load(Ordering::Relaxed)
     }
 
     /// Closes this handle (and its clones). Idempotent.

@@ -29,7 +29,7 @@ fn read_all(
     symbol: &str,
     as_of: AsOf,
 ) -> (sheaf::VersionInfo, Vec<RecordBatch>) {
-    let r = lib.read(symbol, &ReadOptions { as_of }).unwrap();
+    let r = lib.read(symbol, &ReadOptions::as_of(as_of)).unwrap();
     let batches = r.reader.collect::<Result<Vec<_>, _>>().unwrap();
     (r.info, batches)
 }
@@ -357,7 +357,7 @@ fn unsupported_types_are_refused_by_name() {
         err.to_string().contains("'nested'") && err.to_string().contains("List"),
         "{err}"
     );
-    assert!(!lib.has_symbol("s").unwrap());
+    assert!(!lib.has_symbol("s", &AsOf::Latest).unwrap());
 }
 
 #[test]
@@ -385,38 +385,21 @@ fn versions_as_of_and_negative_as_of() {
         assert_eq!(read_all(&lib, "s", AsOf::Version(-1)).0.version, 2);
         assert_eq!(read_all(&lib, "s", AsOf::Version(-3)).0.version, 0);
         let err = lib
-            .read(
-                "s",
-                &ReadOptions {
-                    as_of: AsOf::Version(-4),
-                },
-            )
+            .read("s", &ReadOptions::as_of(AsOf::Version(-4)))
             .err()
             .unwrap();
         assert_eq!(err.kind(), ErrorKind::NoSuchVersion);
         let err = lib
-            .read(
-                "s",
-                &ReadOptions {
-                    as_of: AsOf::Version(9),
-                },
-            )
+            .read("s", &ReadOptions::as_of(AsOf::Version(9)))
             .err()
             .unwrap();
         assert_eq!(err.kind(), ErrorKind::NoSuchVersion);
-        let (info, meta) = lib
-            .read_metadata(
-                "s",
-                &ReadOptions {
-                    as_of: AsOf::Version(1),
-                },
-            )
-            .unwrap();
+        let (info, meta) = lib.read_metadata("s", &AsOf::Version(1)).unwrap();
         assert_eq!((info.version, meta), (1, Some(vec![1])));
         let err = lib.read("nope", &ReadOptions::default()).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::NoSuchSymbol);
         let versions: Vec<u64> = lib
-            .list_versions(Some("s"))
+            .list_versions(Some("s"), None, false)
             .unwrap()
             .iter()
             .map(|v| v.version)
@@ -449,15 +432,10 @@ fn deletes_never_reuse_numbers_and_collect_segments() {
         assert_eq!((w(3), w(4), w(5)), (0, 1, 2));
         lib.delete("s", Some(&[1])).unwrap();
         assert_eq!(
-            lib.read(
-                "s",
-                &ReadOptions {
-                    as_of: AsOf::Version(1)
-                }
-            )
-            .err()
-            .unwrap()
-            .kind(),
+            lib.read("s", &ReadOptions::as_of(AsOf::Version(1)))
+                .err()
+                .unwrap()
+                .kind(),
             ErrorKind::NoSuchVersion
         );
         assert_eq!(
@@ -473,8 +451,8 @@ fn deletes_never_reuse_numbers_and_collect_segments() {
             "a failed delete deletes nothing"
         );
         lib.delete("s", None).unwrap();
-        assert!(!lib.has_symbol("s").unwrap());
-        assert!(lib.list_symbols().unwrap().is_empty());
+        assert!(!lib.has_symbol("s", &AsOf::Latest).unwrap());
+        assert!(lib.list_symbols(None).unwrap().is_empty());
         assert_eq!(
             lib.read("s", &ReadOptions::default()).err().unwrap().kind(),
             ErrorKind::NoSuchSymbol
@@ -517,7 +495,7 @@ fn prune_previous_versions_keeps_only_the_latest() {
         .unwrap();
     }
     let versions: Vec<u64> = lib
-        .list_versions(Some("s"))
+        .list_versions(Some("s"), None, false)
         .unwrap()
         .iter()
         .map(|v| v.version)
@@ -571,7 +549,10 @@ fn index_validation() {
         )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnsortedIndex, "{err}");
-    assert!(!lib.has_symbol("s").unwrap(), "nothing committed");
+    assert!(
+        !lib.has_symbol("s", &AsOf::Latest).unwrap(),
+        "nothing committed"
+    );
     assert_eq!(
         sheaf::table::debug_segment_count(&lib).unwrap(),
         0,
@@ -686,7 +667,7 @@ fn libraries_create_open_list_delete() {
             .open_library("c", true, LibraryOptions::default())
             .unwrap();
         assert!(
-            c2.list_symbols().unwrap().is_empty(),
+            c2.list_symbols(None).unwrap().is_empty(),
             "a re-created library starts empty"
         );
         for bad in ["", "tab\there", &"x".repeat(256)] {
@@ -715,7 +696,10 @@ fn libraries_create_open_list_delete() {
             store.list_libraries().err().unwrap().kind(),
             ErrorKind::Closed
         );
-        assert_eq!(c2.list_symbols().err().unwrap().kind(), ErrorKind::Closed);
+        assert_eq!(
+            c2.list_symbols(None).err().unwrap().kind(),
+            ErrorKind::Closed
+        );
     }
 }
 
@@ -742,8 +726,11 @@ fn symbols_listing_skips_deleted_and_handles_prefixes() {
         .unwrap();
     }
     lib.delete("b", None).unwrap();
-    assert_eq!(lib.list_symbols().unwrap(), vec!["a", "ab", "ab c", "é"]);
-    assert_eq!(lib.list_versions(None).unwrap().len(), 8);
+    assert_eq!(
+        lib.list_symbols(None).unwrap(),
+        vec!["a", "ab", "ab c", "é"]
+    );
+    assert_eq!(lib.list_versions(None, None, false).unwrap().len(), 8);
 }
 
 #[test]
@@ -795,7 +782,7 @@ fn concurrent_writers_on_one_symbol_lose_nothing() {
             }
         });
         let versions: Vec<u64> = lib
-            .list_versions(Some("s"))
+            .list_versions(Some("s"), None, false)
             .unwrap()
             .iter()
             .map(|v| v.version)
@@ -804,14 +791,7 @@ fn concurrent_writers_on_one_symbol_lose_nothing() {
         assert_eq!(versions, (0..100).collect::<Vec<u64>>());
         let mut seen: Vec<(u8, u8)> = (0..100)
             .map(|v| {
-                let (_, m) = lib
-                    .read_metadata(
-                        "s",
-                        &ReadOptions {
-                            as_of: AsOf::Version(v),
-                        },
-                    )
-                    .unwrap();
+                let (_, m) = lib.read_metadata("s", &AsOf::Version(v)).unwrap();
                 let m = m.unwrap();
                 (m[0], m[1])
             })

@@ -15,7 +15,8 @@ use super::{
     bytes_arg, bytes_out, export_stream, guard, import_stream, json_out, opt_str_arg, require_out,
     str_arg, write_out, SheafBytes, SheafError, SheafLibrary, SheafStatus,
 };
-use crate::table::{ReadOptions, WriteOptions};
+use crate::table::options::as_of_from_json;
+use crate::table::{AsOf, ReadOptions, WriteOptions};
 
 fn metadata_arg(ptr: *const u8, len: usize) -> crate::error::Result<Option<Vec<u8>>> {
     if ptr.is_null() && len == 0 {
@@ -122,10 +123,8 @@ pub extern "C" fn sheaf_table_read_metadata(
     guard(err, || {
         require_out(out_metadata, "out_metadata")?;
         let lib = library_ref(library)?;
-        let options =
-            ReadOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
-        let (info, metadata) =
-            lib.read_metadata(str_arg(symbol, symbol_len, "symbol")?, &options)?;
+        let as_of = as_of_from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        let (info, metadata) = lib.read_metadata(str_arg(symbol, symbol_len, "symbol")?, &as_of)?;
         if !out_info.is_null() {
             json_out(out_info, "out_info", &info)?;
         }
@@ -178,7 +177,11 @@ pub extern "C" fn sheaf_table_list_symbols(
 ) -> SheafStatus {
     guard(err, || {
         require_out(out_json, "out_json")?;
-        json_out(out_json, "out_json", &library_ref(library)?.list_symbols()?)
+        json_out(
+            out_json,
+            "out_json",
+            &library_ref(library)?.list_symbols(None)?,
+        )
     })
 }
 
@@ -193,7 +196,8 @@ pub extern "C" fn sheaf_table_has_symbol(
 ) -> SheafStatus {
     guard(err, || {
         require_out(out, "out")?;
-        let has = library_ref(library)?.has_symbol(str_arg(symbol, symbol_len, "symbol")?)?;
+        let has = library_ref(library)?
+            .has_symbol(str_arg(symbol, symbol_len, "symbol")?, &AsOf::Latest)?;
         write_out(out, "out", has)
     })
 }
@@ -216,7 +220,11 @@ pub extern "C" fn sheaf_table_list_versions(
         } else {
             Some(str_arg(symbol, symbol_len, "symbol")?)
         };
-        json_out(out_json, "out_json", &lib.list_versions(symbol)?)
+        json_out(
+            out_json,
+            "out_json",
+            &lib.list_versions(symbol, None, false)?,
+        )
     })
 }
 

@@ -2,118 +2,90 @@
 //!
 //! The commit rule (see `record` for the layout): segments are written first; the version
 //! record is then put-if-absent at the next number; a writer that loses the race re-reads the
-//! head and re-applies its operation, reusing the segments it already wrote. Nothing is locked,
-//! and no update is lost.
+//! head and re-applies its operation (append and update re-base onto the new head and reuse
+//! the segments they already wrote). Nothing is locked, and no update is lost. Segments are
+//! removed only when no live version and no snapshot references them.
+//!
+//! Files: `options` (what each call takes), `record` (version records, keys, live sets),
+//! `segment` (IPC encoding, type and index checks), `write` (cutting streams into segments),
+//! `read` (planning and the lazy reader), `schema` (dynamic-schema merging), `snapshot`.
 
+pub mod options;
+pub mod read;
 pub mod record;
+mod schema;
 pub mod segment;
+pub mod snapshot;
+mod write;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
-use arrow_array::{RecordBatch, RecordBatchReader};
-use arrow_schema::{ArrowError, SchemaRef};
-use arrow_select::concat::concat_batches;
+use arrow_array::{BooleanArray, RecordBatch, RecordBatchReader};
+use arrow_schema::SchemaRef;
 use serde::{Deserialize, Serialize};
 
+pub use self::options::{AsOf, DateRange, IndexBound, ReadOptions, UpdateOptions, WriteOptions};
+pub use self::read::TableReader;
+use self::read::{conform, resolve_range};
 use self::record::{live, now_ns, Keys, Record, RecordHeader, RecordKind, SegmentRef};
+pub use self::snapshot::Snapshot;
+use self::write::SegmentWriter;
 use crate::config::{log, LogLevel};
 use crate::error::{Error, ErrorKind, Result};
 use crate::storage::{KeyRange, ScanOptions, SharedStorage, WriteOp};
 use crate::store::{validate_name, Library};
 
-/// Options of [`Library::write`]. JSON shape (all optional):
-/// `{"index": "ts", "validate_index": true, "prune_previous_versions": null}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WriteOptions {
-    /// The index column (timestamp, date or integer), if any.
-    pub index: Option<String>,
-    /// Refuse an index that is not sorted ascending (equal neighbours allowed).
-    pub validate_index: bool,
-    /// Delete every earlier version after committing; `None` takes the library's option.
-    pub prune_previous_versions: Option<bool>,
-}
-
-impl Default for WriteOptions {
-    fn default() -> Self {
-        WriteOptions {
-            index: None,
-            validate_index: true,
-            prune_previous_versions: None,
-        }
-    }
-}
-
-/// Which version to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AsOf {
-    /// The newest live version.
-    #[default]
-    Latest,
-    /// A version number; a negative number counts back over live versions (-1 = latest).
-    Version(i64),
-}
-
-/// Options of [`Library::read`]. JSON shape: `{"as_of": null | <integer>}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ReadOptions {
-    pub as_of: AsOf,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadOptionsJson {
-    #[serde(default)]
-    as_of: serde_json::Value,
-}
-
-impl ReadOptions {
-    /// Parses the JSON shape documented on the type; empty text means the defaults.
-    pub fn from_json(text: &str) -> Result<Self> {
-        if text.trim().is_empty() {
-            return Ok(Self::default());
-        }
-        let raw: ReadOptionsJson = serde_json::from_str(text)
-            .map_err(|e| Error::new(ErrorKind::InvalidJson, "invalid read options").caused_by(e))?;
-        let as_of = match raw.as_of {
-            serde_json::Value::Null => AsOf::Latest,
-            serde_json::Value::Number(n) => AsOf::Version(n.as_i64().ok_or_else(|| {
-                Error::invalid(format!("as_of {n} is not a whole number in the i64 range"))
-            })?),
-            other => {
-                return Err(Error::invalid(format!(
-                    "as_of must be null or a version number, not {other}"
-                )))
-            }
-        };
-        Ok(ReadOptions { as_of })
-    }
-}
-
-impl WriteOptions {
-    /// Parses the JSON shape documented on the type; empty text means the defaults.
-    pub fn from_json(text: &str) -> Result<Self> {
-        if text.trim().is_empty() {
-            return Ok(Self::default());
-        }
-        serde_json::from_str(text)
-            .map_err(|e| Error::new(ErrorKind::InvalidJson, "invalid write options").caused_by(e))
-    }
-}
-
 /// What is known about one version without reading its data.
 ///
-/// JSON shape: `{"symbol": "s", "version": 3, "timestamp_ns": 1700000000000000000,
-/// "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true}`.
+/// JSON: `{"symbol": "s", "version": 3, "timestamp_ns": 1700000000000000000, "deleted": false,
+/// "rows": 10, "index": "ts" | null, "has_metadata": true, "snapshots": ["snap"]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionInfo {
     pub symbol: String,
     pub version: u64,
     pub timestamp_ns: i64,
+    /// Deleted from the chain but still held by a snapshot.
     pub deleted: bool,
     pub rows: u64,
     pub index: Option<String>,
     pub has_metadata: bool,
+    /// Snapshots holding this version, by name.
+    pub snapshots: Vec<String>,
+}
+
+/// One column of a [`Description`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// The Arrow type, as arrow-rs displays it (e.g. `Float64`, `Timestamp(ns, "UTC")`).
+    pub r#type: String,
+    pub nullable: bool,
+}
+
+/// What `get_description` returns. JSON: the fields below; `index_range` is the raw
+/// `[min, max]` of the index column (in its own unit) or null; `sorted` is `"ASCENDING"`,
+/// `"UNSORTED"` or `"UNKNOWN"` (no index).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description {
+    pub symbol: String,
+    pub version: u64,
+    pub columns: Vec<ColumnInfo>,
+    pub index: Option<ColumnInfo>,
+    pub row_count: u64,
+    pub index_range: Option<[i64; 2]>,
+    pub sorted: String,
+    pub last_update_time_ns: i64,
+    pub segments: u64,
+    pub has_metadata: bool,
+}
+
+/// What a snapshot listing shows. JSON: `{"name", "timestamp_ns", "has_metadata", "symbols"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub name: String,
+    pub timestamp_ns: i64,
+    pub has_metadata: bool,
+    pub symbols: u64,
 }
 
 /// The result of [`Library::read`]: what was read, its metadata, and a reader over its rows.
@@ -123,52 +95,16 @@ pub struct ReadResult {
     pub reader: TableReader,
 }
 
-/// Streams a version's rows, one record batch per segment, loading each segment lazily.
-pub struct TableReader {
-    storage: SharedStorage,
-    schema: SchemaRef,
-    pending: VecDeque<Vec<u8>>,
-}
-
-impl TableReader {
-    fn load_next(&mut self, key: Vec<u8>) -> Result<RecordBatch> {
-        let bytes = self.storage.get(&key)?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::NoSuchVersion,
-                "a segment of this version is gone: the version was deleted while it was being read",
-            )
-        })?;
-        let batch = segment::decode(bytes)?;
-        // The stored schema carries the user's metadata; segments may have been written with
-        // an equal schema that differs only there.
-        RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec()).map_err(|e| {
-            Error::corrupt("a segment does not match its version's schema").caused_by(e)
-        })
-    }
-}
-
-impl Iterator for TableReader {
-    type Item = std::result::Result<RecordBatch, ArrowError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let key = self.pending.pop_front()?;
-        Some(
-            self.load_next(key)
-                .map_err(|e| ArrowError::ExternalError(Box::new(e))),
-        )
-    }
-}
-
-impl RecordBatchReader for TableReader {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-}
-
 /// The newest record of a symbol's chain and its number.
 struct Head {
     number: u64,
     record: Record,
+}
+
+impl Head {
+    fn live(&self) -> &[[u64; 2]] {
+        &self.record.header.live
+    }
 }
 
 fn no_such_symbol(lib: &Library, symbol: &str) -> Error {
@@ -178,163 +114,20 @@ fn no_such_symbol(lib: &Library, symbol: &str) -> Error {
     )
 }
 
-/// Unique within and across processes: time, pid, and a per-process counter.
-fn new_segment_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{:016x}-{:08x}-{:08x}",
-        now_ns(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
+fn data_record(header: RecordHeader, schema: SchemaRef, metadata: Option<Vec<u8>>) -> Record {
+    Record {
+        header,
+        schema: Some(schema),
+        metadata,
+    }
+}
+
+/// Row counts and index facts of a segment list.
+fn summarize(segments: &[SegmentRef]) -> (u64, Option<i64>) {
+    (
+        segments.iter().map(|s| s.rows).sum(),
+        segments.last().and_then(|s| s.index_max),
     )
-}
-
-/// Bytes of encoded segments to gather before writing them in one storage batch.
-const SEGMENT_BATCH_BYTES: usize = 64 << 20;
-
-/// Splits an incoming stream into segments, checks it, and writes the segments to storage.
-struct SegmentWriter<'a> {
-    lib: &'a Library,
-    storage: &'a SharedStorage,
-    symbol: &'a str,
-    index: Option<(String, usize)>,
-    validate_index: bool,
-    rows_per_segment: usize,
-    buffered: VecDeque<RecordBatch>,
-    buffered_rows: usize,
-    encoded: Vec<(Vec<u8>, Vec<u8>)>,
-    encoded_bytes: usize,
-    written: Vec<SegmentRef>,
-    last_index: Option<i64>,
-    sorted: bool,
-    rows: u64,
-}
-
-impl SegmentWriter<'_> {
-    fn push(&mut self, batch: RecordBatch) -> Result<()> {
-        segment::validate_batch(&batch)?;
-        self.rows += batch.num_rows() as u64;
-        self.buffered_rows += batch.num_rows();
-        self.buffered.push_back(batch);
-        while self.buffered_rows >= self.rows_per_segment {
-            self.cut(self.rows_per_segment)?;
-        }
-        Ok(())
-    }
-
-    /// Turns the first `rows` buffered rows into a segment. Large incoming batches are only
-    /// sliced (zero-copy); small ones are concatenated.
-    fn cut(&mut self, rows: usize) -> Result<()> {
-        let mut parts = Vec::new();
-        let mut needed = rows;
-        while needed > 0 {
-            let Some(front) = self.buffered.pop_front() else {
-                break;
-            };
-            if front.num_rows() <= needed {
-                needed -= front.num_rows();
-                parts.push(front);
-            } else {
-                parts.push(front.slice(0, needed));
-                self.buffered
-                    .push_front(front.slice(needed, front.num_rows() - needed));
-                needed = 0;
-            }
-        }
-        self.buffered_rows -= rows - needed;
-        let segment = match parts.len() {
-            0 => return Ok(()),
-            1 => parts.swap_remove(0),
-            _ => concat_batches(&parts[0].schema(), &parts)
-                .map_err(|e| Error::internal("cannot assemble a segment").caused_by(e))?,
-        };
-        self.encode_segment(&segment)
-    }
-
-    fn encode_segment(&mut self, batch: &RecordBatch) -> Result<()> {
-        let (mut index_min, mut index_max) = (None, None);
-        if let Some((name, col)) = &self.index {
-            let values = segment::index_values(name, batch.column(*col).as_ref())?;
-            let mut previous = self.last_index;
-            for &v in &values {
-                if previous.is_some_and(|p| v < p) {
-                    if self.validate_index {
-                        return Err(Error::new(
-                            ErrorKind::UnsortedIndex,
-                            format!(
-                                "the index column '{name}' is not sorted ascending (value {v} follows {}); \
-                                 sort the data or write with validate_index=false",
-                                previous.unwrap_or_default()
-                            ),
-                        ));
-                    }
-                    self.sorted = false;
-                }
-                previous = Some(v);
-            }
-            self.last_index = previous;
-            index_min = values.iter().min().copied();
-            index_max = values.iter().max().copied();
-        }
-        let bytes = segment::encode(batch, self.lib.options().compression)?;
-        let id = new_segment_id();
-        self.written.push(SegmentRef {
-            id: id.clone(),
-            rows: batch.num_rows() as u64,
-            index_min,
-            index_max,
-            bytes: bytes.len() as u64,
-        });
-        let key = Keys {
-            prefix: &self.lib.inner.prefix,
-        }
-        .segment(self.symbol, &id);
-        self.encoded_bytes += bytes.len();
-        self.encoded.push((key, bytes));
-        if self.encoded_bytes >= SEGMENT_BATCH_BYTES {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.encoded.is_empty() {
-            return Ok(());
-        }
-        let ops: Vec<WriteOp<'_>> = self
-            .encoded
-            .iter()
-            .map(|(k, v)| WriteOp::Put(k, v))
-            .collect();
-        self.storage.write_batch(&ops)?;
-        self.encoded.clear();
-        self.encoded_bytes = 0;
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        if self.buffered_rows > 0 {
-            self.cut(self.buffered_rows)?;
-        }
-        self.flush()
-    }
-
-    /// Removes what was written, after a failure (best effort: leftovers are unreferenced).
-    fn abandon(&mut self) {
-        let keys: Vec<Vec<u8>> = self
-            .written
-            .iter()
-            .map(|s| {
-                Keys {
-                    prefix: &self.lib.inner.prefix,
-                }
-                .segment(self.symbol, &s.id)
-            })
-            .collect();
-        let ops: Vec<WriteOp<'_>> = keys.iter().map(|k| WriteOp::Delete(k)).collect();
-        let _ = self.storage.write_batch(&ops);
-    }
 }
 
 impl Library {
@@ -371,10 +164,24 @@ impl Library {
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::NoSuchVersion,
-                    format!("version {version} of '{symbol}' is missing"),
+                    format!("version {version} of '{symbol}' does not exist"),
                 )
             })?;
         Record::decode(&bytes)
+    }
+
+    /// The newest live data version of a head, if any.
+    fn latest(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        head: &Head,
+    ) -> Result<Option<(u64, Record)>> {
+        match live::latest(head.live()) {
+            None => Ok(None),
+            Some(v) if v == head.number => Ok(Some((v, head.record.clone()))),
+            Some(v) => Ok(Some((v, self.record(storage, symbol, v)?))),
+        }
     }
 
     /// Runs the commit loop: `make` builds the record for the next number from the current
@@ -408,28 +215,42 @@ impl Library {
         }
     }
 
-    /// Physically deletes segments referenced by `removed` versions and by no live one.
+    /// Versions of `symbol` that snapshots hold.
+    fn snapshot_versions(&self, storage: &SharedStorage, symbol: &str) -> Result<HashSet<u64>> {
+        Ok(self
+            .load_snapshots(storage)?
+            .iter()
+            .filter_map(|s| s.version_of(symbol))
+            .collect())
+    }
+
+    /// Physically deletes the segments of `removed` versions that no live version
+    /// (`live_after`) and no snapshot references.
     fn collect_garbage(
         &self,
         storage: &SharedStorage,
         symbol: &str,
-        removed: &[Record],
+        removed: &[u64],
         live_after: &[[u64; 2]],
     ) -> Result<()> {
-        let mut candidates: HashSet<&str> = removed
-            .iter()
-            .flat_map(|r| r.header.segments.iter().map(|s| s.id.as_str()))
-            .collect();
+        let mut candidates: HashSet<String> = HashSet::new();
+        for v in removed {
+            candidates.extend(
+                self.record(storage, symbol, *v)?
+                    .header
+                    .segments
+                    .into_iter()
+                    .map(|s| s.id),
+            );
+        }
         if candidates.is_empty() {
             return Ok(());
         }
-        let mut kept = Vec::new();
-        for v in live::versions(live_after) {
-            kept.push(self.record(storage, symbol, v)?);
-        }
-        for r in &kept {
-            for s in &r.header.segments {
-                candidates.remove(s.id.as_str());
+        let mut kept: HashSet<u64> = live::versions(live_after).collect();
+        kept.extend(self.snapshot_versions(storage, symbol)?);
+        for v in kept {
+            for s in self.record(storage, symbol, v)?.header.segments {
+                candidates.remove(&s.id);
             }
         }
         let keys: Vec<Vec<u8>> = candidates
@@ -444,46 +265,46 @@ impl Library {
         Ok(())
     }
 
-    /// Writes `data` as a new version of `symbol`, replacing its content; returns the version.
-    pub fn write(
+    /// Collects the segments of versions live in `before` but not in `after`.
+    fn collect_removed(
         &self,
+        storage: &SharedStorage,
         symbol: &str,
-        data: &mut dyn RecordBatchReader,
-        metadata: Option<Vec<u8>>,
-        options: &WriteOptions,
-    ) -> Result<u64> {
-        validate_name("symbol", symbol)?;
-        let storage = self.storage()?;
-        let schema = data.schema();
-        segment::check_schema(&schema)?;
-        let index = match &options.index {
-            Some(name) => {
-                segment::check_index_field(&schema, name)?;
-                Some((
-                    name.clone(),
-                    schema
-                        .index_of(name)
-                        .map_err(|e| Error::internal(e.to_string()))?,
-                ))
-            }
-            None => None,
-        };
-        let mut writer = SegmentWriter {
-            lib: self,
-            storage: &storage,
+        before: &[[u64; 2]],
+        after: &[[u64; 2]],
+    ) -> Result<()> {
+        let removed: Vec<u64> = live::versions(before)
+            .filter(|v| !live::contains(after, *v))
+            .collect();
+        self.collect_garbage(storage, symbol, &removed, after)
+    }
+
+    fn segment_writer(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        index: Option<(String, usize)>,
+        validate: bool,
+    ) -> SegmentWriter {
+        SegmentWriter::new(
+            storage.clone(),
+            &self.keys(),
             symbol,
+            self.options().compression,
             index,
-            validate_index: options.validate_index,
-            rows_per_segment: self.options().rows_per_segment as usize,
-            buffered: VecDeque::new(),
-            buffered_rows: 0,
-            encoded: Vec::new(),
-            encoded_bytes: 0,
-            written: Vec::new(),
-            last_index: None,
-            sorted: true,
-            rows: 0,
-        };
+            validate,
+            self.options().rows_per_segment as usize,
+        )
+    }
+
+    /// Streams `data` into a segment writer, applying `keep` (a row filter) to each batch.
+    fn ingest(
+        &self,
+        writer: &mut SegmentWriter,
+        data: &mut dyn RecordBatchReader,
+        schema: &SchemaRef,
+        keep: Option<&dyn Fn(&RecordBatch) -> Result<RecordBatch>>,
+    ) -> Result<()> {
         let streamed = (|| {
             for batch in &mut *data {
                 let batch = batch.map_err(|e| {
@@ -495,18 +316,103 @@ impl Library {
                         "a batch's schema differs from the stream's schema",
                     ));
                 }
+                let batch = match keep {
+                    Some(f) => {
+                        segment::validate_batch(&batch)?;
+                        f(&batch)?
+                    }
+                    None => batch,
+                };
                 writer.push(batch)?;
             }
             writer.finish()
         })();
-        if let Err(e) = streamed {
+        if streamed.is_err() {
             writer.abandon();
-            return Err(e);
         }
+        streamed
+    }
+
+    fn check_input_schema(
+        schema: &SchemaRef,
+        index: Option<&str>,
+    ) -> Result<Option<(String, usize)>> {
+        segment::check_schema(schema)?;
+        match index {
+            Some(name) => {
+                segment::check_index_field(schema, name)?;
+                let position = schema
+                    .index_of(name)
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                Ok(Some((name.to_string(), position)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Commits a data record built by `build` from the latest live version, handling pruning
+    /// and cleanup of `writers` when the commit fails.
+    fn commit_data(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        prune: bool,
+        writers: &mut [&mut SegmentWriter],
+        mut build: impl FnMut(
+            Option<(u64, &Record)>,
+        ) -> Result<(RecordHeader, SchemaRef, Option<Vec<u8>>)>,
+    ) -> Result<u64> {
+        let mut live_before = Vec::new();
+        let committed = self.commit(storage, symbol, |head, next| {
+            live_before = head.map(|h| h.live().to_vec()).unwrap_or_default();
+            let base = match head {
+                Some(h) => self.latest(storage, symbol, h)?,
+                None => None,
+            };
+            let (mut header, schema, metadata) = build(base.as_ref().map(|(v, r)| (*v, r)))?;
+            header.kind = RecordKind::Data;
+            header.timestamp_ns = now_ns();
+            header.live = if prune {
+                Vec::new()
+            } else {
+                live_before.clone()
+            };
+            live::push(&mut header.live, next);
+            Ok(data_record(header, schema, metadata))
+        });
+        let (version, record) = match committed {
+            Ok(c) => c,
+            Err(e) => {
+                for w in writers.iter_mut() {
+                    w.abandon();
+                }
+                return Err(e);
+            }
+        };
+        if prune {
+            self.collect_removed(storage, symbol, &live_before, &record.header.live)?;
+        }
+        Ok(version)
+    }
+
+    /// Writes `data` as a new version of `symbol`, replacing its content; returns the version.
+    pub fn write(
+        &self,
+        symbol: &str,
+        data: &mut dyn RecordBatchReader,
+        metadata: Option<Vec<u8>>,
+        options: &WriteOptions,
+    ) -> Result<u64> {
+        validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        let schema = data.schema();
+        let index = Self::check_input_schema(&schema, options.index.as_deref())?;
+        let mut writer = self.segment_writer(&storage, symbol, index, options.validate_index);
+        self.ingest(&mut writer, data, &schema, None)?;
         let prune = options
             .prune_previous_versions
             .unwrap_or(self.options().prune_previous_versions);
-        let header_base = RecordHeader {
+        let header = RecordHeader {
             kind: RecordKind::Data,
             timestamp_ns: 0,
             live: Vec::new(),
@@ -515,72 +421,360 @@ impl Library {
             rows: writer.rows,
             segments: writer.written.clone(),
         };
-        let mut live_before = Vec::new();
-        let committed = self.commit(&storage, symbol, |head, next| {
-            let mut header = header_base.clone();
-            header.timestamp_ns = now_ns();
-            live_before = head
-                .map(|h| h.record.header.live.clone())
-                .unwrap_or_default();
-            if !prune {
-                header.live = live_before.clone();
-            }
-            live::push(&mut header.live, next);
-            Ok(Record {
-                header,
-                schema: Some(schema.clone()),
-                metadata: metadata.clone(),
-            })
-        });
-        let (version, record) = match committed {
-            Ok(c) => c,
-            Err(e) => {
-                writer.abandon();
-                return Err(e);
-            }
-        };
-        if prune {
-            self.collect_removed(&storage, symbol, &live_before, &record.header.live)?;
-        }
+        let version = self.commit_data(&storage, symbol, prune, &mut [&mut writer], |_| {
+            Ok((header.clone(), schema.clone(), metadata.clone()))
+        })?;
         log(LogLevel::Debug, || {
-            format!("wrote '{symbol}' v{version}: {} rows", writer.rows)
+            format!("wrote '{symbol}' v{version}: {} rows", header.rows)
         });
         Ok(version)
     }
 
-    /// Resolves `as_of` to a live version number.
-    fn resolve(&self, storage: &SharedStorage, symbol: &str, as_of: AsOf) -> Result<(u64, Head)> {
+    /// Appends the rows of `data` to the latest version of `symbol` (creating the symbol when
+    /// it has no live version). The earlier segments are reused; the first new index value must
+    /// not be below the last stored one (when validating). Metadata is not carried over.
+    pub fn append(
+        &self,
+        symbol: &str,
+        data: &mut dyn RecordBatchReader,
+        metadata: Option<Vec<u8>>,
+        options: &WriteOptions,
+    ) -> Result<u64> {
         validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        let schema = data.schema();
+        // The index is the stored one; before the first version it is the one asked for.
+        let stored_index = match self.head(&storage, symbol)? {
+            Some(h) => self
+                .latest(&storage, symbol, &h)?
+                .and_then(|(_, r)| r.header.index),
+            None => None,
+        };
+        let index_name = stored_index.or_else(|| options.index.clone());
+        if let (Some(asked), Some(actual)) = (&options.index, &index_name) {
+            if asked != actual {
+                return Err(Error::new(
+                    ErrorKind::Schema,
+                    format!("'{symbol}' is indexed by '{actual}', not '{asked}'"),
+                ));
+            }
+        }
+        let index = Self::check_input_schema(&schema, index_name.as_deref())?;
+        let mut writer = self.segment_writer(&storage, symbol, index, options.validate_index);
+        self.ingest(&mut writer, data, &schema, None)?;
+        let prune = options
+            .prune_previous_versions
+            .unwrap_or(self.options().prune_previous_versions);
+        let dynamic = self.options().dynamic_schema;
+        let (new_segments, new_rows, new_sorted, first_new) = (
+            writer.written.clone(),
+            writer.rows,
+            writer.sorted,
+            writer.first_index,
+        );
+        let version = self.commit_data(&storage, symbol, prune, &mut [&mut writer], |base| {
+            let Some((_, base)) = base else {
+                let header = RecordHeader {
+                    kind: RecordKind::Data,
+                    timestamp_ns: 0,
+                    live: Vec::new(),
+                    index: index_name.clone(),
+                    index_sorted: new_sorted,
+                    rows: new_rows,
+                    segments: new_segments.clone(),
+                };
+                return Ok((header, schema.clone(), metadata.clone()));
+            };
+            let merged = schema::merge(symbol, base.schema()?.as_ref(), &schema, dynamic)?;
+            let (_, last_stored) = summarize(&base.header.segments);
+            let mut sorted = base.header.index_sorted && new_sorted;
+            if let (Some(last), Some(first)) = (last_stored, first_new) {
+                if first < last {
+                    if options.validate_index {
+                        return Err(Error::new(
+                            ErrorKind::UnsortedIndex,
+                            format!(
+                                "cannot append to '{symbol}': the first new index value {first} is below the \
+                                 last stored one {last}; pass validate_index=false to append anyway"
+                            ),
+                        ));
+                    }
+                    sorted = false;
+                }
+            }
+            let mut segments = base.header.segments.clone();
+            segments.extend(new_segments.iter().cloned());
+            let header = RecordHeader {
+                kind: RecordKind::Data,
+                timestamp_ns: 0,
+                live: Vec::new(),
+                index: base.header.index.clone(),
+                index_sorted: sorted,
+                rows: base.header.rows + new_rows,
+                segments,
+            };
+            Ok((header, merged, metadata.clone()))
+        })?;
+        log(LogLevel::Debug, || {
+            format!("appended {new_rows} rows to '{symbol}' as v{version}")
+        });
+        Ok(version)
+    }
+
+    /// Replaces the rows of `symbol` whose index lies in the span of `data` (its first to last
+    /// index value) or in `options.date_range`, keeping everything outside it. Only segments that
+    /// overlap the span are rewritten. Rows of `data` outside an explicit `date_range` are
+    /// dropped (as in ArcticDB). An empty `data` without `date_range` still makes a new version
+    /// with unchanged rows (as in ArcticDB); with `date_range` it deletes that range.
+    pub fn update(
+        &self,
+        symbol: &str,
+        data: &mut dyn RecordBatchReader,
+        metadata: Option<Vec<u8>>,
+        options: &UpdateOptions,
+    ) -> Result<u64> {
+        self.update_impl(symbol, data, UpdateMetadata::Replace(metadata), options)
+    }
+
+    /// A new version without the rows whose index lies in `range` (inclusive). The metadata of
+    /// the latest version is kept.
+    pub fn delete_data_in_range(
+        &self,
+        symbol: &str,
+        range: DateRange,
+        prune_previous_versions: Option<bool>,
+    ) -> Result<u64> {
+        validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        let head = self
+            .head(&storage, symbol)?
+            .ok_or_else(|| no_such_symbol(self, symbol))?;
+        let (_, base) = self
+            .latest(&storage, symbol, &head)?
+            .ok_or_else(|| no_such_symbol(self, symbol))?;
+        let schema = base.schema()?;
+        let mut empty = arrow_array::RecordBatchIterator::new(
+            Vec::<Result<RecordBatch, arrow_schema::ArrowError>>::new(),
+            schema,
+        );
+        let options = UpdateOptions {
+            date_range: Some(range),
+            upsert: false,
+            prune_previous_versions,
+        };
+        self.update_impl(symbol, &mut empty, UpdateMetadata::Keep, &options)
+    }
+
+    fn update_impl(
+        &self,
+        symbol: &str,
+        data: &mut dyn RecordBatchReader,
+        metadata: UpdateMetadata,
+        options: &UpdateOptions,
+    ) -> Result<u64> {
+        validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        let schema = data.schema();
+        let head = self.head(&storage, symbol)?;
+        let latest = match &head {
+            Some(h) => self.latest(&storage, symbol, h)?,
+            None => None,
+        };
+        let Some((_, current)) = latest else {
+            if !options.upsert {
+                return Err(no_such_symbol(self, symbol)
+                    .context("update needs an existing symbol (or upsert=true)"));
+            }
+            if options.date_range.is_some() {
+                return Err(Error::invalid(
+                    "update with upsert of a new symbol cannot take a date_range",
+                ));
+            }
+            return Err(Error::invalid(
+                "update with upsert of a new symbol needs the index column: write it first, or use write(index=…)",
+            ));
+        };
+        let index_name = current.header.index.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Schema,
+                format!("update needs an index column; '{symbol}' has none"),
+            )
+        })?;
+        let index = Self::check_input_schema(&schema, Some(&index_name))?;
+        let index_type = schema
+            .field_with_name(&index_name)
+            .map_err(|e| Error::internal(e.to_string()))?
+            .data_type()
+            .clone();
+        let span = match &options.date_range {
+            Some(r) => Some(resolve_range(r, &index_type)?),
+            None => None,
+        };
+        let mut writer = self.segment_writer(&storage, symbol, index, true);
+        let keep_in_span = |batch: &RecordBatch| -> Result<RecordBatch> {
+            let Some((lo, hi)) = span else {
+                return Ok(batch.clone());
+            };
+            let column = batch
+                .column_by_name(&index_name)
+                .ok_or_else(|| Error::internal("index column"))?;
+            let values = segment::index_values(&index_name, column.as_ref())?;
+            let mask = BooleanArray::from_iter(values.iter().map(|v| Some(lo <= *v && *v <= hi)));
+            arrow_select::filter::filter_record_batch(batch, &mask)
+                .map_err(|e| Error::internal(e.to_string()))
+        };
+        self.ingest(&mut writer, data, &schema, Some(&keep_in_span))?;
+        let span = span.or(match (writer.first_index, writer.last_index) {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => None,
+        });
+        let prune = options
+            .prune_previous_versions
+            .unwrap_or(self.options().prune_previous_versions);
+        let dynamic = self.options().dynamic_schema;
+        let new_segments = writer.written.clone();
+        let mut trims: Vec<SegmentWriter> = Vec::new();
+        let result = {
+            let trims = &mut trims;
+            self.commit_data(&storage, symbol, prune, &mut [&mut writer], |base| {
+                for mut t in trims.drain(..) {
+                    t.abandon();
+                }
+                let (_, base) = base.ok_or_else(|| no_such_symbol(self, symbol))?;
+                if base.header.index.as_deref() != Some(index_name.as_str()) {
+                    return Err(Error::new(ErrorKind::Schema, format!("the index of '{symbol}' changed concurrently")));
+                }
+                if !base.header.index_sorted {
+                    return Err(Error::new(
+                        ErrorKind::UnsortedIndex,
+                        format!("update needs a sorted index; '{symbol}' was written with validate_index=false"),
+                    ));
+                }
+                let base_schema = base.schema()?;
+                let merged = schema::merge(symbol, base_schema.as_ref(), &schema, dynamic)?;
+                let meta = match &metadata {
+                    UpdateMetadata::Replace(m) => m.clone(),
+                    UpdateMetadata::Keep => base.metadata.clone(),
+                };
+                let mut header = base.header.clone();
+                let Some((lo, hi)) = span else {
+                    return Ok((header, merged, meta));
+                };
+                let ix_position = base_schema.index_of(&index_name).map_err(|e| Error::corrupt(e.to_string()))?;
+                let mut trim = self.segment_writer(&storage, symbol, Some((index_name.clone(), ix_position)), true);
+                let (mut before, mut after, mut head_part, mut tail_part) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for s in &base.header.segments {
+                    let (min, max) = (s.index_min.unwrap_or(i64::MIN), s.index_max.unwrap_or(i64::MAX));
+                    if max < lo {
+                        before.push(s.clone());
+                    } else if min > hi {
+                        after.push(s.clone());
+                    } else {
+                        let batch = self.load_segment(&storage, symbol, &s.id, &base_schema)?;
+                        let values = segment::index_values(&index_name, batch.column(ix_position).as_ref())?;
+                        let below = values.partition_point(|v| *v < lo);
+                        let above = values.partition_point(|v| *v <= hi);
+                        if below > 0 {
+                            head_part.push(batch.slice(0, below));
+                        }
+                        if above < values.len() {
+                            tail_part.push(batch.slice(above, values.len() - above));
+                        }
+                    }
+                }
+                let mut segments = before;
+                for part in head_part {
+                    trim.push(part)?;
+                }
+                trim.finish()?;
+                segments.append(&mut trim.written.clone());
+                let trimmed_head = trim.written.len();
+                segments.extend(new_segments.iter().cloned());
+                for part in tail_part {
+                    trim.push(part)?;
+                }
+                trim.finish()?;
+                segments.extend(trim.written[trimmed_head..].iter().cloned());
+                segments.extend(after);
+                trims.push(trim);
+                let (rows, _) = summarize(&segments);
+                header.rows = rows;
+                header.segments = segments;
+                Ok((header, merged, meta))
+            })
+        };
+        if result.is_err() {
+            for mut t in trims {
+                t.abandon();
+            }
+        }
+        result
+    }
+
+    fn load_segment(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        id: &str,
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch> {
+        let bytes = storage
+            .get(&self.keys().segment(symbol, id))?
+            .ok_or_else(|| Error::corrupt(format!("a segment of '{symbol}' is missing")))?;
+        self.inner
+            .segment_loads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        conform(&segment::decode(bytes)?, schema)
+    }
+
+    /// Resolves `as_of` to a version number and its record.
+    fn resolve(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        as_of: &AsOf,
+    ) -> Result<(u64, Record, bool)> {
+        validate_name("symbol", symbol)?;
+        if let AsOf::Snapshot(name) = as_of {
+            let snap = self.read_snapshot(storage, name)?;
+            let v = snap.version_of(symbol).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NoSuchSymbol,
+                    format!("snapshot '{name}' does not hold '{symbol}'"),
+                )
+            })?;
+            let live = self
+                .head(storage, symbol)?
+                .is_some_and(|h| live::contains(h.live(), v));
+            return Ok((v, self.record(storage, symbol, v)?, !live));
+        }
         let head = self
             .head(storage, symbol)?
             .ok_or_else(|| no_such_symbol(self, symbol))?;
-        let live_set = &head.record.header.live;
+        let live_set = head.live();
         if live_set.is_empty() {
             return Err(no_such_symbol(self, symbol).context("every version was deleted"));
         }
+        let latest = live::latest(live_set).unwrap_or_default();
         let version = match as_of {
-            AsOf::Latest => live::latest(live_set),
-            AsOf::Version(v) if v >= 0 => {
-                let v = v as u64;
+            AsOf::Latest => latest,
+            AsOf::Version(v) if *v >= 0 => {
+                let v = *v as u64;
                 if !live::contains(live_set, v) {
                     let why = if v > head.number {
-                        "does not exist yet".to_string()
+                        "does not exist"
                     } else {
-                        "was deleted or is not a data version".to_string()
+                        "was deleted (or is a delete marker)"
                     };
                     return Err(Error::new(
                         ErrorKind::NoSuchVersion,
-                        format!(
-                            "version {v} of '{symbol}' {why} (latest is {})",
-                            live::latest(live_set).unwrap_or_default()
-                        ),
+                        format!("version {v} of '{symbol}' {why}; the latest is {latest}"),
                     ));
                 }
-                Some(v)
+                v
             }
             AsOf::Version(v) => {
-                let back = v.unsigned_abs() - 1;
-                live::nth_latest(live_set, back).map(Some).ok_or_else(|| {
+                live::nth_latest(live_set, v.unsigned_abs() - 1).ok_or_else(|| {
                     Error::new(
                         ErrorKind::NoSuchVersion,
                         format!(
@@ -590,22 +784,44 @@ impl Library {
                     )
                 })?
             }
+            AsOf::Time(t) => {
+                let mut found = None;
+                for v in live::versions(live_set).rev() {
+                    let record = if v == head.number {
+                        head.record.clone()
+                    } else {
+                        self.record(storage, symbol, v)?
+                    };
+                    if record.header.timestamp_ns <= *t {
+                        found = Some((v, record));
+                        break;
+                    }
+                }
+                return found.map(|(v, r)| (v, r, false)).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::NoSuchVersion,
+                        format!("'{symbol}' has no live version written at or before {t} ns"),
+                    )
+                });
+            }
+            AsOf::Snapshot(_) => unreachable!("handled above"),
         };
-        let version = version.ok_or_else(|| no_such_symbol(self, symbol))?;
-        Ok((version, head))
-    }
-
-    fn load(&self, storage: &SharedStorage, symbol: &str, as_of: AsOf) -> Result<(u64, Record)> {
-        let (version, head) = self.resolve(storage, symbol, as_of)?;
         let record = if version == head.number {
             head.record
         } else {
             self.record(storage, symbol, version)?
         };
-        Ok((version, record))
+        Ok((version, record, false))
     }
 
-    fn info(&self, symbol: &str, version: u64, record: &Record, deleted: bool) -> VersionInfo {
+    fn info(
+        &self,
+        symbol: &str,
+        version: u64,
+        record: &Record,
+        deleted: bool,
+        snapshots: Vec<String>,
+    ) -> VersionInfo {
         VersionInfo {
             symbol: symbol.to_string(),
             version,
@@ -614,26 +830,24 @@ impl Library {
             rows: record.header.rows,
             index: record.header.index.clone(),
             has_metadata: record.metadata.is_some(),
+            snapshots,
         }
     }
 
-    /// Reads a version of `symbol`.
+    /// Reads a version of `symbol`, optionally only some rows and columns.
     pub fn read(&self, symbol: &str, options: &ReadOptions) -> Result<ReadResult> {
         let storage = self.storage()?;
-        let (version, record) = self.load(&storage, symbol, options.as_of)?;
-        let pending = record
-            .header
-            .segments
-            .iter()
-            .map(|s| self.keys().segment(symbol, &s.id))
-            .collect();
+        let (version, record, deleted) = self.resolve(&storage, symbol, &options.as_of)?;
+        let (schema, reads) = read::plan(&record, &self.keys(), symbol, options)?;
         Ok(ReadResult {
-            info: self.info(symbol, version, &record, false),
-            reader: TableReader {
-                storage: storage.clone(),
-                schema: record.schema()?,
-                pending,
-            },
+            info: self.info(symbol, version, &record, deleted, Vec::new()),
+            reader: TableReader::new(
+                storage.clone(),
+                schema,
+                record.header.index.clone(),
+                reads,
+                self.inner.segment_loads.clone(),
+            ),
             metadata: record.metadata,
         })
     }
@@ -642,14 +856,60 @@ impl Library {
     pub fn read_metadata(
         &self,
         symbol: &str,
-        options: &ReadOptions,
+        as_of: &AsOf,
     ) -> Result<(VersionInfo, Option<Vec<u8>>)> {
         let storage = self.storage()?;
-        let (version, record) = self.load(&storage, symbol, options.as_of)?;
-        Ok((self.info(symbol, version, &record, false), record.metadata))
+        let (version, record, deleted) = self.resolve(&storage, symbol, as_of)?;
+        Ok((
+            self.info(symbol, version, &record, deleted, Vec::new()),
+            record.metadata,
+        ))
     }
 
-    /// A new version with the same data as the latest and new metadata.
+    /// Columns, index, row count, index range and sortedness of a version.
+    pub fn get_description(&self, symbol: &str, as_of: &AsOf) -> Result<Description> {
+        let storage = self.storage()?;
+        let (version, record, _) = self.resolve(&storage, symbol, as_of)?;
+        let schema = record.schema()?;
+        let column = |f: &arrow_schema::Field| ColumnInfo {
+            name: f.name().clone(),
+            r#type: f.data_type().to_string(),
+            nullable: f.is_nullable(),
+        };
+        let index_name = record.header.index.as_deref();
+        let segments = &record.header.segments;
+        let index_range = index_name.and_then(|_| {
+            let min = segments.iter().filter_map(|s| s.index_min).min()?;
+            let max = segments.iter().filter_map(|s| s.index_max).max()?;
+            Some([min, max])
+        });
+        Ok(Description {
+            symbol: symbol.to_string(),
+            version,
+            columns: schema
+                .fields()
+                .iter()
+                .filter(|f| Some(f.name().as_str()) != index_name)
+                .map(|f| column(f))
+                .collect(),
+            index: index_name
+                .and_then(|n| schema.field_with_name(n).ok())
+                .map(column),
+            row_count: record.header.rows,
+            index_range,
+            sorted: match (index_name, record.header.index_sorted) {
+                (None, _) => "UNKNOWN",
+                (Some(_), true) => "ASCENDING",
+                (Some(_), false) => "UNSORTED",
+            }
+            .to_string(),
+            last_update_time_ns: record.header.timestamp_ns,
+            segments: segments.len() as u64,
+            has_metadata: record.metadata.is_some(),
+        })
+    }
+
+    /// A new version with the data of the latest and new metadata.
     pub fn write_metadata(
         &self,
         symbol: &str,
@@ -659,43 +919,42 @@ impl Library {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
         let prune = prune_previous_versions.unwrap_or(self.options().prune_previous_versions);
-        let mut live_before = Vec::new();
-        let (version, record) = self.commit(&storage, symbol, |head, next| {
-            let head = head.ok_or_else(|| no_such_symbol(self, symbol))?;
-            live_before = head.record.header.live.clone();
-            let latest = live::latest(&head.record.header.live)
-                .ok_or_else(|| no_such_symbol(self, symbol))?;
-            let base = if latest == head.number {
-                head.record.clone()
-            } else {
-                self.record(&storage, symbol, latest)?
-            };
-            let mut header = base.header;
-            header.timestamp_ns = now_ns();
-            header.live = if prune {
-                Vec::new()
-            } else {
-                head.record.header.live.clone()
-            };
-            live::push(&mut header.live, next);
-            Ok(Record {
-                header,
-                schema: base.schema,
-                metadata: metadata.clone(),
-            })
-        })?;
-        if prune {
-            self.collect_removed(&storage, symbol, &live_before, &record.header.live)?;
-        }
-        Ok(version)
+        self.commit_data(&storage, symbol, prune, &mut [], |base| {
+            let (_, base) = base.ok_or_else(|| no_such_symbol(self, symbol))?;
+            Ok((base.header.clone(), base.schema()?, metadata.clone()))
+        })
     }
 
-    /// Symbols with at least one live version, in byte order.
-    pub fn list_symbols(&self) -> Result<Vec<String>> {
+    /// Symbols with at least one live version (or held by `snapshot`), in byte order.
+    pub fn list_symbols(&self, snapshot: Option<&str>) -> Result<Vec<String>> {
         let storage = self.storage()?;
+        if let Some(name) = snapshot {
+            let mut symbols: Vec<String> = self
+                .read_snapshot(&storage, name)?
+                .versions
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect();
+            symbols.sort();
+            return Ok(symbols);
+        }
+        let mut out = Vec::new();
+        for name in self.all_symbols(&storage)? {
+            if self
+                .head(&storage, &name)?
+                .is_some_and(|h| !h.live().is_empty())
+            {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every symbol with a chain (live or not), by skipping from one symbol's keys to the next.
+    fn all_symbols(&self, storage: &SharedStorage) -> Result<Vec<String>> {
         let all = self.keys().versions_of_all();
-        let mut start = all.clone();
         let end = crate::storage::prefix_successor(&all);
+        let mut start = all.clone();
         let mut out = Vec::new();
         loop {
             let range = KeyRange {
@@ -723,50 +982,89 @@ impl Library {
             let name = std::str::from_utf8(&rest[..name_end])
                 .map_err(|_| Error::corrupt("a symbol name is not UTF-8"))?
                 .to_string();
-            if self
-                .head(&storage, &name)?
-                .is_some_and(|h| !h.record.header.live.is_empty())
-            {
-                out.push(name.clone());
-            }
             start = all.clone();
             start.extend_from_slice(name.as_bytes());
             start.push(1);
+            out.push(name);
         }
         Ok(out)
     }
 
-    /// Whether `symbol` has a live version.
-    pub fn has_symbol(&self, symbol: &str) -> Result<bool> {
+    /// Whether `symbol` has a live version (or, with `as_of`, that version).
+    pub fn has_symbol(&self, symbol: &str, as_of: &AsOf) -> Result<bool> {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
-        Ok(self
-            .head(&storage, symbol)?
-            .is_some_and(|h| !h.record.header.live.is_empty()))
+        match self.resolve(&storage, symbol, as_of) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::NoSuchSymbol | ErrorKind::NoSuchVersion | ErrorKind::NoSuchSnapshot
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// Live versions of one symbol (or of every symbol), newest first.
-    pub fn list_versions(&self, symbol: Option<&str>) -> Result<Vec<VersionInfo>> {
+    /// Versions of one symbol (or of every symbol), newest first: the live ones and the deleted
+    /// ones snapshots still hold. With `snapshot`, only the versions that snapshot holds; with
+    /// `latest_only`, one per symbol.
+    pub fn list_versions(
+        &self,
+        symbol: Option<&str>,
+        snapshot: Option<&str>,
+        latest_only: bool,
+    ) -> Result<Vec<VersionInfo>> {
+        let storage = self.storage()?;
+        let snapshots = self.load_snapshots(&storage)?;
+        if let Some(name) = snapshot {
+            if !snapshots.iter().any(|s| s.name == name) {
+                return Err(Error::new(
+                    ErrorKind::NoSuchSnapshot,
+                    format!("no snapshot '{name}' in library '{}'", self.name()),
+                ));
+            }
+        }
         let symbols = match symbol {
             Some(s) => {
                 validate_name("symbol", s)?;
                 vec![s.to_string()]
             }
-            None => self.list_symbols()?,
+            None => self.all_symbols(&storage)?,
         };
-        let storage = self.storage()?;
         let mut out = Vec::new();
         for s in symbols {
             let Some(head) = self.head(&storage, &s)? else {
                 continue;
             };
-            for v in live::versions(&head.record.header.live).rev() {
+            let held: Vec<(u64, &str)> = snapshots
+                .iter()
+                .filter_map(|snap| snap.version_of(&s).map(|v| (v, snap.name.as_str())))
+                .collect();
+            let mut versions: Vec<u64> = live::versions(head.live()).collect();
+            versions.extend(held.iter().map(|(v, _)| *v));
+            versions.sort_unstable();
+            versions.dedup();
+            if let Some(name) = snapshot {
+                versions.retain(|v| held.iter().any(|(hv, n)| hv == v && *n == name));
+            }
+            for v in versions.into_iter().rev() {
                 let record = if v == head.number {
                     head.record.clone()
                 } else {
                     self.record(&storage, &s, v)?
                 };
-                out.push(self.info(&s, v, &record, false));
+                let names = held
+                    .iter()
+                    .filter(|(hv, _)| *hv == v)
+                    .map(|(_, n)| n.to_string())
+                    .collect();
+                out.push(self.info(&s, v, &record, !live::contains(head.live(), v), names));
+                if latest_only {
+                    break;
+                }
             }
         }
         Ok(out)
@@ -780,7 +1078,7 @@ impl Library {
         let mut live_before = Vec::new();
         let (_, tombstone) = self.commit(&storage, symbol, |head, _next| {
             let head = head.ok_or_else(|| no_such_symbol(self, symbol))?;
-            live_before = head.record.header.live.clone();
+            live_before = head.live().to_vec();
             let mut live_set = live_before.clone();
             if live_set.is_empty() {
                 return Err(no_such_symbol(self, symbol).context("every version was already deleted"));
@@ -816,20 +1114,276 @@ impl Library {
         self.collect_removed(&storage, symbol, &live_before, &tombstone.header.live)
     }
 
-    /// Collects the segments of versions live in `before` but not in `after`.
-    fn collect_removed(
-        &self,
-        storage: &SharedStorage,
-        symbol: &str,
-        before: &[[u64; 2]],
-        after: &[[u64; 2]],
-    ) -> Result<()> {
-        let removed = live::versions(before)
-            .filter(|v| !live::contains(after, *v))
-            .map(|v| self.record(storage, symbol, v))
-            .collect::<Result<Vec<_>>>()?;
-        self.collect_garbage(storage, symbol, &removed, after)
+    /// Deletes every live version of `symbol` but the latest (snapshots keep theirs).
+    pub fn prune_previous_versions(&self, symbol: &str) -> Result<()> {
+        validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        let head = self
+            .head(&storage, symbol)?
+            .ok_or_else(|| no_such_symbol(self, symbol))?;
+        let latest = live::latest(head.live()).ok_or_else(|| no_such_symbol(self, symbol))?;
+        let older: Vec<u64> = live::versions(head.live())
+            .filter(|v| *v != latest)
+            .collect();
+        if older.is_empty() {
+            return Ok(());
+        }
+        match self.delete(symbol, Some(&older)) {
+            // A concurrent delete took some of them already: prune what is left.
+            Err(e) if e.kind() == ErrorKind::NoSuchVersion => self.prune_previous_versions(symbol),
+            other => other,
+        }
     }
+
+    /// Rewrites the latest version's segments into full ones (`rows_per_segment` rows, or the
+    /// library's) as a new version with the same rows and metadata. Useful after many small
+    /// appends. Returns the new version, or the latest one when nothing needed rewriting.
+    pub fn compact_data(&self, symbol: &str, rows_per_segment: Option<u64>) -> Result<u64> {
+        validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        let target = rows_per_segment.unwrap_or(self.options().rows_per_segment);
+        if target == 0 {
+            return Err(Error::invalid("rows_per_segment must be positive"));
+        }
+        let mut attempts = 0u64;
+        loop {
+            let head = self
+                .head(&storage, symbol)?
+                .ok_or_else(|| no_such_symbol(self, symbol))?;
+            let (base_version, base) = self
+                .latest(&storage, symbol, &head)?
+                .ok_or_else(|| no_such_symbol(self, symbol))?;
+            let segments = &base.header.segments;
+            let last = segments.len().saturating_sub(1);
+            if segments
+                .iter()
+                .enumerate()
+                .all(|(i, s)| s.rows == target || (i == last && s.rows < target))
+            {
+                return Ok(base_version);
+            }
+            let schema = base.schema()?;
+            let index = match &base.header.index {
+                Some(n) => Some((
+                    n.clone(),
+                    schema
+                        .index_of(n)
+                        .map_err(|e| Error::corrupt(e.to_string()))?,
+                )),
+                None => None,
+            };
+            let mut writer = SegmentWriter::new(
+                storage.clone(),
+                &self.keys(),
+                symbol,
+                self.options().compression,
+                index,
+                false,
+                target as usize,
+            );
+            let rewritten = (|| {
+                for s in segments {
+                    writer.push(self.load_segment(&storage, symbol, &s.id, &schema)?)?;
+                }
+                writer.finish()
+            })();
+            if let Err(e) = rewritten {
+                writer.abandon();
+                return Err(e);
+            }
+            let new_segments = writer.written.clone();
+            // Compaction only replaces the version it read: if anything committed meanwhile,
+            // start again from the new latest.
+            let result =
+                self.commit_data(
+                    &storage,
+                    symbol,
+                    false,
+                    &mut [&mut writer],
+                    |latest| match latest {
+                        Some((v, _)) if v == base_version => {
+                            let mut header = base.header.clone();
+                            header.segments = new_segments.clone();
+                            Ok((header, schema.clone(), base.metadata.clone()))
+                        }
+                        _ => Err(Error::new(
+                            ErrorKind::Conflict,
+                            format!("'{symbol}' changed during compaction"),
+                        )),
+                    },
+                );
+            match result {
+                Err(e)
+                    if e.kind() == ErrorKind::Conflict
+                        && attempts < crate::config::max_commit_retries() =>
+                {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ snapshots
+
+    fn snapshot_key(&self, name: &str) -> Vec<u8> {
+        let mut k = self.inner.prefix.clone();
+        k.extend_from_slice(b"n\0");
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+
+    fn load_snapshots(&self, storage: &SharedStorage) -> Result<Vec<Snapshot>> {
+        let mut prefix = self.inner.prefix.clone();
+        prefix.extend_from_slice(b"n\0");
+        let entries = storage.scan(&KeyRange::prefix(&prefix), ScanOptions::default())?;
+        entries
+            .iter()
+            .map(|e| {
+                let name = std::str::from_utf8(&e.key[prefix.len()..])
+                    .map_err(|_| Error::corrupt("a snapshot name is not UTF-8"))?;
+                Snapshot::decode(name, &e.value)
+            })
+            .collect()
+    }
+
+    fn read_snapshot(&self, storage: &SharedStorage, name: &str) -> Result<Snapshot> {
+        validate_name("snapshot", name)?;
+        let bytes = storage.get(&self.snapshot_key(name))?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoSuchSnapshot,
+                format!("no snapshot '{name}' in library '{}'", self.name()),
+            )
+        })?;
+        Snapshot::decode(name, &bytes)
+    }
+
+    /// Pins versions under `name`: the latest version of every symbol but `skip_symbols`, or
+    /// exactly `versions` (symbol → version) when given. An existing name is `SnapshotExists`.
+    pub fn snapshot(
+        &self,
+        name: &str,
+        metadata: Option<Vec<u8>>,
+        skip_symbols: &[String],
+        versions: Option<&[(String, u64)]>,
+    ) -> Result<()> {
+        validate_name("snapshot", name)?;
+        let storage = self.storage()?;
+        if versions.is_some() && !skip_symbols.is_empty() {
+            return Err(Error::invalid(
+                "snapshot takes skip_symbols or versions, not both",
+            ));
+        }
+        let mut pinned: Vec<(String, u64)> = match versions {
+            Some(list) => {
+                for (s, v) in list {
+                    let head = self
+                        .head(&storage, s)?
+                        .ok_or_else(|| no_such_symbol(self, s))?;
+                    if !live::contains(head.live(), *v) {
+                        return Err(Error::new(
+                            ErrorKind::NoSuchVersion,
+                            format!("version {v} of '{s}' is not live"),
+                        ));
+                    }
+                }
+                list.to_vec()
+            }
+            None => {
+                let mut out = Vec::new();
+                for s in self.list_symbols(None)? {
+                    if skip_symbols.contains(&s) {
+                        continue;
+                    }
+                    if let Some(v) = self
+                        .head(&storage, &s)?
+                        .and_then(|h| live::latest(h.live()))
+                    {
+                        out.push((s, v));
+                    }
+                }
+                out
+            }
+        };
+        pinned.sort();
+        let duplicates = pinned.windows(2).any(|w| w[0].0 == w[1].0);
+        if duplicates {
+            return Err(Error::invalid("a snapshot holds one version per symbol"));
+        }
+        let snapshot = Snapshot {
+            name: name.to_string(),
+            timestamp_ns: now_ns(),
+            versions: pinned,
+            metadata,
+        };
+        if !storage.put_if_absent(&self.snapshot_key(name), &snapshot.encode()?)? {
+            return Err(Error::new(
+                ErrorKind::SnapshotExists,
+                format!("snapshot '{name}' already exists"),
+            ));
+        }
+        // A delete that committed between our check and our put may already have collected the
+        // segments of a pinned version: verify after the put, and undo if so. Deletes that
+        // commit after this point see the snapshot and keep the segments.
+        for (s, v) in &snapshot.versions {
+            let still_live = self
+                .head(&storage, s)?
+                .is_some_and(|h| live::contains(h.live(), *v));
+            if !still_live {
+                storage.delete(&self.snapshot_key(name))?;
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "version {v} of '{s}' was deleted while snapshot '{name}' was being taken"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every snapshot, by name.
+    pub fn list_snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let storage = self.storage()?;
+        Ok(self
+            .load_snapshots(&storage)?
+            .into_iter()
+            .map(|s| SnapshotInfo {
+                name: s.name,
+                timestamp_ns: s.timestamp_ns,
+                has_metadata: s.metadata.is_some(),
+                symbols: s.versions.len() as u64,
+            })
+            .collect())
+    }
+
+    /// A snapshot's metadata.
+    pub fn read_snapshot_metadata(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let storage = self.storage()?;
+        Ok(self.read_snapshot(&storage, name)?.metadata)
+    }
+
+    /// Deletes a snapshot, and the segments of deleted versions only it held.
+    pub fn delete_snapshot(&self, name: &str) -> Result<()> {
+        let storage = self.storage()?;
+        let snapshot = self.read_snapshot(&storage, name)?;
+        storage.delete(&self.snapshot_key(name))?;
+        for (symbol, version) in &snapshot.versions {
+            let live_now = self
+                .head(&storage, symbol)?
+                .map(|h| h.live().to_vec())
+                .unwrap_or_default();
+            if !live::contains(&live_now, *version) {
+                self.collect_garbage(&storage, symbol, &[*version], &live_now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+enum UpdateMetadata {
+    Replace(Option<Vec<u8>>),
+    Keep,
 }
 
 /// How many segment keys a library holds in storage (for tests of garbage collection).
