@@ -5,36 +5,63 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, RecordBatchIterator, TimestampNanosecondArray};
+use arrow_array::{
+    ArrayRef, Float64Array, RecordBatch, RecordBatchIterator, TimestampNanosecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use sheaf::{LibraryOptions, ReadOptions, Store, WriteOptions};
 
 fn main() -> sheaf::Result<()> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "/tmp/sheaf-timing".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/tmp/sheaf-timing".into());
     let _ = std::fs::remove_dir_all(&dir);
     let rows = 1_000_000usize;
-    let mut fields = vec![Field::new("ts", DataType::Timestamp(TimeUnit::Nanosecond, None), false)];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(TimestampNanosecondArray::from_iter_values((0..rows as i64).map(|i| i * 1_000_000_000)))];
+    let mut fields = vec![Field::new(
+        "ts",
+        DataType::Timestamp(TimeUnit::Nanosecond, None),
+        false,
+    )];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(TimestampNanosecondArray::from_iter_values(
+        (0..rows as i64).map(|i| i * 1_000_000_000),
+    ))];
     let mut seed = 42u64;
     for c in 0..10 {
         fields.push(Field::new(format!("c{c}"), DataType::Float64, true));
-        columns.push(Arc::new(Float64Array::from_iter_values((0..rows).map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        }))));
+        columns.push(Arc::new(Float64Array::from_iter_values((0..rows).map(
+            |_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed >> 11) as f64 / (1u64 << 53) as f64
+            },
+        ))));
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
     let store = Store::open(&dir)?;
     for compression in ["lz4", "zstd", "none"] {
-        let lib = store.create_library(compression, LibraryOptions::from_json(&format!("{{\"compression\":\"{compression}\"}}"))?)?;
+        let lib = store.create_library(
+            compression,
+            LibraryOptions::from_json(&format!("{{\"compression\":\"{compression}\"}}"))?,
+        )?;
         let t = Instant::now();
         let mut reader = RecordBatchIterator::new(vec![Ok(batch.clone())], batch.schema());
-        lib.write("s", &mut reader, None, &WriteOptions { index: Some("ts".into()), ..Default::default() })?;
+        lib.write(
+            "s",
+            &mut reader,
+            None,
+            &WriteOptions {
+                index: Some("ts".into()),
+                ..Default::default()
+            },
+        )?;
         let write = t.elapsed();
         let t = Instant::now();
-        let rows_read: usize = lib.read("s", &ReadOptions::default())?.reader.map(|b| b.unwrap().num_rows()).sum();
+        let rows_read: usize = lib
+            .read("s", &ReadOptions::default())?
+            .reader
+            .map(|b| b.unwrap().num_rows())
+            .sum();
         let read = t.elapsed();
         println!("{compression}: write {write:?}, read {read:?} ({rows_read} rows)");
     }
