@@ -1,0 +1,794 @@
+//! Time-series operations through the Rust API: append, update, delete_data_in_range, ranged
+//! and projected reads (with proof of segment pruning), as_of by time and snapshot, snapshots
+//! and what they keep alive, descriptions, pruning, compaction and dynamic schemas.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow_array::*;
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use sheaf::table::{debug_segment_count, DateRange, IndexBound, UpdateOptions};
+use sheaf::{AsOf, ErrorKind, Library, LibraryOptions, ReadOptions, Store, WriteOptions};
+
+const SEC: i64 = 1_000_000_000;
+
+fn lib(rows_per_segment: u64, dynamic: bool) -> (Store, Library) {
+    let store = Store::open("mem://").unwrap();
+    let options = LibraryOptions {
+        rows_per_segment,
+        dynamic_schema: dynamic,
+        ..Default::default()
+    };
+    let lib = store.create_library("ts", options).unwrap();
+    (store, lib)
+}
+
+/// Rows at seconds `secs`, with value = 10 × second + `tag`.
+fn frame(secs: &[i64], tag: f64) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("v", DataType::Float64, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(
+                TimestampNanosecondArray::from(secs.iter().map(|s| s * SEC).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(Float64Array::from(
+                secs.iter()
+                    .map(|s| *s as f64 * 10.0 + tag)
+                    .collect::<Vec<_>>(),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+fn src(
+    batch: RecordBatch,
+) -> RecordBatchIterator<std::vec::IntoIter<Result<RecordBatch, arrow_schema::ArrowError>>> {
+    let schema = batch.schema();
+    RecordBatchIterator::new(vec![Ok(batch)].into_iter(), schema)
+}
+
+fn ix() -> WriteOptions {
+    WriteOptions {
+        index: Some("ts".into()),
+        ..Default::default()
+    }
+}
+
+/// (second, value) pairs of a read.
+fn rows(lib: &Library, options: &ReadOptions) -> Vec<(i64, f64)> {
+    let r = lib.read("s", options).unwrap();
+    let mut out = Vec::new();
+    for b in r.reader {
+        let b = b.unwrap();
+        let ts = b
+            .column_by_name("ts")
+            .unwrap()
+            .as_primitive::<TimestampNanosecondType>();
+        let v = b.column_by_name("v").unwrap().as_primitive::<Float64Type>();
+        out.extend(
+            ts.values()
+                .iter()
+                .zip(v.values().iter())
+                .map(|(t, v)| (t / SEC, *v)),
+        );
+    }
+    out
+}
+
+fn secs(range: std::ops::Range<i64>) -> Vec<i64> {
+    range.collect()
+}
+
+fn expect(pairs: &[(i64, f64)]) -> Vec<(i64, f64)> {
+    pairs.to_vec()
+}
+
+fn tagged(range: std::ops::Range<i64>, tag: f64) -> Vec<(i64, f64)> {
+    range.map(|s| (s, s as f64 * 10.0 + tag)).collect()
+}
+
+#[test]
+fn append_reuses_segments_and_checks_order() {
+    let (_store, lib) = lib(4, false);
+    lib.write(
+        "s",
+        &mut src(frame(&secs(0..6), 0.0)),
+        Some(b"m0".to_vec()),
+        &ix(),
+    )
+    .unwrap();
+    let before = debug_segment_count(&lib).unwrap();
+    let v = lib
+        .append(
+            "s",
+            &mut src(frame(&secs(6..9), 1.0)),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(v, 1);
+    assert_eq!(
+        debug_segment_count(&lib).unwrap(),
+        before + 1,
+        "old segments reused, one new"
+    );
+    let mut want = tagged(0..6, 0.0);
+    want.extend(tagged(6..9, 1.0));
+    assert_eq!(rows(&lib, &ReadOptions::default()), want);
+    assert_eq!(
+        rows(&lib, &ReadOptions::as_of(AsOf::Version(0))),
+        tagged(0..6, 0.0)
+    );
+    let (info, meta) = lib.read_metadata("s", &AsOf::Latest).unwrap();
+    assert_eq!((info.rows, meta), (9, None), "metadata is not carried over");
+    // Equal first index is allowed; a lower one is refused.
+    lib.append(
+        "s",
+        &mut src(frame(&[8, 9], 2.0)),
+        None,
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    let err = lib
+        .append(
+            "s",
+            &mut src(frame(&[3], 2.0)),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsortedIndex, "{err}");
+    assert_eq!(
+        lib.list_versions(Some("s"), None, false).unwrap().len(),
+        3,
+        "nothing committed"
+    );
+    // Schema must match without dynamic_schema.
+    let other = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        )])),
+        vec![Arc::new(
+            TimestampNanosecondArray::from(vec![100 * SEC]).with_timezone("UTC"),
+        )],
+    )
+    .unwrap();
+    let err = lib
+        .append("s", &mut src(other), None, &WriteOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Schema, "{err}");
+    // Append creates a missing symbol.
+    assert_eq!(
+        lib.append("new", &mut src(frame(&[1, 2], 0.0)), None, &ix())
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        lib.get_description("new", &AsOf::Latest)
+            .unwrap()
+            .index
+            .unwrap()
+            .name,
+        "ts"
+    );
+}
+
+#[test]
+fn update_replaces_the_span_and_rewrites_only_overlapping_segments() {
+    let (_store, lib) = lib(5, false);
+    lib.write("s", &mut src(frame(&secs(0..20), 0.0)), None, &ix())
+        .unwrap();
+    let loads_before = lib.segments_loaded();
+    // New data covers seconds 7..=12 but only has 7, 9, 12: 8, 10, 11 disappear.
+    lib.update(
+        "s",
+        &mut src(frame(&[7, 9, 12], 5.0)),
+        None,
+        &UpdateOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        lib.segments_loaded() - loads_before,
+        2,
+        "only segments [5..10) and [10..15) were read"
+    );
+    let mut want = tagged(0..7, 0.0);
+    want.extend(expect(&[(7, 75.0), (9, 95.0), (12, 125.0)]));
+    want.extend(tagged(13..20, 0.0));
+    assert_eq!(rows(&lib, &ReadOptions::default()), want);
+    // An explicit date_range wider than the data removes everything in it; data outside it is dropped.
+    let range = DateRange {
+        start: Some(IndexBound::Nanos(2 * SEC)),
+        end: Some(IndexBound::Nanos(4 * SEC)),
+    };
+    lib.update(
+        "s",
+        &mut src(frame(&[1, 3, 30], 9.0)),
+        None,
+        &UpdateOptions {
+            date_range: Some(range),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let got = rows(&lib, &ReadOptions::default());
+    assert_eq!(&got[..4], &[(0, 0.0), (1, 10.0), (3, 39.0), (5, 50.0)]);
+    assert!(
+        !got.iter().any(|(s, _)| *s == 30),
+        "rows outside date_range are dropped"
+    );
+    // Empty update without a range: a new version, same rows (ArcticDB's behaviour).
+    let n = got.len();
+    let empty = frame(&[], 0.0);
+    let v = lib
+        .update("s", &mut src(empty), None, &UpdateOptions::default())
+        .unwrap();
+    assert_eq!(
+        rows(&lib, &ReadOptions::as_of(AsOf::Version(v as i64))).len(),
+        n
+    );
+    // Missing symbol: an error unless upsert.
+    let err = lib
+        .update(
+            "nope",
+            &mut src(frame(&[1], 0.0)),
+            None,
+            &UpdateOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoSuchSymbol);
+}
+
+#[test]
+fn delete_data_in_range_keeps_metadata_and_outside_rows() {
+    let (_store, lib) = lib(3, false);
+    lib.write(
+        "s",
+        &mut src(frame(&secs(0..10), 0.0)),
+        Some(b"keep".to_vec()),
+        &ix(),
+    )
+    .unwrap();
+    let range = DateRange {
+        start: Some(IndexBound::Nanos(3 * SEC)),
+        end: Some(IndexBound::Nanos(6 * SEC)),
+    };
+    lib.delete_data_in_range("s", range, None).unwrap();
+    let got: Vec<i64> = rows(&lib, &ReadOptions::default())
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(got, vec![0, 1, 2, 7, 8, 9]);
+    assert_eq!(
+        lib.read_metadata("s", &AsOf::Latest).unwrap().1,
+        Some(b"keep".to_vec())
+    );
+    let open_end = DateRange {
+        start: Some(IndexBound::Nanos(8 * SEC)),
+        end: None,
+    };
+    lib.delete_data_in_range("s", open_end, None).unwrap();
+    let got: Vec<i64> = rows(&lib, &ReadOptions::default())
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(got, vec![0, 1, 2, 7]);
+}
+
+#[test]
+fn date_range_reads_touch_only_overlapping_segments() {
+    let (_store, lib) = lib(10, false);
+    lib.write("s", &mut src(frame(&secs(0..100), 0.0)), None, &ix())
+        .unwrap();
+    let before = lib.segments_loaded();
+    let range = DateRange {
+        start: Some(IndexBound::Nanos(25 * SEC)),
+        end: Some(IndexBound::Nanos(34 * SEC)),
+    };
+    let got = rows(
+        &lib,
+        &ReadOptions {
+            date_range: Some(range),
+            ..Default::default()
+        },
+    );
+    assert_eq!(got, tagged(25..35, 0.0), "inclusive at both ends");
+    assert_eq!(
+        lib.segments_loaded() - before,
+        2,
+        "segments [20..30) and [30..40) only"
+    );
+    // Bounds between index values, open ends, and raw bounds in the index unit.
+    let between = DateRange {
+        start: Some(IndexBound::Nanos(95 * SEC - 1)),
+        end: None,
+    };
+    assert_eq!(
+        rows(
+            &lib,
+            &ReadOptions {
+                date_range: Some(between),
+                ..Default::default()
+            }
+        ),
+        tagged(95..100, 0.0)
+    );
+    let raw = DateRange {
+        start: None,
+        end: Some(IndexBound::Raw(2 * SEC)),
+    };
+    assert_eq!(
+        rows(
+            &lib,
+            &ReadOptions {
+                date_range: Some(raw),
+                ..Default::default()
+            }
+        ),
+        tagged(0..3, 0.0)
+    );
+    let nothing = DateRange {
+        start: Some(IndexBound::Nanos(500 * SEC)),
+        end: None,
+    };
+    let before = lib.segments_loaded();
+    assert!(rows(
+        &lib,
+        &ReadOptions {
+            date_range: Some(nothing),
+            ..Default::default()
+        }
+    )
+    .is_empty());
+    assert_eq!(
+        lib.segments_loaded(),
+        before,
+        "no segment loaded for a range outside the data"
+    );
+}
+
+#[test]
+fn row_ranges_have_slice_semantics() {
+    let (_store, lib) = lib(4, false);
+    lib.write("s", &mut src(frame(&secs(0..10), 0.0)), None, &ix())
+        .unwrap();
+    let take = |a: Option<i64>, b: Option<i64>| -> Vec<i64> {
+        rows(
+            &lib,
+            &ReadOptions {
+                row_range: Some((a, b)),
+                ..Default::default()
+            },
+        )
+        .iter()
+        .map(|r| r.0)
+        .collect()
+    };
+    assert_eq!(take(Some(2), Some(6)), vec![2, 3, 4, 5]);
+    assert_eq!(take(Some(-3), None), vec![7, 8, 9], "tail(3)");
+    assert_eq!(
+        take(None, Some(-8)),
+        vec![0, 1],
+        "head(-8): all but the last 8"
+    );
+    assert_eq!(take(Some(8), Some(100)), vec![8, 9]);
+    assert_eq!(take(Some(6), Some(2)), Vec::<i64>::new());
+    assert!(
+        ReadOptions::from_json(r#"{"row_range": [0, 1], "date_range": [null, null]}"#).is_err()
+    );
+}
+
+#[test]
+fn columns_are_selected_in_the_requested_order() {
+    let store = Store::open("mem://").unwrap();
+    let lib = store
+        .create_library("c", LibraryOptions::default())
+        .unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("a", DataType::Int64, true),
+        Field::new("b", DataType::Int64, true),
+        Field::new("c", DataType::Int64, true),
+    ]));
+    let col = |base: i64| -> ArrayRef { Arc::new(Int64Array::from(vec![base, base + 1])) };
+    let batch = RecordBatch::try_new(schema, vec![col(0), col(10), col(20), col(30)]).unwrap();
+    lib.write(
+        "s",
+        &mut src(batch),
+        None,
+        &WriteOptions {
+            index: Some("k".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let read = |cols: Vec<&str>| -> RecordBatch {
+        let options = ReadOptions {
+            columns: Some(cols.into_iter().map(String::from).collect()),
+            ..Default::default()
+        };
+        lib.read("s", &options)
+            .unwrap()
+            .reader
+            .next()
+            .unwrap()
+            .unwrap()
+    };
+    let b = read(vec!["c", "a"]);
+    let names: Vec<String> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["k", "c", "a"],
+        "index first, then the requested order"
+    );
+    assert_eq!(
+        b.column(1).as_primitive::<Int64Type>().values().to_vec(),
+        vec![30, 31]
+    );
+    let only_index = read(vec![]);
+    assert_eq!(only_index.num_columns(), 1);
+    let err = lib
+        .read(
+            "s",
+            &ReadOptions {
+                columns: Some(vec!["zz".into()]),
+                ..Default::default()
+            },
+        )
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert!(err.to_string().contains("'zz'"), "{err}");
+}
+
+#[test]
+fn snapshots_pin_versions_and_keep_their_segments() {
+    let (_store, lib) = lib(4, false);
+    lib.write("s", &mut src(frame(&secs(0..6), 0.0)), None, &ix())
+        .unwrap();
+    lib.write("t", &mut src(frame(&secs(0..2), 0.0)), None, &ix())
+        .unwrap();
+    lib.snapshot("snap", Some(b"why".to_vec()), &[], None)
+        .unwrap();
+    assert_eq!(
+        lib.snapshot("snap", None, &[], None).unwrap_err().kind(),
+        ErrorKind::SnapshotExists
+    );
+    lib.write("s", &mut src(frame(&secs(0..3), 1.0)), None, &ix())
+        .unwrap();
+    lib.delete("s", Some(&[0])).unwrap();
+    // Version 0 is deleted from the chain but readable through the snapshot.
+    assert_eq!(
+        lib.read("s", &ReadOptions::as_of(AsOf::Version(0)))
+            .err()
+            .unwrap()
+            .kind(),
+        ErrorKind::NoSuchVersion
+    );
+    assert_eq!(
+        rows(&lib, &ReadOptions::as_of(AsOf::Snapshot("snap".into()))),
+        tagged(0..6, 0.0)
+    );
+    let versions = lib.list_versions(Some("s"), None, false).unwrap();
+    let v0 = versions.iter().find(|v| v.version == 0).unwrap();
+    assert!(v0.deleted);
+    assert_eq!(v0.snapshots, vec!["snap"]);
+    assert_eq!(lib.list_symbols(Some("snap")).unwrap(), vec!["s", "t"]);
+    assert_eq!(
+        lib.read_snapshot_metadata("snap").unwrap(),
+        Some(b"why".to_vec())
+    );
+    let listed = lib.list_snapshots().unwrap();
+    assert_eq!((listed.len(), listed[0].symbols), (1, 2));
+    // Deleting the snapshot collects version 0's segments (and nothing else).
+    let before = debug_segment_count(&lib).unwrap();
+    lib.delete_snapshot("snap").unwrap();
+    assert_eq!(
+        debug_segment_count(&lib).unwrap(),
+        before - 2,
+        "v0 of 's' had 2 segments"
+    );
+    assert_eq!(rows(&lib, &ReadOptions::default()), tagged(0..3, 1.0));
+    assert_eq!(
+        lib.delete_snapshot("snap").unwrap_err().kind(),
+        ErrorKind::NoSuchSnapshot
+    );
+    // skip_symbols and explicit versions.
+    lib.snapshot("only-t", None, &["s".to_string()], None)
+        .unwrap();
+    assert_eq!(lib.list_symbols(Some("only-t")).unwrap(), vec!["t"]);
+    lib.snapshot("explicit", None, &[], Some(&[("s".to_string(), 1)]))
+        .unwrap();
+    assert_eq!(
+        lib.list_versions(None, Some("explicit"), false)
+            .unwrap()
+            .len(),
+        1
+    );
+    let err = lib
+        .snapshot("bad", None, &[], Some(&[("s".to_string(), 0)]))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoSuchVersion);
+}
+
+#[test]
+fn as_of_a_time_picks_the_last_version_written_before_it() {
+    let (_store, lib) = lib(10, false);
+    lib.write("s", &mut src(frame(&[1], 0.0)), None, &ix())
+        .unwrap();
+    let t0 = lib
+        .read_metadata("s", &AsOf::Latest)
+        .unwrap()
+        .0
+        .timestamp_ns;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    lib.write("s", &mut src(frame(&[1, 2], 0.0)), None, &ix())
+        .unwrap();
+    assert_eq!(
+        lib.read_metadata("s", &AsOf::Time(t0)).unwrap().0.version,
+        0
+    );
+    assert_eq!(
+        lib.read_metadata("s", &AsOf::Time(i64::MAX))
+            .unwrap()
+            .0
+            .version,
+        1
+    );
+    assert_eq!(
+        lib.read_metadata("s", &AsOf::Time(t0 - 1))
+            .err()
+            .unwrap()
+            .kind(),
+        ErrorKind::NoSuchVersion
+    );
+}
+
+#[test]
+fn description_reports_columns_index_rows_and_order() {
+    let (_store, lib) = lib(3, false);
+    lib.write(
+        "s",
+        &mut src(frame(&[5, 6, 9, 12], 0.0)),
+        Some(vec![1]),
+        &ix(),
+    )
+    .unwrap();
+    let d = lib.get_description("s", &AsOf::Latest).unwrap();
+    assert_eq!(d.row_count, 4);
+    assert_eq!(d.index_range, Some([5 * SEC, 12 * SEC]));
+    assert_eq!(d.sorted, "ASCENDING");
+    assert_eq!(
+        d.columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["v"]
+    );
+    assert_eq!(d.index.as_ref().unwrap().name, "ts");
+    assert!(d.index.unwrap().r#type.contains("Timestamp"));
+    assert_eq!(d.segments, 2);
+    assert!(d.has_metadata);
+    let unsorted = WriteOptions {
+        validate_index: false,
+        ..ix()
+    };
+    lib.write("u", &mut src(frame(&[3, 1], 0.0)), None, &unsorted)
+        .unwrap();
+    assert_eq!(
+        lib.get_description("u", &AsOf::Latest).unwrap().sorted,
+        "UNSORTED"
+    );
+}
+
+#[test]
+fn prune_and_compact() {
+    let (_store, lib) = lib(4, false);
+    lib.write("s", &mut src(frame(&[0], 0.0)), None, &ix())
+        .unwrap();
+    for i in 1..10 {
+        lib.append(
+            "s",
+            &mut src(frame(&[i], 0.0)),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        lib.get_description("s", &AsOf::Latest).unwrap().segments,
+        10
+    );
+    let v = lib.compact_data("s", None).unwrap();
+    let d = lib.get_description("s", &AsOf::Latest).unwrap();
+    assert_eq!(
+        (d.version, d.segments, d.row_count),
+        (v, 3, 10),
+        "4 + 4 + 2 rows"
+    );
+    assert_eq!(rows(&lib, &ReadOptions::default()), tagged(0..10, 0.0));
+    assert_eq!(
+        lib.compact_data("s", None).unwrap(),
+        v,
+        "already compact: no new version"
+    );
+    lib.prune_previous_versions("s").unwrap();
+    let versions: Vec<u64> = lib
+        .list_versions(Some("s"), None, false)
+        .unwrap()
+        .iter()
+        .map(|i| i.version)
+        .collect();
+    assert_eq!(versions, vec![v]);
+    assert_eq!(
+        debug_segment_count(&lib).unwrap(),
+        3,
+        "only the compacted segments remain"
+    );
+}
+
+#[test]
+fn dynamic_schema_adds_columns_and_widens_types() {
+    let (_store, lib) = lib(10, true);
+    let first = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("a", DataType::Int32, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(Int32Array::from(vec![10, 20])),
+        ],
+    )
+    .unwrap();
+    lib.write(
+        "s",
+        &mut src(first),
+        None,
+        &WriteOptions {
+            index: Some("k".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let second = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("a", DataType::Float64, true),
+            Field::new("b", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![3])),
+            Arc::new(Float64Array::from(vec![2.5])),
+            Arc::new(StringArray::from(vec!["x"])),
+        ],
+    )
+    .unwrap();
+    lib.append("s", &mut src(second), None, &WriteOptions::default())
+        .unwrap();
+    let batches: Vec<RecordBatch> = lib
+        .read("s", &ReadOptions::default())
+        .unwrap()
+        .reader
+        .map(|b| b.unwrap())
+        .collect();
+    let all = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+    assert_eq!(
+        all.schema().field_with_name("a").unwrap().data_type(),
+        &DataType::Float64
+    );
+    assert_eq!(
+        all.column_by_name("a")
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .values()
+            .to_vec(),
+        vec![10.0, 20.0, 2.5]
+    );
+    let b = all.column_by_name("b").unwrap().as_string::<i32>();
+    assert_eq!((b.is_null(0), b.is_null(1), b.value(2)), (true, true, "x"));
+    let incompatible = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("a", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![4])),
+            Arc::new(StringArray::from(vec!["no"])),
+        ],
+    )
+    .unwrap();
+    let err = lib
+        .append("s", &mut src(incompatible), None, &WriteOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Schema, "{err}");
+}
+
+#[test]
+fn concurrent_appends_and_metadata_writes_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+    let lib = store
+        .create_library("c", LibraryOptions::default())
+        .unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("writer", DataType::Int64, false),
+        Field::new("i", DataType::Int64, false),
+    ]));
+    std::thread::scope(|scope| {
+        for w in 0..3i64 {
+            let lib = lib.clone();
+            let schema = schema.clone();
+            scope.spawn(move || {
+                for i in 0..40i64 {
+                    let b = RecordBatch::try_new(
+                        schema.clone(),
+                        vec![
+                            Arc::new(Int64Array::from(vec![w])),
+                            Arc::new(Int64Array::from(vec![i])),
+                        ],
+                    )
+                    .unwrap();
+                    lib.append("s", &mut src(b), None, &WriteOptions::default())
+                        .unwrap();
+                }
+            });
+        }
+        let lib = lib.clone();
+        scope.spawn(move || {
+            for i in 0..20u8 {
+                let _ = lib.write_metadata("s", Some(vec![i]), None);
+            }
+        });
+    });
+    let batches: Vec<RecordBatch> = lib
+        .read("s", &ReadOptions::default())
+        .unwrap()
+        .reader
+        .map(|b| b.unwrap())
+        .collect();
+    let mut seen: Vec<(i64, i64)> = batches
+        .iter()
+        .flat_map(|b| {
+            let w = b.column(0).as_primitive::<Int64Type>().values().to_vec();
+            let i = b.column(1).as_primitive::<Int64Type>().values().to_vec();
+            w.into_iter().zip(i).collect::<Vec<_>>()
+        })
+        .collect();
+    // Each writer's appends are in its own order, and none is missing.
+    for w in 0..3 {
+        let mine: Vec<i64> = seen
+            .iter()
+            .filter(|(x, _)| *x == w)
+            .map(|(_, i)| *i)
+            .collect();
+        assert_eq!(mine, (0..40).collect::<Vec<_>>(), "writer {w}");
+    }
+    seen.sort();
+    assert_eq!(seen.len(), 120);
+    let versions = lib.list_versions(Some("s"), None, false).unwrap();
+    let numbers: Vec<u64> = versions.iter().rev().map(|v| v.version).collect();
+    assert_eq!(
+        numbers,
+        (0..numbers.len() as u64).collect::<Vec<_>>(),
+        "contiguous version numbers"
+    );
+}
