@@ -329,6 +329,32 @@ SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, s
 // became (always `SHEAF_ERR_INTERNAL`), proving no panic crosses the C boundary.
 SheafStatus sheaf_debug_panic(struct SheafError **err);
 
+// Pins versions under the snapshot `name` (library-wide). `metadata` as in `sheaf_table_write`.
+// `options_json` (may be NULL): `{"skip_symbols": ["a"], "versions": {"sym": 3}}` — by default
+// the latest version of every symbol; `versions` pins exactly those (mutually exclusive with
+// `skip_symbols`). Versions a snapshot holds stay readable (`{"as_of": "name"}`) and keep their
+// data after they are deleted. Errors: `SHEAF_ERR_SNAPSHOT_EXISTS`, `SHEAF_ERR_NO_SUCH_VERSION`,
+// `SHEAF_ERR_CONFLICT` (a pinned version was deleted meanwhile; nothing is created).
+SheafStatus sheaf_snapshot_create(const struct SheafLibrary *library, const char *name, size_t name_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, struct SheafError **err);
+
+// Lists snapshots as JSON: `[{"name", "timestamp_ns", "has_metadata", "symbols"}]` by name.
+SheafStatus sheaf_snapshot_list(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+// A snapshot's metadata into `*out_metadata` (`{NULL, 0}` when none); `*out_has_metadata`
+// (may be NULL) tells none from empty. Missing snapshot: `SHEAF_ERR_NO_SUCH_SNAPSHOT`.
+SheafStatus sheaf_snapshot_read_metadata(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_metadata, bool *out_has_metadata, struct SheafError **err);
+
+// Deletes a snapshot; data of deleted versions only it held is removed.
+// Missing snapshot: `SHEAF_ERR_NO_SUCH_SNAPSHOT`.
+SheafStatus sheaf_snapshot_delete(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafError **err);
+
+// The symbols a snapshot holds, as a JSON array of names in byte order.
+SheafStatus sheaf_snapshot_list_symbols(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_json, struct SheafError **err);
+
+// Counters of this library handle as JSON: `{"segments_loaded": N}` — how many stored segments
+// reads through it have loaded (date_range reads load only overlapping ones).
+SheafStatus sheaf_library_stats(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
 // Opens a store.
 //
 // `uri` (UTF-8, `uri_len` bytes): `mem://` (a new private in-memory store), `mem://NAME` (an
@@ -399,9 +425,66 @@ void sheaf_library_free(struct SheafLibrary *library);
 // `SHEAF_ERR_INVALID_NAME`, `SHEAF_ERR_CONFLICT`, `SHEAF_ERR_CLOSED`, storage errors.
 SheafStatus sheaf_table_write(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
+// Appends the rows of `data` to the latest version of `symbol` as a new version, reusing the
+// stored segments; a symbol with no live version is created (with `options_json`'s index).
+// Arguments as in `sheaf_table_write`; `options_json` takes the same fields (`index` must be
+// the stored index if given). The first new index value must not be below the last stored one
+// unless `validate_index` is false (`SHEAF_ERR_UNSORTED_INDEX`). The columns must match the
+// stored ones (`SHEAF_ERR_SCHEMA`) unless the library has `dynamic_schema`. Metadata is not
+// carried over from the previous version. Concurrent appends all land (none is lost).
+SheafStatus sheaf_table_append(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+// Replaces the rows of an indexed `symbol` whose index lies in the span of `data` (its first
+// to last index value) or in `date_range`, keeping every row outside it, as a new version.
+// Only segments overlapping the span are rewritten. `options_json` (may be NULL):
+// `{"date_range": [start, end], "upsert": false, "prune_previous_versions": null}` where each
+// bound is null (open), a raw index value, or `{"ns": <nanoseconds since the epoch>}`. Rows of
+// `data` outside an explicit `date_range` are dropped. Empty `data` without `date_range` makes
+// a new version with unchanged rows; with `date_range` it deletes the range. `metadata` as in
+// `sheaf_table_write` (not carried over). Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+SheafStatus sheaf_table_update(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+// A new version of `symbol` without the rows whose index lies in the inclusive `date_range`;
+// the latest metadata is kept. `options_json`: `{"date_range": [start, end],
+// "prune_previous_versions": null}` (bounds as in `sheaf_table_update`; required).
+SheafStatus sheaf_table_delete_data_in_range(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+// Describes a version without reading its data. `options_json`: `{"as_of": …}` (may be NULL).
+// `*out_json`: `{"symbol", "version", "columns": [{"name", "type", "nullable"}], "index":
+// {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
+// index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
+// "segments", "has_metadata"}`.
+SheafStatus sheaf_table_describe(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
+// Deletes every live version of `symbol` but the latest; segments only they used are removed
+// (versions held by snapshots keep theirs).
+SheafStatus sheaf_table_prune_previous_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafError **err);
+
+// Rewrites the latest version of `symbol` into full segments as a new version with the same
+// rows and metadata (useful after many small appends). `options_json` (may be NULL):
+// `{"rows_per_segment": null | N}` (null = the library's). `*out_version` (may be NULL) gets the
+// new version, or the latest one when it was already compact.
+SheafStatus sheaf_table_compact(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+// Lists versions, newest first, as a JSON array of version infos (see the top of this
+// section): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
+// `options_json` (may be NULL): `{"symbol": null | "s", "snapshot": null | "name",
+// "latest_only": false}` — one symbol or all; only the versions a snapshot holds; only the
+// newest per symbol.
+SheafStatus sheaf_table_query_versions(const struct SheafLibrary *library, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
 // Reads a version of `symbol` into the caller-allocated `*out_stream` (one batch per stored
 // segment, loaded lazily; the stream has a single consumer and keeps the library alive until
-// released). `options_json` (may be NULL): `{"as_of": null | N | -K}`. `*out_info` (may be
+// released). `options_json` (may be NULL): `{"as_of": null | N | -K | "snapshot" |
+// {"timestamp_ns": T}, "date_range": [start, end], "row_range": [start, end], "columns":
+// ["a", "b"]}` — `as_of` counts negative numbers back over live versions (-1 = latest), a
+// string names a snapshot, a time picks the newest live version written at or before it;
+// `date_range` is inclusive, each bound null (open), a raw index value or `{"ns": N}`
+// (nanoseconds since the epoch, converted to the index unit), and only segments whose index
+// range overlaps it are loaded; `row_range` has Python slice semantics (end exclusive,
+// negatives from the end, null = open; head/tail are row ranges) and cannot be combined with
+// `date_range`; `columns` selects and orders columns (unknown name: `SHEAF_ERR_SCHEMA`), the
+// index column always comes along (first unless listed), `[]` returns only the index. `*out_info` (may be
 // NULL) receives the version info JSON; `*out_metadata` (may be NULL) the metadata bytes, or
 // `{NULL, 0}` when there are none (`has_metadata` in the info tells none from empty).
 //

@@ -169,6 +169,18 @@ SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, s
 
 SheafStatus sheaf_debug_panic(struct SheafError **err);
 
+SheafStatus sheaf_snapshot_create(const struct SheafLibrary *library, const char *name, size_t name_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, struct SheafError **err);
+
+SheafStatus sheaf_snapshot_list(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_snapshot_read_metadata(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_metadata, bool *out_has_metadata, struct SheafError **err);
+
+SheafStatus sheaf_snapshot_delete(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafError **err);
+
+SheafStatus sheaf_snapshot_list_symbols(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_library_stats(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
 SheafStatus sheaf_store_open(const char *uri, size_t uri_len, struct SheafStore **out, struct SheafError **err);
 
 SheafStatus sheaf_store_close(struct SheafStore *store, struct SheafError **err);
@@ -192,6 +204,20 @@ SheafStatus sheaf_library_close(struct SheafLibrary *library, struct SheafError 
 void sheaf_library_free(struct SheafLibrary *library);
 
 SheafStatus sheaf_table_write(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_append(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_update(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_delete_data_in_range(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_describe(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_prune_previous_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafError **err);
+
+SheafStatus sheaf_table_compact(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_query_versions(const struct SheafLibrary *library, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
 
 SheafStatus sheaf_table_read(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct ArrowArrayStream *out_stream, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
 

@@ -10,6 +10,7 @@ pub mod status;
 
 mod arrow;
 mod runtime;
+mod snapshot;
 mod store;
 mod table;
 
@@ -21,6 +22,7 @@ use parking_lot::RwLock;
 
 pub(crate) use self::arrow::*;
 pub use self::runtime::*;
+pub use self::snapshot::*;
 pub use self::status::*;
 pub use self::store::*;
 pub use self::table::*;

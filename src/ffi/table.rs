@@ -15,10 +15,14 @@ use super::{
     bytes_arg, bytes_out, export_stream, guard, import_stream, json_out, opt_str_arg, require_out,
     str_arg, write_out, SheafBytes, SheafError, SheafLibrary, SheafStatus,
 };
-use crate::table::options::as_of_from_json;
-use crate::table::{AsOf, ReadOptions, WriteOptions};
+use arrow_array::RecordBatchReader;
 
-fn metadata_arg(ptr: *const u8, len: usize) -> crate::error::Result<Option<Vec<u8>>> {
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::Library;
+use crate::table::options::as_of_from_json;
+use crate::table::{AsOf, ReadOptions, UpdateOptions, WriteOptions};
+
+pub(crate) fn metadata_arg(ptr: *const u8, len: usize) -> Result<Option<Vec<u8>>> {
     if ptr.is_null() && len == 0 {
         return Ok(None);
     }
@@ -52,14 +56,146 @@ pub extern "C" fn sheaf_table_write(
     err: *mut *mut SheafError,
 ) -> SheafStatus {
     guard(err, || {
-        // Take ownership of the stream first so that it is released on every path.
-        let mut reader = import_stream(data)?;
+        // Parsed without `?`: the stream must be taken (and released) before any return.
+        let options = opt_str_arg(options_json, options_len, "options_json")
+            .and_then(WriteOptions::from_json);
+        take_stream_then(
+            library,
+            symbol,
+            symbol_len,
+            data,
+            metadata,
+            metadata_len,
+            out_version,
+            |lib, s, r, m| lib.write(s, r, m, &options?),
+        )
+    })
+}
+
+/// The common part of the calls that move a stream in: the stream is taken first so that it
+/// is released on every path, then the arguments are checked and `op` runs.
+#[allow(clippy::too_many_arguments)]
+fn take_stream_then(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    data: *mut FFI_ArrowArrayStream,
+    metadata: *const u8,
+    metadata_len: usize,
+    out_version: *mut u64,
+    op: impl FnOnce(&Library, &str, &mut dyn RecordBatchReader, Option<Vec<u8>>) -> Result<u64>,
+) -> Result<()> {
+    let mut reader = import_stream(data)?;
+    let lib = library_ref(library)?;
+    let symbol = str_arg(symbol, symbol_len, "symbol")?;
+    let metadata = metadata_arg(metadata, metadata_len)?;
+    let version = op(lib, symbol, &mut reader, metadata)?;
+    if !out_version.is_null() {
+        write_out(out_version, "out_version", version)?;
+    }
+    Ok(())
+}
+
+/// Appends the rows of `data` to the latest version of `symbol` as a new version, reusing the
+/// stored segments; a symbol with no live version is created (with `options_json`'s index).
+/// Arguments as in `sheaf_table_write`; `options_json` takes the same fields (`index` must be
+/// the stored index if given). The first new index value must not be below the last stored one
+/// unless `validate_index` is false (`SHEAF_ERR_UNSORTED_INDEX`). The columns must match the
+/// stored ones (`SHEAF_ERR_SCHEMA`) unless the library has `dynamic_schema`. Metadata is not
+/// carried over from the previous version. Concurrent appends all land (none is lost).
+#[no_mangle]
+pub extern "C" fn sheaf_table_append(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    data: *mut FFI_ArrowArrayStream,
+    metadata: *const u8,
+    metadata_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_version: *mut u64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        // Parsed without `?`: the stream must be taken (and released) before any return.
+        let options = opt_str_arg(options_json, options_len, "options_json")
+            .and_then(WriteOptions::from_json);
+        take_stream_then(
+            library,
+            symbol,
+            symbol_len,
+            data,
+            metadata,
+            metadata_len,
+            out_version,
+            |lib, s, r, m| lib.append(s, r, m, &options?),
+        )
+    })
+}
+
+/// Replaces the rows of an indexed `symbol` whose index lies in the span of `data` (its first
+/// to last index value) or in `date_range`, keeping every row outside it, as a new version.
+/// Only segments overlapping the span are rewritten. `options_json` (may be NULL):
+/// `{"date_range": [start, end], "upsert": false, "prune_previous_versions": null}` where each
+/// bound is null (open), a raw index value, or `{"ns": <nanoseconds since the epoch>}`. Rows of
+/// `data` outside an explicit `date_range` are dropped. Empty `data` without `date_range` makes
+/// a new version with unchanged rows; with `date_range` it deletes the range. `metadata` as in
+/// `sheaf_table_write` (not carried over). Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+#[no_mangle]
+pub extern "C" fn sheaf_table_update(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    data: *mut FFI_ArrowArrayStream,
+    metadata: *const u8,
+    metadata_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_version: *mut u64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        // Parsed without `?`: the stream must be taken (and released) before any return.
+        let options = opt_str_arg(options_json, options_len, "options_json")
+            .and_then(UpdateOptions::from_json);
+        take_stream_then(
+            library,
+            symbol,
+            symbol_len,
+            data,
+            metadata,
+            metadata_len,
+            out_version,
+            |lib, s, r, m| lib.update(s, r, m, &options?),
+        )
+    })
+}
+
+/// A new version of `symbol` without the rows whose index lies in the inclusive `date_range`;
+/// the latest metadata is kept. `options_json`: `{"date_range": [start, end],
+/// "prune_previous_versions": null}` (bounds as in `sheaf_table_update`; required).
+#[no_mangle]
+pub extern "C" fn sheaf_table_delete_data_in_range(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_version: *mut u64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
         let lib = library_ref(library)?;
         let symbol = str_arg(symbol, symbol_len, "symbol")?;
-        let metadata = metadata_arg(metadata, metadata_len)?;
         let options =
-            WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
-        let version = lib.write(symbol, &mut reader, metadata, &options)?;
+            UpdateOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        if options.upsert {
+            return Err(Error::invalid("delete_data_in_range takes no upsert"));
+        }
+        let range = options
+            .date_range
+            .ok_or_else(|| Error::invalid("delete_data_in_range needs a date_range"))?;
+        let version = lib.delete_data_in_range(symbol, range, options.prune_previous_versions)?;
         if !out_version.is_null() {
             write_out(out_version, "out_version", version)?;
         }
@@ -67,9 +203,136 @@ pub extern "C" fn sheaf_table_write(
     })
 }
 
+/// Describes a version without reading its data. `options_json`: `{"as_of": …}` (may be NULL).
+/// `*out_json`: `{"symbol", "version", "columns": [{"name", "type", "nullable"}], "index":
+/// {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
+/// index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
+/// "segments", "has_metadata"}`.
+#[no_mangle]
+pub extern "C" fn sheaf_table_describe(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let lib = library_ref(library)?;
+        let as_of = as_of_from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        json_out(
+            out_json,
+            "out_json",
+            &lib.get_description(str_arg(symbol, symbol_len, "symbol")?, &as_of)?,
+        )
+    })
+}
+
+/// Deletes every live version of `symbol` but the latest; segments only they used are removed
+/// (versions held by snapshots keep theirs).
+#[no_mangle]
+pub extern "C" fn sheaf_table_prune_previous_versions(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        library_ref(library)?.prune_previous_versions(str_arg(symbol, symbol_len, "symbol")?)
+    })
+}
+
+/// Rewrites the latest version of `symbol` into full segments as a new version with the same
+/// rows and metadata (useful after many small appends). `options_json` (may be NULL):
+/// `{"rows_per_segment": null | N}` (null = the library's). `*out_version` (may be NULL) gets the
+/// new version, or the latest one when it was already compact.
+#[no_mangle]
+pub extern "C" fn sheaf_table_compact(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_version: *mut u64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct CompactOptions {
+        rows_per_segment: Option<u64>,
+    }
+    guard(err, || {
+        let lib = library_ref(library)?;
+        let symbol = str_arg(symbol, symbol_len, "symbol")?;
+        let text = opt_str_arg(options_json, options_len, "options_json")?;
+        let options: CompactOptions = if text.trim().is_empty() {
+            CompactOptions::default()
+        } else {
+            serde_json::from_str(text).map_err(|e| {
+                Error::new(ErrorKind::InvalidJson, "invalid compact options").caused_by(e)
+            })?
+        };
+        let version = lib.compact_data(symbol, options.rows_per_segment)?;
+        if !out_version.is_null() {
+            write_out(out_version, "out_version", version)?;
+        }
+        Ok(())
+    })
+}
+
+/// Lists versions, newest first, as a JSON array of version infos (see the top of this
+/// section): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
+/// `options_json` (may be NULL): `{"symbol": null | "s", "snapshot": null | "name",
+/// "latest_only": false}` — one symbol or all; only the versions a snapshot holds; only the
+/// newest per symbol.
+#[no_mangle]
+pub extern "C" fn sheaf_table_query_versions(
+    library: *const SheafLibrary,
+    options_json: *const c_char,
+    options_len: usize,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct QueryOptions {
+        symbol: Option<String>,
+        snapshot: Option<String>,
+        latest_only: bool,
+    }
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let lib = library_ref(library)?;
+        let text = opt_str_arg(options_json, options_len, "options_json")?;
+        let q: QueryOptions = if text.trim().is_empty() {
+            QueryOptions::default()
+        } else {
+            serde_json::from_str(text).map_err(|e| {
+                Error::new(ErrorKind::InvalidJson, "invalid version query").caused_by(e)
+            })?
+        };
+        json_out(
+            out_json,
+            "out_json",
+            &lib.list_versions(q.symbol.as_deref(), q.snapshot.as_deref(), q.latest_only)?,
+        )
+    })
+}
+
 /// Reads a version of `symbol` into the caller-allocated `*out_stream` (one batch per stored
 /// segment, loaded lazily; the stream has a single consumer and keeps the library alive until
-/// released). `options_json` (may be NULL): `{"as_of": null | N | -K}`. `*out_info` (may be
+/// released). `options_json` (may be NULL): `{"as_of": null | N | -K | "snapshot" |
+/// {"timestamp_ns": T}, "date_range": [start, end], "row_range": [start, end], "columns":
+/// ["a", "b"]}` — `as_of` counts negative numbers back over live versions (-1 = latest), a
+/// string names a snapshot, a time picks the newest live version written at or before it;
+/// `date_range` is inclusive, each bound null (open), a raw index value or `{"ns": N}`
+/// (nanoseconds since the epoch, converted to the index unit), and only segments whose index
+/// range overlaps it are loaded; `row_range` has Python slice semantics (end exclusive,
+/// negatives from the end, null = open; head/tail are row ranges) and cannot be combined with
+/// `date_range`; `columns` selects and orders columns (unknown name: `SHEAF_ERR_SCHEMA`), the
+/// index column always comes along (first unless listed), `[]` returns only the index. `*out_info` (may be
 /// NULL) receives the version info JSON; `*out_metadata` (may be NULL) the metadata bytes, or
 /// `{NULL, 0}` when there are none (`has_metadata` in the info tells none from empty).
 ///
@@ -152,7 +415,7 @@ pub extern "C" fn sheaf_table_write_metadata(
         let options =
             WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
         if options.index.is_some() || !options.validate_index {
-            return Err(crate::error::Error::invalid(
+            return Err(Error::invalid(
                 "write_metadata takes only prune_previous_versions as an option",
             ));
         }
@@ -249,8 +512,8 @@ pub extern "C" fn sheaf_table_delete(
         let symbol = str_arg(symbol, symbol_len, "symbol")?;
         let list = if versions.is_null() {
             if n_versions != 0 {
-                return Err(crate::error::Error::new(
-                    crate::error::ErrorKind::NullPointer,
+                return Err(Error::new(
+                    ErrorKind::NullPointer,
                     "versions is NULL with n_versions > 0",
                 ));
             }

@@ -95,6 +95,9 @@ pub struct ReadResult {
     pub reader: TableReader,
 }
 
+/// Keeps some rows of an incoming batch (update drops rows outside its date_range).
+type RowFilter<'a> = dyn Fn(&RecordBatch) -> Result<RecordBatch> + 'a;
+
 /// The newest record of a symbol's chain and its number.
 struct Head {
     number: u64,
@@ -303,7 +306,7 @@ impl Library {
         writer: &mut SegmentWriter,
         data: &mut dyn RecordBatchReader,
         schema: &SchemaRef,
-        keep: Option<&dyn Fn(&RecordBatch) -> Result<RecordBatch>>,
+        keep: Option<&RowFilter<'_>>,
     ) -> Result<()> {
         let streamed = (|| {
             for batch in &mut *data {
