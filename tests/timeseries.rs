@@ -792,3 +792,197 @@ fn concurrent_appends_and_metadata_writes_lose_nothing() {
         "contiguous version numbers"
     );
 }
+
+#[test]
+fn staged_chunks_finalize_in_index_order() {
+    use sheaf::table::{FinalizeMode, FinalizeOptions};
+    let (_store, lib) = lib(4, false);
+    // Three writers stage out of order; nothing is visible before finalizing.
+    std::thread::scope(|scope| {
+        for start in [20i64, 0, 10] {
+            let lib = lib.clone();
+            scope.spawn(move || {
+                lib.stage(
+                    "s",
+                    &mut src(frame(&secs(start..start + 10), 0.0)),
+                    Some("ts"),
+                    true,
+                )
+                .unwrap()
+            });
+        }
+    });
+    assert!(!lib.has_symbol("s", &AsOf::Latest).unwrap());
+    assert_eq!(lib.get_staged_symbols().unwrap(), vec!["s"]);
+    let v = lib
+        .finalize_staged_data("s", Some(b"m".to_vec()), &FinalizeOptions::default())
+        .unwrap();
+    assert_eq!(v, 0);
+    assert_eq!(rows(&lib, &ReadOptions::default()), tagged(0..30, 0.0));
+    assert!(lib.get_staged_symbols().unwrap().is_empty());
+    // Append mode, then overlapping chunks: refused unless sorted.
+    lib.stage("s", &mut src(frame(&secs(30..33), 1.0)), Some("ts"), true)
+        .unwrap();
+    lib.finalize_staged_data(
+        "s",
+        None,
+        &FinalizeOptions {
+            mode: FinalizeMode::Append,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(rows(&lib, &ReadOptions::default()).len(), 33);
+    lib.stage("o", &mut src(frame(&[5, 6, 7], 0.0)), Some("ts"), true)
+        .unwrap();
+    lib.stage("o", &mut src(frame(&[1, 6, 9], 1.0)), Some("ts"), true)
+        .unwrap();
+    let err = lib
+        .finalize_staged_data("o", None, &FinalizeOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsortedIndex, "{err}");
+    let segments_before = debug_segment_count(&lib).unwrap();
+    lib.finalize_staged_data(
+        "o",
+        None,
+        &FinalizeOptions {
+            sort: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let got: Vec<i64> = lib
+        .read("o", &ReadOptions::default())
+        .unwrap()
+        .reader
+        .flat_map(|b| {
+            b.unwrap()
+                .column(0)
+                .as_primitive::<TimestampNanosecondType>()
+                .values()
+                .to_vec()
+        })
+        .map(|t| t / SEC)
+        .collect();
+    assert_eq!(got, vec![1, 5, 6, 6, 7, 9]);
+    assert_eq!(
+        debug_segment_count(&lib).unwrap(),
+        segments_before,
+        "2 staged segments replaced by 2 sorted ones"
+    );
+    // Deleting staged data removes its segments.
+    lib.stage("gone", &mut src(frame(&[1], 0.0)), Some("ts"), true)
+        .unwrap();
+    let before = debug_segment_count(&lib).unwrap();
+    assert_eq!(lib.delete_staged_data("gone").unwrap(), 1);
+    assert_eq!(debug_segment_count(&lib).unwrap(), before - 1);
+    assert_eq!(
+        lib.finalize_staged_data("gone", None, &FinalizeOptions::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn batches_give_one_result_per_item() {
+    use sheaf::table::{BatchWriteMode, WriteItem};
+    let (_store, lib) = lib(10, false);
+    let (mut a, mut b) = (src(frame(&[1, 2], 0.0)), src(frame(&[1], 0.0)));
+    let results = lib
+        .write_batch(
+            vec![
+                WriteItem {
+                    symbol: "a".into(),
+                    data: &mut a,
+                    metadata: None,
+                    options: ix(),
+                },
+                WriteItem {
+                    symbol: "b".into(),
+                    data: &mut b,
+                    metadata: Some(vec![7]),
+                    options: ix(),
+                },
+            ],
+            BatchWriteMode::Write,
+        )
+        .unwrap();
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| r.as_ref().copied().unwrap())
+            .collect::<Vec<_>>(),
+        vec![0, 0]
+    );
+    // One failing item (unsorted append) does not stop the other.
+    let (mut a2, mut b2) = (src(frame(&[0], 0.0)), src(frame(&[5], 0.0)));
+    let results = lib
+        .write_batch(
+            vec![
+                WriteItem {
+                    symbol: "a".into(),
+                    data: &mut a2,
+                    metadata: None,
+                    options: WriteOptions::default(),
+                },
+                WriteItem {
+                    symbol: "b".into(),
+                    data: &mut b2,
+                    metadata: None,
+                    options: WriteOptions::default(),
+                },
+            ],
+            BatchWriteMode::Append,
+        )
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap_err().kind(),
+        ErrorKind::UnsortedIndex
+    );
+    assert_eq!(*results[1].as_ref().unwrap(), 1);
+    let (mut d1, mut d2) = (src(frame(&[1], 0.0)), src(frame(&[1], 0.0)));
+    let dup = lib.write_batch(
+        vec![
+            WriteItem {
+                symbol: "x".into(),
+                data: &mut d1,
+                metadata: None,
+                options: ix(),
+            },
+            WriteItem {
+                symbol: "x".into(),
+                data: &mut d2,
+                metadata: None,
+                options: ix(),
+            },
+        ],
+        BatchWriteMode::Write,
+    );
+    assert!(dup.is_err(), "duplicate symbols are refused");
+    assert!(!lib.has_symbol("x", &AsOf::Latest).unwrap());
+    let reads = lib.read_batch(&[
+        ("a".into(), ReadOptions::default()),
+        ("nope".into(), ReadOptions::default()),
+        ("b".into(), ReadOptions::as_of(AsOf::Version(0))),
+    ]);
+    assert_eq!(reads[0].as_ref().unwrap().info.rows, 2);
+    assert_eq!(
+        reads[1].as_ref().err().unwrap().kind(),
+        ErrorKind::NoSuchSymbol
+    );
+    assert_eq!(reads[2].as_ref().unwrap().metadata, Some(vec![7]));
+    let metas =
+        lib.read_metadata_batch(&[("b".into(), AsOf::Version(0)), ("b".into(), AsOf::Latest)]);
+    assert_eq!(metas[0].as_ref().unwrap().1, Some(vec![7]));
+    assert_eq!(metas[1].as_ref().unwrap().0.version, 1);
+    let deleted = lib
+        .delete_batch(&[("a".into(), None), ("zz".into(), None)])
+        .unwrap();
+    assert!(deleted[0].is_ok());
+    assert_eq!(
+        deleted[1].as_ref().unwrap_err().kind(),
+        ErrorKind::NoSuchSymbol
+    );
+    assert_eq!(lib.list_symbols(None).unwrap(), vec!["b"]);
+}

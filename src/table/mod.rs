@@ -10,12 +10,14 @@
 //! `segment` (IPC encoding, type and index checks), `write` (cutting streams into segments),
 //! `read` (planning and the lazy reader), `schema` (dynamic-schema merging), `snapshot`.
 
+pub mod batch;
 pub mod options;
 pub mod read;
 pub mod record;
 mod schema;
 pub mod segment;
 pub mod snapshot;
+pub mod staging;
 mod write;
 
 use std::collections::HashSet;
@@ -24,11 +26,13 @@ use arrow_array::{BooleanArray, RecordBatch, RecordBatchReader};
 use arrow_schema::SchemaRef;
 use serde::{Deserialize, Serialize};
 
+pub use self::batch::{BatchWriteMode, UpdateItem, WriteItem};
 pub use self::options::{AsOf, DateRange, IndexBound, ReadOptions, UpdateOptions, WriteOptions};
 pub use self::read::TableReader;
 use self::read::{conform, resolve_range};
 use self::record::{live, now_ns, Keys, Record, RecordHeader, RecordKind, SegmentRef};
 pub use self::snapshot::Snapshot;
+pub use self::staging::{FinalizeMode, FinalizeOptions};
 use self::write::SegmentWriter;
 use crate::config::{log, LogLevel};
 use crate::error::{Error, ErrorKind, Result};

@@ -1,0 +1,106 @@
+//! Batch operations: one call, many symbols, one result per item. Not atomic across symbols
+//! (each item is its own commit, as in ArcticDB); a failed item yields its error in place and
+//! does not stop the others. Writing batches refuse a symbol named twice, since the items would
+//! race each other; reading batches allow it (e.g. two versions of one symbol).
+
+use std::collections::HashSet;
+
+use arrow_array::RecordBatchReader;
+
+use super::{AsOf, ReadOptions, ReadResult, UpdateOptions, VersionInfo, WriteOptions};
+use crate::error::{Error, Result};
+use crate::store::Library;
+
+/// What a writing batch does with each item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchWriteMode {
+    Write,
+    Append,
+}
+
+/// One item of `write_batch` / `append_batch`.
+pub struct WriteItem<'a> {
+    pub symbol: String,
+    pub data: &'a mut dyn RecordBatchReader,
+    pub metadata: Option<Vec<u8>>,
+    pub options: WriteOptions,
+}
+
+/// One item of `update_batch`.
+pub struct UpdateItem<'a> {
+    pub symbol: String,
+    pub data: &'a mut dyn RecordBatchReader,
+    pub metadata: Option<Vec<u8>>,
+    pub options: UpdateOptions,
+}
+
+fn refuse_duplicates<'a>(symbols: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut seen = HashSet::new();
+    for s in symbols {
+        if !seen.insert(s) {
+            return Err(Error::invalid(format!(
+                "symbol '{s}' appears more than once in the batch"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Library {
+    /// Writes or appends each item; the outer error is for the batch as a whole (duplicates).
+    pub fn write_batch(
+        &self,
+        items: Vec<WriteItem<'_>>,
+        mode: BatchWriteMode,
+    ) -> Result<Vec<Result<u64>>> {
+        refuse_duplicates(items.iter().map(|i| i.symbol.as_str()))?;
+        Ok(items
+            .into_iter()
+            .map(|item| match mode {
+                BatchWriteMode::Write => {
+                    self.write(&item.symbol, item.data, item.metadata, &item.options)
+                }
+                BatchWriteMode::Append => {
+                    self.append(&item.symbol, item.data, item.metadata, &item.options)
+                }
+            })
+            .collect())
+    }
+
+    /// Updates each item.
+    pub fn update_batch(&self, items: Vec<UpdateItem<'_>>) -> Result<Vec<Result<u64>>> {
+        refuse_duplicates(items.iter().map(|i| i.symbol.as_str()))?;
+        Ok(items
+            .into_iter()
+            .map(|item| self.update(&item.symbol, item.data, item.metadata, &item.options))
+            .collect())
+    }
+
+    /// Reads each item.
+    pub fn read_batch(&self, items: &[(String, ReadOptions)]) -> Vec<Result<ReadResult>> {
+        items
+            .iter()
+            .map(|(symbol, options)| self.read(symbol, options))
+            .collect()
+    }
+
+    /// Reads the metadata of each item.
+    pub fn read_metadata_batch(
+        &self,
+        items: &[(String, AsOf)],
+    ) -> Vec<Result<(VersionInfo, Option<Vec<u8>>)>> {
+        items
+            .iter()
+            .map(|(symbol, as_of)| self.read_metadata(symbol, as_of))
+            .collect()
+    }
+
+    /// Deletes each item (all versions, or the listed ones).
+    pub fn delete_batch(&self, items: &[(String, Option<Vec<u64>>)]) -> Result<Vec<Result<()>>> {
+        refuse_duplicates(items.iter().map(|(s, _)| s.as_str()))?;
+        Ok(items
+            .iter()
+            .map(|(symbol, versions)| self.delete(symbol, versions.as_deref()))
+            .collect())
+    }
+}

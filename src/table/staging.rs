@@ -1,0 +1,353 @@
+//! Staged writes: many writers each `stage` a chunk of a symbol (segments plus a chunk record
+//! under `T\0<library>\0g\0<symbol>\0<chunk id>`, invisible to readers), then one
+//! `finalize_staged_data` commits them all as one version — in index order, refusing
+//! overlapping chunks unless asked to sort.
+
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::SchemaRef;
+
+use super::record::{Keys, Record, RecordHeader, RecordKind, SegmentRef};
+use super::schema;
+use super::write::new_segment_id;
+use crate::error::{Error, ErrorKind, Result};
+use crate::storage::{KeyRange, ScanOptions, SharedStorage, WriteOp};
+use crate::store::{validate_name, Library};
+
+/// How staged chunks become a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FinalizeMode {
+    /// Replace the symbol's content.
+    #[default]
+    Write,
+    /// Append after the latest version.
+    Append,
+}
+
+/// Options of [`Library::finalize_staged_data`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FinalizeOptions {
+    pub mode: FinalizeMode,
+    /// Sort all staged rows by the index (chunks may then overlap).
+    pub sort: bool,
+    pub prune_previous_versions: Option<bool>,
+}
+
+struct Chunk {
+    key: Vec<u8>,
+    record: Record,
+}
+
+impl Library {
+    fn staging_prefix(&self) -> Vec<u8> {
+        let mut k = self.inner.prefix.clone();
+        k.extend_from_slice(b"g\0");
+        k
+    }
+
+    fn staging_of(&self, symbol: &str) -> Vec<u8> {
+        let mut k = self.staging_prefix();
+        k.extend_from_slice(symbol.as_bytes());
+        k.push(0);
+        k
+    }
+
+    fn staged_chunks(&self, storage: &SharedStorage, symbol: &str) -> Result<Vec<Chunk>> {
+        let entries = storage.scan(
+            &KeyRange::prefix(&self.staging_of(symbol)),
+            ScanOptions::default(),
+        )?;
+        entries
+            .into_iter()
+            .map(|e| {
+                Ok(Chunk {
+                    record: Record::decode(&e.value)?,
+                    key: e.key,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes `data` as a staged chunk of `symbol`: stored, but invisible until finalized.
+    /// Chunks from many writers (threads or processes) may be staged at once.
+    pub fn stage(
+        &self,
+        symbol: &str,
+        data: &mut dyn RecordBatchReader,
+        index: Option<&str>,
+        validate_index: bool,
+    ) -> Result<()> {
+        validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        let schema = data.schema();
+        let index_spec = Self::check_input_schema(&schema, index)?;
+        let mut writer = self.segment_writer(&storage, symbol, index_spec, validate_index);
+        self.ingest(&mut writer, data, &schema, None)?;
+        let record = Record {
+            header: RecordHeader {
+                kind: RecordKind::Data,
+                timestamp_ns: super::record::now_ns(),
+                live: Vec::new(),
+                index: index.map(str::to_string),
+                index_sorted: writer.sorted,
+                rows: writer.rows,
+                segments: writer.written.clone(),
+            },
+            schema: Some(schema),
+            metadata: None,
+        };
+        let mut key = self.staging_of(symbol);
+        key.extend_from_slice(new_segment_id().as_bytes());
+        if let Err(e) = record.encode().and_then(|bytes| storage.put(&key, &bytes)) {
+            writer.abandon();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Symbols with staged chunks, in byte order.
+    pub fn get_staged_symbols(&self) -> Result<Vec<String>> {
+        let storage = self.storage()?;
+        let prefix = self.staging_prefix();
+        let entries = storage.scan(
+            &KeyRange::prefix(&prefix),
+            ScanOptions {
+                keys_only: true,
+                ..Default::default()
+            },
+        )?;
+        let mut out: Vec<String> = Vec::new();
+        for e in entries {
+            let rest = &e.key[prefix.len()..];
+            let end = rest
+                .iter()
+                .position(|b| *b == 0)
+                .ok_or_else(|| Error::corrupt("a staging key is malformed"))?;
+            let name = String::from_utf8(rest[..end].to_vec())
+                .map_err(|_| Error::corrupt("a staged symbol is not UTF-8"))?;
+            if out.last() != Some(&name) {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the staged chunks of `symbol` and their segments. Returns how many there were.
+    pub fn delete_staged_data(&self, symbol: &str) -> Result<usize> {
+        validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        let chunks = self.staged_chunks(&storage, symbol)?;
+        self.drop_chunks(&storage, symbol, &chunks, true)?;
+        Ok(chunks.len())
+    }
+
+    fn drop_chunks(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        chunks: &[Chunk],
+        with_segments: bool,
+    ) -> Result<()> {
+        let keys = Keys {
+            prefix: &self.inner.prefix,
+        };
+        let mut doomed: Vec<Vec<u8>> = chunks.iter().map(|c| c.key.clone()).collect();
+        if with_segments {
+            for c in chunks {
+                doomed.extend(
+                    c.record
+                        .header
+                        .segments
+                        .iter()
+                        .map(|s| keys.segment(symbol, &s.id)),
+                );
+            }
+        }
+        let ops: Vec<WriteOp<'_>> = doomed.iter().map(|k| WriteOp::Delete(k)).collect();
+        storage.write_batch(&ops)
+    }
+
+    /// Commits every chunk staged for `symbol` as one new version (replacing the content, or
+    /// appended after the latest version), then forgets the chunks. With an index, chunks are
+    /// ordered by it and must not overlap unless `sort` is set, which sorts all staged rows.
+    pub fn finalize_staged_data(
+        &self,
+        symbol: &str,
+        metadata: Option<Vec<u8>>,
+        options: &FinalizeOptions,
+    ) -> Result<u64> {
+        validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        let mut chunks = self.staged_chunks(&storage, symbol)?;
+        if chunks.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no staged data for '{symbol}'"),
+            ));
+        }
+        let first_schema = chunks[0].record.schema()?;
+        let index = chunks[0].record.header.index.clone();
+        let mut schema: SchemaRef = first_schema.clone();
+        for c in &chunks[1..] {
+            if c.record.header.index != index {
+                return Err(Error::new(
+                    ErrorKind::Schema,
+                    format!("staged chunks of '{symbol}' declare different index columns"),
+                ));
+            }
+            schema = schema::merge(
+                symbol,
+                schema.as_ref(),
+                c.record.schema()?.as_ref(),
+                self.options().dynamic_schema,
+            )?;
+        }
+        if index.is_some() {
+            chunks.sort_by_key(|c| c.record.header.segments.first().and_then(|s| s.index_min));
+        }
+        let (segments, sorted, rewritten) = if options.sort && index.is_some() {
+            let (segments, sorted) = self.sort_chunks(
+                &storage,
+                symbol,
+                &chunks,
+                &schema,
+                index.as_deref().unwrap_or_default(),
+            )?;
+            (segments, sorted, true)
+        } else {
+            let mut segments: Vec<SegmentRef> = Vec::new();
+            let mut sorted = true;
+            let mut last_max: Option<i64> = None;
+            for c in &chunks {
+                let h = &c.record.header;
+                sorted &= h.index_sorted;
+                if let (Some(prev), Some(min)) =
+                    (last_max, h.segments.first().and_then(|s| s.index_min))
+                {
+                    if min < prev {
+                        return Err(Error::new(
+                            ErrorKind::UnsortedIndex,
+                            format!(
+                                "staged chunks of '{symbol}' overlap (one starts at {min}, below the previous chunk's end {prev}); \
+                                 finalize with sort=true to sort them"
+                            ),
+                        ));
+                    }
+                }
+                last_max = h
+                    .segments
+                    .iter()
+                    .filter_map(|s| s.index_max)
+                    .max()
+                    .or(last_max);
+                segments.extend(h.segments.iter().cloned());
+            }
+            (segments, sorted, false)
+        };
+        let rows: u64 = segments.iter().map(|s| s.rows).sum();
+        let prune = options
+            .prune_previous_versions
+            .unwrap_or(self.options().prune_previous_versions);
+        let dynamic = self.options().dynamic_schema;
+        let first_new = segments.first().and_then(|s| s.index_min);
+        let version = self.commit_data(&storage, symbol, prune, &mut [], |base| {
+            let fresh = || RecordHeader {
+                kind: RecordKind::Data,
+                timestamp_ns: 0,
+                live: Vec::new(),
+                index: index.clone(),
+                index_sorted: sorted,
+                rows,
+                segments: segments.clone(),
+            };
+            match (options.mode, base) {
+                (FinalizeMode::Write, _) | (FinalizeMode::Append, None) => Ok((fresh(), schema.clone(), metadata.clone())),
+                (FinalizeMode::Append, Some((_, base))) => {
+                    if base.header.index != index {
+                        return Err(Error::new(ErrorKind::Schema, format!("staged data and '{symbol}' have different index columns")));
+                    }
+                    let merged = schema::merge(symbol, base.schema()?.as_ref(), schema.as_ref(), dynamic)?;
+                    let last = base.header.segments.last().and_then(|s| s.index_max);
+                    if let (Some(last), Some(first)) = (last, first_new) {
+                        if first < last {
+                            return Err(Error::new(
+                                ErrorKind::UnsortedIndex,
+                                format!("staged data of '{symbol}' starts at {first}, below the stored end {last}"),
+                            ));
+                        }
+                    }
+                    let mut header = fresh();
+                    header.index_sorted &= base.header.index_sorted;
+                    header.rows += base.header.rows;
+                    header.segments = base.header.segments.iter().cloned().chain(segments.iter().cloned()).collect();
+                    Ok((header, merged, metadata.clone()))
+                }
+            }
+        });
+        let version = match version {
+            Ok(v) => v,
+            Err(e) => {
+                if rewritten {
+                    let keys = Keys {
+                        prefix: &self.inner.prefix,
+                    };
+                    let doomed: Vec<Vec<u8>> = segments
+                        .iter()
+                        .map(|s| keys.segment(symbol, &s.id))
+                        .collect();
+                    let _ = storage.write_batch(
+                        &doomed
+                            .iter()
+                            .map(|k| WriteOp::Delete(k))
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                return Err(e);
+            }
+        };
+        // The chunks are consumed; when sorting rewrote them, their original segments go too.
+        self.drop_chunks(&storage, symbol, &chunks, rewritten)?;
+        Ok(version)
+    }
+
+    /// Loads every staged row, sorts by the index, and writes fresh segments.
+    fn sort_chunks(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        chunks: &[Chunk],
+        schema: &SchemaRef,
+        index: &str,
+    ) -> Result<(Vec<SegmentRef>, bool)> {
+        let mut batches: Vec<RecordBatch> = Vec::new();
+        for c in chunks {
+            for s in &c.record.header.segments {
+                batches.push(self.load_segment(storage, symbol, &s.id, schema)?);
+            }
+        }
+        let all = arrow_select::concat::concat_batches(schema, &batches)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let position = schema
+            .index_of(index)
+            .map_err(|e| Error::corrupt(e.to_string()))?;
+        let order = arrow_ord::sort::sort_to_indices(all.column(position), None, None)
+            .map_err(|e| Error::internal("cannot sort staged data").caused_by(e))?;
+        let columns = all
+            .columns()
+            .iter()
+            .map(|c| arrow_select::take::take(c.as_ref(), &order, None))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let sorted = RecordBatch::try_new(Arc::clone(schema), columns)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let mut writer =
+            self.segment_writer(storage, symbol, Some((index.to_string(), position)), true);
+        let written = writer.push(sorted).and_then(|_| writer.finish());
+        if let Err(e) = written {
+            writer.abandon();
+            return Err(e);
+        }
+        Ok((writer.written.clone(), true))
+    }
+}
