@@ -162,6 +162,12 @@ typedef struct SheafBytes {
   size_t len;
 } SheafBytes;
 
+// Borrowed bytes passed in by the caller: `data` NULL with `len` 0 means "none".
+typedef struct SheafSlice {
+  const uint8_t *data;
+  size_t len;
+} SheafSlice;
+
 // Receives log records: `level` is one of `SHEAF_LOG_*`; `message` is UTF-8 of `len` bytes,
 // valid only during the call (also NUL-terminated). May be called from any thread, from inside
 // any Sheaf call; it must not call back into Sheaf's configuration functions.
@@ -294,6 +300,56 @@ void sheaf_error_free(struct SheafError *err);
 // Frees bytes returned by the library and resets `*bytes` to `{NULL, 0}`, so a second call
 // does nothing. NULL is ignored.
 void sheaf_bytes_free(struct SheafBytes *bytes);
+
+// Writes many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…write
+// options…}}, …]` with `n_items` entries; `streams`: an array of `n_items` streams, all moved
+// in (and released, whatever happens); `metadata`: NULL, or an array of `n_items` slices
+// (`{NULL, 0}` = none). `*out_results_json`: `[{"version": N} | {"error": {…}}, …]`. A symbol
+// named twice is `SHEAF_ERR_INVALID_ARGUMENT` for the whole batch (nothing is written).
+SheafStatus sheaf_table_write_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Appends to many symbols in one call; arguments as in `sheaf_table_write_batch`.
+SheafStatus sheaf_table_append_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Updates many symbols in one call; `options` of each item are update options (see
+// `sheaf_table_update`); otherwise as `sheaf_table_write_batch`.
+SheafStatus sheaf_table_update_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Reads many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…read
+// options…}}, …]` (a symbol may appear more than once). `out_streams`: a caller-allocated
+// array of `n_items` streams, each filled (a failed item's is left released: `release` NULL);
+// `out_metadata`: NULL or an array of `n_items` SheafBytes. `*out_results_json`:
+// `[{"info": {…version info…}} | {"error": {…}}, …]`.
+SheafStatus sheaf_table_read_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *out_streams, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Reads the metadata of many symbols in one call. `items_json`: `[{"symbol": "a", "options":
+// {"as_of": …}}, …]`; `out_metadata`: an array of `n_items` SheafBytes (`{NULL, 0}` for none
+// or for a failed item); `*out_results_json`: `[{"info": {…}} | {"error": {…}}, …]`.
+SheafStatus sheaf_table_read_metadata_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Deletes many symbols (or some of their versions) in one call. `items_json`:
+// `[{"symbol": "a", "options": {"versions": null | [1, 2]}}, …]`; `*out_results_json`:
+// `[{} | {"error": {…}}, …]`. A symbol named twice fails the whole batch.
+SheafStatus sheaf_table_delete_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Stages `data` as a chunk of `symbol`: stored but invisible until `sheaf_table_finalize_staged`
+// (many writers, threads or processes, may stage one symbol at once). `data` is moved in.
+// `options_json` (may be NULL): `{"index": null | "ts", "validate_index": true}`.
+SheafStatus sheaf_table_stage(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const char *options_json, size_t options_len, struct SheafError **err);
+
+// Commits every chunk staged for `symbol` as one new version and forgets the chunks.
+// `options_json` (may be NULL): `{"mode": "write" | "append", "sort": false,
+// "prune_previous_versions": null}`. With an index, chunks are ordered by it and must not
+// overlap (`SHEAF_ERR_UNSORTED_INDEX`) unless `sort` is true, which sorts all staged rows.
+// No staged data: `SHEAF_ERR_NOT_FOUND`. `metadata` as in `sheaf_table_write`.
+SheafStatus sheaf_table_finalize_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+// The symbols with staged chunks, as a JSON array of names in byte order.
+SheafStatus sheaf_table_list_staged_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+// Removes the staged chunks of `symbol` and their data; `*out_count` (may be NULL) gets how
+// many chunks there were.
+SheafStatus sheaf_table_delete_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, uint64_t *out_count, struct SheafError **err);
 
 // The library version as "MAJOR.MINOR.PATCH": static, NUL-terminated, never freed.
 const char *sheaf_version(void);

@@ -461,3 +461,144 @@ fn config_and_log_callback() {
     sheaf_library_free(lib);
     sheaf_store_free(store);
 }
+
+fn read_json(
+    f: impl FnOnce(*mut SheafBytes, *mut *mut SheafError) -> SheafStatus,
+) -> serde_json::Value {
+    let mut out = SheafBytes {
+        data: null_mut(),
+        len: 0,
+    };
+    ok(|e| f(&mut out, e));
+    serde_json::from_slice(&take_bytes(out)).unwrap()
+}
+
+#[test]
+fn batches_snapshots_and_staging_through_the_c_abi() {
+    let store = open_store("mem://");
+    let lib = create_library(store, "l", r#"{"rows_per_segment": 4}"#);
+    let (s1, _) = stream_of(sample(5).schema(), vec![Ok(sample(5))]);
+    let (s2, _) = stream_of(sample(3).schema(), vec![Ok(sample(3))]);
+    let bad = sample(2);
+    let (s3, released3) = stream_of(bad.schema(), vec![Ok(bad)]);
+    let mut streams = [s1, s2, s3];
+    let meta = [
+        SheafSlice {
+            data: b"m1".as_ptr(),
+            len: 2,
+        },
+        SheafSlice {
+            data: null(),
+            len: 0,
+        },
+        SheafSlice {
+            data: null(),
+            len: 0,
+        },
+    ];
+    let items = r#"[{"symbol": "a", "options": {"index": "k"}}, {"symbol": "b"}, {"symbol": "c", "options": {"index": "name"}}]"#;
+    let (p, n) = s(items);
+    let results = read_json(|out, e| {
+        sheaf_table_write_batch(lib, p, n, streams.as_mut_ptr(), meta.as_ptr(), 3, out, e)
+    });
+    assert_eq!(results[0]["version"], 0);
+    assert_eq!(results[1]["version"], 0);
+    assert_eq!(results[2]["error"]["name"], "SHEAF_ERR_SCHEMA", "{results}");
+    assert!(
+        released3.load(Ordering::SeqCst),
+        "a failed item's stream is released too"
+    );
+
+    let reads = r#"[{"symbol": "a", "options": {"row_range": [1, 3]}}, {"symbol": "zz"}]"#;
+    let (p, n) = s(reads);
+    let mut outs = [FFI_ArrowArrayStream::empty(), FFI_ArrowArrayStream::empty()];
+    let mut metas = [
+        SheafBytes {
+            data: null_mut(),
+            len: 0,
+        },
+        SheafBytes {
+            data: null_mut(),
+            len: 0,
+        },
+    ];
+    let results = read_json(|out, e| {
+        sheaf_table_read_batch(lib, p, n, outs.as_mut_ptr(), metas.as_mut_ptr(), 2, out, e)
+    });
+    assert_eq!(results[0]["info"]["symbol"], "a");
+    assert_eq!(results[1]["error"]["code"], SHEAF_ERR_NO_SUCH_SYMBOL);
+    let [first, second] = outs;
+    assert!(
+        second.release().is_none(),
+        "a failed item's stream is left released"
+    );
+    let batches: Vec<RecordBatch> = RecordBatchStreamReader::try_new(first)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let keys: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(keys, vec![1, 2]);
+    let [m0, m1] = metas;
+    assert_eq!(take_bytes(m0), b"m1");
+    assert!(take_bytes(m1).is_empty());
+
+    let (name, nn) = s("snap");
+    ok(|e| sheaf_snapshot_create(lib, name, nn, b"sm".as_ptr(), 2, null(), 0, e));
+    let listed = read_json(|out, e| sheaf_snapshot_list(lib, out, e));
+    assert_eq!(listed[0]["name"], "snap");
+    assert_eq!(listed[0]["symbols"], 2);
+    let (sym, sn) = s("a");
+    ok(|e| sheaf_table_delete(lib, sym, sn, null(), 0, e));
+    let (q, qn) = s(r#"{"symbol": "a"}"#);
+    let versions = read_json(|out, e| sheaf_table_query_versions(lib, q, qn, out, e));
+    assert_eq!(versions[0]["deleted"], true);
+    assert_eq!(versions[0]["snapshots"][0], "snap");
+    let (o, on) = s(r#"{"as_of": "snap"}"#);
+    let described = read_json(|out, e| sheaf_table_describe(lib, sym, sn, o, on, out, e));
+    assert_eq!(described["row_count"], 5);
+    let mut has = false;
+    let mut m = SheafBytes {
+        data: null_mut(),
+        len: 0,
+    };
+    ok(|e| sheaf_snapshot_read_metadata(lib, name, nn, &mut m, &mut has, e));
+    assert!(has);
+    assert_eq!(take_bytes(m), b"sm");
+    ok(|e| sheaf_snapshot_delete(lib, name, nn, e));
+    let (status, _) = call(|e| sheaf_snapshot_delete(lib, name, nn, e));
+    assert_eq!(status, SHEAF_ERR_NO_SUCH_SNAPSHOT);
+
+    let (st, stn) = s("staged");
+    for start in [10, 0] {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(start..start + 3))],
+        )
+        .unwrap();
+        let (mut stream, _) = stream_of(schema, vec![Ok(batch)]);
+        let (o, on) = s(r#"{"index": "k"}"#);
+        ok(|e| sheaf_table_stage(lib, st, stn, &mut stream, o, on, e));
+    }
+    let staged = read_json(|out, e| sheaf_table_list_staged_symbols(lib, out, e));
+    assert_eq!(staged, serde_json::json!(["staged"]));
+    let mut version = 99;
+    ok(|e| sheaf_table_finalize_staged(lib, st, stn, null(), 0, null(), 0, &mut version, e));
+    assert_eq!(version, 0);
+    let described = read_json(|out, e| sheaf_table_describe(lib, st, stn, null(), 0, out, e));
+    assert_eq!(described["index_range"], serde_json::json!([0, 12]));
+    let stats = read_json(|out, e| sheaf_library_stats(lib, out, e));
+    assert!(stats["segments_loaded"].as_u64().unwrap() >= 1);
+    sheaf_library_free(lib);
+    sheaf_store_free(store);
+}

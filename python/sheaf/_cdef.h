@@ -73,6 +73,11 @@ typedef struct SheafBytes {
   size_t len;
 } SheafBytes;
 
+typedef struct SheafSlice {
+  const uint8_t *data;
+  size_t len;
+} SheafSlice;
+
 typedef void (*SheafLogCallback)(int32_t level, const char *message, size_t len, void *user_data);
 
 #define SHEAF_OK 0
@@ -154,6 +159,26 @@ const char *sheaf_error_message(const struct SheafError *err);
 void sheaf_error_free(struct SheafError *err);
 
 void sheaf_bytes_free(struct SheafBytes *bytes);
+
+SheafStatus sheaf_table_write_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+SheafStatus sheaf_table_append_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+SheafStatus sheaf_table_update_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+SheafStatus sheaf_table_read_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *out_streams, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+SheafStatus sheaf_table_read_metadata_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+SheafStatus sheaf_table_delete_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_results_json, struct SheafError **err);
+
+SheafStatus sheaf_table_stage(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const char *options_json, size_t options_len, struct SheafError **err);
+
+SheafStatus sheaf_table_finalize_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_list_staged_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_delete_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, uint64_t *out_count, struct SheafError **err);
 
 const char *sheaf_version(void);
 

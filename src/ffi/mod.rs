@@ -9,6 +9,7 @@
 pub mod status;
 
 mod arrow;
+mod batch;
 mod runtime;
 mod snapshot;
 mod store;
@@ -21,6 +22,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use parking_lot::RwLock;
 
 pub(crate) use self::arrow::*;
+pub use self::batch::*;
 pub use self::runtime::*;
 pub use self::snapshot::*;
 pub use self::status::*;
