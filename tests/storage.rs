@@ -188,3 +188,66 @@ fn bad_uris_are_refused() {
         assert!(err.to_string().contains(needle), "{uri}: {err}");
     }
 }
+
+#[test]
+fn transactions_see_their_writes_and_roll_back_on_error() {
+    for (s, _dir) in backends() {
+        s.put(b"keep", b"1").unwrap();
+        s.transact(&mut |t| {
+            t.put(b"a", b"x")?;
+            assert_eq!(t.get(b"a")?.as_deref(), Some(&b"x"[..]));
+            assert!(t.delete(b"keep")?);
+            assert_eq!(
+                keys(&t.scan(&KeyRange::all(), ScanOptions::default())?),
+                vec![&b"a"[..]]
+            );
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(s.get(b"keep").unwrap(), None);
+        let err = s
+            .transact(&mut |t| {
+                t.put(b"a", b"changed")?;
+                t.put(b"b", b"new")?;
+                t.put(b"b", b"newer")?;
+                Err(sheaf::Error::new(sheaf::ErrorKind::Generic, "abort"))
+            })
+            .unwrap_err();
+        assert_eq!(err.message(), "abort");
+        assert_eq!(
+            s.get(b"a").unwrap().as_deref(),
+            Some(&b"x"[..]),
+            "{}",
+            s.describe()
+        );
+        assert_eq!(s.get(b"b").unwrap(), None);
+        assert_eq!(
+            s.get_many(&[b"a", b"zz"]).unwrap(),
+            vec![Some(b"x".to_vec()), None]
+        );
+    }
+}
+
+#[test]
+fn concurrent_read_modify_write_transactions_lose_nothing() {
+    for (s, _dir) in backends() {
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let s = Arc::clone(&s);
+                scope.spawn(move || {
+                    for _ in 0..100 {
+                        s.transact(&mut |t| {
+                            let n = t
+                                .get(b"counter")?
+                                .map_or(0, |v| u64::from_le_bytes(v.try_into().unwrap()));
+                            t.put(b"counter", &(n + 1).to_le_bytes())
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let n = u64::from_le_bytes(s.get(b"counter").unwrap().unwrap().try_into().unwrap());
+        assert_eq!(n, 400, "{}", s.describe());
+    }
+}

@@ -12,7 +12,9 @@ use heed::types::Bytes;
 use heed::{Database, Env, EnvOpenOptions, MdbError, PutFlags, WithoutTls};
 use parking_lot::Mutex;
 
-use super::{Entry, KeyRange, ScanOptions, SharedStorage, Storage, WriteOp};
+use super::{
+    Entry, KeyRange, ScanOptions, SharedStorage, Storage, Transaction, TransactionBody, WriteOp,
+};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Options of an LMDB environment.
@@ -176,39 +178,11 @@ impl Storage for LmdbStorage {
     }
 
     fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>> {
-        if range.is_empty() {
-            return Ok(Vec::new());
-        }
         let rtxn = self
             .env
             .read_txn()
             .map_err(|e| lmdb_error("cannot begin a read", e))?;
-        let limit = options.limit.unwrap_or(usize::MAX);
-        let bounds = range.as_refs();
-        let to_entry = |item: heed::Result<(&[u8], &[u8])>| {
-            item.map(|(k, v)| Entry {
-                key: k.to_vec(),
-                value: if options.keys_only {
-                    Vec::new()
-                } else {
-                    v.to_vec()
-                },
-            })
-            .map_err(|e| lmdb_error("scan failed", e))
-        };
-        if options.reverse {
-            let iter = self
-                .db
-                .rev_range(&rtxn, &bounds)
-                .map_err(|e| lmdb_error("scan failed", e))?;
-            iter.take(limit).map(to_entry).collect()
-        } else {
-            let iter = self
-                .db
-                .range(&rtxn, &bounds)
-                .map_err(|e| lmdb_error("scan failed", e))?;
-            iter.take(limit).map(to_entry).collect()
-        }
+        scan_in(self.db, &rtxn, range, options)
     }
 
     fn write_batch(&self, ops: &[WriteOp<'_>]) -> Result<()> {
@@ -230,7 +204,96 @@ impl Storage for LmdbStorage {
         })
     }
 
+    fn transact(&self, body: &mut TransactionBody<'_>) -> Result<()> {
+        // Dropping an uncommitted heed transaction aborts it, so an error applies nothing.
+        self.write(|txn| body(&mut LmdbTxn { db: self.db, txn }))
+    }
+
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let rtxn = self
+            .env
+            .read_txn()
+            .map_err(|e| lmdb_error("cannot begin a read", e))?;
+        keys.iter()
+            .map(|k| {
+                self.db
+                    .get(&rtxn, k)
+                    .map(|v| v.map(<[u8]>::to_vec))
+                    .map_err(|e| lmdb_error("read failed", e))
+            })
+            .collect()
+    }
+
     fn describe(&self) -> String {
         format!("lmdb://{}", self.path.display())
+    }
+}
+
+struct LmdbTxn<'a, 'e> {
+    db: Database<Bytes, Bytes>,
+    txn: &'a mut heed::RwTxn<'e>,
+}
+
+impl Transaction for LmdbTxn<'_, '_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let value = self
+            .db
+            .get(self.txn, key)
+            .map_err(|e| lmdb_error("read failed", e))?;
+        Ok(value.map(<[u8]>::to_vec))
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.db
+            .put(self.txn, key, value)
+            .map_err(|e| lmdb_error("write failed", e))
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        self.db
+            .delete(self.txn, key)
+            .map_err(|e| lmdb_error("delete failed", e))
+    }
+
+    fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>> {
+        scan_in(self.db, self.txn, range, options)
+    }
+}
+
+/// A scan inside any transaction (a read one, or a write one that sees its own writes).
+fn scan_in(
+    db: Database<Bytes, Bytes>,
+    txn: &heed::RoTxn<'_>,
+    range: &KeyRange,
+    options: ScanOptions,
+) -> Result<Vec<Entry>> {
+    if range.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limit = options.limit.unwrap_or(usize::MAX);
+    let bounds = range.as_refs();
+    let to_entry = |item: heed::Result<(&[u8], &[u8])>| {
+        item.map(|(k, v)| Entry {
+            key: k.to_vec(),
+            value: if options.keys_only {
+                Vec::new()
+            } else {
+                v.to_vec()
+            },
+        })
+        .map_err(|e| lmdb_error("scan failed", e))
+    };
+    if options.reverse {
+        db.rev_range(txn, &bounds)
+            .map_err(|e| lmdb_error("scan failed", e))?
+            .take(limit)
+            .map(to_entry)
+            .collect()
+    } else {
+        db.range(txn, &bounds)
+            .map_err(|e| lmdb_error("scan failed", e))?
+            .take(limit)
+            .map(to_entry)
+            .collect()
     }
 }

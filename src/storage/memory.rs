@@ -5,7 +5,9 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 
-use super::{Entry, KeyRange, ScanOptions, SharedStorage, Storage, WriteOp};
+use super::{
+    Entry, KeyRange, ScanOptions, SharedStorage, Storage, Transaction, TransactionBody, WriteOp,
+};
 use crate::error::Result;
 
 /// In-process ordered storage.
@@ -80,25 +82,7 @@ impl Storage for MemoryStorage {
     }
 
     fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>> {
-        if range.is_empty() {
-            return Ok(Vec::new());
-        }
-        let map = self.map.read();
-        let limit = options.limit.unwrap_or(usize::MAX);
-        let to_entry = |(k, v): (&Vec<u8>, &Vec<u8>)| Entry {
-            key: k.clone(),
-            value: if options.keys_only {
-                Vec::new()
-            } else {
-                v.clone()
-            },
-        };
-        let iter = map.range::<[u8], _>(range.as_refs());
-        Ok(if options.reverse {
-            iter.rev().take(limit).map(to_entry).collect()
-        } else {
-            iter.take(limit).map(to_entry).collect()
-        })
+        Ok(scan_map(&self.map.read(), range, options))
     }
 
     fn write_batch(&self, ops: &[WriteOp<'_>]) -> Result<()> {
@@ -116,7 +100,85 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
+    fn transact(&self, body: &mut TransactionBody<'_>) -> Result<()> {
+        let mut map = self.map.write();
+        let mut txn = MemoryTxn {
+            map: &mut map,
+            undo: Vec::new(),
+        };
+        let outcome = body(&mut txn);
+        if outcome.is_err() {
+            // Undo in reverse order so that a key written twice gets its original value back.
+            let MemoryTxn { map, undo } = txn;
+            for (key, old) in undo.into_iter().rev() {
+                match old {
+                    Some(v) => map.insert(key, v),
+                    None => map.remove(&key),
+                };
+            }
+        }
+        outcome
+    }
+
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        let map = self.map.read();
+        Ok(keys.iter().map(|k| map.get(*k).cloned()).collect())
+    }
+
     fn describe(&self) -> String {
         self.name.clone()
+    }
+}
+
+struct MemoryTxn<'a> {
+    map: &'a mut BTreeMap<Vec<u8>, Vec<u8>>,
+    undo: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Transaction for MemoryTxn<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.map.get(key).cloned())
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let old = self.map.insert(key.to_vec(), value.to_vec());
+        self.undo.push((key.to_vec(), old));
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        let old = self.map.remove(key);
+        let existed = old.is_some();
+        self.undo.push((key.to_vec(), old));
+        Ok(existed)
+    }
+
+    fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>> {
+        Ok(scan_map(self.map, range, options))
+    }
+}
+
+fn scan_map(
+    map: &BTreeMap<Vec<u8>, Vec<u8>>,
+    range: &KeyRange,
+    options: ScanOptions,
+) -> Vec<Entry> {
+    if range.is_empty() {
+        return Vec::new();
+    }
+    let limit = options.limit.unwrap_or(usize::MAX);
+    let to_entry = |(k, v): (&Vec<u8>, &Vec<u8>)| Entry {
+        key: k.clone(),
+        value: if options.keys_only {
+            Vec::new()
+        } else {
+            v.clone()
+        },
+    };
+    let iter = map.range::<[u8], _>(range.as_refs());
+    if options.reverse {
+        iter.rev().take(limit).map(to_entry).collect()
+    } else {
+        iter.take(limit).map(to_entry).collect()
     }
 }

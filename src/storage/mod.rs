@@ -104,6 +104,21 @@ pub enum WriteOp<'a> {
     Delete(&'a [u8]),
 }
 
+/// Reads and writes inside one [`Storage::transact`] call.
+pub trait Transaction {
+    /// The value at `key`, seeing this transaction's own writes.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` at `key`.
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()>;
+    /// Removes `key`; `false` if it was absent.
+    fn delete(&mut self, key: &[u8]) -> Result<bool>;
+    /// The entries in `range`, seeing this transaction's own writes.
+    fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>>;
+}
+
+/// The body of a transaction.
+pub type TransactionBody<'a> = dyn FnMut(&mut dyn Transaction) -> Result<()> + 'a;
+
 /// An ordered key → bytes space. Implementations are shared between threads.
 pub trait Storage: Send + Sync {
     /// The value stored at `key`.
@@ -126,6 +141,14 @@ pub trait Storage: Send + Sync {
     fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>>;
     /// Applies every op or none.
     fn write_batch(&self, ops: &[WriteOp<'_>]) -> Result<()>;
+    /// Runs `body` as one atomic read-modify-write transaction, serialised with every other
+    /// writer (on LMDB, across processes too): all its writes apply, or — when it returns an
+    /// error — none do.
+    fn transact(&self, body: &mut TransactionBody<'_>) -> Result<()>;
+    /// The values of many keys, read at one point in time.
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
     /// A short description for messages, e.g. the URI it was opened from.
     fn describe(&self) -> String;
 }
