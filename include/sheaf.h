@@ -113,6 +113,49 @@ struct ArrowArrayStream {
 #endif  // ARROW_C_STREAM_INTERFACE
 
 
+// Size reported for a key or document that does not exist.
+#define SHEAF_SIZE_NOT_FOUND 18446744073709551615ull
+
+// Mode bits of key-space and document calls (Yokan's values). Combine with `|`.
+#define SHEAF_MODE_DEFAULT 0
+
+// Listings include `from_key`.
+#define SHEAF_MODE_INCLUSIVE 1
+
+// `put` appends to the existing value (atomically).
+#define SHEAF_MODE_APPEND 2
+
+// `get` and listings also erase what they return, atomically (a queue pop).
+#define SHEAF_MODE_CONSUME 4
+
+// `get` of a missing key waits up to `timeout_ms` (`SHEAF_ERR_TIMEOUT` after). A NOTIFY put in
+// the same process wakes it at once; puts from other processes are seen within 10 ms.
+#define SHEAF_MODE_WAIT 8
+
+// `put` wakes waiting gets (same bit as WAIT).
+#define SHEAF_MODE_NOTIFY 8
+
+// `put` only if the key is absent, else `SHEAF_ERR_KEY_EXISTS` (atomic).
+#define SHEAF_MODE_NEW_ONLY 16
+
+// `put` only if the key exists, else `SHEAF_ERR_NO_SUCH_KEY` (atomic).
+#define SHEAF_MODE_EXIST_ONLY 32
+
+// Listings strip the filter (prefix, or suffix with SUFFIX) from returned keys.
+#define SHEAF_MODE_NO_PREFIX 64
+
+// Listings return values only (keys empty).
+#define SHEAF_MODE_IGNORE_KEYS 128
+
+// Like IGNORE_KEYS but the last key of a listing is returned (to continue paging).
+#define SHEAF_MODE_KEEP_LAST 384
+
+// The listing filter is a suffix instead of a prefix.
+#define SHEAF_MODE_SUFFIX 512
+
+// A document update may create the id.
+#define SHEAF_MODE_UPDATE_NEW 4096
+
 // Major version of the library.
 #define SHEAF_VERSION_MAJOR 0
 
@@ -141,9 +184,54 @@ struct ArrowArrayStream {
 // Everything.
 #define SHEAF_LOG_TRACE 5
 
+// `from_key` is included in listings.
+#define INCLUSIVE 1
+
+// `put` appends to the existing value.
+#define APPEND 2
+
+// `get` and listings also erase what they return (a queue pop).
+#define CONSUME 4
+
+// `get` waits for a missing key (with a timeout).
+#define WAIT 8
+
+// `put` wakes waiters (same bit as WAIT: one applies to gets, the other to puts).
+#define NOTIFY 8
+
+// `put` only if the key is absent (else `KeyExists`).
+#define NEW_ONLY 16
+
+// `put` only if the key is present (else `NoSuchKey`).
+#define EXIST_ONLY 32
+
+// Listings strip the filter (prefix, or suffix with SUFFIX) from returned keys.
+#define NO_PREFIX 64
+
+// Listings return values only (keys are empty).
+#define IGNORE_KEYS 128
+
+// Like IGNORE_KEYS, but the last key of a listing is kept (to resume paging).
+#define KEEP_LAST 384
+
+// The listing filter is a suffix instead of a prefix.
+#define SUFFIX 512
+
+// A document `update` may create the id.
+#define UPDATE_NEW 4096
+
+// Every bit this library knows.
+#define ALL (((((((((INCLUSIVE | APPEND) | CONSUME) | WAIT) | NEW_ONLY) | EXIST_ONLY) | NO_PREFIX) | KEEP_LAST) | SUFFIX) | UPDATE_NEW)
+
+// A document collection. Safe to share between threads.
+typedef struct SheafCollection SheafCollection;
+
 // An error returned through a `SheafError **err` argument: a status code and a UTF-8 message
 // with its cause chain. Free it with `sheaf_error_free`.
 typedef struct SheafError SheafError;
+
+// A key space. Safe to share between threads.
+typedef struct SheafKeySpace SheafKeySpace;
 
 // A library inside a store. Safe to share between threads. Holds its own reference to the
 // store, so it may outlive the `SheafStore` handle (but not `sheaf_store_close`).
@@ -351,6 +439,132 @@ SheafStatus sheaf_table_list_staged_symbols(const struct SheafLibrary *library, 
 // many chunks there were.
 SheafStatus sheaf_table_delete_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, uint64_t *out_count, struct SheafError **err);
 
+// Opens the key space `name` of a store, creating it on first use. Free with `sheaf_kv_free`.
+SheafStatus sheaf_kv_open(const struct SheafStore *store, const char *name, size_t name_len, struct SheafKeySpace **out, struct SheafError **err);
+
+// Lists key spaces as a JSON array of names.
+SheafStatus sheaf_kv_list_spaces(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+// Drops a key space and all its entries; `*out_existed` (may be NULL) says whether it existed.
+SheafStatus sheaf_kv_drop(const struct SheafStore *store, const char *name, size_t name_len, bool *out_existed, struct SheafError **err);
+
+// Closes a key space handle (idempotent, thread-safe); later calls return `SHEAF_ERR_CLOSED`.
+SheafStatus sheaf_kv_close(struct SheafKeySpace *kv, struct SheafError **err);
+
+// Frees a key space handle. NULL is ignored; a second free is detected and ignored.
+void sheaf_kv_free(struct SheafKeySpace *kv);
+
+// Stores `value` at `key`. Modes: APPEND, NEW_ONLY (`SHEAF_ERR_KEY_EXISTS`), EXIST_ONLY
+// (`SHEAF_ERR_NO_SUCH_KEY`), NOTIFY; others are `SHEAF_ERR_INVALID_MODE`.
+SheafStatus sheaf_kv_put(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len, uint32_t mode, struct SheafError **err);
+
+// Stores `n` pairs in one transaction (packed keys and values with their sizes). Every key is
+// attempted; `out_statuses` (may be NULL) receives each key's status (e.g.
+// `SHEAF_ERR_KEY_EXISTS` for a NEW_ONLY key that exists). Returns `SHEAF_OK` when every key
+// succeeded, else the first failing key's status.
+SheafStatus sheaf_kv_put_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, const uint8_t *values, const size_t *value_sizes, uint32_t mode, int32_t *out_statuses, struct SheafError **err);
+
+// Gets the value at `key` into `*out_value`. Modes: CONSUME (erase it, atomically), WAIT (wait
+// up to `timeout_ms` for a missing key). Missing key: `SHEAF_ERR_NO_SUCH_KEY`.
+SheafStatus sheaf_kv_get(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint32_t mode, uint64_t timeout_ms, struct SheafBytes *out_value, struct SheafError **err);
+
+// Gets the value at `key` into the caller's `buffer` of `capacity` bytes; `*out_size` gets the
+// value's size. A value larger than `capacity` is `SHEAF_ERR_BUFFER_TOO_SMALL` with
+// `*out_size` set to the size needed (and, with CONSUME, the key is not erased). Missing key:
+// `SHEAF_ERR_NO_SUCH_KEY`. Modes as in `sheaf_kv_get`.
+SheafStatus sheaf_kv_get_into(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint32_t mode, uint64_t timeout_ms, uint8_t *buffer, size_t capacity, size_t *out_size, struct SheafError **err);
+
+// Gets `n` values in one call: `*out_values` receives them packed, `*out_sizes` an array of
+// `n` `uint64_t` sizes (`SHEAF_SIZE_NOT_FOUND` for missing keys). Mode: CONSUME (one
+// transaction). Missing keys are not an error here.
+SheafStatus sheaf_kv_get_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint32_t mode, struct SheafBytes *out_values, struct SheafBytes *out_sizes, struct SheafError **err);
+
+// Sets `out_flags[i]` to 1 when key i exists, else 0 (`n` keys, packed).
+SheafStatus sheaf_kv_exists_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint8_t *out_flags, struct SheafError **err);
+
+// Sets `out_lengths[i]` to the value size of key i, or `SHEAF_SIZE_NOT_FOUND`.
+SheafStatus sheaf_kv_length_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint64_t *out_lengths, struct SheafError **err);
+
+// Erases `n` keys in one transaction (missing keys are fine); `out_existed` (may be NULL)
+// gets 1 for keys that existed.
+SheafStatus sheaf_kv_erase_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint8_t *out_existed, struct SheafError **err);
+
+// Sets `*out` to whether `key` exists.
+SheafStatus sheaf_kv_exists(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, bool *out, struct SheafError **err);
+
+// Sets `*out` to the size of the value at `key`, or `SHEAF_SIZE_NOT_FOUND` when missing.
+SheafStatus sheaf_kv_length(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint64_t *out, struct SheafError **err);
+
+// Erases `key` (a missing key is fine); `*out_existed` (may be NULL) says whether it existed.
+SheafStatus sheaf_kv_erase(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, bool *out_existed, struct SheafError **err);
+
+// Sets `*out` to the number of keys in the space.
+SheafStatus sheaf_kv_count(const struct SheafKeySpace *kv, uint64_t *out, struct SheafError **err);
+
+// Erases every key starting with `prefix` (empty = all); `*out_erased` (may be NULL) gets how many.
+SheafStatus sheaf_kv_erase_range(const struct SheafKeySpace *kv, const uint8_t *prefix, size_t prefix_len, uint64_t *out_erased, struct SheafError **err);
+
+// Lists up to `count` entries after `from_key` (exclusive unless INCLUSIVE; empty = from the
+// start) whose key starts with `filter` (ends with it, with SUFFIX). `*out_keys` / `*out_key_sizes`
+// receive the keys packed with their `uint64_t` sizes (the number of entries is
+// `out_key_sizes.len / 8`); `out_values` and `out_value_sizes` may be NULL (keys only) or
+// receive the values likewise. Modes: INCLUSIVE, SUFFIX, NO_PREFIX, IGNORE_KEYS, KEEP_LAST,
+// CONSUME (erase what is returned, atomically).
+SheafStatus sheaf_kv_list(const struct SheafKeySpace *kv, const uint8_t *from_key, size_t from_key_len, const uint8_t *filter, size_t filter_len, size_t count, uint32_t mode, struct SheafBytes *out_keys, struct SheafBytes *out_key_sizes, struct SheafBytes *out_values, struct SheafBytes *out_value_sizes, struct SheafError **err);
+
+// Creates a collection (`SHEAF_ERR_COLLECTION_EXISTS` if it exists). Free with `sheaf_collection_free`.
+SheafStatus sheaf_collection_create(const struct SheafStore *store, const char *name, size_t name_len, struct SheafCollection **out, struct SheafError **err);
+
+// Opens a collection (`SHEAF_ERR_NO_SUCH_COLLECTION` if missing).
+SheafStatus sheaf_collection_open(const struct SheafStore *store, const char *name, size_t name_len, struct SheafCollection **out, struct SheafError **err);
+
+// Drops a collection and its documents (`SHEAF_ERR_NO_SUCH_COLLECTION` if missing).
+SheafStatus sheaf_collection_drop(const struct SheafStore *store, const char *name, size_t name_len, struct SheafError **err);
+
+// Sets `*out` to whether a collection exists.
+SheafStatus sheaf_collection_exists(const struct SheafStore *store, const char *name, size_t name_len, bool *out, struct SheafError **err);
+
+// Lists collections as a JSON array of names.
+SheafStatus sheaf_collection_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+// Closes a collection handle (idempotent, thread-safe).
+SheafStatus sheaf_collection_close(struct SheafCollection *c, struct SheafError **err);
+
+// Frees a collection handle. NULL is ignored; a second free is detected and ignored.
+void sheaf_collection_free(struct SheafCollection *c);
+
+// Sets `*out_size` to the number of documents and `*out_last_id` (may be NULL) to the id the
+// next stored document will get (Yokan's "last id").
+SheafStatus sheaf_collection_size(const struct SheafCollection *c, uint64_t *out_size, uint64_t *out_last_id, struct SheafError **err);
+
+// Stores one document; `*out_id` (may be NULL) receives its id.
+SheafStatus sheaf_doc_store(const struct SheafCollection *c, const uint8_t *doc, size_t doc_len, uint64_t *out_id, struct SheafError **err);
+
+// Loads one document into `*out_doc`; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`.
+SheafStatus sheaf_doc_load(const struct SheafCollection *c, uint64_t id, struct SheafBytes *out_doc, struct SheafError **err);
+
+// Stores `n` documents (packed with their sizes) in one transaction; `out_ids` (array of
+// `n`) receives their ids, sequential from the collection's next id.
+SheafStatus sheaf_doc_store_multi(const struct SheafCollection *c, size_t n, const uint8_t *docs, const size_t *doc_sizes, uint64_t *out_ids, struct SheafError **err);
+
+// Loads `n` documents by id: packed into `*out_docs` with `uint64_t` sizes in `*out_sizes`
+// (`SHEAF_SIZE_NOT_FOUND` for a missing id).
+SheafStatus sheaf_doc_load_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
+
+// Replaces `n` documents by id in one transaction; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`
+// (nothing changes) unless `mode` has `SHEAF_MODE_UPDATE_NEW`, which creates it.
+SheafStatus sheaf_doc_update_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, const uint8_t *docs, const size_t *doc_sizes, uint32_t mode, struct SheafError **err);
+
+// Erases `n` documents by id in one transaction; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`
+// (nothing is erased).
+SheafStatus sheaf_doc_erase_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafError **err);
+
+// Lists up to `count` documents with id ≥ `start_id` whose top-level JSON fields equal those of
+// `filter_json` (NULL or `{}` = every document; documents that are not JSON objects match only
+// an empty filter). `*out_ids` receives `uint64_t` ids; `*out_docs` / `*out_sizes` the
+// documents packed with their `uint64_t` sizes.
+SheafStatus sheaf_doc_list(const struct SheafCollection *c, uint64_t start_id, size_t count, const char *filter_json, size_t filter_len, struct SheafBytes *out_ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
+
 // The library version as "MAJOR.MINOR.PATCH": static, NUL-terminated, never freed.
 const char *sheaf_version(void);
 
@@ -549,7 +763,8 @@ SheafStatus sheaf_table_query_versions(const struct SheafLibrary *library, const
 // load later is reported through the stream's `get_next` / `get_last_error`.
 SheafStatus sheaf_table_read(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct ArrowArrayStream *out_stream, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
 
-// Reads only the info and metadata of a version (see `sheaf_table_read` for the arguments).
+// Reads only the info and metadata of a version. `options_json` (may be NULL):
+// `{"as_of": …}` as in `sheaf_table_read`; `*out_info` and `*out_metadata` may each be NULL.
 SheafStatus sheaf_table_read_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
 
 // Writes a new version of an existing `symbol` with the data of its latest version and new

@@ -5,15 +5,20 @@
 //! - [`storage`] — ordered key → bytes backends (`mem://`, `lmdb://`); knows nothing of tables.
 //! - [`store`] — a store opened from a URI, and its libraries.
 //! - [`table`] — versioned Arrow tables (the commit rule lives there).
+//! - [`kv`] — key spaces with Yokan's modes; [`collection`] — JSON document collections.
 //! - [`ffi`] — the C ABI (`include/sheaf.h`): argument checks and translation only.
 
+pub mod collection;
 pub mod config;
 pub mod error;
 pub mod ffi;
+pub mod kv;
 pub mod storage;
 pub mod store;
 pub mod table;
 
+pub use collection::Collection;
 pub use error::{Error, ErrorKind, Result};
+pub use kv::KeySpace;
 pub use store::{Compression, Library, LibraryOptions, Store};
 pub use table::{AsOf, ReadOptions, VersionInfo, WriteOptions};

@@ -323,6 +323,11 @@ impl Library {
         self.inner.closed.store(true, Ordering::Release);
     }
 
+    /// `Closed` if this library or its store was closed.
+    pub fn ensure_open(&self) -> Result<()> {
+        self.storage().map(|_| ())
+    }
+
     /// The storage, or `Closed` if this library or its store was closed.
     pub(crate) fn storage(&self) -> Result<SharedStorage> {
         if self.inner.closed.load(Ordering::Acquire) {

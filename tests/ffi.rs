@@ -602,3 +602,203 @@ fn batches_snapshots_and_staging_through_the_c_abi() {
     sheaf_library_free(lib);
     sheaf_store_free(store);
 }
+
+#[test]
+fn key_spaces_and_collections_through_the_c_abi() {
+    let store = open_store("mem://");
+    let mut kv = null_mut();
+    let (name, nn) = s("cache");
+    ok(|e| sheaf_kv_open(store, name, nn, &mut kv, e));
+    let keys = b"k1k22k333";
+    let key_sizes = [2usize, 3, 4];
+    let values = b"abc";
+    let value_sizes = [1usize, 1, 1];
+    ok(|e| sheaf_kv_put(kv, b"k22".as_ptr(), 3, b"old".as_ptr(), 3, 0, e));
+    let mut statuses = [99i32; 3];
+    let (status, message) = call(|e| {
+        sheaf_kv_put_multi(
+            kv,
+            3,
+            keys.as_ptr(),
+            key_sizes.as_ptr(),
+            values.as_ptr(),
+            value_sizes.as_ptr(),
+            SHEAF_MODE_NEW_ONLY,
+            statuses.as_mut_ptr(),
+            e,
+        )
+    });
+    assert_eq!(status, SHEAF_ERR_KEY_EXISTS, "{message}");
+    assert_eq!(statuses, [SHEAF_OK, SHEAF_ERR_KEY_EXISTS, SHEAF_OK]);
+    // get_into: too small says the size needed and (with CONSUME) keeps the key.
+    let mut buffer = [0u8; 2];
+    let mut size = 0usize;
+    let (status, _) = call(|e| {
+        sheaf_kv_get_into(
+            kv,
+            b"k22".as_ptr(),
+            3,
+            SHEAF_MODE_CONSUME,
+            0,
+            buffer.as_mut_ptr(),
+            2,
+            &mut size,
+            e,
+        )
+    });
+    assert_eq!((status, size), (SHEAF_ERR_BUFFER_TOO_SMALL, 3));
+    let mut big = [0u8; 8];
+    ok(|e| {
+        sheaf_kv_get_into(
+            kv,
+            b"k22".as_ptr(),
+            3,
+            SHEAF_MODE_CONSUME,
+            0,
+            big.as_mut_ptr(),
+            8,
+            &mut size,
+            e,
+        )
+    });
+    assert_eq!(&big[..size], b"old");
+    let (status, _) = call(|e| {
+        sheaf_kv_get_into(
+            kv,
+            b"k22".as_ptr(),
+            3,
+            0,
+            0,
+            big.as_mut_ptr(),
+            8,
+            &mut size,
+            e,
+        )
+    });
+    assert_eq!(status, SHEAF_ERR_NO_SUCH_KEY, "consumed");
+    let mut out_values = SheafBytes {
+        data: null_mut(),
+        len: 0,
+    };
+    let mut out_sizes = SheafBytes {
+        data: null_mut(),
+        len: 0,
+    };
+    ok(|e| {
+        sheaf_kv_get_multi(
+            kv,
+            3,
+            keys.as_ptr(),
+            key_sizes.as_ptr(),
+            0,
+            &mut out_values,
+            &mut out_sizes,
+            e,
+        )
+    });
+    let sizes: Vec<u64> = take_bytes(out_sizes)
+        .chunks(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(sizes, vec![1, SHEAF_SIZE_NOT_FOUND, 1]);
+    assert_eq!(take_bytes(out_values), b"ac");
+    let (mut lk, mut lks, mut lv, mut lvs) = (
+        SheafBytes {
+            data: null_mut(),
+            len: 0,
+        },
+        SheafBytes {
+            data: null_mut(),
+            len: 0,
+        },
+        SheafBytes {
+            data: null_mut(),
+            len: 0,
+        },
+        SheafBytes {
+            data: null_mut(),
+            len: 0,
+        },
+    );
+    ok(|e| {
+        sheaf_kv_list(
+            kv,
+            null(),
+            0,
+            b"k".as_ptr(),
+            1,
+            10,
+            SHEAF_MODE_NO_PREFIX,
+            &mut lk,
+            &mut lks,
+            &mut lv,
+            &mut lvs,
+            e,
+        )
+    });
+    assert_eq!(take_bytes(lk), b"1333");
+    assert_eq!(take_bytes(lv), b"ac");
+    take_bytes(lks);
+    take_bytes(lvs);
+    let (status, _) =
+        call(|e| sheaf_kv_put(kv, b"x".as_ptr(), 1, b"y".as_ptr(), 1, SHEAF_MODE_SUFFIX, e));
+    assert_eq!(status, SHEAF_ERR_INVALID_MODE);
+    let mut count = 0;
+    ok(|e| sheaf_kv_count(kv, &mut count, e));
+    assert_eq!(count, 2);
+
+    let mut coll = null_mut();
+    let (cn, cnn) = s("docs");
+    ok(|e| sheaf_collection_create(store, cn, cnn, &mut coll, e));
+    let (status, _) = call(|e| sheaf_collection_create(store, cn, cnn, &mut null_mut(), e));
+    assert_eq!(status, SHEAF_ERR_COLLECTION_EXISTS);
+    let docs = br#"{"a":1}{"a":2}{"a":1}"#;
+    let doc_sizes = [7usize, 7, 7];
+    let mut ids = [0u64; 3];
+    ok(|e| {
+        sheaf_doc_store_multi(
+            coll,
+            3,
+            docs.as_ptr(),
+            doc_sizes.as_ptr(),
+            ids.as_mut_ptr(),
+            e,
+        )
+    });
+    assert_eq!(ids, [0, 1, 2]);
+    let (f, fnn) = s(r#"{"a": 1}"#);
+    let (mut oi, mut od, mut os) = (
+        SheafBytes {
+            data: null_mut(),
+            len: 0,
+        },
+        SheafBytes {
+            data: null_mut(),
+            len: 0,
+        },
+        SheafBytes {
+            data: null_mut(),
+            len: 0,
+        },
+    );
+    ok(|e| sheaf_doc_list(coll, 0, 10, f, fnn, &mut oi, &mut od, &mut os, e));
+    let listed: Vec<u64> = take_bytes(oi)
+        .chunks(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(listed, vec![0, 2]);
+    take_bytes(od);
+    take_bytes(os);
+    let mut doc = SheafBytes {
+        data: null_mut(),
+        len: 0,
+    };
+    let (status, _) = call(|e| sheaf_doc_load(coll, 9, &mut doc, e));
+    assert_eq!(status, SHEAF_ERR_NO_SUCH_DOCUMENT);
+    let (mut size, mut last) = (0, 0);
+    ok(|e| sheaf_collection_size(coll, &mut size, &mut last, e));
+    assert_eq!((size, last), (3, 3));
+    sheaf_collection_free(coll);
+    sheaf_kv_free(kv);
+    sheaf_store_free(store);
+}

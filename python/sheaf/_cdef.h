@@ -42,6 +42,34 @@ struct ArrowArrayStream {
 };
 
 
+#define SHEAF_SIZE_NOT_FOUND 18446744073709551615
+
+#define SHEAF_MODE_DEFAULT 0
+
+#define SHEAF_MODE_INCLUSIVE 1
+
+#define SHEAF_MODE_APPEND 2
+
+#define SHEAF_MODE_CONSUME 4
+
+#define SHEAF_MODE_WAIT 8
+
+#define SHEAF_MODE_NOTIFY 8
+
+#define SHEAF_MODE_NEW_ONLY 16
+
+#define SHEAF_MODE_EXIST_ONLY 32
+
+#define SHEAF_MODE_NO_PREFIX 64
+
+#define SHEAF_MODE_IGNORE_KEYS 128
+
+#define SHEAF_MODE_KEEP_LAST 384
+
+#define SHEAF_MODE_SUFFIX 512
+
+#define SHEAF_MODE_UPDATE_NEW 4096
+
 #define SHEAF_VERSION_MAJOR 0
 
 #define SHEAF_VERSION_MINOR 1
@@ -60,7 +88,36 @@ struct ArrowArrayStream {
 
 #define SHEAF_LOG_TRACE 5
 
+#define INCLUSIVE 1
+
+#define APPEND 2
+
+#define CONSUME 4
+
+#define WAIT 8
+
+#define NOTIFY 8
+
+#define NEW_ONLY 16
+
+#define EXIST_ONLY 32
+
+#define NO_PREFIX 64
+
+#define IGNORE_KEYS 128
+
+#define KEEP_LAST 384
+
+#define SUFFIX 512
+
+#define UPDATE_NEW 4096
+
+
+typedef struct SheafCollection SheafCollection;
+
 typedef struct SheafError SheafError;
+
+typedef struct SheafKeySpace SheafKeySpace;
 
 typedef struct SheafLibrary SheafLibrary;
 
@@ -179,6 +236,74 @@ SheafStatus sheaf_table_finalize_staged(const struct SheafLibrary *library, cons
 SheafStatus sheaf_table_list_staged_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
 
 SheafStatus sheaf_table_delete_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, uint64_t *out_count, struct SheafError **err);
+
+SheafStatus sheaf_kv_open(const struct SheafStore *store, const char *name, size_t name_len, struct SheafKeySpace **out, struct SheafError **err);
+
+SheafStatus sheaf_kv_list_spaces(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_kv_drop(const struct SheafStore *store, const char *name, size_t name_len, bool *out_existed, struct SheafError **err);
+
+SheafStatus sheaf_kv_close(struct SheafKeySpace *kv, struct SheafError **err);
+
+void sheaf_kv_free(struct SheafKeySpace *kv);
+
+SheafStatus sheaf_kv_put(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len, uint32_t mode, struct SheafError **err);
+
+SheafStatus sheaf_kv_put_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, const uint8_t *values, const size_t *value_sizes, uint32_t mode, int32_t *out_statuses, struct SheafError **err);
+
+SheafStatus sheaf_kv_get(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint32_t mode, uint64_t timeout_ms, struct SheafBytes *out_value, struct SheafError **err);
+
+SheafStatus sheaf_kv_get_into(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint32_t mode, uint64_t timeout_ms, uint8_t *buffer, size_t capacity, size_t *out_size, struct SheafError **err);
+
+SheafStatus sheaf_kv_get_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint32_t mode, struct SheafBytes *out_values, struct SheafBytes *out_sizes, struct SheafError **err);
+
+SheafStatus sheaf_kv_exists_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint8_t *out_flags, struct SheafError **err);
+
+SheafStatus sheaf_kv_length_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint64_t *out_lengths, struct SheafError **err);
+
+SheafStatus sheaf_kv_erase_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint8_t *out_existed, struct SheafError **err);
+
+SheafStatus sheaf_kv_exists(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, bool *out, struct SheafError **err);
+
+SheafStatus sheaf_kv_length(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint64_t *out, struct SheafError **err);
+
+SheafStatus sheaf_kv_erase(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, bool *out_existed, struct SheafError **err);
+
+SheafStatus sheaf_kv_count(const struct SheafKeySpace *kv, uint64_t *out, struct SheafError **err);
+
+SheafStatus sheaf_kv_erase_range(const struct SheafKeySpace *kv, const uint8_t *prefix, size_t prefix_len, uint64_t *out_erased, struct SheafError **err);
+
+SheafStatus sheaf_kv_list(const struct SheafKeySpace *kv, const uint8_t *from_key, size_t from_key_len, const uint8_t *filter, size_t filter_len, size_t count, uint32_t mode, struct SheafBytes *out_keys, struct SheafBytes *out_key_sizes, struct SheafBytes *out_values, struct SheafBytes *out_value_sizes, struct SheafError **err);
+
+SheafStatus sheaf_collection_create(const struct SheafStore *store, const char *name, size_t name_len, struct SheafCollection **out, struct SheafError **err);
+
+SheafStatus sheaf_collection_open(const struct SheafStore *store, const char *name, size_t name_len, struct SheafCollection **out, struct SheafError **err);
+
+SheafStatus sheaf_collection_drop(const struct SheafStore *store, const char *name, size_t name_len, struct SheafError **err);
+
+SheafStatus sheaf_collection_exists(const struct SheafStore *store, const char *name, size_t name_len, bool *out, struct SheafError **err);
+
+SheafStatus sheaf_collection_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_collection_close(struct SheafCollection *c, struct SheafError **err);
+
+void sheaf_collection_free(struct SheafCollection *c);
+
+SheafStatus sheaf_collection_size(const struct SheafCollection *c, uint64_t *out_size, uint64_t *out_last_id, struct SheafError **err);
+
+SheafStatus sheaf_doc_store(const struct SheafCollection *c, const uint8_t *doc, size_t doc_len, uint64_t *out_id, struct SheafError **err);
+
+SheafStatus sheaf_doc_load(const struct SheafCollection *c, uint64_t id, struct SheafBytes *out_doc, struct SheafError **err);
+
+SheafStatus sheaf_doc_store_multi(const struct SheafCollection *c, size_t n, const uint8_t *docs, const size_t *doc_sizes, uint64_t *out_ids, struct SheafError **err);
+
+SheafStatus sheaf_doc_load_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
+
+SheafStatus sheaf_doc_update_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, const uint8_t *docs, const size_t *doc_sizes, uint32_t mode, struct SheafError **err);
+
+SheafStatus sheaf_doc_erase_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafError **err);
+
+SheafStatus sheaf_doc_list(const struct SheafCollection *c, uint64_t start_id, size_t count, const char *filter_json, size_t filter_len, struct SheafBytes *out_ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
 
 const char *sheaf_version(void);
 

@@ -3,8 +3,6 @@
 //! arrow-rs's stream callbacks do not catch panics, and its importer asserts on some malformed
 //! input; both directions therefore go through an adapter that turns a panic into an error.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
@@ -36,7 +34,7 @@ impl<R: RecordBatchReader> Iterator for PanicSafeReader<R> {
         if self.failed {
             return None;
         }
-        match catch_unwind(AssertUnwindSafe(|| self.inner.next())) {
+        match super::contain(|| self.inner.next()) {
             Ok(item) => item,
             Err(_) => {
                 self.failed = true;
@@ -67,7 +65,7 @@ pub(crate) fn import_stream(
     // SAFETY: non-NULL; by the C contract it points at an ArrowArrayStream, which we move out of
     // (leaving it released) so that it is released exactly once.
     let owned = unsafe { FFI_ArrowArrayStream::from_raw(stream) };
-    let reader = catch_unwind(AssertUnwindSafe(|| RecordBatchStreamReader::try_new(owned)))
+    let reader = super::contain(|| RecordBatchStreamReader::try_new(owned))
         .map_err(|_| Error::new(ErrorKind::InvalidArrow, "malformed ArrowArrayStream schema"))?
         .map_err(|e| {
             Error::new(

@@ -10,6 +10,7 @@ pub mod status;
 
 mod arrow;
 mod batch;
+mod kv;
 mod runtime;
 mod snapshot;
 mod store;
@@ -23,6 +24,7 @@ use parking_lot::RwLock;
 
 pub(crate) use self::arrow::*;
 pub use self::batch::*;
+pub use self::kv::*;
 pub use self::runtime::*;
 pub use self::snapshot::*;
 pub use self::status::*;
@@ -114,10 +116,38 @@ fn new_error(e: &Error) -> *mut SheafError {
     }))
 }
 
+thread_local! {
+    /// Depth of panic-containing sections on this thread (exports and stream callbacks).
+    static CONTAINING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` catching panics. While inside, a panic's report goes to Sheaf's log (level error)
+/// instead of the default hook's stderr message, since it is turned into a status anyway;
+/// panics elsewhere in the process still reach the previous hook.
+pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CONTAINING.with(|c| c.get()) > 0 {
+                crate::config::log(crate::config::LogLevel::Error, || {
+                    format!("caught a panic: {info}")
+                });
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    CONTAINING.with(|c| c.set(c.get() + 1));
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(c.get() - 1));
+    outcome
+}
+
 /// Runs an export body: catches panics, stores the error in `*err` (when `err` is not NULL),
 /// and returns the status.
 pub(crate) fn guard(err: *mut *mut SheafError, body: impl FnOnce() -> Result<()>) -> SheafStatus {
-    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+    let outcome = contain(body).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

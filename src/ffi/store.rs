@@ -192,6 +192,7 @@ pub extern "C" fn sheaf_library_describe(
     guard(err, || {
         require_out(out_json, "out_json")?;
         let lib = library_ref(library)?;
+        lib.ensure_open()?;
         json_out(
             out_json,
             "out_json",

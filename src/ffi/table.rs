@@ -371,7 +371,8 @@ pub extern "C" fn sheaf_table_read(
     })
 }
 
-/// Reads only the info and metadata of a version (see `sheaf_table_read` for the arguments).
+/// Reads only the info and metadata of a version. `options_json` (may be NULL):
+/// `{"as_of": …}` as in `sheaf_table_read`; `*out_info` and `*out_metadata` may each be NULL.
 #[no_mangle]
 pub extern "C" fn sheaf_table_read_metadata(
     library: *const SheafLibrary,
@@ -384,12 +385,14 @@ pub extern "C" fn sheaf_table_read_metadata(
     err: *mut *mut SheafError,
 ) -> SheafStatus {
     guard(err, || {
-        require_out(out_metadata, "out_metadata")?;
         let lib = library_ref(library)?;
         let as_of = as_of_from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
         let (info, metadata) = lib.read_metadata(str_arg(symbol, symbol_len, "symbol")?, &as_of)?;
         if !out_info.is_null() {
             json_out(out_info, "out_info", &info)?;
+        }
+        if out_metadata.is_null() {
+            return Ok(());
         }
         bytes_out(out_metadata, "out_metadata", metadata.unwrap_or_default())
     })

@@ -203,8 +203,12 @@ pub fn open_uri(uri: &str) -> Result<SharedStorage> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "map_size" => {
-                options.map_size =
-                    Some(parse_size(value).map_err(|e| e.context(format!("'{uri}'")))?)
+                options.map_size = Some(parse_size(value).map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidUri,
+                        format!("'{uri}': map_size {}", e.message()),
+                    )
+                })?)
             }
             other => {
                 return Err(Error::new(

@@ -1,0 +1,328 @@
+//! Document collections (Yokan's model): documents with sequential u64 ids from 0, stored as
+//! JSON (or raw bytes).
+//!
+//! Layout: `C\0<collection>` → `{"next_id": N, "size": M}`; documents under
+//! `D\0<collection>\0<id big-endian>`. Every change runs in one storage transaction that also
+//! updates the counters, so ids are unique and `size` exact, across processes on LMDB.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::kv::{delete_prefix, mode};
+use crate::storage::{KeyRange, ScanOptions, SharedStorage, Transaction};
+use crate::store::{validate_name, Store};
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Counters {
+    next_id: u64,
+    size: u64,
+}
+
+fn registry_key(name: &str) -> Vec<u8> {
+    let mut k = b"C\0".to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn docs_prefix(name: &str) -> Vec<u8> {
+    let mut k = b"D\0".to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k
+}
+
+/// A collection handle. Cheap to clone; safe to share between threads.
+#[derive(Clone)]
+pub struct Collection {
+    inner: Arc<CollectionInner>,
+}
+
+struct CollectionInner {
+    store: Store,
+    name: String,
+    registry: Vec<u8>,
+    prefix: Vec<u8>,
+    closed: AtomicBool,
+}
+
+impl Store {
+    /// Creates a collection; an existing name is `CollectionExists`.
+    pub fn create_collection(&self, name: &str) -> Result<Collection> {
+        validate_name("collection", name)?;
+        let counters = serde_json::to_vec(&Counters::default())?;
+        if !self
+            .storage()?
+            .put_if_absent(&registry_key(name), &counters)?
+        {
+            return Err(Error::new(
+                ErrorKind::CollectionExists,
+                format!("collection '{name}' already exists"),
+            ));
+        }
+        Ok(self.collection_handle(name))
+    }
+
+    /// Opens a collection; a missing one is `NoSuchCollection`.
+    pub fn open_collection(&self, name: &str) -> Result<Collection> {
+        if !self.collection_exists(name)? {
+            return Err(Error::new(
+                ErrorKind::NoSuchCollection,
+                format!("no collection '{name}'"),
+            ));
+        }
+        Ok(self.collection_handle(name))
+    }
+
+    fn collection_handle(&self, name: &str) -> Collection {
+        Collection {
+            inner: Arc::new(CollectionInner {
+                store: self.clone(),
+                name: name.to_string(),
+                registry: registry_key(name),
+                prefix: docs_prefix(name),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Whether a collection exists.
+    pub fn collection_exists(&self, name: &str) -> Result<bool> {
+        validate_name("collection", name)?;
+        Ok(self.storage()?.get(&registry_key(name))?.is_some())
+    }
+
+    /// Collection names in byte order.
+    pub fn list_collections(&self) -> Result<Vec<String>> {
+        let entries = self.storage()?.scan(
+            &KeyRange::prefix(b"C\0"),
+            ScanOptions {
+                keys_only: true,
+                ..Default::default()
+            },
+        )?;
+        entries
+            .into_iter()
+            .map(|e| {
+                String::from_utf8(e.key[2..].to_vec())
+                    .map_err(|_| Error::corrupt("a collection name is not UTF-8"))
+            })
+            .collect()
+    }
+
+    /// Drops a collection and its documents; a missing one is `NoSuchCollection`.
+    pub fn drop_collection(&self, name: &str) -> Result<()> {
+        validate_name("collection", name)?;
+        let storage = self.storage()?;
+        if !storage.delete(&registry_key(name))? {
+            return Err(Error::new(
+                ErrorKind::NoSuchCollection,
+                format!("no collection '{name}'"),
+            ));
+        }
+        delete_prefix(&storage, &docs_prefix(name))?;
+        Ok(())
+    }
+}
+
+/// Whether a document matches a filter: every top-level field of `filter` (a JSON object) is
+/// present in the document with an equal value. An empty filter matches everything, including
+/// documents that are not JSON.
+pub fn matches_filter(doc: &[u8], filter: &serde_json::Map<String, serde_json::Value>) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    match serde_json::from_slice::<serde_json::Value>(doc) {
+        Ok(serde_json::Value::Object(fields)) => {
+            filter.iter().all(|(k, v)| fields.get(k) == Some(v))
+        }
+        _ => false,
+    }
+}
+
+impl Collection {
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Closes this handle (and its clones). Idempotent.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+    }
+
+    fn storage(&self) -> Result<SharedStorage> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::closed("collection"));
+        }
+        self.inner.store.storage()
+    }
+
+    fn doc_key(&self, id: u64) -> Vec<u8> {
+        let mut k = self.inner.prefix.clone();
+        k.extend_from_slice(&id.to_be_bytes());
+        k
+    }
+
+    fn counters(&self, t: &dyn Transaction) -> Result<Counters> {
+        let bytes = t.get(&self.inner.registry)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoSuchCollection,
+                format!("collection '{}' was dropped", self.inner.name),
+            )
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::corrupt("collection counters").caused_by(e))
+    }
+
+    fn set_counters(&self, t: &mut dyn Transaction, c: Counters) -> Result<()> {
+        t.put(&self.inner.registry, &serde_json::to_vec(&c)?)
+    }
+
+    /// Stores documents; returns their ids (sequential, in order).
+    pub fn store_multi(&self, docs: &[&[u8]]) -> Result<Vec<u64>> {
+        let mut ids = Vec::with_capacity(docs.len());
+        self.storage()?.transact(&mut |t| {
+            ids.clear();
+            let mut c = self.counters(t)?;
+            for doc in docs {
+                t.put(&self.doc_key(c.next_id), doc)?;
+                ids.push(c.next_id);
+                c.next_id += 1;
+                c.size += 1;
+            }
+            self.set_counters(t, c)
+        })?;
+        Ok(ids)
+    }
+
+    /// Stores one document; returns its id.
+    pub fn store(&self, doc: &[u8]) -> Result<u64> {
+        Ok(self.store_multi(&[doc])?[0])
+    }
+
+    /// The documents with these ids (`None` for missing ones).
+    pub fn load_multi(&self, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<Vec<u8>> = ids.iter().map(|id| self.doc_key(*id)).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        self.storage()?.get_many(&refs)
+    }
+
+    /// Replaces documents. A missing id is `NoSuchDocument` (and nothing changes) unless the
+    /// mode has UPDATE_NEW, which creates it (ids beyond `last_id` move it forward).
+    pub fn update_multi(&self, ids: &[u64], docs: &[&[u8]], m: u32) -> Result<()> {
+        if m & !mode::UPDATE_NEW != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidMode,
+                "document update takes only UPDATE_NEW",
+            ));
+        }
+        if ids.len() != docs.len() {
+            return Err(Error::invalid(format!(
+                "{} ids but {} documents",
+                ids.len(),
+                docs.len()
+            )));
+        }
+        self.storage()?.transact(&mut |t| {
+            let mut c = self.counters(t)?;
+            for (id, doc) in ids.iter().zip(docs) {
+                let key = self.doc_key(*id);
+                if t.get(&key)?.is_none() {
+                    if m & mode::UPDATE_NEW == 0 {
+                        return Err(Error::new(
+                            ErrorKind::NoSuchDocument,
+                            format!("no document {id} in '{}'", self.inner.name),
+                        ));
+                    }
+                    c.size += 1;
+                    c.next_id = c.next_id.max(id + 1);
+                }
+                t.put(&key, doc)?;
+            }
+            self.set_counters(t, c)
+        })
+    }
+
+    /// Erases documents; a missing id is `NoSuchDocument` (and nothing is erased).
+    pub fn erase_multi(&self, ids: &[u64]) -> Result<()> {
+        self.storage()?.transact(&mut |t| {
+            let mut c = self.counters(t)?;
+            for id in ids {
+                if !t.delete(&self.doc_key(*id))? {
+                    return Err(Error::new(
+                        ErrorKind::NoSuchDocument,
+                        format!("no document {id} in '{}'", self.inner.name),
+                    ));
+                }
+                c.size -= 1;
+            }
+            self.set_counters(t, c)
+        })
+    }
+
+    /// How many documents the collection holds.
+    pub fn size(&self) -> Result<u64> {
+        Ok(self.read_counters()?.size)
+    }
+
+    /// The id the next stored document will get (Yokan's meaning of "last id").
+    pub fn last_id(&self) -> Result<u64> {
+        Ok(self.read_counters()?.next_id)
+    }
+
+    fn read_counters(&self) -> Result<Counters> {
+        let bytes = self.storage()?.get(&self.inner.registry)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoSuchCollection,
+                format!("collection '{}' was dropped", self.inner.name),
+            )
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::corrupt("collection counters").caused_by(e))
+    }
+
+    /// Up to `count` documents with id ≥ `start_id`, in id order, that match `filter` (see
+    /// [`matches_filter`]).
+    pub fn list(
+        &self,
+        start_id: u64,
+        count: usize,
+        filter: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
+        let storage = self.storage()?;
+        let mut range = KeyRange::prefix(&self.inner.prefix);
+        range.start = std::ops::Bound::Included(self.doc_key(start_id));
+        let mut out = Vec::new();
+        while out.len() < count {
+            let page = storage.scan(
+                &range,
+                ScanOptions {
+                    limit: Some(1024.min(count.max(1) * 4)),
+                    ..Default::default()
+                },
+            )?;
+            let exhausted = page.len() < 1024.min(count.max(1) * 4);
+            if let Some(last) = page.last() {
+                range.start = std::ops::Bound::Excluded(last.key.clone());
+            }
+            for e in page {
+                let id_bytes: [u8; 8] = e.key[self.inner.prefix.len()..]
+                    .try_into()
+                    .map_err(|_| Error::corrupt("a document key is malformed"))?;
+                if matches_filter(&e.value, filter) {
+                    out.push((u64::from_be_bytes(id_bytes), e.value));
+                    if out.len() == count {
+                        break;
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
