@@ -38,7 +38,8 @@ fn main() -> sheaf::Result<()> {
         ))));
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-    let store = Store::open(&dir)?;
+    let uri = std::env::args().nth(2).unwrap_or(dir.clone());
+    let store = Store::open(&uri)?;
     for compression in ["lz4", "zstd", "none"] {
         let lib = store.create_library(
             compression,
