@@ -1,0 +1,234 @@
+"""Conversions between Python data and Arrow C streams.
+
+Inputs (:func:`export_input`): pandas DataFrame / Series (through pyarrow's pandas conversion,
+which keeps the index and the pandas metadata), pyarrow Table / RecordBatch / RecordBatchReader
+(``_export_to_c``), polars DataFrame (``to_arrow()``), a mapping of column name -> numpy array or
+list (cffi only, see :mod:`sheaf._arrow_c`), any object with ``__arrow_c_stream__`` (CPython) or
+with ``_export_to_c(address)``.
+
+Outputs (:func:`import_output`): ``"pandas"``, ``"pyarrow"``, ``"polars"``, ``"numpy"``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from . import _arrow_c, _capsule, _lib, errors
+from ._lib import ffi
+
+__all__ = [
+    "AUTO",
+    "OUTPUT_FORMATS",
+    "export_input",
+    "import_output",
+    "default_output_format",
+    "check_output_format",
+]
+
+OUTPUT_FORMATS = ("pandas", "pyarrow", "polars", "numpy")
+
+
+class _Auto:
+    """The default of ``index=``: choose the index column from the data (see ``Library.write``)."""
+
+    def __repr__(self) -> str:
+        return "AUTO"
+
+
+AUTO: Any = _Auto()
+
+_SERIES_KEY = b"sheaf.pandas_series"
+_default_format: Optional[str] = None
+
+
+def _installed(name: str) -> bool:
+    if name in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # pragma: no cover
+        return False
+
+
+def default_output_format() -> str:
+    """``"pandas"`` when pandas and pyarrow are installed, else ``"numpy"``."""
+    global _default_format
+    if _default_format is None:
+        _default_format = "pandas" if _installed("pandas") and _installed("pyarrow") else "numpy"
+    return _default_format
+
+
+def check_output_format(fmt: Optional[str]) -> Optional[str]:
+    """Validates an ``output_format`` argument (``None`` = inherit)."""
+    if fmt is None:
+        return None
+    if not isinstance(fmt, str) or fmt.lower() not in OUTPUT_FORMATS:
+        raise ValueError(
+            f"output_format must be one of {', '.join(map(repr, OUTPUT_FORMATS))}, not {fmt!r}"
+        )
+    return fmt.lower()
+
+
+def _require(name: str, why: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ImportError(f"{why} needs {name} (pip install {name})") from exc
+
+
+def _loaded(name: str) -> Any:
+    return sys.modules.get(name)
+
+
+# --------------------------------------------------------------------------------------------
+# Input
+# --------------------------------------------------------------------------------------------
+
+
+def _pandas_to_arrow(pd: Any, data: Any, index: Any) -> Tuple[Any, Optional[str]]:
+    pa = _require("pyarrow", "writing pandas data")
+    extra: Dict[bytes, bytes] = {}
+    if isinstance(data, pd.Series):
+        name = data.name
+        try:
+            extra[_SERIES_KEY] = json.dumps({"name": name}).encode()
+        except TypeError:
+            raise TypeError(
+                f"a Series name must be JSON-compatible (str, int, ...), not {type(name).__name__}"
+            ) from None
+        frame = data.to_frame(name="__series__" if name is None else name)
+    else:
+        frame = data
+    preserve = None if isinstance(frame.index, pd.RangeIndex) else True
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=preserve)
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise TypeError(f"cannot convert the DataFrame to Arrow: {exc}") from exc
+    if extra:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+    chosen: Optional[str] = None
+    if index is AUTO:
+        meta = json.loads((table.schema.metadata or {}).get(b"pandas", b"{}"))
+        index_columns = meta.get("index_columns", [])
+        if len(index_columns) == 1 and isinstance(index_columns[0], str):
+            idx = frame.index
+            if isinstance(idx, pd.DatetimeIndex) or (
+                pd.api.types.is_integer_dtype(idx.dtype)
+                and not pd.api.types.is_bool_dtype(idx.dtype)
+                and str(idx.dtype).lower() != "uint64"
+                and not idx.hasnans
+                and idx.is_monotonic_increasing
+            ):
+                chosen = index_columns[0]
+    else:
+        chosen = index
+    return table, chosen
+
+
+def _export_pyarrow(pa: Any, data: Any, out: Any) -> None:
+    if isinstance(data, pa.Table):
+        reader = data.to_reader()
+    elif isinstance(data, pa.RecordBatch):
+        reader = pa.RecordBatchReader.from_batches(data.schema, [data])
+    else:
+        reader = data
+    reader._export_to_c(int(ffi.cast("uintptr_t", out)))
+
+
+def export_input(data: Any, out: Any, index: Any) -> Optional[str]:
+    """Fills the ``struct ArrowArrayStream *`` ``out`` from ``data``.
+
+    Returns the index column to pass to the library: ``index`` itself unless it is
+    :data:`AUTO`, in which case the rule of ``Library.write`` applies.
+    """
+    pd = _loaded("pandas")
+    if pd is not None and isinstance(data, (pd.DataFrame, pd.Series)):
+        table, chosen = _pandas_to_arrow(pd, data, index)
+        _export_pyarrow(_loaded("pyarrow"), table, out)
+        return chosen
+    chosen = None if index is AUTO else index
+    pa = _loaded("pyarrow")
+    if pa is not None and isinstance(data, (pa.Table, pa.RecordBatch, pa.RecordBatchReader)):
+        _export_pyarrow(pa, data, out)
+        return chosen
+    pl = _loaded("polars")
+    if pl is not None and isinstance(data, pl.DataFrame) and _installed("pyarrow"):
+        # to_arrow() gives large_string; the stream protocol would give string_view.
+        _export_pyarrow(_require("pyarrow", "polars input"), data.to_arrow(), out)
+        return chosen
+    if isinstance(data, _arrow_c.Columns):
+        _arrow_c.export_columns(data, out, data.timezones)
+        return data.index if index is AUTO else index
+    if isinstance(data, Mapping):
+        _arrow_c.export_columns(data, out)
+        return chosen
+    if hasattr(data, "__arrow_c_stream__") and _capsule.AVAILABLE:
+        _capsule.move_from_capsule(data.__arrow_c_stream__(), out)
+        return chosen
+    if hasattr(data, "_export_to_c"):
+        data._export_to_c(int(ffi.cast("uintptr_t", out)))
+        return chosen
+    raise TypeError(
+        f"cannot write a {type(data).__module__}.{type(data).__qualname__}: expected a pandas "
+        "DataFrame or Series, a pyarrow Table / RecordBatch / RecordBatchReader, a polars "
+        "DataFrame, a dict of numpy arrays or lists, or an object with __arrow_c_stream__"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def _pyarrow_error(exc: Exception) -> errors.SheafError:
+    text = str(exc)
+    code = _lib.code_in_message(text) or int(_lib.lib.SHEAF_ERR_GENERIC)
+    return errors.error_class(code)(
+        f"reading the stream failed: {text}", code, _lib.status_name(code)
+    )
+
+
+def _read_table(stream: Any) -> Any:
+    pa = _require("pyarrow", "this output_format")
+    reader = pa.RecordBatchReader._import_from_c(int(ffi.cast("uintptr_t", stream)))
+    try:
+        return reader.read_all()
+    except pa.ArrowException as exc:
+        raise _pyarrow_error(exc) from exc
+
+
+def _to_pandas(table: Any, index: Optional[str]) -> Any:
+    _require("pandas", "output_format='pandas'")
+    md = table.schema.metadata or {}
+    frame = table.to_pandas()
+    if b"pandas" not in md and index is not None and index in frame.columns:
+        frame = frame.set_index(index)
+    series = md.get(_SERIES_KEY)
+    if series is not None and frame.shape[1] == 1:
+        out = frame.iloc[:, 0]
+        out.name = json.loads(series).get("name")
+        return out
+    return frame
+
+
+def import_output(
+    stream: Any, output_format: str, index: Optional[str], rows: Optional[int] = None
+) -> Any:
+    """Consumes ``stream`` (always released on return) into ``output_format``."""
+    try:
+        if output_format == "numpy":
+            return _arrow_c.import_columns(stream, index=index, rows=rows)
+        table = _read_table(stream)
+    finally:
+        _arrow_c.release_stream(stream)
+    if output_format == "pyarrow":
+        return table
+    if output_format == "pandas":
+        return _to_pandas(table, index)
+    if output_format == "polars":
+        pl = _require("polars", "output_format='polars'")
+        return pl.from_arrow(table)
+    raise ValueError(f"unknown output_format {output_format!r}")  # pragma: no cover
