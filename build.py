@@ -145,16 +145,26 @@ def cmd_build() -> None:
         raise SystemExit(f"{LIBRARY} was not produced")
 
 
+def tooling_python() -> Path:
+    """CPython 3.11 in a venv with the full requirements: builds the wheel, runs mypy and ruff."""
+    full = find_cpython(FULL_CPYTHON)
+    if full is None:
+        raise SystemExit(f"CPython {FULL_CPYTHON} is required and was not found (~/.pyenv/versions or PATH)")
+    return venv_python(f"cpython{FULL_CPYTHON}-full", full, REQUIREMENTS_FULL)
+
+
 def cmd_wheel() -> Path:
     cmd_build()
     step("building the wheel")
-    sys.path.insert(0, str(ROOT / "python"))
-    from build_wheel import build_wheel  # type: ignore[import-not-found]
-
     DIST.mkdir(exist_ok=True)
     for old in DIST.glob("sheaf-*.whl"):
         old.unlink()
-    wheel: Path = build_wheel(LIBRARY, DIST, version())
+    run([tooling_python(), ROOT / "python" / "build_wheel.py", "--lib", LIBRARY, "--out", DIST,
+         "--version", version()])
+    wheels = sorted(DIST.glob("sheaf-*.whl"))
+    if len(wheels) != 1:
+        raise SystemExit(f"expected one wheel in {DIST}, found {len(wheels)}")
+    wheel = wheels[0]
     print(f"wrote {wheel.relative_to(ROOT)} ({wheel.stat().st_size / 1e6:.1f} MB)")
     return wheel
 
@@ -202,13 +212,11 @@ def install_wheel(python: Path, wheel: Path) -> None:
          "--no-deps", wheel])
 
 
-def pytest(python: Path, paths: List[str], label: str) -> None:
-    """Runs pytest against the installed wheel, from a directory outside the source tree."""
-    workdir = BUILD / "pytest" / label
-    workdir.mkdir(parents=True, exist_ok=True)
-    args = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", workdir,
-            *[str(ROOT / p) for p in paths]]
-    run(args, cwd=workdir, capture=True, env={"PYTHONDONTWRITEBYTECODE": "1"})
+def pytest(python: Path, suites: List[str]) -> None:
+    """Runs pytest from tests/python against the installed wheel (the package's source is not
+    on that path), so each suite's conftest.py scopes its own fixtures."""
+    run([python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *suites],
+        cwd=ROOT / "tests" / "python", capture=True, env={"PYTHONDONTWRITEBYTECODE": "1"})
 
 
 def run_c_tests() -> None:
@@ -238,16 +246,15 @@ def run_c_tests() -> None:
 
 def run_python_suites(wheel: Path) -> None:
     step(f"Python: full suite on CPython {FULL_CPYTHON} (pandas, pyarrow, polars)")
-    full = find_cpython(FULL_CPYTHON)
-    if full is None:
-        raise SystemExit(f"CPython {FULL_CPYTHON} is required for the full suite and was not found")
-    python = venv_python(f"cpython{FULL_CPYTHON}-full", full, REQUIREMENTS_FULL)
+    python = tooling_python()
     install_wheel(python, wheel)
-    pytest(python, ["tests/python"], f"cpython{FULL_CPYTHON}")
-    step("Python: mypy and ruff on the package")
-    run([python, "-m", "mypy", "--config-file", ROOT / "python" / "pyproject.toml", ROOT / "python" / "sheaf"])
-    run([python, "-m", "ruff", "check", "--config", ROOT / "python" / "pyproject.toml",
-         ROOT / "python", ROOT / "tests" / "python", ROOT / "examples" / "python", ROOT / "build.py"])
+    pytest(python, ["full", "portable"])
+    step("Python: mypy (strict) and ruff on the package, tests, examples and build.py")
+    run([python, "-m", "mypy"], cwd=ROOT / "python")
+    sources = [ROOT / "python", ROOT / "tests" / "python", ROOT / "examples" / "python"]
+    config = ["--config", ROOT / "python" / "pyproject.toml"]
+    run([python, "-m", "ruff", "check", *config, *sources])
+    run([python, "-m", "ruff", "format", "--check", *config, *sources])
 
     interpreters: List[tuple] = [(f"cpython{v}", find_cpython(v)) for v in PORTABLE_CPYTHONS]
     interpreters.append(("pypy3", find_pypy()))
@@ -258,7 +265,7 @@ def run_python_suites(wheel: Path) -> None:
             continue
         python = venv_python(f"{name}-portable", interpreter, REQUIREMENTS_PORTABLE)
         install_wheel(python, wheel)
-        pytest(python, ["tests/python/portable"], name)
+        pytest(python, ["portable"])
 
 
 def cmd_test() -> None:
@@ -288,12 +295,9 @@ def cmd_demo() -> None:
     binaries = compile_examples()
     run([binaries["quickstart"], f"lmdb://{c_store}"])
     step("Python quickstart: one million rows, two versions, time travel")
-    full = find_cpython(FULL_CPYTHON)
-    if full is None:
-        raise SystemExit(f"CPython {FULL_CPYTHON} is required for the demo and was not found")
-    python = venv_python(f"cpython{FULL_CPYTHON}-full", full, REQUIREMENTS_FULL)
+    python = tooling_python()
     install_wheel(python, wheel)
-    run([python, ROOT / "examples" / "python" / "quickstart.py", uri], cwd=BUILD)
+    run([python, ROOT / "examples" / "python" / "quickstart.py", store], cwd=BUILD)
     step("C reads what Python wrote: same store, same symbol")
     run([binaries["print_head"], uri, "demo", "prices", "5"])
     print(f"\nstore: {store}")
