@@ -802,3 +802,23 @@ fn key_spaces_and_collections_through_the_c_abi() {
     sheaf_kv_free(kv);
     sheaf_store_free(store);
 }
+
+#[test]
+fn stream_errors_carry_the_status_name() {
+    let store = open_store("mem://");
+    let lib = create_library(store, "l", r#"{"rows_per_segment": 2}"#);
+    let batch = sample(6);
+    let (mut stream, _) = stream_of(batch.schema(), vec![Ok(batch)]);
+    write(lib, "s", &mut stream, "");
+    let mut out = FFI_ArrowArrayStream::empty();
+    let (p, n) = s("s");
+    ok(|e| sheaf_table_read(lib, p, n, null(), 0, &mut out, null_mut(), null_mut(), e));
+    // A stream keeps its own reference to the storage; deleting the version under it is what
+    // makes a later batch fail.
+    ok(|e| sheaf_table_delete(lib, p, n, null(), 0, e));
+    let mut reader = RecordBatchStreamReader::try_new(out).unwrap();
+    let err = reader.next().unwrap().unwrap_err().to_string();
+    assert!(err.contains("[SHEAF_ERR_NO_SUCH_VERSION]"), "{err}");
+    sheaf_library_free(lib);
+    sheaf_store_free(store);
+}

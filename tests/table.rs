@@ -276,6 +276,24 @@ fn every_type_batch() -> RecordBatch {
             ),
         ),
         ("dict", Arc::new(dict.finish())),
+        (
+            "utf8_view",
+            Arc::new(StringViewArray::from(vec![
+                Some("a string longer than twelve bytes"),
+                None,
+                Some("short"),
+                Some(""),
+            ])),
+        ),
+        (
+            "binary_view",
+            Arc::new(BinaryViewArray::from(vec![
+                Some(&b"\x00\x01"[..]),
+                None,
+                Some(b"0123456789abcdef"),
+                Some(b""),
+            ])),
+        ),
     ];
     let fields: Vec<Field> = columns
         .iter()

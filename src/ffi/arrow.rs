@@ -27,6 +27,20 @@ impl<R: RecordBatchReader> PanicSafeReader<R> {
     }
 }
 
+/// A Sheaf error inside an Arrow stream error, shown with its status name first so that a C
+/// consumer (which only sees `get_last_error` text) can recover the status, e.g.
+/// `[SHEAF_ERR_CLOSED] the store is closed`.
+#[derive(Debug)]
+struct StatusTagged(Error);
+
+impl std::fmt::Display for StatusTagged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}", self.0.kind().name(), self.0)
+    }
+}
+
+impl std::error::Error for StatusTagged {}
+
 impl<R: RecordBatchReader> Iterator for PanicSafeReader<R> {
     type Item = std::result::Result<RecordBatch, ArrowError>;
 
@@ -35,6 +49,10 @@ impl<R: RecordBatchReader> Iterator for PanicSafeReader<R> {
             return None;
         }
         match super::contain(|| self.inner.next()) {
+            Ok(Some(Err(ArrowError::ExternalError(e)))) => Some(Err(match e.downcast::<Error>() {
+                Ok(sheaf) => ArrowError::ExternalError(Box::new(StatusTagged(*sheaf))),
+                Err(other) => ArrowError::ExternalError(other),
+            })),
             Ok(item) => item,
             Err(_) => {
                 self.failed = true;

@@ -47,7 +47,9 @@ fn type_supported(dt: &DataType) -> bool {
         | Time64(_)
         | Duration(_)
         | Decimal128(_, _)
-        | Decimal256(_, _) => true,
+        | Decimal256(_, _)
+        | Utf8View
+        | BinaryView => true,
         Dictionary(key, value) => {
             key.is_dictionary_key_type()
                 && type_supported(value)
