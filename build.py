@@ -31,6 +31,8 @@ LIBRARY = TARGET / "libsheaf.so"
 BUILD = ROOT / "build"
 VENVS = BUILD / "venvs"
 DIST = ROOT / "dist"
+# C programs the Python multi-process tests run next to Python processes (built by the C step).
+C_TOOLS = BUILD / "c" / "tools"
 REQUIREMENTS_FULL = ROOT / "tests" / "python" / "requirements-full.txt"
 REQUIREMENTS_PORTABLE = ROOT / "tests" / "python" / "requirements-portable.txt"
 DEBIAN_PACKAGES = ["valgrind", "g++", "gcc", "pypy3", "pypy3-venv"]
@@ -214,9 +216,11 @@ def install_wheel(python: Path, wheel: Path) -> None:
 
 def pytest(python: Path, suites: List[str]) -> None:
     """Runs pytest from tests/python against the installed wheel (the package's source is not
-    on that path), so each suite's conftest.py scopes its own fixtures."""
+    on that path), so each suite's conftest.py scopes its own fixtures. SHEAF_C_TOOLS_DIR
+    points the cross-language concurrency tests at the C programs."""
+    env = {"PYTHONDONTWRITEBYTECODE": "1", "SHEAF_C_TOOLS_DIR": str(C_TOOLS)}
     run([python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *suites],
-        cwd=ROOT / "tests" / "python", capture=True, env={"PYTHONDONTWRITEBYTECODE": "1"})
+        cwd=ROOT / "tests" / "python", capture=True, env=env)
 
 
 def run_c_tests() -> None:
