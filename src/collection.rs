@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::kv::{delete_prefix, mode};
-use crate::storage::{KeyRange, ScanOptions, SharedStorage, Transaction};
+use crate::kv::mode;
+use crate::storage::{delete_prefix, KeyRange, ScanOptions, SharedStorage, Transaction};
 use crate::store::{validate_name, Store};
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -96,20 +96,7 @@ impl Store {
 
     /// Collection names in byte order.
     pub fn list_collections(&self) -> Result<Vec<String>> {
-        let entries = self.storage()?.scan(
-            &KeyRange::prefix(b"C\0"),
-            ScanOptions {
-                keys_only: true,
-                ..Default::default()
-            },
-        )?;
-        entries
-            .into_iter()
-            .map(|e| {
-                String::from_utf8(e.key[2..].to_vec())
-                    .map_err(|_| Error::corrupt("a collection name is not UTF-8"))
-            })
-            .collect()
+        self.registered_names(b"C\0", "collection")
     }
 
     /// Drops a collection and its documents; a missing one is `NoSuchCollection`.
@@ -122,7 +109,7 @@ impl Store {
                 format!("no collection '{name}'"),
             ));
         }
-        delete_prefix(&storage, &docs_prefix(name))?;
+        delete_prefix(storage.as_ref(), &docs_prefix(name))?;
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::storage::{KeyRange, ScanOptions, SharedStorage, Transaction, WriteOp};
+use crate::storage::{delete_prefix, KeyRange, ScanOptions, SharedStorage, Transaction, WriteOp};
 use crate::store::{validate_name, Store};
 
 /// Mode bits (same values as Yokan's `YOKAN_MODE_*`).
@@ -136,20 +136,7 @@ impl Store {
 
     /// Key space names in byte order.
     pub fn list_kv(&self) -> Result<Vec<String>> {
-        let entries = self.storage()?.scan(
-            &KeyRange::prefix(b"K\0"),
-            ScanOptions {
-                keys_only: true,
-                ..Default::default()
-            },
-        )?;
-        entries
-            .into_iter()
-            .map(|e| {
-                String::from_utf8(e.key[2..].to_vec())
-                    .map_err(|_| Error::corrupt("a key space name is not UTF-8"))
-            })
-            .collect()
+        self.registered_names(b"K\0", "key space")
     }
 
     /// Drops a key space and every entry in it; returns whether it existed.
@@ -157,29 +144,8 @@ impl Store {
         validate_name("key space", name)?;
         let storage = self.storage()?;
         let existed = storage.delete(&space_key(name))?;
-        delete_prefix(&storage, &entries_prefix(name))?;
+        delete_prefix(storage.as_ref(), &entries_prefix(name))?;
         Ok(existed)
-    }
-}
-
-pub(crate) fn delete_prefix(storage: &SharedStorage, prefix: &[u8]) -> Result<u64> {
-    let range = KeyRange::prefix(prefix);
-    let mut removed = 0u64;
-    loop {
-        let page = storage.scan(
-            &range,
-            ScanOptions {
-                keys_only: true,
-                limit: Some(4096),
-                ..Default::default()
-            },
-        )?;
-        if page.is_empty() {
-            return Ok(removed);
-        }
-        removed += page.len() as u64;
-        let ops: Vec<WriteOp<'_>> = page.iter().map(|e| WriteOp::Delete(&e.key)).collect();
-        storage.write_batch(&ops)?;
     }
 }
 
@@ -426,7 +392,7 @@ impl KeySpace {
 
     /// Erases every key starting with `prefix` (all keys for an empty prefix); returns how many.
     pub fn erase_range(&self, prefix: &[u8]) -> Result<u64> {
-        delete_prefix(&self.storage()?, &self.key(prefix))
+        delete_prefix(self.storage()?.as_ref(), &self.key(prefix))
     }
 
     /// Lists up to `count` entries after `from_key` (exclusive unless INCLUSIVE; empty = from

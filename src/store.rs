@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::storage::{self, KeyRange, ScanOptions, SharedStorage, WriteOp};
+use crate::storage::{self, KeyRange, ScanOptions, SharedStorage};
 
 /// Longest library or symbol name, in bytes.
 pub const MAX_NAME_BYTES: usize = 255;
@@ -226,8 +226,14 @@ impl Store {
 
     /// Library names in byte order.
     pub fn list_libraries(&self) -> Result<Vec<String>> {
+        self.registered_names(b"L\0", "library")
+    }
+
+    /// The names registered under a one-letter registry prefix (`L\0`, `K\0`, `C\0`), in
+    /// byte order.
+    pub(crate) fn registered_names(&self, prefix: &[u8], what: &str) -> Result<Vec<String>> {
         let entries = self.storage()?.scan(
-            &KeyRange::prefix(b"L\0"),
+            &KeyRange::prefix(prefix),
             ScanOptions {
                 keys_only: true,
                 ..Default::default()
@@ -236,8 +242,8 @@ impl Store {
         entries
             .into_iter()
             .map(|e| {
-                String::from_utf8(e.key[2..].to_vec())
-                    .map_err(|_| Error::corrupt("a library name in the store is not UTF-8"))
+                String::from_utf8(e.key[prefix.len()..].to_vec())
+                    .map_err(|_| Error::corrupt(format!("a {what} name in the store is not UTF-8")))
             })
             .collect()
     }
@@ -248,22 +254,7 @@ impl Store {
         validate_name("library", name)?;
         let storage = self.storage()?;
         let existed = storage.delete(&library_key(name))?;
-        let range = KeyRange::prefix(&library_data_prefix(name));
-        loop {
-            let page = storage.scan(
-                &range,
-                ScanOptions {
-                    keys_only: true,
-                    limit: Some(4096),
-                    ..Default::default()
-                },
-            )?;
-            if page.is_empty() {
-                break;
-            }
-            let ops: Vec<WriteOp<'_>> = page.iter().map(|e| WriteOp::Delete(&e.key)).collect();
-            storage.write_batch(&ops)?;
-        }
+        storage::delete_prefix(storage.as_ref(), &library_data_prefix(name))?;
         Ok(existed)
     }
 }

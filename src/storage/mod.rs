@@ -156,6 +156,29 @@ pub trait Storage: Send + Sync {
 /// Storage shared by every handle of a store.
 pub type SharedStorage = Arc<dyn Storage>;
 
+/// Deletes every key starting with `prefix`, page by page (each page atomically); returns how
+/// many keys it deleted.
+pub fn delete_prefix(storage: &dyn Storage, prefix: &[u8]) -> Result<u64> {
+    let range = KeyRange::prefix(prefix);
+    let mut removed = 0u64;
+    loop {
+        let page = storage.scan(
+            &range,
+            ScanOptions {
+                keys_only: true,
+                limit: Some(4096),
+                reverse: false,
+            },
+        )?;
+        if page.is_empty() {
+            return Ok(removed);
+        }
+        removed += page.len() as u64;
+        let ops: Vec<WriteOp<'_>> = page.iter().map(|e| WriteOp::Delete(&e.key)).collect();
+        storage.write_batch(&ops)?;
+    }
+}
+
 /// Opens the backend a URI names.
 ///
 /// - `mem://` — a new private in-memory space; `mem://NAME` — a process-wide named one, shared
