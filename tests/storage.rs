@@ -251,3 +251,30 @@ fn concurrent_read_modify_write_transactions_lose_nothing() {
         assert_eq!(n, 400, "{}", s.describe());
     }
 }
+
+#[test]
+fn an_lmdb_store_inherited_through_fork_is_refused_in_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = storage::open_uri(dir.path().to_str().unwrap()).unwrap();
+    s.put(b"k", b"v").unwrap();
+    // SAFETY: the child only calls into the storage (which must refuse) and then _exit()s.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let refused = match s.get(b"k") {
+            Err(e) => e.to_string().contains("forked") && s.put(b"x", b"y").is_err(),
+            Ok(_) => false,
+        };
+        unsafe { libc::_exit(if refused { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child was not refused"
+    );
+    assert_eq!(
+        s.get(b"k").unwrap().as_deref(),
+        Some(&b"v"[..]),
+        "the parent still works"
+    );
+}

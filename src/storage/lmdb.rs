@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use heed::types::Bytes;
@@ -30,9 +31,29 @@ pub struct LmdbStorage {
     env: Env<WithoutTls>,
     db: Database<Bytes, Bytes>,
     path: PathBuf,
+    fork_generation: u64,
 }
 
 static OPEN_ENVS: Mutex<Option<HashMap<PathBuf, Weak<LmdbStorage>>>> = Mutex::new(None);
+
+/// Bumped in every child process right after `fork()`. LMDB environments must not be used
+/// across a fork (the child would share the parent's mappings and reader slots, which can
+/// corrupt the database), and heed's own registry keeps the parent's path open in the child,
+/// so the child cannot reopen it either. An environment therefore remembers the generation it
+/// was opened in and refuses to work in a later one, with an error that says what to do.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+fn watch_forks() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registering a handler that only bumps an atomic (async-signal-safe).
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+}
 
 fn lmdb_error(context: &str, e: heed::Error) -> Error {
     match e {
@@ -48,6 +69,7 @@ fn lmdb_error(context: &str, e: heed::Error) -> Error {
 impl LmdbStorage {
     /// Opens (creating the directory if needed) or shares the environment at `path`.
     pub fn open(path: &Path, options: LmdbOptions) -> Result<SharedStorage> {
+        watch_forks();
         std::fs::create_dir_all(path).map_err(|e| {
             Error::new(
                 ErrorKind::Io,
@@ -89,12 +111,34 @@ impl LmdbStorage {
             env,
             db,
             path: canonical.clone(),
+            fork_generation: FORK_GENERATION.load(Ordering::SeqCst),
         });
         registry.insert(canonical, Arc::downgrade(&storage));
         Ok(storage)
     }
 
+    /// Refuses to use an environment inherited through `fork()`.
+    fn check_process(&self) -> Result<()> {
+        if FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation {
+            return Err(Error::storage(format!(
+                "the LMDB store {} was opened before this process forked, and LMDB cannot be used across \
+                 fork(): open stores only in the child processes (with Python's multiprocessing, use the \
+                 'spawn' or 'forkserver' start method)",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn read_txn(&self) -> Result<heed::RoTxn<'_, WithoutTls>> {
+        self.check_process()?;
+        self.env
+            .read_txn()
+            .map_err(|e| lmdb_error("cannot begin a read", e))
+    }
+
     fn write<T>(&self, f: impl FnOnce(&mut heed::RwTxn<'_>) -> Result<T>) -> Result<T> {
+        self.check_process()?;
         let mut wtxn = self
             .env
             .write_txn()
@@ -108,10 +152,7 @@ impl LmdbStorage {
 
 impl Storage for LmdbStorage {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let rtxn = self
-            .env
-            .read_txn()
-            .map_err(|e| lmdb_error("cannot begin a read", e))?;
+        let rtxn = self.read_txn()?;
         let value = self
             .db
             .get(&rtxn, key)
@@ -178,10 +219,7 @@ impl Storage for LmdbStorage {
     }
 
     fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>> {
-        let rtxn = self
-            .env
-            .read_txn()
-            .map_err(|e| lmdb_error("cannot begin a read", e))?;
+        let rtxn = self.read_txn()?;
         scan_in(self.db, &rtxn, range, options)
     }
 
@@ -210,10 +248,7 @@ impl Storage for LmdbStorage {
     }
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
-        let rtxn = self
-            .env
-            .read_txn()
-            .map_err(|e| lmdb_error("cannot begin a read", e))?;
+        let rtxn = self.read_txn()?;
         keys.iter()
             .map(|k| {
                 self.db
