@@ -54,7 +54,9 @@ def check_parallel_speedup(serial_run, parallel_run, attempts: int = 8) -> None:
         results.append((round(max(before, after), 2), round(ratio, 2)))
         if ratio < 0.8:
             return
-    # Only attempts with two free cores before and after them are evidence.
-    if sum(1 for c, _ in results if c <= 0.7) < 2:
+    # Only attempts with two clearly free cores before and after them are evidence: a control
+    # of 0.6-0.7 already means another job took a good part of a core, and then the page-fault
+    # heavy reads scale worse than hashing does.
+    if sum(1 for c, _ in results if c <= 0.6) < 2:
         pytest.skip(f"the machine is busy (control, ratio): {results}")
     raise AssertionError(f"no parallel speedup, the GIL seems held: (control, ratio) {results}")
