@@ -392,7 +392,8 @@ void sheaf_bytes_free(struct SheafBytes *bytes);
 // Writes many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…write
 // options…}}, …]` with `n_items` entries; `streams`: an array of `n_items` streams, all moved
 // in (and released, whatever happens); `metadata`: NULL, or an array of `n_items` slices
-// (`{NULL, 0}` = none). `*out_results_json`: `[{"version": N} | {"error": {…}}, …]`. A symbol
+// (`{NULL, 0}` = none). `*out_results_json`: `[{"version": N} | {"error": {"code": 302,
+// "name": "SHEAF_ERR_NO_SUCH_SYMBOL", "message": "…"}}, …]`. A symbol
 // named twice is `SHEAF_ERR_INVALID_ARGUMENT` for the whole batch (nothing is written).
 SheafStatus sheaf_table_write_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
 
@@ -507,8 +508,8 @@ SheafStatus sheaf_kv_erase_range(const struct SheafKeySpace *kv, const uint8_t *
 // Lists up to `count` entries after `from_key` (exclusive unless INCLUSIVE; empty = from the
 // start) whose key starts with `filter` (ends with it, with SUFFIX). `*out_keys` / `*out_key_sizes`
 // receive the keys packed with their `uint64_t` sizes (the number of entries is
-// `out_key_sizes.len / 8`); `out_values` and `out_value_sizes` may be NULL (keys only) or
-// receive the values likewise. Modes: INCLUSIVE, SUFFIX, NO_PREFIX, IGNORE_KEYS, KEEP_LAST,
+// `out_key_sizes.len / 8`); `out_values` and `out_value_sizes` are both NULL (keys only) or
+// both set (values likewise) — one without the other is `SHEAF_ERR_INVALID_ARGUMENT`. Modes: INCLUSIVE, SUFFIX, NO_PREFIX, IGNORE_KEYS, KEEP_LAST,
 // CONSUME (erase what is returned, atomically).
 SheafStatus sheaf_kv_list(const struct SheafKeySpace *kv, const uint8_t *from_key, size_t from_key_len, const uint8_t *filter, size_t filter_len, size_t count, uint32_t mode, struct SheafBytes *out_keys, struct SheafBytes *out_key_sizes, struct SheafBytes *out_values, struct SheafBytes *out_value_sizes, struct SheafError **err);
 
@@ -647,7 +648,9 @@ void sheaf_store_free(struct SheafStore *store);
 
 // Creates a library. `options_json` may be NULL (defaults) or
 // `{"rows_per_segment": 100000, "compression": "lz4"|"zstd"|"none",
-//   "prune_previous_versions": false}` (every field optional).
+//   "prune_previous_versions": false, "dynamic_schema": false}` (every field optional).
+// With `dynamic_schema`, append/update may add columns (null in older rows), omit columns
+// (null in new rows) and widen types (integer → wider integer or float64, float32 → float64).
 //
 // Errors: `SHEAF_ERR_LIBRARY_EXISTS`, `SHEAF_ERR_INVALID_NAME`, `SHEAF_ERR_INVALID_JSON`,
 // `SHEAF_ERR_INVALID_ARGUMENT`, `SHEAF_ERR_CLOSED`, storage errors.
@@ -707,8 +710,10 @@ SheafStatus sheaf_table_append(const struct SheafLibrary *library, const char *s
 // Replaces the rows of an indexed `symbol` whose index lies in the span of `data` (its first
 // to last index value) or in `date_range`, keeping every row outside it, as a new version.
 // Only segments overlapping the span are rewritten. `options_json` (may be NULL):
-// `{"date_range": [start, end], "upsert": false, "prune_previous_versions": null}` where each
-// bound is null (open), a raw index value, or `{"ns": <nanoseconds since the epoch>}`. Rows of
+// `{"date_range": [start, end], "upsert": false, "index": null, "prune_previous_versions":
+// null}` where each bound is null (open), a raw index value, or `{"ns": <nanoseconds since
+// the epoch>}`; with `upsert`, a missing symbol is created from `data` indexed by `index`
+// (required then). Rows of
 // `data` outside an explicit `date_range` are dropped. Empty `data` without `date_range` makes
 // a new version with unchanged rows; with `date_range` it deletes the range. `metadata` as in
 // `sheaf_table_write` (not carried over). Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
@@ -736,8 +741,8 @@ SheafStatus sheaf_table_prune_previous_versions(const struct SheafLibrary *libra
 // new version, or the latest one when it was already compact.
 SheafStatus sheaf_table_compact(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
-// Lists versions, newest first, as a JSON array of version infos (see the top of this
-// section): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
+// Lists versions, newest first, as a JSON array of version infos (the shape documented at
+// `sheaf_table_list_versions`): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
 // `options_json` (may be NULL): `{"symbol": null | "s", "snapshot": null | "name",
 // "latest_only": false}` — one symbol or all; only the versions a snapshot holds; only the
 // newest per symbol.
@@ -778,8 +783,11 @@ SheafStatus sheaf_table_list_symbols(const struct SheafLibrary *library, struct 
 // Sets `*out` to whether `symbol` has a live version.
 SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, bool *out, struct SheafError **err);
 
-// Lists the live versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest
-// first, as a JSON array of version infos.
+// Lists the versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest first,
+// as a JSON array of version infos: `{"symbol": "s", "version": 3, "timestamp_ns": N,
+// "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true, "snapshots":
+// ["name", …]}` — the live versions and the deleted ones snapshots still hold
+// (`"deleted": true`). `sheaf_table_query_versions` filters the same list.
 SheafStatus sheaf_table_list_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);
 
 // Deletes versions of `symbol`: the `n_versions` numbers at `versions`, or every version when

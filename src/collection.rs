@@ -114,17 +114,41 @@ impl Store {
     }
 }
 
+/// JSON equality where numbers compare by value (`5` equals `5.0`), as most languages that
+/// write JSON do not keep the integer/float distinction.
+fn json_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(i), Some(j), _, _) => i == j,
+                (_, _, Some(i), Some(j)) => i == j,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 /// Whether a document matches a filter: every top-level field of `filter` (a JSON object) is
-/// present in the document with an equal value. An empty filter matches everything, including
+/// present in the document with an equal value (numbers compare by value: `5` matches `5.0`). An empty filter matches everything, including
 /// documents that are not JSON.
 pub fn matches_filter(doc: &[u8], filter: &serde_json::Map<String, serde_json::Value>) -> bool {
     if filter.is_empty() {
         return true;
     }
     match serde_json::from_slice::<serde_json::Value>(doc) {
-        Ok(serde_json::Value::Object(fields)) => {
-            filter.iter().all(|(k, v)| fields.get(k) == Some(v))
-        }
+        Ok(serde_json::Value::Object(fields)) => filter
+            .iter()
+            .all(|(k, v)| fields.get(k).is_some_and(|f| json_equal(f, v))),
         _ => false,
     }
 }
@@ -282,16 +306,18 @@ impl Collection {
         let storage = self.storage()?;
         let mut range = KeyRange::prefix(&self.inner.prefix);
         range.start = std::ops::Bound::Included(self.doc_key(start_id));
+        // Filters may skip documents: read pages of a few times `count`, at most 1024.
+        let page_size = count.saturating_mul(4).clamp(1, 1024);
         let mut out = Vec::new();
         while out.len() < count {
             let page = storage.scan(
                 &range,
                 ScanOptions {
-                    limit: Some(1024.min(count.max(1) * 4)),
+                    limit: Some(page_size),
                     ..Default::default()
                 },
             )?;
-            let exhausted = page.len() < 1024.min(count.max(1) * 4);
+            let exhausted = page.len() < page_size;
             if let Some(last) = page.last() {
                 range.start = std::ops::Bound::Excluded(last.key.clone());
             }

@@ -385,3 +385,30 @@ fn concurrent_stores_get_unique_sequential_ids() {
     assert_eq!(ids, (0..400).collect::<Vec<_>>());
     assert_eq!(c.size().unwrap(), 400);
 }
+
+#[test]
+fn document_filters_compare_numbers_by_value_and_huge_counts_are_fine() {
+    let store = Store::open("mem://").unwrap();
+    let c = store.create_collection("c").unwrap();
+    c.store(br#"{"n": 5, "tags": [1, 2.0]}"#).unwrap();
+    c.store(br#"{"n": 6}"#).unwrap();
+    for filter in [
+        r#"{"n": 5.0}"#,
+        r#"{"n": 5}"#,
+        r#"{"n": 0.5e1}"#,
+        r#"{"tags": [1.0, 2]}"#,
+    ] {
+        let f: serde_json::Map<String, serde_json::Value> = serde_json::from_str(filter).unwrap();
+        let ids: Vec<u64> = c
+            .list(0, usize::MAX, &f)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids, vec![0], "{filter}");
+    }
+    assert_eq!(
+        c.list(0, 1 << 62, &serde_json::Map::new()).unwrap().len(),
+        2
+    );
+}

@@ -250,6 +250,33 @@ fn update_replaces_the_span_and_rewrites_only_overlapping_segments() {
         )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NoSuchSymbol);
+    // Upsert creates the symbol with the named index.
+    let upsert = UpdateOptions {
+        upsert: true,
+        index: Some("ts".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        lib.update("fresh", &mut src(frame(&[4, 5], 1.0)), None, &upsert)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        lib.get_description("fresh", &AsOf::Latest)
+            .unwrap()
+            .row_count,
+        2
+    );
+    let no_index = UpdateOptions {
+        upsert: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        lib.update("other", &mut src(frame(&[4], 1.0)), None, &no_index)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
 }
 
 #[test]

@@ -213,7 +213,8 @@ fn writing_batch(
 /// Writes many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…write
 /// options…}}, …]` with `n_items` entries; `streams`: an array of `n_items` streams, all moved
 /// in (and released, whatever happens); `metadata`: NULL, or an array of `n_items` slices
-/// (`{NULL, 0}` = none). `*out_results_json`: `[{"version": N} | {"error": {…}}, …]`. A symbol
+/// (`{NULL, 0}` = none). `*out_results_json`: `[{"version": N} | {"error": {"code": 302,
+/// "name": "SHEAF_ERR_NO_SUCH_SYMBOL", "message": "…"}}, …]`. A symbol
 /// named twice is `SHEAF_ERR_INVALID_ARGUMENT` for the whole batch (nothing is written).
 #[no_mangle]
 pub extern "C" fn sheaf_table_write_batch(

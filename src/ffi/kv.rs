@@ -516,8 +516,8 @@ pub extern "C" fn sheaf_kv_erase_range(
 /// Lists up to `count` entries after `from_key` (exclusive unless INCLUSIVE; empty = from the
 /// start) whose key starts with `filter` (ends with it, with SUFFIX). `*out_keys` / `*out_key_sizes`
 /// receive the keys packed with their `uint64_t` sizes (the number of entries is
-/// `out_key_sizes.len / 8`); `out_values` and `out_value_sizes` may be NULL (keys only) or
-/// receive the values likewise. Modes: INCLUSIVE, SUFFIX, NO_PREFIX, IGNORE_KEYS, KEEP_LAST,
+/// `out_key_sizes.len / 8`); `out_values` and `out_value_sizes` are both NULL (keys only) or
+/// both set (values likewise) — one without the other is `SHEAF_ERR_INVALID_ARGUMENT`. Modes: INCLUSIVE, SUFFIX, NO_PREFIX, IGNORE_KEYS, KEEP_LAST,
 /// CONSUME (erase what is returned, atomically).
 #[no_mangle]
 pub extern "C" fn sheaf_kv_list(

@@ -75,7 +75,9 @@ pub extern "C" fn sheaf_store_free(store: *mut SheafStore) {
 
 /// Creates a library. `options_json` may be NULL (defaults) or
 /// `{"rows_per_segment": 100000, "compression": "lz4"|"zstd"|"none",
-///   "prune_previous_versions": false}` (every field optional).
+///   "prune_previous_versions": false, "dynamic_schema": false}` (every field optional).
+/// With `dynamic_schema`, append/update may add columns (null in older rows), omit columns
+/// (null in new rows) and widen types (integer → wider integer or float64, float32 → float64).
 ///
 /// Errors: `SHEAF_ERR_LIBRARY_EXISTS`, `SHEAF_ERR_INVALID_NAME`, `SHEAF_ERR_INVALID_JSON`,
 /// `SHEAF_ERR_INVALID_ARGUMENT`, `SHEAF_ERR_CLOSED`, storage errors.

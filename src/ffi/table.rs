@@ -136,8 +136,10 @@ pub extern "C" fn sheaf_table_append(
 /// Replaces the rows of an indexed `symbol` whose index lies in the span of `data` (its first
 /// to last index value) or in `date_range`, keeping every row outside it, as a new version.
 /// Only segments overlapping the span are rewritten. `options_json` (may be NULL):
-/// `{"date_range": [start, end], "upsert": false, "prune_previous_versions": null}` where each
-/// bound is null (open), a raw index value, or `{"ns": <nanoseconds since the epoch>}`. Rows of
+/// `{"date_range": [start, end], "upsert": false, "index": null, "prune_previous_versions":
+/// null}` where each bound is null (open), a raw index value, or `{"ns": <nanoseconds since
+/// the epoch>}`; with `upsert`, a missing symbol is created from `data` indexed by `index`
+/// (required then). Rows of
 /// `data` outside an explicit `date_range` are dropped. Empty `data` without `date_range` makes
 /// a new version with unchanged rows; with `date_range` it deletes the range. `metadata` as in
 /// `sheaf_table_write` (not carried over). Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
@@ -282,8 +284,8 @@ pub extern "C" fn sheaf_table_compact(
     })
 }
 
-/// Lists versions, newest first, as a JSON array of version infos (see the top of this
-/// section): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
+/// Lists versions, newest first, as a JSON array of version infos (the shape documented at
+/// `sheaf_table_list_versions`): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
 /// `options_json` (may be NULL): `{"symbol": null | "s", "snapshot": null | "name",
 /// "latest_only": false}` — one symbol or all; only the versions a snapshot holds; only the
 /// newest per symbol.
@@ -468,8 +470,11 @@ pub extern "C" fn sheaf_table_has_symbol(
     })
 }
 
-/// Lists the live versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest
-/// first, as a JSON array of version infos.
+/// Lists the versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest first,
+/// as a JSON array of version infos: `{"symbol": "s", "version": 3, "timestamp_ns": N,
+/// "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true, "snapshots":
+/// ["name", …]}` — the live versions and the deleted ones snapshots still hold
+/// (`"deleted": true`). `sheaf_table_query_versions` filters the same list.
 #[no_mangle]
 pub extern "C" fn sheaf_table_list_versions(
     library: *const SheafLibrary,

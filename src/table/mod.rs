@@ -566,8 +566,8 @@ impl Library {
         );
         let options = UpdateOptions {
             date_range: Some(range),
-            upsert: false,
             prune_previous_versions,
+            ..Default::default()
         };
         self.update_impl(symbol, &mut empty, UpdateMetadata::Keep, &options)
     }
@@ -592,14 +592,23 @@ impl Library {
                 return Err(no_such_symbol(self, symbol)
                     .context("update needs an existing symbol (or upsert=true)"));
             }
-            if options.date_range.is_some() {
-                return Err(Error::invalid(
-                    "update with upsert of a new symbol cannot take a date_range",
-                ));
-            }
-            return Err(Error::invalid(
-                "update with upsert of a new symbol needs the index column: write it first, or use write(index=…)",
-            ));
+            // Upsert of a missing symbol: the data becomes its first version (ArcticDB does
+            // the same), indexed by the column the caller names.
+            let index = options.index.clone().ok_or_else(|| {
+                Error::invalid(
+                    "update with upsert of a missing symbol needs options.index (the index column)",
+                )
+            })?;
+            let write_options = WriteOptions {
+                index: Some(index),
+                validate_index: true,
+                prune_previous_versions: options.prune_previous_versions,
+            };
+            let metadata = match metadata {
+                UpdateMetadata::Replace(m) => m,
+                UpdateMetadata::Keep => None,
+            };
+            return self.write(symbol, data, metadata, &write_options);
         };
         let index_name = current.header.index.clone().ok_or_else(|| {
             Error::new(

@@ -211,11 +211,13 @@ impl ReadOptions {
 }
 
 /// Options of `update` and `delete_data_in_range`. JSON (all optional):
-/// `{"date_range": [start, end], "upsert": false, "prune_previous_versions": null}`.
+/// `{"date_range": [start, end], "upsert": false, "index": null, "prune_previous_versions": null}`.
+/// `index` names the index column when `upsert` creates a missing symbol.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UpdateOptions {
     pub date_range: Option<DateRange>,
     pub upsert: bool,
+    pub index: Option<String>,
     pub prune_previous_versions: Option<bool>,
 }
 
@@ -224,6 +226,7 @@ pub struct UpdateOptions {
 struct UpdateOptionsJson {
     date_range: Value,
     upsert: bool,
+    index: Option<String>,
     prune_previous_versions: Option<bool>,
 }
 
@@ -238,6 +241,7 @@ impl UpdateOptions {
         Ok(UpdateOptions {
             date_range,
             upsert: raw.upsert,
+            index: raw.index,
             prune_previous_versions: raw.prune_previous_versions,
         })
     }
