@@ -9,12 +9,21 @@ Every ``tests/c/test_*.c`` is linked with the helper sources beside it (``tests/
 not tests) and run three ways: plain, built with AddressSanitizer + UndefinedBehaviorSanitizer
 (leak detection on), and under valgrind (zero errors and zero definite leaks required). The Rust
 library itself is not instrumented; the sanitizers and valgrind still see every allocation it
-makes, since it allocates through malloc.
+makes, since it allocates through malloc. A test whose source includes ``<pthread.h>`` is built
+with ``-pthread``. Under valgrind the tests get ``SHEAF_TEST_SCALE=0.5`` (unless it is set
+already), which the process tests use to shrink their key, item and batch counts.
+
+The process tools ``tests/c/tools/*.c`` (small programs that other suites, e.g. the Python ones,
+start as concurrent processes on one store) are built into ``build/c/tools/`` — see
+``tools_dir()`` and ``build_tools()`` — and each is run in a small self-check (two appenders at
+once, two NEW_ONLY racers at once, consumers draining what the racers stored; once more under
+valgrind when that mode is on).
 
 Prints one line per step and ends with ``C tests: N passed, M failed``, where N counts the
-test-program runs that passed (tests x modes) and M every failed step of any kind. Raises
-``CTestFailure`` (exit status 1 as a script) when anything failed. Build outputs and full logs
-go to ``build/c/`` (git-ignored); stores go to a temporary directory that is removed afterwards.
+test-program runs that passed (tests x modes) plus the tool self-checks that passed, and M every
+failed step of any kind. Raises ``CTestFailure`` (exit status 1 as a script) when anything
+failed. Build outputs and full logs go to ``build/c/`` (git-ignored); stores go to a temporary
+directory that is removed afterwards.
 
 Python 3.8+, standard library only.
 """
@@ -30,7 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 MODES: Tuple[str, ...] = ("plain", "asan", "valgrind")
 
@@ -53,6 +62,9 @@ VALGRIND: List[str] = [
 RUN_TIMEOUT_S = 600
 # LMDB reserves its whole map as address space; valgrind cannot map the 64 GiB default.
 STORE_QUERY = "?map_size=256MB"
+# Under valgrind the process tests shrink their sizes by this factor (SHEAF_TEST_SCALE).
+VALGRIND_SCALE = "0.5"
+TOOLS = ("sheaf_appender", "sheaf_kv_racer", "sheaf_kv_consumer")
 
 
 class CTestFailure(RuntimeError):
@@ -186,7 +198,9 @@ class _Runner:
         out_dir.mkdir(parents=True, exist_ok=True)
         exe = out_dir / test.stem
         helpers = sorted(p for p in self.tests_dir.glob("*.c") if not p.name.startswith("test_"))
-        cmd = ["gcc", *C_FLAGS, *POSIX_FLAGS, *(ASAN_FLAGS if mode == "asan" else []),
+        source = test.read_text(encoding="utf-8", errors="replace")
+        threads = ["-pthread"] if re.search(r"#\s*include\s*<pthread\.h>", source) else []
+        cmd = ["gcc", *C_FLAGS, *threads, *POSIX_FLAGS, *(ASAN_FLAGS if mode == "asan" else []),
                "-I", str(self.include), "-I", str(self.tests_dir),
                str(test), *map(str, helpers), "-o", str(exe), *self._link_flags()]
         name = f"compile {test.stem} ({'asan+ubsan' if mode == 'asan' else 'plain'})"
@@ -203,6 +217,8 @@ class _Runner:
         if mode == "asan":
             env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1"
             env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
+        if mode == "valgrind" and "SHEAF_TEST_SCALE" not in os.environ:
+            env["SHEAF_TEST_SCALE"] = VALGRIND_SCALE
         return env
 
     def run_test(self, exe: Path, mode: str) -> None:
@@ -256,6 +272,177 @@ class _Runner:
             good = not ok and "SHEAF_ERR_NO_SUCH_SYMBOL" in out and "(exit status 1)" in out
             self._step(name, good, secs, log=out)
 
+    # ---- process tools ----------------------------------------------------------------------
+
+    def compile_tools(self) -> Dict[str, Path]:
+        """Builds tests/c/tools/*.c into build/c/tools/ (plain, rpath to lib_dir)."""
+        out_dir = tools_dir(self.repo)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        src_dir = self.tests_dir / "tools"
+        exes: Dict[str, Path] = {}
+        for src in sorted(src_dir.glob("*.c")):
+            exe = out_dir / src.stem
+            cmd = ["gcc", *C_FLAGS, *POSIX_FLAGS, "-I", str(self.include), "-I", str(self.tests_dir),
+                   "-I", str(src_dir), str(src), str(self.tests_dir / "arrow_build.c"), "-o", str(exe),
+                   *self._link_flags()]
+            name = f"compile tool {src.stem}"
+            ok, out, secs = self._run(name, cmd)
+            if self._step(name, ok, secs, log=out):
+                exes[src.stem] = exe
+        missing = [t for t in TOOLS if not (src_dir / f"{t}.c").is_file()]
+        if missing:
+            self._step("find tests/c/tools sources", False, 0.0, log="missing: " + ", ".join(missing))
+        return exes
+
+    def _spawn(self, cmd: Sequence[str], env: Dict[str, str]) -> "subprocess.Popen[bytes]":
+        return subprocess.Popen(list(cmd), cwd=str(self.repo), env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    def _tool_step(self, name: str, cmds: Sequence[Sequence[str]],
+                   check: Callable[[List[str]], List[str]], env: Dict[str, str]) -> None:
+        """Runs `cmds` at the same time; `check(outputs)` returns a list of problems."""
+        start = time.monotonic()
+        procs = [self._spawn(c, env) for c in cmds]
+        outputs: List[str] = []
+        problems: List[str] = []
+        for cmd, proc in zip(cmds, procs):
+            try:
+                out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+                problems.append(f"timed out: {' '.join(cmd)}")
+            text = out.decode("utf-8", errors="replace")
+            outputs.append(text)
+            if proc.returncode != 0:
+                problems.append(f"exit status {proc.returncode}: {' '.join(cmd)}")
+        if not problems:
+            try:
+                problems.extend(check(outputs))
+            except Exception as e:  # a malformed output file, say
+                problems.append(f"checking the outputs failed: {e!r}")
+        log = "\n".join("$ " + " ".join(c) + "\n" + o for c, o in zip(cmds, outputs))
+        self._save_log(name, log + ("\n" + "\n".join(problems) if problems else ""))
+        if self._step(name, not problems, time.monotonic() - start,
+                      log="\n".join(problems) + "\n" + log):
+            self.passed_runs += 1
+
+    def check_tools(self, exes: Dict[str, Path]) -> None:
+        if any(t not in exes for t in TOOLS):
+            self._step("tool self-checks", False, 0.0, log="not every tool was built")
+            return
+        assert self.tmp is not None
+        work = self.tmp / "tools"
+        work.mkdir(exist_ok=True)
+        env = self._env("plain")
+        app, racer, consumer = (str(exes[t]) for t in TOOLS)
+        uri = f"lmdb://{work}/store{STORE_QUERY}"
+
+        # Two appenders at once: each batch reported once with its version, the versions of
+        # both together are exactly 0..2n-1, each writer's seqs in order with rising versions.
+        n = 12
+
+        def appenders_ok(outputs: List[str]) -> List[str]:
+            problems: List[str] = []
+            versions: List[int] = []
+            for writer, out in zip((1, 2), outputs):
+                lines = [line.split() for line in out.splitlines() if line.strip()]
+                if [int(f[1]) for f in lines] != list(range(n)) or any(int(f[0]) != writer for f in lines):
+                    problems.append(f"appender {writer}: unexpected output")
+                mine = [int(f[2]) for f in lines]
+                if mine != sorted(mine):
+                    problems.append(f"appender {writer}: versions not rising: {mine}")
+                versions += mine
+            if sorted(versions) != list(range(2 * n)):
+                problems.append(f"versions are not 0..{2 * n - 1}: {sorted(versions)}")
+            return problems
+
+        self._tool_step("tool sheaf_appender: two at once",
+                        [[app, uri, "tools", "appended", "1", str(n), "2"],
+                         [app, uri, "tools", "appended", "2", str(n), "2"]], appenders_ok, env)
+
+        # Two NEW_ONLY racers on the same keys: exactly one winner per key.
+        keys = 300
+        outs = [work / "racer1.txt", work / "racer2.txt"]
+        wins: Dict[str, int] = {}
+
+        def racers_ok(_outputs: List[str]) -> List[str]:
+            problems: List[str] = []
+            results = []
+            for racer_id, path in zip(("1", "2"), outs):
+                lines = path.read_text().splitlines()
+                expected = [f"key-{k:06d}" for k in range(keys)]
+                if [line.split()[0] for line in lines] != expected:
+                    problems.append(f"{path.name}: not one line per key in order")
+                results.append({line.split()[0]: line.split()[1] for line in lines})
+                wins[racer_id] = sum(1 for line in lines if line.endswith(" won"))
+            for k in range(keys):
+                key = f"key-{k:06d}"
+                got = sorted(r.get(key, "?") for r in results)
+                if got != ["lost", "won"]:
+                    problems.append(f"{key}: {got}")
+                    break
+            return problems
+
+        self._tool_step("tool sheaf_kv_racer: two at once",
+                        [[racer, uri, "race", str(keys), "1", str(outs[0])],
+                         [racer, uri, "race", str(keys), "2", str(outs[1]), "7"]], racers_ok, env)
+
+        # Two consumers drain what the racers stored: each value once, as many as each won.
+        pops = [work / "pop1.txt", work / "pop2.txt"]
+
+        def consumers_ok(_outputs: List[str]) -> List[str]:
+            values = [v for p in pops for v in p.read_text().splitlines()]
+            got = {r: values.count(r) for r in ("1", "2")}
+            if len(values) != keys or got != wins:
+                return [f"popped {len(values)} values {got}, the racers won {wins}"]
+            return []
+
+        self._tool_step("tool sheaf_kv_consumer: two at once",
+                        [[consumer, uri, "race", str(pops[0])], [consumer, uri, "race", str(pops[1])]],
+                        consumers_ok, env)
+
+        # A consumer with a control space keeps polling until the control key appears, so it
+        # also gets items stored after it started: fill with a racer, then set the key.
+        late = work / "late.txt"
+        start = time.monotonic()
+        proc = self._spawn([consumer, uri, "late", str(late), "ctl", "key-000000"], env)
+        time.sleep(0.2)
+        fill = subprocess.run([racer, uri, "late", "40", "3", str(work / "fill.txt")], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        flag = subprocess.run([racer, uri, "ctl", "1", "3", str(work / "flag.txt")], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        problems = []
+        if fill.returncode != 0 or flag.returncode != 0 or proc.returncode != 0:
+            problems.append(f"exit statuses: racer {fill.returncode}, {flag.returncode}, "
+                            f"consumer {proc.returncode}")
+        elif late.read_text().splitlines() != ["3"] * 40:
+            problems.append("the consumer did not pop the 40 late items")
+        text = (out.decode("utf-8", errors="replace") + fill.stdout.decode("utf-8", errors="replace")
+                + flag.stdout.decode("utf-8", errors="replace"))
+        self._save_log("tool sheaf_kv_consumer waits for its control key", text + "\n".join(problems))
+        if self._step("tool sheaf_kv_consumer: waits for its control key", not problems,
+                      time.monotonic() - start, log="\n".join(problems) + "\n" + text):
+            self.passed_runs += 1
+
+        if "valgrind" in self.modes:
+            vuri = f"lmdb://{work}/vstore{STORE_QUERY}"
+            vpop = work / "vpop.txt"
+            for name, cmd in (
+                ("sheaf_appender", [app, vuri, "tools", "v", "1", "3"]),
+                ("sheaf_kv_racer", [racer, vuri, "vrace", "60", "1", str(work / "vrace.txt"), "16"]),
+                ("sheaf_kv_consumer", [consumer, vuri, "vrace", str(vpop)]),
+            ):
+                label = f"tool {name} under valgrind"
+                ok, out, secs = self._run(label, [*VALGRIND, *cmd], env=self._env("valgrind"))
+                if self._step(label, ok, secs, log=out):
+                    self.passed_runs += 1
+
     # ---- all --------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -291,12 +478,32 @@ class _Runner:
                         continue
                     self.run_test(exe, mode)
             self.run_examples()
+            self.check_tools(self.compile_tools())
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
         total = time.monotonic() - started
         print(f"C tests: {self.passed_runs} passed, {len(self.failures)} failed ({total:.1f}s)", flush=True)
         if self.failures:
             raise CTestFailure("failed C test steps: " + "; ".join(self.failures))
+
+
+def tools_dir(repo: Path) -> Path:
+    """Where the process tools are built: ``<repo>/build/c/tools`` (``sheaf_appender``,
+    ``sheaf_kv_racer``, ``sheaf_kv_consumer``; see the comment at the top of each source in
+    ``tests/c/tools/`` for its command line). Built by ``run_all`` or ``build_tools``."""
+    return Path(repo).resolve() / "build" / "c" / "tools"
+
+
+def build_tools(repo: Path, lib_dir: Path) -> Path:
+    """Builds only the process tools against ``lib_dir/libsheaf.so`` (no tests, no
+    self-check) and returns ``tools_dir(repo)``; raises CTestFailure if one does not build."""
+    runner = _Runner(Path(repo), Path(lib_dir), ("plain",))
+    runner.build_dir.mkdir(parents=True, exist_ok=True)
+    runner.log_dir.mkdir(parents=True, exist_ok=True)
+    exes = runner.compile_tools()
+    if runner.failures or any(t not in exes for t in TOOLS):
+        raise CTestFailure("the process tools did not build: " + "; ".join(runner.failures))
+    return tools_dir(repo)
 
 
 def run_all(repo: Path, lib_dir: Path, modes: Sequence[str] = MODES) -> None:

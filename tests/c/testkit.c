@@ -65,6 +65,17 @@ int tu_finish(const char *test_name) {
     return 0;
 }
 
+double tu_scale(void) {
+    const char *text = getenv("SHEAF_TEST_SCALE");
+    double scale = text ? atof(text) : 1.0;
+    return scale > 0 ? scale : 1.0;
+}
+
+int tu_scaled(int n, int minimum) {
+    int scaled = (int)(n * tu_scale());
+    return scaled < minimum ? minimum : scaled;
+}
+
 char *tu_make_tmpdir(const char *tag) {
     const char *base = getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";

@@ -97,6 +97,14 @@ void tu_expect_err(const char *file, int line, const char *call, SheafStatus exp
 /* Prints the summary line and returns the exit status for main. */
 int tu_finish(const char *test_name);
 
+/* ---- sizes -------------------------------------------------------------------------------- */
+
+/* SHEAF_TEST_SCALE (a positive number, default 1): the runner sets it below 1 for slow modes
+ * (valgrind) so that the process tests use fewer keys, batches and versions. */
+double tu_scale(void);
+/* n * tu_scale(), but at least `minimum`. */
+int tu_scaled(int n, int minimum);
+
 /* ---- temporary directories -------------------------------------------------------------- */
 
 /* Creates a fresh directory under $TMPDIR (or /tmp); the returned path is malloc'd. */
