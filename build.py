@@ -6,6 +6,8 @@
     python3 build.py build    release library (target/release/libsheaf.so) and header check
     python3 build.py header   regenerate include/sheaf.h and python/sheaf/_cdef.h
     python3 build.py wheel    build the py3-none wheel into dist/
+    python3 build.py bench    benchmarks against ArcticDB and others; writes BENCHMARKS.md
+                              (--quick: the short run)
 
 Every command installs what it needs: Debian packages (valgrind, g++, pypy3) when running as
 root, Rust crates through cargo, Python packages into virtual environments under build/venvs/.
@@ -192,19 +194,21 @@ def find_pypy() -> Optional[Path]:
     return Path(found) if found else None
 
 
-def venv_python(name: str, interpreter: Path, requirements: Path) -> Path:
+def venv_python(name: str, interpreter: Path, *requirements: Path) -> Path:
     """A venv under build/venvs/NAME with `requirements` installed (reused when unchanged)."""
     venv = VENVS / name
     python = venv / "bin" / "python"
     stamp = venv / ".requirements"
-    wanted = requirements.read_text()
+    wanted = "".join(r.read_text() for r in requirements)
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
     if venv.exists():
         shutil.rmtree(venv)
     VENVS.mkdir(parents=True, exist_ok=True)
     run([interpreter, "-m", "venv", venv])
-    run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", requirements])
+    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    for r in requirements:
+        run([*pip, "-r", r])
     stamp.write_text(wanted)
     return python
 
@@ -307,6 +311,29 @@ def cmd_demo() -> None:
     print(f"\nstore: {store}")
 
 
+def cmd_bench(quick: bool) -> None:
+    """Sheaf against ArcticDB, Parquet/Arrow IPC, py-lmdb, sqlite3 and dict (bench/run.py)."""
+    wheel = cmd_wheel()
+    bench = ROOT / "bench"
+    py311 = find_cpython(FULL_CPYTHON)
+    if py311 is None:
+        raise SystemExit(f"CPython {FULL_CPYTHON} is required for the benchmarks")
+    step("benchmark environments")
+    sheaf_python = venv_python(f"cpython{FULL_CPYTHON}-bench", py311, REQUIREMENTS_FULL,
+                               bench / "requirements-sheaf.txt")
+    install_wheel(sheaf_python, wheel)
+    arcticdb_python = venv_python(f"cpython{FULL_CPYTHON}-arcticdb", py311, bench / "requirements-arcticdb.txt")
+    args = ["--arcticdb-python", str(arcticdb_python)]
+    pypy = find_pypy()
+    if pypy is None:
+        print("skipped: PyPy is not installed, so the PyPy key-value and call-overhead figures are left out")
+    else:
+        args += ["--pypy-python", str(venv_python("pypy3-bench", pypy, bench / "requirements-pypy.txt"))]
+    step("running the benchmarks" + (" (quick)" if quick else ""))
+    run([sheaf_python, bench / "run.py", *args, "--wheel", wheel, "--workdir", BUILD / "bench",
+         *(["--quick"] if quick else []), "--report", ROOT / "BENCHMARKS.md"])
+
+
 def compile_examples() -> Dict[str, Path]:
     out = BUILD / "examples"
     out.mkdir(parents=True, exist_ok=True)
@@ -322,9 +349,13 @@ def compile_examples() -> Dict[str, Path]:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["demo", "test", "build", "header", "wheel"])
+    parser.add_argument("command", choices=["demo", "test", "build", "header", "wheel", "bench"])
+    parser.add_argument("--quick", action="store_true", help="bench: the short run (under three minutes)")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
+    if args.command == "bench":
+        cmd_bench(args.quick)
+        return
     {"demo": cmd_demo, "test": cmd_test, "build": cmd_build, "header": cmd_header, "wheel": cmd_wheel}[args.command]()
 
 
