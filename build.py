@@ -70,18 +70,31 @@ def step(title: str) -> None:
     print(f"\n==> {title}", flush=True)
 
 
-def run(cmd: Sequence[str], *, cwd: Path = ROOT, env: Optional[Dict[str, str]] = None,
-        capture: bool = False) -> str:
+def run(
+    cmd: Sequence[str],
+    *,
+    cwd: Path = ROOT,
+    env: Optional[Dict[str, str]] = None,
+    capture: bool = False,
+) -> str:
     """Runs a command, echoing it; raises SystemExit with its status on failure."""
     print("$ " + " ".join(str(c) for c in cmd), flush=True)
     merged = dict(os.environ, **(env or {}))
     if not capture:
-        result = subprocess.run([str(c) for c in cmd], cwd=str(cwd), env=merged)
+        result = subprocess.run([str(c) for c in cmd], cwd=str(cwd), env=merged, check=False)
         if result.returncode != 0:
-            raise SystemExit(f"command failed with status {result.returncode}: {' '.join(map(str, cmd))}")
+            raise SystemExit(
+                f"command failed with status {result.returncode}: {' '.join(map(str, cmd))}"
+            )
         return ""
-    proc = subprocess.Popen([str(c) for c in cmd], cwd=str(cwd), env=merged,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(c) for c in cmd],
+        cwd=str(cwd),
+        env=merged,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     lines = []
     for line in proc.stdout:
@@ -105,9 +118,14 @@ _apt_updated = False
 def apt_install(packages: List[str]) -> None:
     """Installs missing Debian packages when running as root; says what is missing otherwise."""
     global _apt_updated
-    missing = [p for p in packages if subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True
-    ).stdout.strip() != "install ok installed"]
+    missing = [
+        p
+        for p in packages
+        if subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        != "install ok installed"
+    ]
     if not missing:
         return
     if not is_root() or not shutil.which("apt-get"):
@@ -153,7 +171,9 @@ def tooling_python() -> Path:
     """CPython 3.11 in a venv with the full requirements: builds the wheel, runs mypy and ruff."""
     full = find_cpython(FULL_CPYTHON)
     if full is None:
-        raise SystemExit(f"CPython {FULL_CPYTHON} is required and was not found (~/.pyenv/versions or PATH)")
+        raise SystemExit(
+            f"CPython {FULL_CPYTHON} is required and was not found (~/.pyenv/versions or PATH)"
+        )
     return venv_python(f"cpython{FULL_CPYTHON}-full", full, REQUIREMENTS_FULL)
 
 
@@ -163,8 +183,18 @@ def cmd_wheel() -> Path:
     DIST.mkdir(exist_ok=True)
     for old in DIST.glob("sheaf-*.whl"):
         old.unlink()
-    run([tooling_python(), ROOT / "python" / "build_wheel.py", "--lib", LIBRARY, "--out", DIST,
-         "--version", version()])
+    run(
+        [
+            tooling_python(),
+            ROOT / "python" / "build_wheel.py",
+            "--lib",
+            LIBRARY,
+            "--out",
+            DIST,
+            "--version",
+            version(),
+        ]
+    )
     wheels = sorted(DIST.glob("sheaf-*.whl"))
     if len(wheels) != 1:
         raise SystemExit(f"expected one wheel in {DIST}, found {len(wheels)}")
@@ -176,7 +206,9 @@ def cmd_wheel() -> Path:
 def find_cpython(minor: str) -> Optional[Path]:
     """The interpreter for CPython `minor` (e.g. "3.9"): pyenv's, then PATH's."""
     home = Path.home() / ".pyenv" / "versions"
-    for candidate in sorted(glob.glob(str(home / f"{minor}.*" / "bin" / f"python{minor}")), reverse=True):
+    for candidate in sorted(
+        glob.glob(str(home / f"{minor}.*" / "bin" / f"python{minor}")), reverse=True
+    ):
         return Path(candidate)
     on_path = shutil.which(f"python{minor}")
     if on_path:
@@ -214,8 +246,19 @@ def venv_python(name: str, interpreter: Path, *requirements: Path) -> Path:
 
 
 def install_wheel(python: Path, wheel: Path) -> None:
-    run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--force-reinstall",
-         "--no-deps", wheel])
+    run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--force-reinstall",
+            "--no-deps",
+            wheel,
+        ]
+    )
 
 
 def pytest(python: Path, suites: List[str]) -> None:
@@ -223,18 +266,22 @@ def pytest(python: Path, suites: List[str]) -> None:
     on that path), so each suite's conftest.py scopes its own fixtures. SHEAF_C_TOOLS_DIR
     points the cross-language concurrency tests at the C programs."""
     env = {"PYTHONDONTWRITEBYTECODE": "1", "SHEAF_C_TOOLS_DIR": str(C_TOOLS)}
-    run([python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *suites],
-        cwd=ROOT / "tests" / "python", capture=True, env=env)
+    run(
+        [python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *suites],
+        cwd=ROOT / "tests" / "python",
+        capture=True,
+        env=env,
+    )
 
 
 def run_c_tests() -> None:
     step("C tests (plain, ASan/UBSan, valgrind), header as C++, exported symbols vs header")
     apt_install(["valgrind", "g++"])
     sys.path.insert(0, str(ROOT / "tests" / "c"))
-    import run_c_tests as c_tests  # type: ignore[import-not-found]
-
-    from io import StringIO
     import contextlib
+    from io import StringIO
+
+    import run_c_tests as c_tests  # type: ignore[import-not-found]
 
     buffer = StringIO()
 
@@ -259,7 +306,13 @@ def run_python_suites(wheel: Path) -> None:
     pytest(python, ["full", "portable"])
     step("Python: mypy (strict) and ruff on the package, tests, examples and build.py")
     run([python, "-m", "mypy"], cwd=ROOT / "python")
-    sources = [ROOT / "python", ROOT / "tests" / "python", ROOT / "examples" / "python"]
+    sources = [
+        ROOT / "python",
+        ROOT / "tests" / "python",
+        ROOT / "examples" / "python",
+        ROOT / "build.py",
+        ROOT / "tests" / "c" / "run_c_tests.py",
+    ]
     config = ["--config", ROOT / "python" / "pyproject.toml"]
     run([python, "-m", "ruff", "check", *config, *sources])
     run([python, "-m", "ruff", "format", "--check", *config, *sources])
@@ -319,19 +372,40 @@ def cmd_bench(quick: bool) -> None:
     if py311 is None:
         raise SystemExit(f"CPython {FULL_CPYTHON} is required for the benchmarks")
     step("benchmark environments")
-    sheaf_python = venv_python(f"cpython{FULL_CPYTHON}-bench", py311, REQUIREMENTS_FULL,
-                               bench / "requirements-sheaf.txt")
+    sheaf_python = venv_python(
+        f"cpython{FULL_CPYTHON}-bench", py311, REQUIREMENTS_FULL, bench / "requirements-sheaf.txt"
+    )
     install_wheel(sheaf_python, wheel)
-    arcticdb_python = venv_python(f"cpython{FULL_CPYTHON}-arcticdb", py311, bench / "requirements-arcticdb.txt")
+    arcticdb_python = venv_python(
+        f"cpython{FULL_CPYTHON}-arcticdb", py311, bench / "requirements-arcticdb.txt"
+    )
     args = ["--arcticdb-python", str(arcticdb_python)]
     pypy = find_pypy()
     if pypy is None:
-        print("skipped: PyPy is not installed, so the PyPy key-value and call-overhead figures are left out")
+        print(
+            "skipped: PyPy is not installed, so the PyPy key-value and call-overhead "
+            "figures are left out"
+        )
     else:
-        args += ["--pypy-python", str(venv_python("pypy3-bench", pypy, bench / "requirements-pypy.txt"))]
+        args += [
+            "--pypy-python",
+            str(venv_python("pypy3-bench", pypy, bench / "requirements-pypy.txt")),
+        ]
     step("running the benchmarks" + (" (quick)" if quick else ""))
-    run([sheaf_python, bench / "run.py", *args, "--wheel", wheel, "--workdir", BUILD / "bench",
-         *(["--quick"] if quick else []), "--report", ROOT / "BENCHMARKS.md"])
+    run(
+        [
+            sheaf_python,
+            bench / "run.py",
+            *args,
+            "--wheel",
+            wheel,
+            "--workdir",
+            BUILD / "bench",
+            *(["--quick"] if quick else []),
+            "--report",
+            ROOT / "BENCHMARKS.md",
+        ]
+    )
 
 
 def compile_examples() -> Dict[str, Path]:
@@ -340,23 +414,50 @@ def compile_examples() -> Dict[str, Path]:
     binaries = {}
     for source in sorted((ROOT / "examples" / "c").glob("*.c")):
         binary = out / source.stem
-        run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-D_POSIX_C_SOURCE=200809L",
-             "-I", ROOT / "include", source, "-o", binary, "-L", TARGET, "-lsheaf",
-             f"-Wl,-rpath,{TARGET}"])
+        run(
+            [
+                "gcc",
+                "-std=c99",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-O2",
+                "-D_POSIX_C_SOURCE=200809L",
+                "-I",
+                ROOT / "include",
+                source,
+                "-o",
+                binary,
+                "-L",
+                TARGET,
+                "-lsheaf",
+                f"-Wl,-rpath,{TARGET}",
+            ]
+        )
         binaries[source.stem] = binary
     return binaries
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["demo", "test", "build", "header", "wheel", "bench"])
-    parser.add_argument("--quick", action="store_true", help="bench: the short run (under three minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="bench: the short run (under three minutes)"
+    )
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     if args.command == "bench":
         cmd_bench(args.quick)
         return
-    {"demo": cmd_demo, "test": cmd_test, "build": cmd_build, "header": cmd_header, "wheel": cmd_wheel}[args.command]()
+    {
+        "demo": cmd_demo,
+        "test": cmd_test,
+        "build": cmd_build,
+        "header": cmd_header,
+        "wheel": cmd_wheel,
+    }[args.command]()
 
 
 if __name__ == "__main__":

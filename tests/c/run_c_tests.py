@@ -107,20 +107,32 @@ class _Runner:
         path.write_text(text, encoding="utf-8", errors="replace")
         return path
 
-    def _run(self, name: str, cmd: Sequence[str], env: Optional[Dict[str, str]] = None,
-             timeout: float = RUN_TIMEOUT_S) -> Tuple[bool, str, float]:
+    def _run(
+        self,
+        name: str,
+        cmd: Sequence[str],
+        env: Optional[Dict[str, str]] = None,
+        timeout: float = RUN_TIMEOUT_S,
+    ) -> Tuple[bool, str, float]:
         start = time.monotonic()
         try:
             proc = subprocess.run(
-                list(cmd), cwd=str(self.repo), env=env, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, timeout=timeout,
+                list(cmd),
+                check=False,
+                cwd=str(self.repo),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
             )
             out = proc.stdout.decode("utf-8", errors="replace")
             ok = proc.returncode == 0
             if not ok:
                 out += f"\n(exit status {proc.returncode})"
         except subprocess.TimeoutExpired as e:
-            out = (e.stdout or b"").decode("utf-8", errors="replace") + f"\n(timed out after {timeout}s)"
+            out = (e.stdout or b"").decode(
+                "utf-8", errors="replace"
+            ) + f"\n(timed out after {timeout}s)"
             ok = False
         elapsed = time.monotonic() - start
         self._save_log(name, "$ " + " ".join(cmd) + "\n" + out)
@@ -159,13 +171,19 @@ class _Runner:
         declared: Set[str] = set(re.findall(r"\b(sheaf_[A-Za-z0-9_]+)\s*\(", code))
         proc = subprocess.run(
             ["nm", "-D", "--defined-only", str(self.lib_dir / "libsheaf.so")],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         out = proc.stdout.decode("utf-8", errors="replace")
         exported: Set[str] = set()
         for line in out.splitlines():
             parts = line.split()
-            if len(parts) >= 3 and parts[1] in ("T", "t", "W", "i") and parts[2].startswith("sheaf_"):
+            if (
+                len(parts) >= 3
+                and parts[1] in ("T", "t", "W", "i")
+                and parts[2].startswith("sheaf_")
+            ):
                 exported.add(parts[2].split("@")[0])
         problems = []
         if proc.returncode != 0:
@@ -176,18 +194,46 @@ class _Runner:
             problems.append("exported but not declared: " + ", ".join(sorted(exported - declared)))
         if declared - exported:
             problems.append("declared but not exported: " + ", ".join(sorted(declared - exported)))
-        self._step("symbols: nm -D libsheaf.so == sheaf.h declarations", not problems,
-                   time.monotonic() - start, f"{len(declared)} functions", "\n".join(problems))
+        self._step(
+            "symbols: nm -D libsheaf.so == sheaf.h declarations",
+            not problems,
+            time.monotonic() - start,
+            f"{len(declared)} functions",
+            "\n".join(problems),
+        )
 
     def check_header(self) -> None:
         src = self.tests_dir / "header_cpp_check.cpp"
-        ok, out, secs = self._run("header: g++ -std=c++11", [
-            "g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
-            "-I", str(self.include), str(src)])
+        ok, out, secs = self._run(
+            "header: g++ -std=c++11",
+            [
+                "g++",
+                "-std=c++11",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-fsyntax-only",
+                "-I",
+                str(self.include),
+                str(src),
+            ],
+        )
         self._step("header: compiles as C++11 (g++ -Wall -Wextra -Werror)", ok, secs, log=out)
-        ok, out, secs = self._run("header: gcc -std=c99 -Wpedantic", [
-            "gcc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fsyntax-only",
-            "-x", "c", str(self.include / "sheaf.h")])
+        ok, out, secs = self._run(
+            "header: gcc -std=c99 -Wpedantic",
+            [
+                "gcc",
+                "-std=c99",
+                "-Wall",
+                "-Wextra",
+                "-Wpedantic",
+                "-Werror",
+                "-fsyntax-only",
+                "-x",
+                "c",
+                str(self.include / "sheaf.h"),
+            ],
+        )
         self._step("header: compiles alone as C99 (gcc -Wpedantic -Werror)", ok, secs, log=out)
 
     def _link_flags(self) -> List[str]:
@@ -200,9 +246,22 @@ class _Runner:
         helpers = sorted(p for p in self.tests_dir.glob("*.c") if not p.name.startswith("test_"))
         source = test.read_text(encoding="utf-8", errors="replace")
         threads = ["-pthread"] if re.search(r"#\s*include\s*<pthread\.h>", source) else []
-        cmd = ["gcc", *C_FLAGS, *threads, *POSIX_FLAGS, *(ASAN_FLAGS if mode == "asan" else []),
-               "-I", str(self.include), "-I", str(self.tests_dir),
-               str(test), *map(str, helpers), "-o", str(exe), *self._link_flags()]
+        cmd = [
+            "gcc",
+            *C_FLAGS,
+            *threads,
+            *POSIX_FLAGS,
+            *(ASAN_FLAGS if mode == "asan" else []),
+            "-I",
+            str(self.include),
+            "-I",
+            str(self.tests_dir),
+            str(test),
+            *map(str, helpers),
+            "-o",
+            str(exe),
+            *self._link_flags(),
+        ]
         name = f"compile {test.stem} ({'asan+ubsan' if mode == 'asan' else 'plain'})"
         ok, out, secs = self._run(name, cmd)
         return exe if self._step(name, ok, secs, log=out) else None
@@ -235,8 +294,16 @@ class _Runner:
         for src in sorted(self.examples_dir.glob("*.c")):
             exe = out_dir / src.stem
             # The examples are plain C99: no POSIX feature macros, nothing but sheaf.h.
-            cmd = ["gcc", *C_FLAGS, "-I", str(self.include), str(src), "-o", str(exe),
-                   *self._link_flags()]
+            cmd = [
+                "gcc",
+                *C_FLAGS,
+                "-I",
+                str(self.include),
+                str(src),
+                "-o",
+                str(exe),
+                *self._link_flags(),
+            ]
             name = f"compile example {src.stem}"
             ok, out, secs = self._run(name, cmd)
             if self._step(name, ok, secs, log=out):
@@ -252,23 +319,39 @@ class _Runner:
             env = self._env("plain")
             name = f"example quickstart{label}"
             ok, out, secs = self._run(name, [*wrapper, str(exes["quickstart"]), uri], env=env)
-            expected = ["wrote prices version 0", "wrote prices version 1",
-                        "2024-01-02T09:30:00.000000000Z", "100.75", "100.25"]
+            expected = [
+                "wrote prices version 0",
+                "wrote prices version 1",
+                "2024-01-02T09:30:00.000000000Z",
+                "100.75",
+                "100.25",
+            ]
             missing = [text for text in expected if text not in out]
-            self._step(name, ok and not missing, secs,
-                       log=out + ("\nmissing from the output: " + ", ".join(missing) if missing else ""))
+            self._step(
+                name,
+                ok and not missing,
+                secs,
+                log=out + ("\nmissing from the output: " + ", ".join(missing) if missing else ""),
+            )
             name = f"example print_head{label}"
-            ok, out, secs = self._run(name, [*wrapper, str(exes["print_head"]), uri, "demo", "prices", "3"],
-                                      env=env)
+            ok, out, secs = self._run(
+                name, [*wrapper, str(exes["print_head"]), uri, "demo", "prices", "3"], env=env
+            )
             lines = [line for line in out.splitlines() if line and not line.startswith("#")]
-            good = (ok and len(lines) == 4 and lines[0].split() == ["ts", "open", "close"]
-                    and lines[1].split() == ["2024-01-02T09:30:00.000000000Z", "100", "100.75"])
+            good = (
+                ok
+                and len(lines) == 4
+                and lines[0].split() == ["ts", "open", "close"]
+                and lines[1].split() == ["2024-01-02T09:30:00.000000000Z", "100", "100.75"]
+            )
             self._step(name, good, secs, log=out + ("" if good else "\n(unexpected output)"))
             if not good:
                 continue
             # Reading a symbol that does not exist fails cleanly, with the status named.
             name = f"example print_head, missing symbol{label}"
-            ok, out, secs = self._run(name, [*wrapper, str(exes["print_head"]), uri, "demo", "nope"], env=env)
+            ok, out, secs = self._run(
+                name, [*wrapper, str(exes["print_head"]), uri, "demo", "nope"], env=env
+            )
             good = not ok and "SHEAF_ERR_NO_SUCH_SYMBOL" in out and "(exit status 1)" in out
             self._step(name, good, secs, log=out)
 
@@ -282,24 +365,45 @@ class _Runner:
         exes: Dict[str, Path] = {}
         for src in sorted(src_dir.glob("*.c")):
             exe = out_dir / src.stem
-            cmd = ["gcc", *C_FLAGS, *POSIX_FLAGS, "-I", str(self.include), "-I", str(self.tests_dir),
-                   "-I", str(src_dir), str(src), str(self.tests_dir / "arrow_build.c"), "-o", str(exe),
-                   *self._link_flags()]
+            cmd = [
+                "gcc",
+                *C_FLAGS,
+                *POSIX_FLAGS,
+                "-I",
+                str(self.include),
+                "-I",
+                str(self.tests_dir),
+                "-I",
+                str(src_dir),
+                str(src),
+                str(self.tests_dir / "arrow_build.c"),
+                "-o",
+                str(exe),
+                *self._link_flags(),
+            ]
             name = f"compile tool {src.stem}"
             ok, out, secs = self._run(name, cmd)
             if self._step(name, ok, secs, log=out):
                 exes[src.stem] = exe
         missing = [t for t in TOOLS if not (src_dir / f"{t}.c").is_file()]
         if missing:
-            self._step("find tests/c/tools sources", False, 0.0, log="missing: " + ", ".join(missing))
+            self._step(
+                "find tests/c/tools sources", False, 0.0, log="missing: " + ", ".join(missing)
+            )
         return exes
 
-    def _spawn(self, cmd: Sequence[str], env: Dict[str, str]) -> "subprocess.Popen[bytes]":
-        return subprocess.Popen(list(cmd), cwd=str(self.repo), env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+    def _spawn(self, cmd: Sequence[str], env: Dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(cmd), cwd=str(self.repo), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
 
-    def _tool_step(self, name: str, cmds: Sequence[Sequence[str]],
-                   check: Callable[[List[str]], List[str]], env: Dict[str, str]) -> None:
+    def _tool_step(
+        self,
+        name: str,
+        cmds: Sequence[Sequence[str]],
+        check: Callable[[List[str]], List[str]],
+        env: Dict[str, str],
+    ) -> None:
         """Runs `cmds` at the same time; `check(outputs)` returns a list of problems."""
         start = time.monotonic()
         procs = [self._spawn(c, env) for c in cmds]
@@ -323,8 +427,9 @@ class _Runner:
                 problems.append(f"checking the outputs failed: {e!r}")
         log = "\n".join("$ " + " ".join(c) + "\n" + o for c, o in zip(cmds, outputs))
         self._save_log(name, log + ("\n" + "\n".join(problems) if problems else ""))
-        if self._step(name, not problems, time.monotonic() - start,
-                      log="\n".join(problems) + "\n" + log):
+        if self._step(
+            name, not problems, time.monotonic() - start, log="\n".join(problems) + "\n" + log
+        ):
             self.passed_runs += 1
 
     def check_tools(self, exes: Dict[str, Path]) -> None:
@@ -347,7 +452,9 @@ class _Runner:
             versions: List[int] = []
             for writer, out in zip((1, 2), outputs):
                 lines = [line.split() for line in out.splitlines() if line.strip()]
-                if [int(f[1]) for f in lines] != list(range(n)) or any(int(f[0]) != writer for f in lines):
+                if [int(f[1]) for f in lines] != list(range(n)) or any(
+                    int(f[0]) != writer for f in lines
+                ):
                     problems.append(f"appender {writer}: unexpected output")
                 mine = [int(f[2]) for f in lines]
                 if mine != sorted(mine):
@@ -357,9 +464,15 @@ class _Runner:
                 problems.append(f"versions are not 0..{2 * n - 1}: {sorted(versions)}")
             return problems
 
-        self._tool_step("tool sheaf_appender: two at once",
-                        [[app, uri, "tools", "appended", "1", str(n), "2"],
-                         [app, uri, "tools", "appended", "2", str(n), "2"]], appenders_ok, env)
+        self._tool_step(
+            "tool sheaf_appender: two at once",
+            [
+                [app, uri, "tools", "appended", "1", str(n), "2"],
+                [app, uri, "tools", "appended", "2", str(n), "2"],
+            ],
+            appenders_ok,
+            env,
+        )
 
         # Two NEW_ONLY racers on the same keys: exactly one winner per key.
         keys = 300
@@ -384,9 +497,15 @@ class _Runner:
                     break
             return problems
 
-        self._tool_step("tool sheaf_kv_racer: two at once",
-                        [[racer, uri, "race", str(keys), "1", str(outs[0])],
-                         [racer, uri, "race", str(keys), "2", str(outs[1]), "7"]], racers_ok, env)
+        self._tool_step(
+            "tool sheaf_kv_racer: two at once",
+            [
+                [racer, uri, "race", str(keys), "1", str(outs[0])],
+                [racer, uri, "race", str(keys), "2", str(outs[1]), "7"],
+            ],
+            racers_ok,
+            env,
+        )
 
         # Two consumers drain what the racers stored: each value once, as many as each won.
         pops = [work / "pop1.txt", work / "pop2.txt"]
@@ -398,9 +517,12 @@ class _Runner:
                 return [f"popped {len(values)} values {got}, the racers won {wins}"]
             return []
 
-        self._tool_step("tool sheaf_kv_consumer: two at once",
-                        [[consumer, uri, "race", str(pops[0])], [consumer, uri, "race", str(pops[1])]],
-                        consumers_ok, env)
+        self._tool_step(
+            "tool sheaf_kv_consumer: two at once",
+            [[consumer, uri, "race", str(pops[0])], [consumer, uri, "race", str(pops[1])]],
+            consumers_ok,
+            env,
+        )
 
         # A consumer with a control space keeps polling until the control key appears, so it
         # also gets items stored after it started: fill with a racer, then set the key.
@@ -408,10 +530,20 @@ class _Runner:
         start = time.monotonic()
         proc = self._spawn([consumer, uri, "late", str(late), "ctl", "key-000000"], env)
         time.sleep(0.2)
-        fill = subprocess.run([racer, uri, "late", "40", "3", str(work / "fill.txt")], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        flag = subprocess.run([racer, uri, "ctl", "1", "3", str(work / "flag.txt")], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        fill = subprocess.run(
+            [racer, uri, "late", "40", "3", str(work / "fill.txt")],
+            check=False,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        flag = subprocess.run(
+            [racer, uri, "ctl", "1", "3", str(work / "flag.txt")],
+            check=False,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         try:
             out, _ = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -419,15 +551,26 @@ class _Runner:
             out, _ = proc.communicate()
         problems = []
         if fill.returncode != 0 or flag.returncode != 0 or proc.returncode != 0:
-            problems.append(f"exit statuses: racer {fill.returncode}, {flag.returncode}, "
-                            f"consumer {proc.returncode}")
+            problems.append(
+                f"exit statuses: racer {fill.returncode}, {flag.returncode}, "
+                f"consumer {proc.returncode}"
+            )
         elif late.read_text().splitlines() != ["3"] * 40:
             problems.append("the consumer did not pop the 40 late items")
-        text = (out.decode("utf-8", errors="replace") + fill.stdout.decode("utf-8", errors="replace")
-                + flag.stdout.decode("utf-8", errors="replace"))
-        self._save_log("tool sheaf_kv_consumer waits for its control key", text + "\n".join(problems))
-        if self._step("tool sheaf_kv_consumer: waits for its control key", not problems,
-                      time.monotonic() - start, log="\n".join(problems) + "\n" + text):
+        text = (
+            out.decode("utf-8", errors="replace")
+            + fill.stdout.decode("utf-8", errors="replace")
+            + flag.stdout.decode("utf-8", errors="replace")
+        )
+        self._save_log(
+            "tool sheaf_kv_consumer waits for its control key", text + "\n".join(problems)
+        )
+        if self._step(
+            "tool sheaf_kv_consumer: waits for its control key",
+            not problems,
+            time.monotonic() - start,
+            log="\n".join(problems) + "\n" + text,
+        ):
             self.passed_runs += 1
 
         if "valgrind" in self.modes:
@@ -435,7 +578,10 @@ class _Runner:
             vpop = work / "vpop.txt"
             for name, cmd in (
                 ("sheaf_appender", [app, vuri, "tools", "v", "1", "3"]),
-                ("sheaf_kv_racer", [racer, vuri, "vrace", "60", "1", str(work / "vrace.txt"), "16"]),
+                (
+                    "sheaf_kv_racer",
+                    [racer, vuri, "vrace", "60", "1", str(work / "vrace.txt"), "16"],
+                ),
                 ("sheaf_kv_consumer", [consumer, vuri, "vrace", str(vpop)]),
             ):
                 label = f"tool {name} under valgrind"
@@ -449,14 +595,19 @@ class _Runner:
         started = time.monotonic()
         lib = self.lib_dir / "libsheaf.so"
         if not lib.is_file():
-            raise CTestFailure(f"{lib} does not exist: build the library first (cargo build --release)")
+            raise CTestFailure(
+                f"{lib} does not exist: build the library first (cargo build --release)"
+            )
         if not self.tests_dir.is_dir():
             raise CTestFailure(f"{self.tests_dir} does not exist")
         self.ensure_tools()
         self.build_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix="sheaf-ctests-"))
-        print(f"C tests: library {lib}, modes {', '.join(self.modes)}, logs in {self.log_dir}", flush=True)
+        print(
+            f"C tests: library {lib}, modes {', '.join(self.modes)}, logs in {self.log_dir}",
+            flush=True,
+        )
         try:
             self.check_symbols()
             self.check_header()
@@ -482,7 +633,10 @@ class _Runner:
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
         total = time.monotonic() - started
-        print(f"C tests: {self.passed_runs} passed, {len(self.failures)} failed ({total:.1f}s)", flush=True)
+        print(
+            f"C tests: {self.passed_runs} passed, {len(self.failures)} failed ({total:.1f}s)",
+            flush=True,
+        )
         if self.failures:
             raise CTestFailure("failed C test steps: " + "; ".join(self.failures))
 
@@ -517,10 +671,15 @@ def run_all(repo: Path, lib_dir: Path, modes: Sequence[str] = MODES) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     repo = Path(__file__).resolve().parents[2]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lib-dir", type=Path, default=repo / "target" / "release",
-                        help="directory holding libsheaf.so (default: target/release)")
-    parser.add_argument("--modes", default=",".join(MODES),
-                        help="comma-separated subset of " + ",".join(MODES))
+    parser.add_argument(
+        "--lib-dir",
+        type=Path,
+        default=repo / "target" / "release",
+        help="directory holding libsheaf.so (default: target/release)",
+    )
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES)
+    )
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     try:
