@@ -184,45 +184,6 @@ struct ArrowArrayStream {
 // Everything.
 #define SHEAF_LOG_TRACE 5
 
-// `from_key` is included in listings.
-#define INCLUSIVE 1
-
-// `put` appends to the existing value.
-#define APPEND 2
-
-// `get` and listings also erase what they return (a queue pop).
-#define CONSUME 4
-
-// `get` waits for a missing key (with a timeout).
-#define WAIT 8
-
-// `put` wakes waiters (same bit as WAIT: one applies to gets, the other to puts).
-#define NOTIFY 8
-
-// `put` only if the key is absent (else `KeyExists`).
-#define NEW_ONLY 16
-
-// `put` only if the key is present (else `NoSuchKey`).
-#define EXIST_ONLY 32
-
-// Listings strip the filter (prefix, or suffix with SUFFIX) from returned keys.
-#define NO_PREFIX 64
-
-// Listings return values only (keys are empty).
-#define IGNORE_KEYS 128
-
-// Like IGNORE_KEYS, but the last key of a listing is kept (to resume paging).
-#define KEEP_LAST 384
-
-// The listing filter is a suffix instead of a prefix.
-#define SUFFIX 512
-
-// A document `update` may create the id.
-#define UPDATE_NEW 4096
-
-// Every bit this library knows.
-#define ALL (((((((((INCLUSIVE | APPEND) | CONSUME) | WAIT) | NEW_ONLY) | EXIST_ONLY) | NO_PREFIX) | KEEP_LAST) | SUFFIX) | UPDATE_NEW)
-
 // A document collection. Safe to share between threads.
 typedef struct SheafCollection SheafCollection;
 

@@ -822,3 +822,34 @@ fn stream_errors_carry_the_status_name() {
     sheaf_library_free(lib);
     sheaf_store_free(store);
 }
+
+#[test]
+fn c_mode_constants_equal_the_engine_modes_and_nothing_unprefixed_leaks() {
+    use sheaf::kv::mode;
+    let pairs = [
+        (SHEAF_MODE_INCLUSIVE, mode::INCLUSIVE),
+        (SHEAF_MODE_APPEND, mode::APPEND),
+        (SHEAF_MODE_CONSUME, mode::CONSUME),
+        (SHEAF_MODE_WAIT, mode::WAIT),
+        (SHEAF_MODE_NOTIFY, mode::NOTIFY),
+        (SHEAF_MODE_NEW_ONLY, mode::NEW_ONLY),
+        (SHEAF_MODE_EXIST_ONLY, mode::EXIST_ONLY),
+        (SHEAF_MODE_NO_PREFIX, mode::NO_PREFIX),
+        (SHEAF_MODE_IGNORE_KEYS, mode::IGNORE_KEYS),
+        (SHEAF_MODE_KEEP_LAST, mode::KEEP_LAST),
+        (SHEAF_MODE_SUFFIX, mode::SUFFIX),
+        (SHEAF_MODE_UPDATE_NEW, mode::UPDATE_NEW),
+    ];
+    for (c, engine) in pairs {
+        assert_eq!(c, engine);
+    }
+    let header =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/sheaf.h")).unwrap();
+    for line in header.lines().filter(|l| l.starts_with("#define ")) {
+        let name = line.split_whitespace().nth(1).unwrap();
+        assert!(
+            name.starts_with("SHEAF_") || name.starts_with("ARROW_"),
+            "the header defines an unprefixed macro: {line}"
+        );
+    }
+}

@@ -88,31 +88,6 @@ struct ArrowArrayStream {
 
 #define SHEAF_LOG_TRACE 5
 
-#define INCLUSIVE 1
-
-#define APPEND 2
-
-#define CONSUME 4
-
-#define WAIT 8
-
-#define NOTIFY 8
-
-#define NEW_ONLY 16
-
-#define EXIST_ONLY 32
-
-#define NO_PREFIX 64
-
-#define IGNORE_KEYS 128
-
-#define KEEP_LAST 384
-
-#define SUFFIX 512
-
-#define UPDATE_NEW 4096
-
-
 typedef struct SheafCollection SheafCollection;
 
 typedef struct SheafError SheafError;
