@@ -13,6 +13,19 @@ The API follows ArcticDB (``Store`` is its ``Arctic``): ``create_library``, ``ge
 ``list_libraries``, ``Library.write / read / read_metadata / write_metadata / list_symbols /
 list_versions / delete``.
 
+Time series: ``append``, ``update`` (replace a date range), ``delete_data_in_range``, reads with
+``date_range`` / ``row_range`` / ``columns``, ``head`` / ``tail``, ``as_of`` as a version, a
+snapshot name or a datetime (naive = UTC), ``get_description``, snapshots (``snapshot``,
+``list_snapshots``, ``delete_snapshot``), batches (``write_batch`` with :class:`WritePayload`,
+``read_batch`` with :class:`ReadRequest`, ... one call each; a :class:`DataError` stands for a
+failed item), staged writes (``stage`` + ``finalize_staged_data``) and ``compact_data``.
+
+Key-value spaces and JSON document collections (Mochi Yokan's model) live in the same store:
+``store.kv(name)`` gives a :class:`KeySpace` (``put / get / *_multi / list_keys / items``, with
+:class:`Mode` flags), ``store.create_collection(name)`` / ``open_collection`` a
+:class:`Collection` (``store / load / update / list_docs``); see :mod:`sheaf.kv` and
+:mod:`sheaf.collection`.
+
 Data in: pandas (index kept), pyarrow, polars, dicts of numpy arrays or lists, and anything with
 ``__arrow_c_stream__``. Data out: ``output_format="pandas" | "pyarrow" | "polars" | "numpy"``, set
 per call, per library or per store (pandas by default when pandas and pyarrow are installed,
@@ -37,8 +50,18 @@ from __future__ import annotations
 from . import _lib as _lib_mod
 from . import errors
 from ._arrow_c import Columns
+from ._batch import (
+    DataError,
+    DeleteRequest,
+    ReadInfoRequest,
+    ReadRequest,
+    UpdatePayload,
+    WritePayload,
+)
 from ._config import TRACE, set_config_int, set_config_string, set_log_level
 from ._lib import LIBRARY_VERSION as _LIBRARY_VERSION
+from ._timeseries import NameWithDType, SymbolDescription
+from .collection import Collection
 from .errors import (
     BufferTooSmallError,
     ClosedError,
@@ -56,6 +79,7 @@ from .errors import (
     InvalidUTF8Error,
     KeyExistsError,
     LibraryExistsError,
+    NonContiguousBufferError,
     NoSuchCollectionError,
     NoSuchDocumentError,
     NoSuchKeyError,
@@ -65,6 +89,7 @@ from .errors import (
     NoSuchVersionError,
     NotFoundError,
     NullPointerError,
+    ReadOnlyBufferError,
     SchemaError,
     SheafError,
     SheafIOError,
@@ -77,6 +102,7 @@ from .errors import (
     UnsupportedError,
     UnsupportedTypeError,
 )
+from .kv import KeySpace, Mode
 from .store import (
     Library,
     LibraryOptions,
@@ -105,7 +131,18 @@ __all__ = [
     "VersionedItem",
     "SymbolVersion",
     "VersionInfo",
+    "SymbolDescription",
+    "NameWithDType",
+    "WritePayload",
+    "UpdatePayload",
+    "ReadRequest",
+    "ReadInfoRequest",
+    "DeleteRequest",
+    "DataError",
     "Columns",
+    "KeySpace",
+    "Collection",
+    "Mode",
     "set_config_int",
     "set_config_string",
     "set_log_level",
@@ -146,6 +183,8 @@ __all__ = [
     "InvalidModeError",
     "UnknownConfigKeyError",
     "InvalidArrowError",
+    "NonContiguousBufferError",
+    "ReadOnlyBufferError",
     "ClosedError",
     "InternalError",
 ]

@@ -642,6 +642,41 @@ def _bits(np: Any, ptr: Any, offset: int, length: int) -> Any:
     return np.unpackbits(raw, bitorder="little")[offset : offset + length].astype(bool)
 
 
+def _view_items(
+    np: Any, array: Any, offset: int, length: int, text: bool, mask: Optional[Any]
+) -> List[Any]:
+    """The values of a string_view / binary_view array (16-byte views: length, then 12 inline
+    bytes, or a 4-byte prefix, a data-buffer index and an offset)."""
+    if length == 0:
+        return []
+    views = np.frombuffer(
+        ffi.buffer(array.buffers[1], (offset + length) * 16), dtype=np.uint8
+    ).reshape(-1, 16)[offset:]
+    meta = views.view("<i4")  # per row: length, prefix, buffer index, offset
+    n_data = int(array.n_buffers) - 3
+    sizes = (
+        np.frombuffer(ffi.buffer(array.buffers[n_data + 2], 8 * n_data), dtype="<i8").tolist()
+        if n_data > 0
+        else []
+    )
+    data = [bytes(ffi.buffer(array.buffers[2 + i], sizes[i])) for i in range(n_data)]
+    raw = views.tobytes()
+    nulls = mask.tolist() if mask is not None else [False] * length
+    items: List[Any] = []
+    for row in range(length):
+        if nulls[row]:  # a null slot's view may hold anything
+            items.append(None)
+            continue
+        size = int(meta[row, 0])
+        if size <= 12:
+            value = raw[row * 16 + 4 : row * 16 + 4 + size]
+        else:
+            buf, start = int(meta[row, 2]), int(meta[row, 3])
+            value = data[buf][start : start + size]
+        items.append(value.decode("utf-8") if text else value)
+    return items
+
+
 def _convert(np: Any, field: _Field, array: Any) -> Tuple[Any, Optional[Any]]:
     """One array of one field -> (values, mask or None); values may view the Arrow buffers."""
     length = int(array.length)
@@ -691,6 +726,12 @@ def _convert(np: Any, field: _Field, array: Any) -> Tuple[Any, Optional[Any]]:
         del start
         out = np.empty(length, dtype=object)
         out[:] = items
+        if mask is not None:
+            out[mask] = None
+        return out, mask
+    if fmt in ("vu", "vz"):
+        out = np.empty(length, dtype=object)
+        out[:] = _view_items(np, array, offset, length, fmt == "vu", mask)
         if mask is not None:
             out[mask] = None
         return out, mask

@@ -60,6 +60,8 @@ __all__ = [
     "InvalidModeError",
     "UnknownConfigKeyError",
     "InvalidArrowError",
+    "NonContiguousBufferError",
+    "ReadOnlyBufferError",
     "ClosedError",
     "InternalError",
     "error_class",
@@ -283,9 +285,15 @@ class InvalidJSONError(InvalidArgumentError):
 
 
 class BufferTooSmallError(InvalidArgumentError):
-    """A caller buffer is too small; the message says the size needed."""
+    """A caller buffer is too small; the message says the size needed.
+
+    Attributes:
+        needed: the size in bytes the buffer must have (set by ``KeySpace.get_into``; ``None``
+            when the call that failed did not report it).
+    """
 
     default_code = 606
+    needed: Optional[int] = None
 
 
 class InvalidModeError(InvalidArgumentError):
@@ -304,6 +312,20 @@ class InvalidArrowError(InvalidArgumentError):
     """Arrow input is malformed (bad offsets, invalid UTF-8, NULL buffers, a failing stream)."""
 
     default_code = 609
+
+
+class NonContiguousBufferError(InvalidArgumentError, TypeError):
+    """A buffer passed to Sheaf is not C-contiguous (e.g. a strided numpy view). Raised by the
+    Python package before any call; also a :class:`TypeError`."""
+
+    default_code = 600
+
+
+class ReadOnlyBufferError(InvalidArgumentError, TypeError):
+    """A read-only buffer was passed where Sheaf must write (e.g. ``KeySpace.get_into``).
+    Raised by the Python package before any call; also a :class:`TypeError`."""
+
+    default_code = 600
 
 
 # --- 700-799: closed ----------------------------------------------------------------------------

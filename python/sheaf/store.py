@@ -7,9 +7,13 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Union
 
-from . import _convert, _metadata
-from ._arrow_c import release_stream
+from . import _batch, _convert, _metadata
+from . import _timeseries as _ts
+from . import collection as _collection
+from . import kv as _kv
+from ._batch import DataError, ReadRequest, UpdatePayload, WritePayload
 from ._lib import NULL, check, errslot, ffi, lib, take_bytes
+from ._timeseries import SymbolDescription
 from .errors import NotFoundError
 
 __all__ = [
@@ -36,15 +40,9 @@ def _name_bytes(name: str, what: str) -> bytes:
     return name.encode("utf-8")
 
 
-def _as_of_json(as_of: Optional[int]) -> bytes:
-    if as_of is None:
-        return b""
-    if isinstance(as_of, bool) or not hasattr(as_of, "__index__"):
-        raise TypeError(
-            f"as_of must be a version number (negative counts back from the latest) or None, "
-            f"not {type(as_of).__name__}; snapshots and timestamps are not supported yet"
-        )
-    return b'{"as_of":%d}' % as_of.__index__()
+#: What ``as_of`` takes: ``None`` (latest), a version number (negative counts back), a snapshot
+#: name, or a datetime (naive = UTC; the newest version written at or before it).
+AsOf = Union[int, str, _dt.datetime, None]
 
 
 @dataclass(frozen=True)
@@ -54,12 +52,18 @@ class LibraryOptions:
     Attributes:
         rows_per_segment: rows per stored segment (default 100 000).
         compression: ``"lz4"`` (default), ``"zstd"`` or ``"none"``.
-        prune_previous_versions: whether each write deletes the earlier versions by default.
+        prune_previous_versions: whether each write (write, append, update, ...) deletes the
+            earlier versions by default (a call's ``prune_previous_versions`` overrides it).
+        dynamic_schema: whether ``append`` and ``update`` (and staged appends) may change the
+            columns: add columns (null in older rows), omit stored ones (null-filled), widen an
+            integer to a wider integer or to float64, float32 to float64. Without it the
+            columns must match the stored ones (:class:`sheaf.SchemaError`).
     """
 
     rows_per_segment: Optional[int] = None
     compression: Optional[str] = None
     prune_previous_versions: Optional[bool] = None
+    dynamic_schema: Optional[bool] = None
 
     def to_json(self) -> bytes:
         doc: Dict[str, Any] = {}
@@ -78,6 +82,8 @@ class LibraryOptions:
             doc["compression"] = self.compression
         if self.prune_previous_versions is not None:
             doc["prune_previous_versions"] = bool(self.prune_previous_versions)
+        if self.dynamic_schema is not None:
+            doc["dynamic_schema"] = bool(self.dynamic_schema)
         return json.dumps(doc).encode() if doc else b""
 
 
@@ -93,11 +99,12 @@ class VersionedItem:
         version: the version number.
         metadata: the version's user metadata (``None`` if it has none).
         timestamp: when the version was committed, a timezone-aware :class:`datetime.datetime`
-            in UTC (microsecond precision; ``timestamp_ns`` is exact). ``None`` for results of
-            ``write`` (the C ABI's write returns only the version number).
+            in UTC (microsecond precision; ``timestamp_ns`` is exact). Writes fetch it right
+            after committing; it is ``None`` only if a concurrent prune removed the new version
+            before that.
         timestamp_ns: the commit time in nanoseconds since the Unix epoch (or ``None``).
-        rows: the number of rows of the version (``None`` for writes).
-        index: the version's Sheaf index column, if any (``None`` for writes).
+        rows: the number of rows of the version (all of them, also for a ranged read).
+        index: the version's Sheaf index column, if any.
     """
 
     symbol: str
@@ -121,8 +128,9 @@ class SymbolVersion(NamedTuple):
 class VersionInfo(NamedTuple):
     """A value of :meth:`Library.list_versions`.
 
-    ``date`` is the commit time (UTC datetime); ``deleted`` is always False (only live versions
-    are listed); ``snapshots`` is empty until Sheaf has snapshots.
+    ``date`` is the commit time (UTC datetime); ``deleted`` is True for a version deleted from
+    the symbol's chain that a snapshot still holds; ``snapshots`` names the snapshots holding
+    the version.
     """
 
     date: _dt.datetime
@@ -234,6 +242,7 @@ class Store:
         compression: Optional[str] = None,
         prune_previous_versions: Optional[bool] = None,
         output_format: Optional[str] = None,
+        dynamic_schema: Optional[bool] = None,
     ) -> Library:
         """Creates a library and returns it.
 
@@ -244,6 +253,8 @@ class Store:
             compression: ``"lz4"`` (default), ``"zstd"`` or ``"none"``.
             prune_previous_versions: default of ``write(..., prune_previous_versions=None)``.
             output_format: default ``output_format`` of reads from this library object.
+            dynamic_schema: let ``append`` / ``update`` change the columns (see
+                :class:`LibraryOptions`).
 
         Returns:
             The new :class:`Library`.
@@ -254,7 +265,7 @@ class Store:
             ClosedError: the store was closed.
         """
         options = _merge_options(
-            library_options, rows_per_segment, compression, prune_previous_versions
+            library_options, rows_per_segment, compression, prune_previous_versions, dynamic_schema
         )
         raw = _name_bytes(name, "library name")
         opts = options.to_json()
@@ -334,12 +345,58 @@ class Store:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.has_library(name)
 
+    # -- key spaces and collections (see sheaf.kv and sheaf.collection) --------------------------
+    def kv(self, name: str) -> _kv.KeySpace:
+        """The key space ``name`` (created on first use): a :class:`sheaf.KeySpace`."""
+        return _kv.open_kv(self, name)
+
+    def list_kv(self) -> List[str]:
+        """The names of the store's key spaces, in byte order."""
+        return _kv.list_kv(self)
+
+    def drop_kv(self, name: str) -> bool:
+        """Drops a key space and all its entries; returns whether it existed."""
+        return _kv.drop_kv(self, name)
+
+    def create_collection(self, name: str) -> _collection.Collection:
+        """Creates a document collection (:class:`sheaf.Collection`).
+
+        Raises:
+            CollectionExistsError: a collection of that name exists.
+        """
+        return _collection.create_collection(self, name)
+
+    def open_collection(self, name: str) -> _collection.Collection:
+        """Opens a document collection.
+
+        Raises:
+            NoSuchCollectionError: (a :class:`KeyError`) there is no collection of that name.
+        """
+        return _collection.open_collection(self, name)
+
+    def drop_collection(self, name: str) -> None:
+        """Drops a collection and its documents.
+
+        Raises:
+            NoSuchCollectionError: there is no collection of that name.
+        """
+        _collection.drop_collection(self, name)
+
+    def collection_exists(self, name: str) -> bool:
+        """Whether a collection of that name exists."""
+        return _collection.collection_exists(self, name)
+
+    def list_collections(self) -> List[str]:
+        """The names of the store's collections, in byte order."""
+        return _collection.list_collections(self)
+
 
 def _merge_options(
     base: Optional[LibraryOptions],
     rows_per_segment: Optional[int],
     compression: Optional[str],
     prune_previous_versions: Optional[bool],
+    dynamic_schema: Optional[bool] = None,
 ) -> LibraryOptions:
     base = base or LibraryOptions()
     return LibraryOptions(
@@ -350,6 +407,7 @@ def _merge_options(
             if prune_previous_versions is None
             else prune_previous_versions
         ),
+        dynamic_schema=base.dynamic_schema if dynamic_schema is None else dynamic_schema,
     )
 
 
@@ -412,6 +470,7 @@ class Library:
             rows_per_segment=doc.get("rows_per_segment"),
             compression=doc.get("compression"),
             prune_previous_versions=doc.get("prune_previous_versions"),
+            dynamic_schema=doc.get("dynamic_schema"),
         )
 
     @property
@@ -475,7 +534,8 @@ class Library:
                 was read with; other inputs have none. ``None`` forces no index.
 
         Returns:
-            A :class:`VersionedItem` with ``data=None``, the new ``version`` and ``metadata``.
+            A :class:`VersionedItem` with ``data=None``, the new ``version``, ``metadata`` and
+            the commit ``timestamp`` (fetched with one more call).
 
         Raises:
             UnsortedIndexError: the index is not sorted and ``validate_index`` is True.
@@ -485,33 +545,30 @@ class Library:
                 mixing types); nothing was written.
             ClosedError: the library or its store was closed.
         """
-        raw = _name_bytes(symbol, "symbol")
-        meta = None if metadata is None else _metadata.encode(metadata)
-        stream = ffi.new("struct ArrowArrayStream *")
-        try:
-            chosen = _convert.export_input(data, stream, index)
-            opts = _write_options(chosen, validate_index, prune_previous_versions)
-        except BaseException:
-            release_stream(stream)
-            raise
-        version = ffi.new("uint64_t *")
-        slot = errslot()
-        check(
-            lib.sheaf_table_write(
-                self._h,
-                raw,
-                len(raw),
-                stream,
-                ffi.from_buffer("uint8_t[]", meta) if meta else NULL,
-                len(meta) if meta else 0,
-                opts or NULL,
-                len(opts),
-                version,
-                slot,
-            ),
-            slot,
+        version = _ts.stream_commit(
+            lib.sheaf_table_write,
+            self._h,
+            symbol,
+            data,
+            metadata,
+            index,
+            lambda chosen: _ts.write_options(chosen, validate_index, prune_previous_versions),
         )
-        return VersionedItem(symbol, self._name, None, int(version[0]), metadata)
+        return self._committed(symbol, version, metadata)
+
+    def _committed(self, symbol: str, version: int, metadata: Any = _convert.AUTO) -> VersionedItem:
+        """The result of a commit: its info fetched from the library (``metadata`` AUTO = the
+        version's own, read back)."""
+        if metadata is _convert.AUTO:
+            try:
+                info, metadata = _ts.read_info(self._h, symbol, version)
+            except NotFoundError:
+                return VersionedItem(symbol, self._name, None, version, None)
+            return _info_item(info, self._name, None, metadata)
+        found = _ts.committed_info(self._h, symbol, version)
+        if found is None:
+            return VersionedItem(symbol, self._name, None, version, metadata)
+        return _info_item(found, self._name, None, metadata)
 
     def write_metadata(
         self, symbol: str, metadata: Any, prune_previous_versions: Optional[bool] = None
@@ -520,7 +577,8 @@ class Library:
         ``metadata`` (``None`` = no metadata).
 
         Returns:
-            A :class:`VersionedItem` with ``data=None`` and the new ``version``.
+            A :class:`VersionedItem` with ``data=None``, the new ``version`` and its
+            ``timestamp``.
 
         Raises:
             NoSuchSymbolError: the symbol does not exist.
@@ -549,21 +607,36 @@ class Library:
             ),
             slot,
         )
-        return VersionedItem(symbol, self._name, None, int(version[0]), metadata)
+        return self._committed(symbol, int(version[0]), metadata)
 
     # -- reading ---------------------------------------------------------------------------------
     def read(
         self,
         symbol: str,
-        as_of: Optional[int] = None,
+        as_of: AsOf = None,
+        date_range: Any = None,
+        row_range: Any = None,
+        columns: Optional[Iterable[str]] = None,
         output_format: Optional[str] = None,
     ) -> VersionedItem:
-        """Reads a version of ``symbol``.
+        """Reads a version of ``symbol``, optionally only some rows and columns.
 
         Args:
             symbol: the symbol's name.
-            as_of: ``None`` for the latest version, a version number, or a negative number
-                counting back over live versions (``-1`` = latest, ``-2`` = the one before).
+            as_of: ``None`` for the latest version; a version number; a negative number
+                counting back over live versions (``-1`` = latest, ``-2`` = the one before); a
+                snapshot name (``str``: the version that snapshot holds, even if it was deleted
+                since); or a ``datetime`` / ``pandas.Timestamp`` (the newest live version
+                written at or before it; a naive datetime is taken as UTC).
+            date_range: ``(start, end)``, inclusive at both ends, ``None`` = open; datetimes,
+                ``pandas.Timestamp`` or ``numpy.datetime64`` (a naive bound is UTC, i.e. the
+                same wall-clock time for a naive index), or ints (raw values of an integer
+                index). Needs an index column; only the segments overlapping it are loaded.
+            row_range: ``(start, end)`` with ``iloc`` semantics: end exclusive, negative values
+                count from the end, ``None`` = open. Cannot be combined with ``date_range``.
+            columns: the columns to return, in this order (``[]`` = only the index); the index
+                column always comes along. An unknown name raises :class:`sheaf.SchemaError`
+                (ArcticDB ignores it). pandas output keeps the stored pandas index.
             output_format: ``"pandas"`` (DataFrame, index restored from pandas metadata;
                 without it, the Sheaf index column becomes the index), ``"pyarrow"``
                 (``pyarrow.Table``, zero copy), ``"polars"`` (``polars.DataFrame``; an index
@@ -578,36 +651,52 @@ class Library:
         Raises:
             NoSuchSymbolError: (a :class:`KeyError`) no live version of ``symbol``.
             NoSuchVersionError: (a :class:`KeyError`) ``as_of`` names no live version.
+            NoSuchSnapshotError: (a :class:`KeyError`) ``as_of`` names no snapshot.
+            SchemaError: an unknown column, or a ``date_range`` on a symbol without index.
+            InvalidArgumentError: ``date_range`` and ``row_range`` together.
             ClosedError: the library or its store was closed.
             SheafError: a segment failed to load while streaming.
         """
         fmt = _convert.check_output_format(output_format) or self.output_format
-        raw = _name_bytes(symbol, "symbol")
-        opts = _as_of_json(as_of)
-        stream = ffi.new("struct ArrowArrayStream *")
-        info_b = ffi.new("SheafBytes *")
-        meta_b = ffi.new("SheafBytes *")
-        slot = errslot()
-        check(
-            lib.sheaf_table_read(
-                self._h, raw, len(raw), opts or NULL, len(opts), stream, info_b, meta_b, slot
-            ),
-            slot,
+        doc = _ts.read_options(as_of, date_range, row_range, columns)
+        stream, info, metadata = _ts.read_stream(self._h, symbol, doc)
+        data = _ts.import_data(
+            stream, fmt, info, doc, lambda again: _ts.read_stream(self._h, symbol, again)
         )
-        try:
-            info = json.loads(take_bytes(info_b))
-            meta_raw = take_bytes(meta_b)
-            metadata = _metadata.decode(meta_raw) if info.get("has_metadata") else None
-        except BaseException:
-            release_stream(stream)
-            raise
-        data = _convert.import_output(stream, fmt, info.get("index"), info.get("rows"))
         return _info_item(info, self._name, data, metadata)
 
     def __getitem__(self, symbol: str) -> VersionedItem:
         return self.read(symbol)
 
-    def read_metadata(self, symbol: str, as_of: Optional[int] = None) -> VersionedItem:
+    def head(
+        self,
+        symbol: str,
+        n: int = 5,
+        as_of: AsOf = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+    ) -> VersionedItem:
+        """The first ``n`` rows of ``symbol`` (``n < 0``: all rows but the last ``-n``).
+
+        Arguments and result as in :meth:`read` (``row_range=(0, n)``).
+        """
+        return self.read(symbol, as_of, None, _ts.head_range(n), columns, output_format)
+
+    def tail(
+        self,
+        symbol: str,
+        n: int = 5,
+        as_of: AsOf = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+    ) -> VersionedItem:
+        """The last ``n`` rows of ``symbol`` (``n < 0``: all rows but the first ``-n``).
+
+        Arguments and result as in :meth:`read` (``row_range=(-n, None)``).
+        """
+        return self.read(symbol, as_of, None, _ts.tail_range(n), columns, output_format)
+
+    def read_metadata(self, symbol: str, as_of: AsOf = None) -> VersionedItem:
         """Reads only the metadata and version info of ``symbol`` (``data`` is None).
 
         Args:
@@ -615,35 +704,35 @@ class Library:
             as_of: as in :meth:`read`.
 
         Raises:
-            NoSuchSymbolError, NoSuchVersionError: as in :meth:`read`.
+            NoSuchSymbolError, NoSuchVersionError, NoSuchSnapshotError: as in :meth:`read`.
         """
-        raw = _name_bytes(symbol, "symbol")
-        opts = _as_of_json(as_of)
-        info_b = ffi.new("SheafBytes *")
-        meta_b = ffi.new("SheafBytes *")
-        slot = errslot()
-        check(
-            lib.sheaf_table_read_metadata(
-                self._h, raw, len(raw), opts or NULL, len(opts), info_b, meta_b, slot
-            ),
-            slot,
-        )
-        info = json.loads(take_bytes(info_b))
-        meta_raw = take_bytes(meta_b)
-        metadata = _metadata.decode(meta_raw) if info.get("has_metadata") else None
+        info, metadata = _ts.read_info(self._h, symbol, as_of)
         return _info_item(info, self._name, None, metadata)
 
-    # -- listing ---------------------------------------------------------------------------------
-    def list_symbols(self) -> List[str]:
-        """The symbols that have a live version, in byte order."""
-        out = ffi.new("SheafBytes *")
-        slot = errslot()
-        check(lib.sheaf_table_list_symbols(self._h, out, slot), slot)
-        names: List[str] = json.loads(take_bytes(out))
-        return names
+    def get_description(self, symbol: str, as_of: AsOf = None) -> SymbolDescription:
+        """Describes a version without reading its data: columns and types, index, row count,
+        index range (``date_range`` for a timestamp index), sortedness, last update time.
 
-    def has_symbol(self, symbol: str, as_of: Optional[int] = None) -> bool:
-        """Whether ``symbol`` has a live version (``as_of``: that version is live)."""
+        Raises:
+            NoSuchSymbolError, NoSuchVersionError, NoSuchSnapshotError: as in :meth:`read`.
+        """
+        return _ts.describe(self._h, symbol, as_of)
+
+    # -- listing ---------------------------------------------------------------------------------
+    def list_symbols(
+        self, snapshot_name: Optional[str] = None, regex: Optional[str] = None
+    ) -> List[str]:
+        """The symbols that have a live version (or that the snapshot ``snapshot_name`` holds),
+        in byte order; ``regex`` keeps those it matches (``re.search``).
+
+        Raises:
+            NoSuchSnapshotError: (a :class:`KeyError`) no snapshot of that name.
+        """
+        return _ts.filter_regex(_ts.list_symbols(self._h, snapshot_name), regex)
+
+    def has_symbol(self, symbol: str, as_of: AsOf = None) -> bool:
+        """Whether ``symbol`` has a live version (with ``as_of``: whether that version, as in
+        :meth:`read`, can be read)."""
         if as_of is not None:
             try:
                 self.read_metadata(symbol, as_of)
@@ -659,27 +748,36 @@ class Library:
     def __contains__(self, symbol: object) -> bool:
         return isinstance(symbol, str) and self.has_symbol(symbol)
 
-    def list_versions(self, symbol: Optional[str] = None) -> Dict[SymbolVersion, VersionInfo]:
-        """The live versions of ``symbol`` (or of every symbol), newest first.
+    def list_versions(
+        self,
+        symbol: Optional[str] = None,
+        snapshot: Optional[str] = None,
+        latest_only: bool = False,
+        skip_snapshots: bool = False,
+    ) -> Dict[SymbolVersion, VersionInfo]:
+        """The versions of ``symbol`` (or of every symbol), newest first: the live ones and the
+        deleted ones a snapshot still holds (``deleted=True``).
+
+        Args:
+            symbol: one symbol, or ``None`` for all.
+            snapshot: only the versions this snapshot holds.
+            latest_only: only the newest version of each symbol.
+            skip_snapshots: leave ``VersionInfo.snapshots`` empty.
 
         Returns:
             ``{SymbolVersion(symbol, version): VersionInfo(date, deleted, snapshots, ...)}``
             in the library's order (per symbol, newest first).
+
+        Raises:
+            NoSuchSnapshotError: ``snapshot`` does not exist.
         """
-        out = ffi.new("SheafBytes *")
-        slot = errslot()
-        if symbol is None:
-            check(lib.sheaf_table_list_versions(self._h, NULL, 0, out, slot), slot)
-        else:
-            raw = _name_bytes(symbol, "symbol")
-            check(lib.sheaf_table_list_versions(self._h, raw, len(raw), out, slot), slot)
         result: Dict[SymbolVersion, VersionInfo] = {}
-        for info in json.loads(take_bytes(out)):
+        for info in _ts.query_versions(self._h, symbol, snapshot, latest_only):
             ns = int(info["timestamp_ns"])
             result[SymbolVersion(info["symbol"], int(info["version"]))] = VersionInfo(
                 date=_utc(ns),
                 deleted=bool(info["deleted"]),
-                snapshots=[],
+                snapshots=[] if skip_snapshots else list(info.get("snapshots", [])),
                 timestamp_ns=ns,
                 rows=int(info["rows"]),
                 index_column=info.get("index"),
@@ -687,11 +785,320 @@ class Library:
             )
         return result
 
+    # -- time series -----------------------------------------------------------------------------
+    def append(
+        self,
+        symbol: str,
+        data: Any,
+        metadata: Any = None,
+        prune_previous_versions: Optional[bool] = None,
+        validate_index: bool = True,
+        *,
+        index: Optional[str] = _convert.AUTO,
+    ) -> VersionedItem:
+        """Appends the rows of ``data`` to the latest version of ``symbol`` as a new version
+        (a missing symbol is created). Concurrent appends, from threads or processes, all land.
+
+        Args:
+            symbol: the symbol.
+            data: as in :meth:`write`; its columns must match the stored ones unless the
+                library has ``dynamic_schema``.
+            metadata: the new version's metadata (not carried over from the previous one).
+            prune_previous_versions: as in :meth:`write`.
+            validate_index: refuse data whose first index value is below the last stored one,
+                or that is not sorted.
+            index: as in :meth:`write`; must be the stored index when given.
+
+        Returns:
+            A :class:`VersionedItem` (``data=None``) with the new version and its timestamp.
+
+        Raises:
+            UnsortedIndexError: the new rows start before the stored ones end (or are not
+                sorted) and ``validate_index`` is True.
+            SchemaError: the columns differ from the stored ones.
+        """
+        version = _ts.stream_commit(
+            lib.sheaf_table_append,
+            self._h,
+            symbol,
+            data,
+            metadata,
+            index,
+            lambda chosen: _ts.write_options(chosen, validate_index, prune_previous_versions),
+        )
+        return self._committed(symbol, version, metadata)
+
+    def update(
+        self,
+        symbol: str,
+        data: Any,
+        metadata: Any = None,
+        upsert: bool = False,
+        date_range: Any = None,
+        prune_previous_versions: Optional[bool] = None,
+    ) -> VersionedItem:
+        """Replaces the rows of ``symbol`` whose index lies in the span of ``data`` (its first to
+        last index value), or in ``date_range``, by the rows of ``data``, as a new version.
+        Rows outside the span are kept; only the segments overlapping it are rewritten.
+
+        Args:
+            symbol: an indexed symbol (timestamp, date or integer index).
+            data: as in :meth:`write`, with the stored index column (a pandas DatetimeIndex
+                is one).
+            metadata: the new version's metadata (not carried over).
+            upsert: create a missing symbol instead of raising. Sheaf's library cannot do it
+                for a symbol that does not exist yet (it raises
+                :class:`sheaf.InvalidArgumentError`; use :meth:`write` first).
+            date_range: ``(start, end)`` (inclusive; bounds as in :meth:`read`): the span to
+                replace; rows of ``data`` outside it are dropped. Empty ``data`` with a
+                ``date_range`` deletes the range.
+            prune_previous_versions: as in :meth:`write`.
+
+        Empty ``data`` without ``date_range`` still makes a new version with the same rows
+        (ArcticDB does the same).
+
+        Raises:
+            NoSuchSymbolError: the symbol does not exist and ``upsert`` is False.
+            SchemaError: the symbol has no index, or the columns differ.
+        """
+        version = _ts.stream_commit(
+            lib.sheaf_table_update,
+            self._h,
+            symbol,
+            data,
+            metadata,
+            _convert.AUTO,
+            lambda _chosen: _ts.update_options(date_range, upsert, prune_previous_versions),
+        )
+        return self._committed(symbol, version, metadata)
+
+    def delete_data_in_range(
+        self, symbol: str, date_range: Any, prune_previous_versions: Optional[bool] = None
+    ) -> VersionedItem:
+        """A new version of ``symbol`` without the rows whose index lies in ``date_range``
+        (inclusive; bounds as in :meth:`read`). The latest metadata is kept.
+
+        Returns:
+            A :class:`VersionedItem` (``data=None``) with the new version and its metadata.
+        """
+        version = _ts.delete_data_in_range(self._h, symbol, date_range, prune_previous_versions)
+        return self._committed(symbol, version)
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def snapshot(
+        self,
+        snap_name: str,
+        metadata: Any = None,
+        skip_symbols: Optional[Iterable[str]] = None,
+        versions: Optional[Dict[str, int]] = None,
+    ) -> None:
+        """Pins versions under the name ``snap_name``: by default the latest version of every
+        symbol (but ``skip_symbols``), or exactly ``versions`` (``{symbol: version}``). Pinned
+        versions stay readable (``read(symbol, as_of=snap_name)``) and keep their data after
+        they are deleted.
+
+        Raises:
+            SnapshotExistsError: a snapshot of that name exists.
+            NoSuchVersionError: a version in ``versions`` is not live.
+        """
+        _ts.create_snapshot(self._h, snap_name, metadata, skip_symbols, versions)
+
+    def list_snapshots(self, load_metadata: bool = True) -> Any:
+        """The snapshots, by name: ``{name: metadata}`` (metadata ``None`` when there is
+        none), or a list of names with ``load_metadata=False``."""
+        snaps = _ts.list_snapshots(self._h)
+        if not load_metadata:
+            return [s["name"] for s in snaps]
+        return {
+            s["name"]: _ts.snapshot_metadata(self._h, s["name"]) if s["has_metadata"] else None
+            for s in snaps
+        }
+
+    def delete_snapshot(self, snapshot_name: str) -> None:
+        """Deletes a snapshot; data of deleted versions only it held is removed.
+
+        Raises:
+            NoSuchSnapshotError: (a :class:`KeyError`) no snapshot of that name.
+        """
+        _ts.delete_snapshot(self._h, snapshot_name)
+
+    # -- batches ---------------------------------------------------------------------------------
+    def _batch_item(self, symbol: str, version: int, metadata: Any, info: Any) -> VersionedItem:
+        if info is None:
+            return VersionedItem(symbol, self._name, None, version, metadata)
+        return _info_item(info, self._name, None, metadata)
+
+    def write_batch(
+        self,
+        payloads: Iterable[WritePayload],
+        prune_previous_versions: Optional[bool] = None,
+        validate_index: bool = True,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Writes many symbols in one call: one :class:`VersionedItem` per
+        :class:`WritePayload`, or a :class:`DataError` where that item failed. Not atomic
+        across symbols.
+
+        Raises:
+            InvalidArgumentError: a symbol appears twice (nothing is written).
+            TypeError: an item's data or metadata cannot be converted (nothing is written).
+        """
+        return _batch.commit_batch(
+            self._h,
+            "write",
+            list(payloads),
+            lambda p, chosen: _ts.write_options(chosen, validate_index, prune_previous_versions),
+            self._batch_item,
+        )
+
+    def append_batch(
+        self,
+        payloads: Iterable[WritePayload],
+        prune_previous_versions: Optional[bool] = None,
+        validate_index: bool = True,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Appends to many symbols in one call (each as :meth:`append`); results as in
+        :meth:`write_batch`."""
+        return _batch.commit_batch(
+            self._h,
+            "append",
+            list(payloads),
+            lambda p, chosen: _ts.write_options(chosen, validate_index, prune_previous_versions),
+            self._batch_item,
+        )
+
+    def update_batch(
+        self,
+        payloads: Iterable[UpdatePayload],
+        upsert: bool = False,
+        prune_previous_versions: Optional[bool] = None,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Updates many symbols in one call (each :class:`UpdatePayload` as :meth:`update`,
+        with its own ``date_range``); results as in :meth:`write_batch`."""
+        return _batch.commit_batch(
+            self._h,
+            "update",
+            list(payloads),
+            lambda p, _chosen: _ts.update_options(p.date_range, upsert, prune_previous_versions),
+            self._batch_item,
+        )
+
+    def read_batch(
+        self,
+        symbols: Iterable[Union[str, ReadRequest]],
+        output_format: Optional[str] = None,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Reads many symbols in one call: symbols (latest version) or :class:`ReadRequest`
+        objects (``as_of``, ``date_range``, ``row_range``, ``columns`` as in :meth:`read`; a
+        symbol may appear more than once). One :class:`VersionedItem` per item, or a
+        :class:`DataError` where that item failed."""
+        fmt = _convert.check_output_format(output_format) or self.output_format
+        return _batch.read_batch(
+            self._h,
+            list(symbols),
+            fmt,
+            lambda info, data, meta: _info_item(info, self._name, data, meta),
+            lambda sym, again: _ts.read_stream(self._h, sym, again),
+        )
+
+    def read_metadata_batch(
+        self, symbols: Iterable[Any], as_ofs: Optional[Iterable[AsOf]] = None
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Reads the metadata of many symbols in one call (symbols or
+        :class:`ReadInfoRequest` objects; ``as_ofs``, when given, one ``as_of`` per symbol).
+        Results as in :meth:`read_batch`, with ``data=None``."""
+        return _batch.read_metadata_batch(
+            self._h,
+            list(symbols),
+            None if as_ofs is None else list(as_ofs),
+            lambda info, data, meta: _info_item(info, self._name, data, meta),
+        )
+
+    def delete_batch(self, items: Iterable[Any]) -> List[Optional[DataError]]:
+        """Deletes many symbols (``str``) or some of their versions
+        (:class:`DeleteRequest` ``(symbol, version_ids)``) in one call: ``None`` per item that
+        succeeded, a :class:`DataError` where it failed.
+
+        Raises:
+            InvalidArgumentError: a symbol appears twice (nothing is deleted).
+        """
+        return _batch.delete_batch(self._h, list(items))
+
+    # -- staged writes ---------------------------------------------------------------------------
+    def stage(
+        self,
+        symbol: str,
+        data: Any,
+        validate_index: bool = True,
+        *,
+        index: Optional[str] = _convert.AUTO,
+    ) -> None:
+        """Stores ``data`` as a chunk of ``symbol``, invisible until
+        :meth:`finalize_staged_data`. Many writers (threads or processes) may stage one symbol
+        at once. ``index`` is detected as in :meth:`write`."""
+        _ts.stage(self._h, symbol, data, validate_index, index)
+
+    def finalize_staged_data(
+        self,
+        symbol: str,
+        mode: Any = "write",
+        prune_previous_versions: Optional[bool] = None,
+        metadata: Any = None,
+    ) -> VersionedItem:
+        """Commits every chunk staged for ``symbol`` as one new version: ``mode="write"``
+        replaces the content, ``"append"`` appends to it. With an index, chunks are ordered by
+        it and must not overlap (:class:`sheaf.UnsortedIndexError`; see
+        :meth:`sort_and_finalize_staged_data`).
+
+        Raises:
+            NotFoundError: nothing is staged for ``symbol``.
+        """
+        version = _ts.finalize_staged(
+            self._h, symbol, mode, metadata, prune_previous_versions, sort=False
+        )
+        return self._committed(symbol, version, metadata)
+
+    def sort_and_finalize_staged_data(
+        self,
+        symbol: str,
+        mode: Any = "write",
+        prune_previous_versions: Optional[bool] = None,
+        metadata: Any = None,
+    ) -> VersionedItem:
+        """:meth:`finalize_staged_data` after sorting all staged rows by the index (chunks may
+        overlap)."""
+        version = _ts.finalize_staged(
+            self._h, symbol, mode, metadata, prune_previous_versions, sort=True
+        )
+        return self._committed(symbol, version, metadata)
+
+    def get_staged_symbols(self) -> List[str]:
+        """The symbols with staged chunks, in byte order."""
+        return _ts.staged_symbols(self._h)
+
+    def delete_staged_data(self, symbol: str) -> int:
+        """Removes the staged chunks of ``symbol``; returns how many there were."""
+        return _ts.delete_staged(self._h, symbol)
+
+    # -- maintenance -----------------------------------------------------------------------------
+    def prune_previous_versions(self, symbol: str) -> None:
+        """Deletes every live version of ``symbol`` but the latest (versions held by snapshots
+        keep their data)."""
+        _ts.prune_previous_versions(self._h, symbol)
+
+    def compact_data(self, symbol: str, rows_per_segment: Optional[int] = None) -> VersionedItem:
+        """Rewrites the latest version of ``symbol`` into full segments (of ``rows_per_segment``
+        rows, default the library's) as a new version with the same rows and metadata, e.g.
+        after many small appends. Returns the latest version unchanged when it was already
+        compact."""
+        version = _ts.compact(self._h, symbol, rows_per_segment)
+        return self._committed(symbol, version)
+
     # -- deleting --------------------------------------------------------------------------------
     def delete(self, symbol: str, versions: Union[int, Iterable[int], None] = None) -> None:
         """Deletes ``symbol`` (every version) or only the given ``versions``.
 
         Version numbers are never reused: the next write gets a number after the delete.
+        Versions a snapshot holds stay readable through the snapshot.
 
         Raises:
             NoSuchSymbolError: the symbol has no live version.
@@ -712,18 +1119,3 @@ class Library:
             return
         arr = ffi.new("uint64_t[]", items)
         check(lib.sheaf_table_delete(self._h, raw, len(raw), arr, len(items), slot), slot)
-
-
-def _write_options(index: Optional[str], validate_index: bool, prune: Optional[bool]) -> bytes:
-    doc: Dict[str, Any] = {}
-    if index is not None:
-        if not isinstance(index, str):
-            raise TypeError(
-                f"index must be a column name (str) or None, not {type(index).__name__}"
-            )
-        doc["index"] = index
-    if not validate_index:
-        doc["validate_index"] = False
-    if prune is not None:
-        doc["prune_previous_versions"] = bool(prune)
-    return json.dumps(doc).encode() if doc else b""

@@ -21,7 +21,7 @@ def test_libraries(store):
     assert store.list_libraries() == ["a", "b"]
     assert store.has_library("a") and "a" in store and "zz" not in store
     opts = store["a"].options
-    assert opts == sheaf.LibraryOptions(10, "zstd", True)
+    assert opts == sheaf.LibraryOptions(10, "zstd", True, False)
     assert store["b"].options.compression == "lz4"
     with pytest.raises(sheaf.LibraryExistsError):
         store.create_library("a")
@@ -72,8 +72,8 @@ def test_write_read_versions(lib):
         lib.read("s", as_of=5)
     with pytest.raises(KeyError):
         lib.read("s", as_of=-3)
-    with pytest.raises(TypeError):
-        lib.read("s", as_of="snap")
+    with pytest.raises(sheaf.NoSuchSnapshotError):
+        lib.read("s", as_of="snap")  # a str names a snapshot
     with pytest.raises(TypeError):
         lib.read("s", as_of=True)
     assert lib["s"].version == 1

@@ -1,0 +1,785 @@
+"""Key spaces: Mochi Yokan's key-value model (modes, multi calls, listing) from Python.
+
+Get one with :meth:`sheaf.Store.kv` (created on first use)::
+
+    kv = store.kv("cache")
+    kv.put("config", b'{"depth": 3}')
+    kv.get("config")                                # b'{"depth": 3}'
+    kv.put("config", b"x", sheaf.Mode.NEW_ONLY)     # KeyExistsError
+    kv.put_multi([b"a", b"b"], [b"1", b"2"])        # [True, True]: one C call, one transaction
+    for key, value in kv.items(prefix=b"a"):        # paged listing, one C call per page
+        ...
+
+Keys and values
+    ``str`` (encoded as UTF-8) or any C-contiguous buffer-protocol object: ``bytes``,
+    ``bytearray``, ``memoryview``, numpy arrays, ... Single-key calls pass the object's memory
+    to the library without copying it (``ffi.from_buffer``); ``*_multi`` calls pack keys (and
+    values) into one buffer first — one copy, so the whole batch is a single C call. Keys and
+    values always come back as ``bytes`` (or, with ``copy=False``, as read-only memoryviews of
+    the library's buffer). A non-contiguous buffer raises :class:`NonContiguousBufferError`, a
+    read-only buffer given to :meth:`KeySpace.get_into` :class:`ReadOnlyBufferError` (both
+    ``TypeError`` and ``ValueError``).
+
+Modes
+    :class:`Mode` holds Yokan's flags with the library's values; combine them with ``|``. A
+    flag a call does not take raises the library's :class:`sheaf.InvalidModeError`.
+
+Errors
+    A missing key is :class:`sheaf.NoSuchKeyError` (a ``KeyError``); ``NEW_ONLY`` on an existing
+    key :class:`sheaf.KeyExistsError`; a too-small buffer :class:`sheaf.BufferTooSmallError` with
+    ``.needed``; a WAIT that runs out :class:`sheaf.SheafTimeoutError` (a ``TimeoutError``); any
+    call after :meth:`KeySpace.close` (or after the store was closed)
+    :class:`sheaf.ClosedError`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from array import array
+from itertools import accumulate
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from ._lib import NULL, check, errslot, ffi, lib, take_bytes
+from .errors import (
+    BufferTooSmallError,
+    InternalError,
+    InvalidModeError,
+    NonContiguousBufferError,
+    ReadOnlyBufferError,
+    SheafTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from .store import Store
+
+__all__ = ["Mode", "KeySpace", "Key", "Value"]
+
+#: What a key may be: ``str`` (UTF-8) or a bytes-like object (buffer protocol).
+Key = Union[str, bytes, bytearray, memoryview, Any]
+#: What a value may be (as :data:`Key`).
+Value = Union[str, bytes, bytearray, memoryview, Any]
+
+
+class Mode(enum.IntFlag):
+    """Mode flags of key-space and document calls (Yokan's names; the library's values).
+
+    ``NOTIFY`` and ``WAIT`` are the same bit (``WAIT`` applies to gets, ``NOTIFY`` to puts), so
+    ``Mode.NOTIFY is Mode.WAIT``. ``KEEP_LAST`` includes the ``IGNORE_KEYS`` bit.
+    """
+
+    DEFAULT = int(lib.SHEAF_MODE_DEFAULT)
+    #: Listings include ``from_key``.
+    INCLUSIVE = int(lib.SHEAF_MODE_INCLUSIVE)
+    #: ``put`` appends to the existing value (atomically).
+    APPEND = int(lib.SHEAF_MODE_APPEND)
+    #: ``get`` and listings also erase what they return, atomically (a queue pop).
+    CONSUME = int(lib.SHEAF_MODE_CONSUME)
+    #: ``get`` of a missing key waits (see ``timeout``).
+    WAIT = int(lib.SHEAF_MODE_WAIT)
+    #: ``put`` wakes waiting gets (the same bit as WAIT).
+    NOTIFY = int(lib.SHEAF_MODE_NOTIFY)
+    #: ``put`` only if the key is absent (else :class:`sheaf.KeyExistsError`).
+    NEW_ONLY = int(lib.SHEAF_MODE_NEW_ONLY)
+    #: ``put`` only if the key exists (else :class:`sheaf.NoSuchKeyError`).
+    EXIST_ONLY = int(lib.SHEAF_MODE_EXIST_ONLY)
+    #: Listings strip the filter (prefix, or suffix with SUFFIX) from returned keys.
+    NO_PREFIX = int(lib.SHEAF_MODE_NO_PREFIX)
+    #: Listings return values only (keys come back empty).
+    IGNORE_KEYS = int(lib.SHEAF_MODE_IGNORE_KEYS)
+    #: Like IGNORE_KEYS, but the last key of a listing is returned (to continue paging).
+    KEEP_LAST = int(lib.SHEAF_MODE_KEEP_LAST)
+    #: The listing filter is a suffix instead of a prefix.
+    SUFFIX = int(lib.SHEAF_MODE_SUFFIX)
+    #: A document update may create the id.
+    UPDATE_NEW = int(lib.SHEAF_MODE_UPDATE_NEW)
+
+
+_WAIT = int(lib.SHEAF_MODE_WAIT)
+_SUFFIX = int(lib.SHEAF_MODE_SUFFIX)
+_NEW_ONLY = int(lib.SHEAF_MODE_NEW_ONLY)
+_EXIST_ONLY = int(lib.SHEAF_MODE_EXIST_ONLY)
+_OK = int(lib.SHEAF_OK)
+_KEY_EXISTS = int(lib.SHEAF_ERR_KEY_EXISTS)
+_NO_SUCH_KEY = int(lib.SHEAF_ERR_NO_SUCH_KEY)
+_BUFFER_TOO_SMALL = int(lib.SHEAF_ERR_BUFFER_TOO_SMALL)
+NOT_FOUND: int = int(lib.SHEAF_SIZE_NOT_FOUND)
+_SIZE_MAX: int = (1 << (8 * int(ffi.sizeof("size_t")))) - 1
+_U32_MAX = 0xFFFFFFFF
+# One slice of an unbounded WAIT: the C call cannot be interrupted, so Ctrl-C is seen between
+# slices.
+_WAIT_SLICE_MS = 1000
+_SIZE_T_CODE = {4: "I", 8: "Q"}[ffi.sizeof("size_t")]
+_PAGE = 1000
+
+
+# -- conversions ---------------------------------------------------------------------------------
+def mode_arg(mode: Union[int, Mode]) -> int:
+    """A mode as the C ``uint32_t``; bits outside 32 bits raise :class:`InvalidModeError`."""
+    value: int
+    if mode.__class__ is int:
+        value = mode
+    elif isinstance(mode, int) and not isinstance(mode, bool):
+        value = int(mode)
+    else:
+        raise TypeError(f"mode must be a sheaf.Mode or an int, not {type(mode).__name__}")
+    if not 0 <= value <= _U32_MAX:
+        raise InvalidModeError(f"mode {value:#x} has bits outside the 32 mode bits")
+    return value
+
+
+def _memoryview(x: Any, what: str) -> memoryview:
+    try:
+        return memoryview(x)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be a str or a bytes-like object (buffer protocol), not {type(x).__name__}"
+        ) from None
+
+
+def buffer_arg(x: Any, what: str) -> Tuple[Any, int]:
+    """``(pointer-compatible object, byte length)`` for a key or value, without copying
+    (``str`` is encoded to UTF-8)."""
+    cls = x.__class__
+    if cls is bytes:
+        return x, len(x)
+    if cls is str:
+        raw = x.encode("utf-8")
+        return raw, len(raw)
+    with _memoryview(x, what) as view:
+        if not view.c_contiguous:
+            raise NonContiguousBufferError(
+                f"{what} must be a C-contiguous buffer (got a strided or Fortran-ordered "
+                f"{type(x).__name__}; copy it first, e.g. numpy.ascontiguousarray)"
+            )
+    c = ffi.from_buffer("uint8_t[]", x)
+    return c, len(c)
+
+
+def writable_buffer_arg(x: Any, what: str) -> Tuple[Any, int]:
+    """``(uint8_t[] over the caller's memory, capacity in bytes)`` for a buffer to fill."""
+    with _memoryview(x, what) as view:
+        if view.readonly:
+            raise ReadOnlyBufferError(
+                f"{what} must be writable (got a read-only {type(x).__name__}; "
+                "use a bytearray or a writable numpy array)"
+            )
+        if not view.c_contiguous:
+            raise NonContiguousBufferError(
+                f"{what} must be a C-contiguous buffer (got a strided or Fortran-ordered "
+                f"{type(x).__name__})"
+            )
+    c = ffi.from_buffer("uint8_t[]", x, require_writable=True)
+    return c, len(c)
+
+
+def _flat(x: Any, what: str) -> Any:
+    """One item of a packed batch as something ``bytes.join`` takes and ``len`` measures in
+    bytes."""
+    cls = x.__class__
+    if cls is bytes:
+        return x
+    if cls is str:
+        return x.encode("utf-8")
+    view = _memoryview(x, what)
+    if not view.c_contiguous:
+        raise NonContiguousBufferError(
+            f"{what} must be C-contiguous buffers (got a strided or Fortran-ordered "
+            f"{type(x).__name__})"
+        )
+    if view.ndim == 1 and view.itemsize == 1:
+        return view
+    if view.nbytes == 0:
+        return b""
+    return view.cast("B")
+
+
+def pack(items: Iterable[Any], what: str) -> Tuple[bytes, Any, int]:
+    """Yokan's packed layout: ``(concatenated bytes, size_t sizes array, n)``.
+
+    This is the one copy of a batch: every item is copied once into the packed buffer.
+    """
+    seq = items if isinstance(items, (list, tuple)) else list(items)
+    kinds = set(map(type, seq))
+    if kinds <= {bytes}:
+        parts: Sequence[Any] = seq
+    elif kinds <= {str}:
+        parts = [s.encode("utf-8") for s in seq]
+    else:
+        parts = [_flat(x, what) for x in seq]
+    data = b"".join(parts)
+    sizes = array(_SIZE_T_CODE, map(len, parts))
+    return data, ffi.from_buffer("size_t[]", sizes), len(parts)
+
+
+def _sizes(b: Any) -> array[int]:
+    """A ``SheafBytes`` of native ``uint64_t`` sizes as an ``array('Q')`` (frees it)."""
+    out = array("Q")
+    if b.len:
+        out.frombytes(ffi.buffer(b.data, b.len))
+    lib.sheaf_bytes_free(b)
+    return out
+
+
+def _owned_view(b: Any) -> memoryview:
+    """A read-only memoryview of a library-owned ``SheafBytes`` without copying; the bytes are
+    freed (``sheaf_bytes_free``) when the last view or object derived from it is collected."""
+    n = int(b.len)
+    if n == 0:
+        lib.sheaf_bytes_free(b)
+        return memoryview(b"")
+
+    def free(data: Any, n: int = n) -> None:
+        holder = ffi.new("SheafBytes *")
+        holder.data = data
+        holder.len = n
+        lib.sheaf_bytes_free(holder)
+
+    owned = ffi.gc(b.data, free, n)
+    return memoryview(ffi.buffer(owned, n)).toreadonly()
+
+
+def unpack(data_b: Any, sizes_b: Any, copy: bool = True) -> List[Any]:
+    """Splits a packed ``SheafBytes`` by its ``uint64_t`` sizes (``None`` for
+    ``SHEAF_SIZE_NOT_FOUND``); frees both. ``copy=False``: memoryview slices of the library's
+    buffer instead of ``bytes``."""
+    sizes = _sizes(sizes_b)
+    data: Any = take_bytes(data_b) if copy else _owned_view(data_b)
+    if NOT_FOUND not in sizes:
+        ends = list(accumulate(sizes))
+        return [data[e - s : e] for s, e in zip(sizes, ends)]
+    out: List[Any] = []
+    pos = 0
+    for s in sizes:
+        if s == NOT_FOUND:
+            out.append(None)
+        else:
+            end = pos + s
+            out.append(data[pos:end])
+            pos = end
+    return out
+
+
+def _count_arg(count: Optional[int]) -> int:
+    if count is None:
+        return _SIZE_MAX
+    if isinstance(count, bool) or not hasattr(count, "__index__"):
+        raise TypeError(f"count must be an int or None, not {type(count).__name__}")
+    n = count.__index__()
+    if n < 0:
+        raise ValueError(f"count must be >= 0, not {n}")
+    return min(n, _SIZE_MAX)
+
+
+def _timeout_ms(timeout: float) -> int:
+    if timeout < 0 or math.isnan(timeout):
+        raise ValueError(f"timeout must be >= 0 seconds, not {timeout}")
+    if math.isinf(timeout):
+        return (1 << 64) - 1
+    return min(math.ceil(timeout * 1000), (1 << 64) - 1)
+
+
+def _waiting_call(call: Callable[[int, int], int], m: int, timeout: Optional[float]) -> None:
+    """Runs ``call(mode, timeout_ms)`` for a get that may wait: ``timeout`` seconds (adding
+    WAIT), or with WAIT and no timeout until the key appears, in slices of a second so that
+    Ctrl-C is seen between C calls."""
+    slot = errslot()
+    if timeout is not None:
+        check(call(m | _WAIT, _timeout_ms(timeout)), slot)
+    elif m & _WAIT:
+        while True:
+            try:
+                check(call(m, _WAIT_SLICE_MS), slot)
+                return
+            except SheafTimeoutError:
+                continue
+    else:
+        check(call(m, 0), slot)
+
+
+# -- the key space -------------------------------------------------------------------------------
+def _reopen(uri: str, name: str) -> KeySpace:
+    from .store import Store
+
+    return Store(uri).kv(name)
+
+
+class KeySpace:
+    """A key space of a store (Yokan's database); get one with :meth:`sheaf.Store.kv`.
+
+    Keys are ordered by their bytes. Safe to share between threads (the library releases the
+    GIL in every call). Every method is one C call, except the iterators (one per page) and an
+    unbounded ``WAIT`` (one per second waited, so Ctrl-C works). Close with :meth:`close` or a
+    ``with`` block; it pickles as (store URI, name) and reopens when unpickled.
+
+    ``kv[key]``, ``kv[key] = value``, ``del kv[key]``, ``key in kv``, ``len(kv)`` and
+    ``iter(kv)`` (the keys) work as on a dict.
+    """
+
+    def __init__(self, store: Store, handle: Any, name: str) -> None:
+        self._store = store
+        self._h: Any = handle
+        self._name = name
+        self._closed = False
+
+    # -- properties and lifecycle ----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The key space's name."""
+        return self._name
+
+    @property
+    def store(self) -> Store:
+        """The store this key space belongs to."""
+        return self._store
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called on this object."""
+        return self._closed
+
+    def close(self) -> None:
+        """Closes this handle: later calls raise :class:`sheaf.ClosedError`. Idempotent and
+        thread-safe; the data and the store stay."""
+        self._closed = True
+        slot = errslot()
+        check(lib.sheaf_kv_close(self._h, slot), slot)
+
+    def __enter__(self) -> KeySpace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __reduce__(self) -> Any:
+        return (_reopen, (self._store.uri, self._name))
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<sheaf.KeySpace {self._name!r} in {self._store.uri!r}{state}>"
+
+    # -- single keys -----------------------------------------------------------------------------
+    def put(self, key: Key, value: Value, mode: Union[int, Mode] = 0) -> None:
+        """Stores ``value`` at ``key``.
+
+        Args:
+            mode: ``APPEND`` (append to the existing value), ``NEW_ONLY``, ``EXIST_ONLY``,
+                ``NOTIFY`` (wake gets waiting for the key).
+
+        Raises:
+            KeyExistsError: ``NEW_ONLY`` and the key exists.
+            NoSuchKeyError: ``EXIST_ONLY`` and the key is missing.
+            InvalidModeError: a mode ``put`` does not take.
+        """
+        k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
+        v, vn = (value, len(value)) if value.__class__ is bytes else buffer_arg(value, "value")
+        m = mode if mode.__class__ is int and 0 <= mode <= _U32_MAX else mode_arg(mode)
+        slot = errslot()
+        check(lib.sheaf_kv_put(self._h, k, kn, v, vn, m, slot), slot)
+
+    def get(
+        self,
+        key: Key,
+        mode: Union[int, Mode] = 0,
+        timeout: Optional[float] = None,
+        *,
+        copy: bool = True,
+    ) -> Any:
+        """The value at ``key``.
+
+        Args:
+            mode: ``CONSUME`` (also erase it, atomically: a queue pop), ``WAIT`` (wait for a
+                missing key; without ``timeout``, until it appears).
+            timeout: seconds to wait for a missing key; implies ``WAIT``.
+            copy: ``True`` (default) returns ``bytes``. ``False`` returns a read-only
+                ``memoryview`` of the library's own buffer, with no copy (``numpy.frombuffer``
+                takes it too); the buffer is freed when the last object using it is collected.
+
+        Raises:
+            NoSuchKeyError: the key is missing (a ``KeyError``).
+            SheafTimeoutError: ``timeout`` passed before the key appeared.
+        """
+        k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
+        m = mode if mode.__class__ is int and 0 <= mode <= _U32_MAX else mode_arg(mode)
+        out = ffi.new("SheafBytes *")
+        if timeout is None and not m & _WAIT:
+            slot = errslot()
+            check(lib.sheaf_kv_get(self._h, k, kn, m, 0, out, slot), slot)
+        else:
+            h = self._h
+            _waiting_call(
+                lambda m, ms: lib.sheaf_kv_get(h, k, kn, m, ms, out, errslot()), m, timeout
+            )
+        return take_bytes(out) if copy else _owned_view(out)
+
+    def get_into(
+        self,
+        key: Key,
+        buffer: Any,
+        mode: Union[int, Mode] = 0,
+        timeout: Optional[float] = None,
+    ) -> int:
+        """Copies the value at ``key`` into ``buffer`` (a writable, C-contiguous buffer:
+        ``bytearray``, writable ``memoryview``, numpy array) and returns its size in bytes.
+
+        Args:
+            mode: ``CONSUME`` and ``WAIT`` as in :meth:`get`.
+            timeout: seconds to wait for a missing key; implies ``WAIT``.
+
+        Raises:
+            BufferTooSmallError: the value does not fit; ``.needed`` is its size (with
+                ``CONSUME`` the key is not erased).
+            NoSuchKeyError: the key is missing.
+            ReadOnlyBufferError, NonContiguousBufferError: ``buffer`` cannot be written.
+        """
+        k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
+        buf, capacity = writable_buffer_arg(buffer, "buffer")
+        m = mode_arg(mode)
+        size = ffi.new("size_t *")
+        h = self._h
+        try:
+            _waiting_call(
+                lambda m, ms: lib.sheaf_kv_get_into(
+                    h, k, kn, m, ms, buf, capacity, size, errslot()
+                ),
+                m,
+                timeout,
+            )
+        except BufferTooSmallError as exc:
+            exc.needed = int(size[0])
+            raise
+        return int(size[0])
+
+    def exists(self, key: Key) -> bool:
+        """Whether ``key`` exists."""
+        k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
+        out = ffi.new("bool *")
+        slot = errslot()
+        check(lib.sheaf_kv_exists(self._h, k, kn, out, slot), slot)
+        return bool(out[0])
+
+    def length(self, key: Key) -> Optional[int]:
+        """The size in bytes of the value at ``key``, or ``None`` when the key is missing."""
+        k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
+        out = ffi.new("uint64_t *")
+        slot = errslot()
+        check(lib.sheaf_kv_length(self._h, k, kn, out, slot), slot)
+        n = int(out[0])
+        return None if n == NOT_FOUND else n
+
+    def erase(self, key: Key) -> bool:
+        """Erases ``key`` (a missing key is fine); returns whether it existed."""
+        k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
+        out = ffi.new("bool *")
+        slot = errslot()
+        check(lib.sheaf_kv_erase(self._h, k, kn, out, slot), slot)
+        return bool(out[0])
+
+    def count(self) -> int:
+        """The number of keys in the space."""
+        out = ffi.new("uint64_t *")
+        slot = errslot()
+        check(lib.sheaf_kv_count(self._h, out, slot), slot)
+        return int(out[0])
+
+    def erase_range(self, prefix: Key = b"") -> int:
+        """Erases every key starting with ``prefix`` (``b""``: every key); returns how many."""
+        p, pn = buffer_arg(prefix, "prefix")
+        out = ffi.new("uint64_t *")
+        slot = errslot()
+        check(lib.sheaf_kv_erase_range(self._h, p, pn, out, slot), slot)
+        return int(out[0])
+
+    # -- batches (one C call each, packed layout) ------------------------------------------------
+    def put_multi(
+        self, keys: Iterable[Key], values: Iterable[Value], mode: Union[int, Mode] = 0
+    ) -> List[bool]:
+        """Stores many pairs in one C call and one transaction.
+
+        Every key is attempted. Returns one ``bool`` per key: ``True`` when it was stored,
+        ``False`` when the mode refused it — with ``NEW_ONLY`` the key existed (the library's
+        ``SHEAF_ERR_KEY_EXISTS``), with ``EXIST_ONLY`` it was missing
+        (``SHEAF_ERR_NO_SUCH_KEY``). Refused keys are reported, not raised; anything else
+        (invalid mode, closed handle, storage failure) raises and stores nothing.
+
+        ``keys`` and ``values`` are copied once into packed buffers.
+        """
+        kd, ks, n = pack(keys, "keys")
+        vd, vs, nv = pack(values, "values")
+        if n != nv:
+            raise ValueError(f"put_multi got {n} keys but {nv} values")
+        if n == 0:
+            return []
+        m = mode_arg(mode)
+        statuses = ffi.new("int32_t[]", n)
+        statuses[0] = -1  # stays -1 when the call fails as a whole (no per-key statuses)
+        slot = errslot()
+        status = lib.sheaf_kv_put_multi(self._h, n, kd, ks, vd, vs, m, statuses, slot)
+        if status and statuses[0] == -1:
+            check(status, slot)
+        if status:
+            err = slot[0]
+            if err != NULL:
+                slot[0] = NULL
+                lib.sheaf_error_free(err)
+        refused = _KEY_EXISTS if m & _NEW_ONLY else _NO_SUCH_KEY if m & _EXIST_ONLY else None
+        result = [s == _OK for s in ffi.unpack(statuses, n)]
+        if not all(result):
+            odd = {int(s) for s in ffi.unpack(statuses, n)} - {_OK, refused}
+            if odd:
+                raise InternalError(f"put_multi: unexpected per-key statuses {sorted(odd)}")
+        return result
+
+    def get_multi(
+        self, keys: Iterable[Key], mode: Union[int, Mode] = 0, *, copy: bool = True
+    ) -> List[Any]:
+        """The values of many keys in one C call (read at one point in time; with ``CONSUME``,
+        taken and erased in one transaction). Missing keys give ``None``.
+
+        ``copy=False``: read-only memoryviews into one library-owned buffer instead of
+        ``bytes`` (freed when the last of them is collected).
+        """
+        kd, ks, n = pack(keys, "keys")
+        if n == 0:
+            return []
+        out = ffi.new("SheafBytes[2]")
+        slot = errslot()
+        check(lib.sheaf_kv_get_multi(self._h, n, kd, ks, mode_arg(mode), out, out + 1, slot), slot)
+        return unpack(out + 0, out + 1, copy)
+
+    def exists_multi(self, keys: Iterable[Key]) -> List[bool]:
+        """Whether each key exists (one C call)."""
+        kd, ks, n = pack(keys, "keys")
+        if n == 0:
+            return []
+        flags = ffi.new("uint8_t[]", n)
+        slot = errslot()
+        check(lib.sheaf_kv_exists_multi(self._h, n, kd, ks, flags, slot), slot)
+        return [f != 0 for f in ffi.buffer(flags)[:]]
+
+    def length_multi(self, keys: Iterable[Key]) -> List[Optional[int]]:
+        """The value size of each key, ``None`` for missing keys (one C call)."""
+        kd, ks, n = pack(keys, "keys")
+        if n == 0:
+            return []
+        lengths = array("Q", bytes(8 * n))
+        slot = errslot()
+        check(
+            lib.sheaf_kv_length_multi(
+                self._h, n, kd, ks, ffi.from_buffer("uint64_t[]", lengths), slot
+            ),
+            slot,
+        )
+        return [None if x == NOT_FOUND else x for x in lengths]
+
+    def erase_multi(self, keys: Iterable[Key]) -> List[bool]:
+        """Erases many keys in one C call and one transaction; returns which existed."""
+        kd, ks, n = pack(keys, "keys")
+        if n == 0:
+            return []
+        existed = ffi.new("uint8_t[]", n)
+        slot = errslot()
+        check(lib.sheaf_kv_erase_multi(self._h, n, kd, ks, existed, slot), slot)
+        return [f != 0 for f in ffi.buffer(existed)[:]]
+
+    # -- listing ---------------------------------------------------------------------------------
+    def _list(
+        self,
+        from_key: Optional[Key],
+        prefix: Key,
+        suffix: Optional[Key],
+        count: Optional[int],
+        mode: Union[int, Mode],
+        with_values: bool,
+    ) -> Tuple[List[bytes], Optional[List[bytes]]]:
+        m = mode_arg(mode)
+        if suffix is not None:
+            f, fn = buffer_arg(suffix, "suffix")
+            if buffer_arg(prefix, "prefix")[1]:
+                raise ValueError("give either prefix or suffix, not both")
+            m |= _SUFFIX
+        else:
+            f, fn = buffer_arg(prefix, "prefix")
+        k, kn = (NULL, 0) if from_key is None else buffer_arg(from_key, "from_key")
+        out = ffi.new("SheafBytes[4]")
+        slot = errslot()
+        check(
+            lib.sheaf_kv_list(
+                self._h,
+                k,
+                kn,
+                f,
+                fn,
+                _count_arg(count),
+                m,
+                out,
+                out + 1,
+                (out + 2) if with_values else NULL,
+                (out + 3) if with_values else NULL,
+                slot,
+            ),
+            slot,
+        )
+        keys: List[bytes] = unpack(out + 0, out + 1)
+        values: Optional[List[bytes]] = unpack(out + 2, out + 3) if with_values else None
+        return keys, values
+
+    def list_keys(
+        self,
+        from_key: Optional[Key] = None,
+        prefix: Key = b"",
+        count: Optional[int] = None,
+        mode: Union[int, Mode] = 0,
+        *,
+        suffix: Optional[Key] = None,
+    ) -> List[bytes]:
+        """Up to ``count`` keys (``None``: all) in key order, in one C call.
+
+        Args:
+            from_key: start after this key (``Mode.INCLUSIVE``: at it); ``None`` or empty: from
+                the start, as in Yokan (so to start after the empty key, pass
+                ``from_key=b"\\x00", mode=Mode.INCLUSIVE``).
+            prefix: only keys starting with it (with ``Mode.SUFFIX``: ending with it).
+            count: the most keys to return; ``None`` for no limit.
+            mode: ``INCLUSIVE``, ``SUFFIX``, ``NO_PREFIX`` (strip the filter from the returned
+                keys), ``IGNORE_KEYS`` / ``KEEP_LAST`` (keys come back empty / all but the
+                last), ``CONSUME`` (erase what is returned, atomically).
+            suffix: shorthand for ``prefix=suffix, mode=mode | Mode.SUFFIX``.
+        """
+        return self._list(from_key, prefix, suffix, count, mode, False)[0]
+
+    def list_keyvals(
+        self,
+        from_key: Optional[Key] = None,
+        prefix: Key = b"",
+        count: Optional[int] = None,
+        mode: Union[int, Mode] = 0,
+        *,
+        suffix: Optional[Key] = None,
+    ) -> List[Tuple[bytes, bytes]]:
+        """Up to ``count`` ``(key, value)`` pairs in key order, in one C call; arguments as in
+        :meth:`list_keys`."""
+        keys, values = self._list(from_key, prefix, suffix, count, mode, True)
+        assert values is not None
+        return list(zip(keys, values))
+
+    def _pages(
+        self,
+        prefix: Key,
+        suffix: Optional[Key],
+        from_key: Optional[Key],
+        inclusive: bool,
+        page_size: int,
+        with_values: bool,
+    ) -> Iterator[Tuple[List[bytes], Optional[List[bytes]]]]:
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, not {page_size}")
+        mode = int(Mode.INCLUSIVE) if inclusive and from_key is not None else 0
+        start = from_key
+        while True:
+            keys, values = self._list(start, prefix, suffix, page_size, mode, with_values)
+            if keys:
+                yield keys, values
+            if len(keys) < page_size:
+                return
+            # Resume strictly after the last key: from its successor, inclusively. (An empty
+            # from_key means "from the start" to the library, so "after b''" must be spelled
+            # "from b'\\x00'".)
+            start, mode = keys[-1] + b"\x00", int(Mode.INCLUSIVE)
+
+    def keys(
+        self,
+        prefix: Key = b"",
+        *,
+        suffix: Optional[Key] = None,
+        from_key: Optional[Key] = None,
+        inclusive: bool = False,
+        page_size: int = _PAGE,
+    ) -> Iterator[bytes]:
+        """Iterates over the keys starting with ``prefix`` (or ending with ``suffix``), in key
+        order, one C call per ``page_size`` keys. Not a snapshot: each page sees the space as it
+        is when it is read."""
+        for keys, _ in self._pages(prefix, suffix, from_key, inclusive, page_size, False):
+            yield from keys
+
+    def items(
+        self,
+        prefix: Key = b"",
+        *,
+        suffix: Optional[Key] = None,
+        from_key: Optional[Key] = None,
+        inclusive: bool = False,
+        page_size: int = _PAGE,
+    ) -> Iterator[Tuple[bytes, bytes]]:
+        """Iterates over ``(key, value)`` pairs like :meth:`keys`."""
+        for keys, values in self._pages(prefix, suffix, from_key, inclusive, page_size, True):
+            assert values is not None
+            yield from zip(keys, values)
+
+    # -- dict-like sugar ---------------------------------------------------------------------------
+    def __getitem__(self, key: Key) -> bytes:
+        value: bytes = self.get(key)
+        return value
+
+    def __setitem__(self, key: Key, value: Value) -> None:
+        self.put(key, value)
+
+    def __delitem__(self, key: Key) -> None:
+        if not self.erase(key):
+            raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return self.exists(key)
+        except TypeError:
+            return False
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.keys()
+
+
+def open_kv(store: Store, name: str) -> KeySpace:
+    """``store.kv(name)``: opens the key space, creating it on first use."""
+    if not isinstance(name, str):
+        raise TypeError(f"key space name must be a str, not {type(name).__name__}")
+    raw = name.encode("utf-8")
+    out = ffi.new("SheafKeySpace **")
+    slot = errslot()
+    check(lib.sheaf_kv_open(store._h, raw, len(raw), out, slot), slot)
+    return KeySpace(store, ffi.gc(out[0], lib.sheaf_kv_free), name)
+
+
+def list_kv(store: Store) -> List[str]:
+    """``store.list_kv()``: key space names in byte order."""
+    import json
+
+    out = ffi.new("SheafBytes *")
+    slot = errslot()
+    check(lib.sheaf_kv_list_spaces(store._h, out, slot), slot)
+    names: List[str] = json.loads(take_bytes(out))
+    return names
+
+
+def drop_kv(store: Store, name: str) -> bool:
+    """``store.drop_kv(name)``: drops the space and its entries; returns whether it existed."""
+    if not isinstance(name, str):
+        raise TypeError(f"key space name must be a str, not {type(name).__name__}")
+    raw = name.encode("utf-8")
+    out = ffi.new("bool *")
+    slot = errslot()
+    check(lib.sheaf_kv_drop(store._h, raw, len(raw), out, slot), slot)
+    return bool(out[0])
