@@ -1013,3 +1013,128 @@ fn batches_give_one_result_per_item() {
     );
     assert_eq!(lib.list_symbols(None).unwrap(), vec!["b"]);
 }
+
+#[test]
+fn appends_accept_other_representations_of_the_same_kind() {
+    let (_store, lib) = lib(10, false);
+    let batch = |ts: ArrayRef, s: ArrayRef, t: ArrayRef| {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", ts.data_type().clone(), false),
+            Field::new("s", s.data_type().clone(), true),
+            Field::new("t", t.data_type().clone(), true),
+        ]));
+        RecordBatch::try_new(schema, vec![ts, s, t]).unwrap()
+    };
+    let us = |v: Vec<i64>| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(v)) };
+    let ns = |v: Vec<i64>| -> ArrayRef { Arc::new(TimestampNanosecondArray::from(v)) };
+    // Stored: µs index, utf8 strings, µs timestamps.
+    let first = batch(
+        us(vec![1, 2]),
+        Arc::new(StringArray::from(vec!["a", "b"])),
+        us(vec![10, 20]),
+    );
+    lib.write(
+        "s",
+        &mut src(first),
+        None,
+        &WriteOptions {
+            index: Some("ts".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // New: ns index on whole microseconds, large_utf8 and string_view strings, ns timestamps.
+    let second = batch(
+        ns(vec![3_000, 4_000]),
+        Arc::new(LargeStringArray::from(vec!["c", "d"])),
+        ns(vec![30_001, 40_000]),
+    );
+    lib.append("s", &mut src(second), None, &WriteOptions::default())
+        .unwrap();
+    let third = batch(
+        us(vec![5]),
+        Arc::new(StringViewArray::from(vec!["e"])),
+        us(vec![50]),
+    );
+    lib.append("s", &mut src(third), None, &WriteOptions::default())
+        .unwrap();
+    let batches: Vec<RecordBatch> = lib
+        .read("s", &ReadOptions::default())
+        .unwrap()
+        .reader
+        .map(|b| b.unwrap())
+        .collect();
+    let all = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let schema = all.schema();
+    assert_eq!(
+        schema.field_with_name("ts").unwrap().data_type(),
+        &DataType::Timestamp(TimeUnit::Microsecond, None),
+        "the index keeps its unit"
+    );
+    assert_eq!(
+        schema.field_with_name("s").unwrap().data_type(),
+        &DataType::Utf8,
+        "strings keep the stored type"
+    );
+    assert_eq!(
+        schema.field_with_name("t").unwrap().data_type(),
+        &DataType::Timestamp(TimeUnit::Nanosecond, None),
+        "other timestamps take the finer unit"
+    );
+    let ts: Vec<i64> = all
+        .column(0)
+        .as_primitive::<arrow_array::types::TimestampMicrosecondType>()
+        .values()
+        .to_vec();
+    assert_eq!(ts, vec![1, 2, 3, 4, 5]);
+    let s: Vec<&str> = all
+        .column(1)
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect();
+    assert_eq!(s, vec!["a", "b", "c", "d", "e"]);
+    let t: Vec<i64> = all
+        .column(2)
+        .as_primitive::<TimestampNanosecondType>()
+        .values()
+        .to_vec();
+    assert_eq!(t, vec![10_000, 20_000, 30_001, 40_000, 50_000]);
+    // A finer index value the stored unit cannot hold is refused, and nothing is committed.
+    let lossy = batch(
+        ns(vec![6_001]),
+        Arc::new(StringArray::from(vec!["f"])),
+        us(vec![60]),
+    );
+    let err = lib
+        .append("s", &mut src(lossy), None, &WriteOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert!(err.to_string().contains("precision"), "{err}");
+    assert_eq!(
+        lib.get_description("s", &AsOf::Latest).unwrap().row_count,
+        5
+    );
+    // Update with a ns frame over a µs index replaces the span in the stored unit.
+    let upd = batch(
+        ns(vec![2_000, 3_000]),
+        Arc::new(StringArray::from(vec!["B", "C"])),
+        ns(vec![0, 0]),
+    );
+    lib.update("s", &mut src(upd), None, &UpdateOptions::default())
+        .unwrap();
+    let got: Vec<String> = lib
+        .read("s", &ReadOptions::default())
+        .unwrap()
+        .reader
+        .flat_map(|b| {
+            b.unwrap()
+                .column(1)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(got, vec!["a", "B", "C", "d", "e"]);
+}

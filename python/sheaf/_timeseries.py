@@ -205,13 +205,20 @@ def tail_range(n: Any) -> List[Optional[int]]:
 
 
 def update_options(
-    date_range: Any, upsert: bool, prune_previous_versions: Optional[bool]
+    date_range: Any,
+    upsert: bool,
+    prune_previous_versions: Optional[bool],
+    index: Optional[str] = None,
 ) -> Dict[str, Any]:
+    """Update options; with ``upsert``, ``index`` (the data's index column) lets the library
+    create a missing symbol."""
     doc: Dict[str, Any] = {}
     if date_range is not None:
         doc["date_range"] = date_range_value(date_range)
     if upsert:
         doc["upsert"] = True
+        if index is not None:
+            doc["index"] = index
     if prune_previous_versions is not None:
         doc["prune_previous_versions"] = bool(prune_previous_versions)
     return doc

@@ -836,6 +836,7 @@ class Library:
         upsert: bool = False,
         date_range: Any = None,
         prune_previous_versions: Optional[bool] = None,
+        index: Optional[str] = None,
     ) -> VersionedItem:
         """Replaces the rows of ``symbol`` whose index lies in the span of ``data`` (its first to
         last index value), or in ``date_range``, by the rows of ``data``, as a new version.
@@ -846,13 +847,14 @@ class Library:
             data: as in :meth:`write`, with the stored index column (a pandas DatetimeIndex
                 is one).
             metadata: the new version's metadata (not carried over).
-            upsert: create a missing symbol instead of raising. Sheaf's library cannot do it
-                for a symbol that does not exist yet (it raises
-                :class:`sheaf.InvalidArgumentError`; use :meth:`write` first).
+            upsert: create a missing symbol from ``data`` (indexed by its index column, e.g.
+                a pandas DatetimeIndex) instead of raising.
             date_range: ``(start, end)`` (inclusive; bounds as in :meth:`read`): the span to
                 replace; rows of ``data`` outside it are dropped. Empty ``data`` with a
                 ``date_range`` deletes the range.
             prune_previous_versions: as in :meth:`write`.
+            index: the index column of ``data`` when it cannot be detected (a dict or an Arrow
+                table), as in :meth:`write`; needed when ``upsert`` creates the symbol.
 
         Empty ``data`` without ``date_range`` still makes a new version with the same rows
         (ArcticDB does the same).
@@ -867,8 +869,8 @@ class Library:
             symbol,
             data,
             metadata,
-            _convert.AUTO,
-            lambda _chosen: _ts.update_options(date_range, upsert, prune_previous_versions),
+            _convert.AUTO if index is None else index,
+            lambda chosen: _ts.update_options(date_range, upsert, prune_previous_versions, chosen),
         )
         return self._committed(symbol, version, metadata)
 
@@ -978,7 +980,9 @@ class Library:
             self._h,
             "update",
             list(payloads),
-            lambda p, _chosen: _ts.update_options(p.date_range, upsert, prune_previous_versions),
+            lambda p, chosen: _ts.update_options(
+                p.date_range, upsert, prune_previous_versions, chosen
+            ),
             self._batch_item,
         )
 

@@ -451,12 +451,11 @@ impl Library {
         let storage = self.storage()?;
         let schema = data.schema();
         // The index is the stored one; before the first version it is the one asked for.
-        let stored_index = match self.head(&storage, symbol)? {
-            Some(h) => self
-                .latest(&storage, symbol, &h)?
-                .and_then(|(_, r)| r.header.index),
+        let stored = match self.head(&storage, symbol)? {
+            Some(h) => self.latest(&storage, symbol, &h)?.map(|(_, r)| r),
             None => None,
         };
+        let stored_index = stored.as_ref().and_then(|r| r.header.index.clone());
         let index_name = stored_index.or_else(|| options.index.clone());
         if let (Some(asked), Some(actual)) = (&options.index, &index_name) {
             if asked != actual {
@@ -466,9 +465,17 @@ impl Library {
                 ));
             }
         }
-        let index = Self::check_input_schema(&schema, index_name.as_deref())?;
+        let (effective, conversion) = match (&stored, &index_name) {
+            (Some(r), Some(ix)) => schema::index_conversion(r.schema()?.as_ref(), &schema, ix),
+            _ => (schema.clone(), None),
+        };
+        let index = Self::check_input_schema(&effective, index_name.as_deref())?;
         let mut writer = self.segment_writer(&storage, symbol, index, options.validate_index);
-        self.ingest(&mut writer, data, &schema, None)?;
+        let convert =
+            |batch: &RecordBatch| schema::convert_index(batch, &effective, conversion.as_ref());
+        let transform: Option<&RowFilter<'_>> = conversion.is_some().then_some(&convert);
+        self.ingest(&mut writer, data, &schema, transform)?;
+        let schema = effective.clone();
         let prune = options
             .prune_previous_versions
             .unwrap_or(self.options().prune_previous_versions);
@@ -616,8 +623,10 @@ impl Library {
                 format!("update needs an index column; '{symbol}' has none"),
             )
         })?;
-        let index = Self::check_input_schema(&schema, Some(&index_name))?;
-        let index_type = schema
+        let (effective, conversion) =
+            schema::index_conversion(current.schema()?.as_ref(), &schema, &index_name);
+        let index = Self::check_input_schema(&effective, Some(&index_name))?;
+        let index_type = effective
             .field_with_name(&index_name)
             .map_err(|e| Error::internal(e.to_string()))?
             .data_type()
@@ -628,6 +637,7 @@ impl Library {
         };
         let mut writer = self.segment_writer(&storage, symbol, index, true);
         let keep_in_span = |batch: &RecordBatch| -> Result<RecordBatch> {
+            let batch = &schema::convert_index(batch, &effective, conversion.as_ref())?;
             let Some((lo, hi)) = span else {
                 return Ok(batch.clone());
             };
@@ -640,6 +650,7 @@ impl Library {
                 .map_err(|e| Error::internal(e.to_string()))
         };
         self.ingest(&mut writer, data, &schema, Some(&keep_in_span))?;
+        let schema = effective.clone();
         let span = span.or(match (writer.first_index, writer.last_index) {
             (Some(a), Some(b)) => Some((a, b)),
             _ => None,

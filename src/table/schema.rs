@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::read::nullable;
 use crate::error::{Error, ErrorKind, Result};
@@ -32,11 +33,44 @@ fn signed(bits: u32) -> Option<DataType> {
     })
 }
 
+/// The type a version keeps when stored data of type `stored` meets new data of type `incoming`
+/// that holds the same kind of values in another representation: the string types (utf8,
+/// large_utf8, utf8_view) keep the stored one, likewise the binary types; timestamps with the
+/// same time zone take the finer unit (a lossless cast). Segments keep the type they were
+/// written with; reads cast them to the version's type.
+pub(crate) fn same_kind(stored: &DataType, incoming: &DataType) -> Option<DataType> {
+    use DataType::*;
+    let finer = |a: &TimeUnit, b: &TimeUnit| -> TimeUnit {
+        let rank = |u: &TimeUnit| match u {
+            TimeUnit::Second => 0,
+            TimeUnit::Millisecond => 1,
+            TimeUnit::Microsecond => 2,
+            TimeUnit::Nanosecond => 3,
+        };
+        if rank(a) >= rank(b) {
+            *a
+        } else {
+            *b
+        }
+    };
+    match (stored, incoming) {
+        _ if stored == incoming => Some(stored.clone()),
+        (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View)
+        | (Binary | LargeBinary | BinaryView, Binary | LargeBinary | BinaryView) => {
+            Some(stored.clone())
+        }
+        (Timestamp(a, tz_a), Timestamp(b, tz_b)) if tz_a == tz_b => {
+            Some(Timestamp(finer(a, b), tz_a.clone()))
+        }
+        _ => None,
+    }
+}
+
 /// The narrowest type both `a` and `b` convert to without loss of range: integer → wider
 /// integer (unsigned into a signed type with more bits), integer → float64, float32 → float64.
 pub(crate) fn widen(a: &DataType, b: &DataType) -> Option<DataType> {
-    if a == b {
-        return Some(a.clone());
+    if let Some(dt) = same_kind(a, b) {
+        return Some(dt);
     }
     let float = |dt: &DataType| matches!(dt, DataType::Float32 | DataType::Float64);
     match (int_bits(a), int_bits(b)) {
@@ -69,11 +103,9 @@ pub(crate) fn merge(
 ) -> Result<SchemaRef> {
     if !dynamic {
         let same = stored.fields().len() == incoming.fields().len()
-            && stored
-                .fields()
-                .iter()
-                .zip(incoming.fields())
-                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+            && stored.fields().iter().zip(incoming.fields()).all(|(a, b)| {
+                a.name() == b.name() && same_kind(a.data_type(), b.data_type()).is_some()
+            });
         if !same {
             let describe = |s: &Schema| {
                 s.fields()
@@ -97,8 +129,11 @@ pub(crate) fn merge(
             .iter()
             .zip(incoming.fields())
             .map(|(a, b)| {
+                let dt = same_kind(a.data_type(), b.data_type())
+                    .unwrap_or_else(|| a.data_type().clone());
                 a.as_ref()
                     .clone()
+                    .with_data_type(dt)
                     .with_nullable(a.is_nullable() || b.is_nullable())
             })
             .collect();
@@ -140,6 +175,70 @@ pub(crate) fn merge(
         fields,
         stored.metadata().clone(),
     )))
+}
+
+/// How new data's index column must be converted to the stored index type: the stored
+/// segments' index min/max are in the stored unit, so an index that differs only in timestamp
+/// unit is converted at ingest (see [`convert_index`]) instead of widening the version's type.
+/// Returns the schema the ingested batches will have and the (position, type) to convert.
+pub(crate) fn index_conversion(
+    stored: &Schema,
+    incoming: &SchemaRef,
+    index: &str,
+) -> (SchemaRef, Option<(usize, DataType)>) {
+    let (Ok(target), Ok(position)) = (stored.field_with_name(index), incoming.index_of(index))
+    else {
+        return (incoming.clone(), None);
+    };
+    let given = incoming.field(position);
+    match (target.data_type(), given.data_type()) {
+        (DataType::Timestamp(a, tz_a), DataType::Timestamp(b, tz_b)) if a != b && tz_a == tz_b => {
+            let mut fields: Vec<Field> = incoming
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields[position] = given.clone().with_data_type(target.data_type().clone());
+            let schema = Arc::new(Schema::new_with_metadata(
+                fields,
+                incoming.metadata().clone(),
+            ));
+            (schema, Some((position, target.data_type().clone())))
+        }
+        _ => (incoming.clone(), None),
+    }
+}
+
+/// Applies an [`index_conversion`] to one batch, refusing values the stored unit cannot hold
+/// exactly (e.g. nanoseconds into a microsecond index).
+pub(crate) fn convert_index(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    conversion: Option<&(usize, DataType)>,
+) -> Result<RecordBatch> {
+    let Some((position, target)) = conversion else {
+        return Ok(batch.clone());
+    };
+    let column = batch.column(*position);
+    let fail = |e: arrow_schema::ArrowError| {
+        Error::new(ErrorKind::Schema, "cannot convert the index column").caused_by(e)
+    };
+    let converted = arrow_cast::cast(column.as_ref(), target).map_err(fail)?;
+    let back = arrow_cast::cast(converted.as_ref(), column.data_type()).map_err(fail)?;
+    if back.to_data() != column.to_data() {
+        return Err(Error::new(
+            ErrorKind::Schema,
+            format!(
+                "the index column '{}' holds values finer than the stored index type {target}; \
+                 they would lose precision",
+                schema.field(*position).name()
+            ),
+        ));
+    }
+    let mut columns = batch.columns().to_vec();
+    columns[*position] = converted;
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| Error::internal("index conversion").caused_by(e))
 }
 
 #[cfg(test)]

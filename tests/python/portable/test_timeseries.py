@@ -151,15 +151,12 @@ def test_update_errors(tslib, store):
         tslib.update("s", frame(0, 1), date_range="2024-01-01")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sheaf.InvalidArgumentError,
-    reason="library gap: update(upsert=True) of a symbol that does not exist yet is refused "
-    "('needs the index column'); the C update options have no 'index' field",
-)
 def test_update_upsert_creates_a_missing_symbol(tslib):
-    tslib.update("fresh", frame(0, 3), upsert=True)
+    with pytest.raises(sheaf.InvalidArgumentError, match="index"):
+        tslib.update("fresh", frame(0, 3), upsert=True)  # a dict has no detectable index
+    tslib.update("fresh", frame(0, 3), upsert=True, index="ts")
     assert vals(tslib.read("fresh")) == [0, 1, 2]
+    assert tslib.get_description("fresh").index is not None
 
 
 def test_update_upsert_of_an_existing_symbol_is_a_plain_update(tslib):
