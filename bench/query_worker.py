@@ -1,0 +1,146 @@
+"""One H2O-style query for one engine, in a fresh process: ``python query_worker.py '<json>'``.
+
+Engines:
+- ``arcticdb``: ``lib.read(symbol, query_builder=q)`` (ArcticDB's QueryBuilder, pandas output).
+- ``pandas``: the frame already in memory (loaded before the clock starts), pandas groupby.
+- ``sheaf_read_pandas``: NOT a Sheaf query (Sheaf has no query engine yet, issue 5): what a user
+  does today, a Sheaf read of the needed columns to pandas, then the same pandas code.
+
+The queries are the ones ArcticDB's benchmarks name after the H2O db-benchmark (q1, q3, q4,
+adv_q2) plus its numeric filter.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Dict, List
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import emit, measure, spec_from_argv
+
+# name -> (group column, {column: aggregation}); "filter" is v3 < 1.0 keeping column v3.
+QUERIES: Dict[str, Any] = {
+    "q1": ("id1", {"v1": "sum"}),
+    "q3": ("id3", {"v1": "sum", "v3": "sum"}),
+    "q4": ("id6", {"v1": "sum", "v2": "sum"}),
+    "adv_q2": ("id3", {"v1": "max", "v2": "min"}),
+    "filter": None,
+}
+
+
+def describe(name: str) -> str:
+    q = QUERIES[name]
+    if q is None:
+        return "filter v3 < 1.0, column v3"
+    group, aggs = q
+    return f"groupby {group}: " + ", ".join(f"{f}({c})" for c, f in aggs.items())
+
+
+def needed_columns(name: str) -> List[str]:
+    q = QUERIES[name]
+    if q is None:
+        return ["v3"]
+    group, aggs = q
+    return [group, *aggs]
+
+
+def pandas_query(name: str, df: Any) -> Any:
+    q = QUERIES[name]
+    if q is None:
+        return df.loc[df["v3"] < 1.0, ["v3"]]
+    group, aggs = q
+    return df.groupby(group, sort=False).agg(aggs)
+
+
+def load_frame(path: str) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+
+    with pa.memory_map(path) as source:
+        table = pa.ipc.open_file(source).read_all()
+    times = table.column("time").to_numpy()
+    frame = table.drop_columns(["time"]).to_pandas()
+    frame.index = pd.DatetimeIndex(times, name="time")
+    return frame
+
+
+def main() -> None:
+    spec = spec_from_argv()
+    engine: str = spec["engine"]
+    op: str = spec["op"]
+    import numpy  # noqa: F401
+    import pandas
+    import pyarrow  # noqa: F401
+
+    result: Dict[str, Any] = {"versions": {"pandas": pandas.__version__}}
+    if op == "prepare":
+        df = load_frame(spec["data"])
+        if engine == "arcticdb":
+            import arcticdb
+
+            os.makedirs(spec["store"], exist_ok=True)
+            ac = arcticdb.Arctic("lmdb://" + os.path.abspath(spec["store"]))
+            ac.get_library("h2o", create_if_missing=True).write("h2o", df)
+        elif engine == "sheaf_read_pandas":
+            import sheaf
+
+            os.makedirs(spec["store"], exist_ok=True)
+            store = sheaf.open("lmdb://" + os.path.abspath(spec["store"]))
+            store.get_library("h2o", create_if_missing=True).write("h2o", df)
+        emit(result)
+        return
+
+    name: str = spec["query"]
+    reps: int = spec.get("reps", 3)
+    call: Callable[[int], Any]
+    if engine == "arcticdb":
+        import arcticdb
+
+        lib = arcticdb.Arctic("lmdb://" + os.path.abspath(spec["store"]))["h2o"]
+        result["versions"]["arcticdb"] = arcticdb.__version__
+
+        def call(i: int) -> Any:
+            q = arcticdb.QueryBuilder()
+            spec_q = QUERIES[name]
+            if spec_q is None:
+                q = q[q["v3"] < 1.0]
+                return lib.read("h2o", columns=["v3"], query_builder=q).data
+            group, aggs = spec_q
+            q = q.groupby(group).agg(aggs)
+            return lib.read("h2o", query_builder=q).data
+
+    elif engine == "pandas":
+        df = load_frame(spec["data"])
+
+        def call(i: int) -> Any:
+            return pandas_query(name, df)
+
+    elif engine == "sheaf_read_pandas":
+        import sheaf
+
+        lib = sheaf.open("lmdb://" + os.path.abspath(spec["store"]))["h2o"]
+        columns = needed_columns(name)
+        result["versions"]["sheaf"] = sheaf.__version__
+
+        def call(i: int) -> Any:
+            df = lib.read("h2o", columns=columns, output_format="pandas").data
+            return pandas_query(name, df)
+
+    else:
+        raise SystemExit(f"unknown engine {engine!r}")
+
+    rows: List[int] = []
+    result.update(measure(lambda i: _rows(call(i), rows), reps, spec.get("warmup", 1)))
+    result["rows"] = rows[-1] if rows else None
+    emit(result)
+
+
+def _rows(out: Any, rows: List[int]) -> Any:
+    rows.append(len(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()

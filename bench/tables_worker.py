@@ -1,0 +1,372 @@
+"""One table step for one engine, in a fresh process: ``python tables_worker.py '<json spec>'``.
+
+Engines: ``sheaf`` (lmdb:// store, library compression from the spec), ``arcticdb`` (LMDB),
+``parquet`` (pyarrow, one file per symbol) and ``ipc`` (Arrow IPC file format through pyarrow).
+
+Ops: ``prepare`` (untimed: writes the symbols the read steps use), ``write``, ``read_pandas``,
+``read_arrow``, ``append``, ``date_range``, ``filter_pandas``, ``filter_arrow``, ``two_cols`` and
+``size`` (one write into a fresh location, then the bytes it takes on disk).
+
+The input is an Arrow IPC file written by run.py (a ``time`` column, timestamp[ns], plus data
+columns); it becomes a pandas DataFrame with a DatetimeIndex named ``time`` before the clock
+starts, since pandas is what every engine here is written from.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Dict, List
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import dir_size, emit, fresh_dir, measure, perf_counter, remove, spec_from_argv
+
+FILTER_COLUMN = "c0"
+FILTER_VALUE = 1.0
+TWO_COLUMNS = ["c3", "c7"]
+
+
+def load_frame(path: str) -> Any:
+    """The IPC file as a pandas DataFrame indexed by ``time``."""
+    import pandas as pd
+    import pyarrow as pa
+
+    with pa.memory_map(path) as source:
+        table = pa.ipc.open_file(source).read_all()
+    times = table.column("time").to_numpy()
+    frame = table.drop_columns(["time"]).to_pandas()
+    frame.index = pd.DatetimeIndex(times, name="time")
+    del table
+    return frame
+
+
+class SheafEngine:
+    def __init__(self, path: str, compression: str = "lz4") -> None:
+        import sheaf
+
+        os.makedirs(path, exist_ok=True)
+        self.store = sheaf.open("lmdb://" + os.path.abspath(path))
+        self.lib = self.store.get_library(
+            "bench",
+            create_if_missing=True,
+            library_options=sheaf.LibraryOptions(compression=compression),
+        )
+
+    def write(self, symbol: str, df: Any) -> Any:
+        return self.lib.write(symbol, df)
+
+    def append(self, symbol: str, df: Any) -> Any:
+        return self.lib.append(symbol, df)
+
+    def reset(self, symbol: str, df: Any) -> None:
+        self.lib.write(symbol, df)
+
+    def read_pandas(self, symbol: str) -> Any:
+        return self.lib.read(symbol, output_format="pandas").data
+
+    def read_arrow(self, symbol: str) -> Any:
+        return self.lib.read(symbol, output_format="pyarrow").data
+
+    def date_range(self, symbol: str, start: Any, end: Any) -> Any:
+        return self.lib.read(symbol, date_range=(start, end), output_format="pandas").data
+
+    # Sheaf has no query engine yet (issue 5): the filter is a full read, then pyarrow.
+    def filter_arrow(self, symbol: str) -> Any:
+        import pyarrow.compute as pc
+
+        table = self.read_arrow(symbol)
+        return table.filter(pc.greater(table[FILTER_COLUMN], FILTER_VALUE))
+
+    def filter_pandas(self, symbol: str) -> Any:
+        return self.filter_arrow(symbol).to_pandas()
+
+    def two_cols(self, symbol: str) -> Any:
+        return self.lib.read(symbol, columns=TWO_COLUMNS, output_format="pandas").data
+
+    def location(self) -> str:
+        return ""
+
+
+class ArcticEngine:
+    def __init__(self, path: str, compression: str = "lz4") -> None:
+        import arcticdb
+
+        if compression != "lz4":
+            raise ValueError("ArcticDB is measured with its default (LZ4) only")
+        os.makedirs(path, exist_ok=True)
+        self.ac = arcticdb.Arctic("lmdb://" + os.path.abspath(path))
+        self.lib = self.ac.get_library("bench", create_if_missing=True)
+        self.qb = arcticdb.QueryBuilder
+
+    def write(self, symbol: str, df: Any) -> Any:
+        return self.lib.write(symbol, df)
+
+    def append(self, symbol: str, df: Any) -> Any:
+        return self.lib.append(symbol, df)
+
+    def reset(self, symbol: str, df: Any) -> None:
+        self.lib.write(symbol, df)
+
+    def read_pandas(self, symbol: str) -> Any:
+        return self.lib.read(symbol).data
+
+    def read_arrow(self, symbol: str) -> Any:
+        return self.lib.read(symbol, output_format="pyarrow").data
+
+    def date_range(self, symbol: str, start: Any, end: Any) -> Any:
+        return self.lib.read(symbol, date_range=(start, end)).data
+
+    def _query(self) -> Any:
+        q = self.qb()
+        return q[q[FILTER_COLUMN] > FILTER_VALUE]
+
+    def filter_pandas(self, symbol: str) -> Any:
+        return self.lib.read(symbol, query_builder=self._query()).data
+
+    def filter_arrow(self, symbol: str) -> Any:
+        return self.lib.read(symbol, query_builder=self._query(), output_format="pyarrow").data
+
+    def two_cols(self, symbol: str) -> Any:
+        return self.lib.read(symbol, columns=TWO_COLUMNS).data
+
+
+class ParquetEngine:
+    """One Parquet file per symbol (pyarrow, Snappy unless told); an append writes one more
+    file into ``<symbol>.parts/`` (Parquet files cannot be appended to)."""
+
+    def __init__(self, path: str, compression: str = "snappy") -> None:
+        os.makedirs(path, exist_ok=True)
+        self.path = path
+        self.compression = compression
+
+    def _file(self, symbol: str) -> str:
+        return os.path.join(self.path, symbol + ".parquet")
+
+    def write(self, symbol: str, df: Any) -> Any:
+        df.to_parquet(self._file(symbol), engine="pyarrow", compression=self.compression)
+
+    def append(self, symbol: str, df: Any) -> Any:
+        parts = os.path.join(self.path, symbol + ".parts")
+        os.makedirs(parts, exist_ok=True)
+        name = f"part-{len(os.listdir(parts)):05d}.parquet"
+        df.to_parquet(os.path.join(parts, name), engine="pyarrow", compression=self.compression)
+
+    def reset(self, symbol: str, df: Any) -> None:
+        remove(os.path.join(self.path, symbol + ".parts"))
+        self.write(symbol, df)
+
+    def read_pandas(self, symbol: str) -> Any:
+        import pandas as pd
+
+        return pd.read_parquet(self._file(symbol), engine="pyarrow")
+
+    def read_arrow(self, symbol: str) -> Any:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self._file(symbol))
+
+    def date_range(self, symbol: str, start: Any, end: Any) -> Any:
+        import pandas as pd
+
+        filters = [("time", ">=", start), ("time", "<=", end)]
+        return pd.read_parquet(self._file(symbol), engine="pyarrow", filters=filters)
+
+    def filter_pandas(self, symbol: str) -> Any:
+        import pandas as pd
+
+        filters = [(FILTER_COLUMN, ">", FILTER_VALUE)]
+        return pd.read_parquet(self._file(symbol), engine="pyarrow", filters=filters)
+
+    def filter_arrow(self, symbol: str) -> Any:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self._file(symbol), filters=[(FILTER_COLUMN, ">", FILTER_VALUE)])
+
+    def two_cols(self, symbol: str) -> Any:
+        import pandas as pd
+
+        return pd.read_parquet(self._file(symbol), engine="pyarrow", columns=TWO_COLUMNS)
+
+
+class IpcEngine:
+    """One Arrow IPC file per symbol (uncompressed unless told); reads memory-map the file,
+    so a read to pyarrow of an uncompressed file is zero-copy (pages load lazily)."""
+
+    def __init__(self, path: str, compression: str = "none") -> None:
+        os.makedirs(path, exist_ok=True)
+        self.path = path
+        self.compression = None if compression == "none" else compression
+
+    def _file(self, symbol: str) -> str:
+        return os.path.join(self.path, symbol + ".arrow")
+
+    def _write(self, path: str, df: Any) -> None:
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(df)
+        options = pa.ipc.IpcWriteOptions(compression=self.compression)
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(
+            sink, table.schema, options=options
+        ) as w:
+            w.write_table(table)
+
+    def write(self, symbol: str, df: Any) -> Any:
+        self._write(self._file(symbol), df)
+
+    def append(self, symbol: str, df: Any) -> Any:
+        parts = os.path.join(self.path, symbol + ".parts")
+        os.makedirs(parts, exist_ok=True)
+        self._write(os.path.join(parts, f"part-{len(os.listdir(parts)):05d}.arrow"), df)
+
+    def reset(self, symbol: str, df: Any) -> None:
+        remove(os.path.join(self.path, symbol + ".parts"))
+        self.write(symbol, df)
+
+    def read_arrow(self, symbol: str) -> Any:
+        import pyarrow as pa
+
+        with pa.memory_map(self._file(symbol)) as source:
+            return pa.ipc.open_file(source).read_all()
+
+    def read_pandas(self, symbol: str) -> Any:
+        return self.read_arrow(symbol).to_pandas()
+
+    def date_range(self, symbol: str, start: Any, end: Any) -> Any:
+        # The index is sorted: a binary search on the mapped time column, then a slice.
+        import numpy as np
+
+        table = self.read_arrow(symbol)
+        times = table.column("time").to_numpy()
+        lo = int(np.searchsorted(times, np.datetime64(start.value, "ns"), side="left"))
+        hi = int(np.searchsorted(times, np.datetime64(end.value, "ns"), side="right"))
+        return table.slice(lo, hi - lo).to_pandas()
+
+    def filter_arrow(self, symbol: str) -> Any:
+        import pyarrow.compute as pc
+
+        table = self.read_arrow(symbol)
+        return table.filter(pc.greater(table[FILTER_COLUMN], FILTER_VALUE))
+
+    def filter_pandas(self, symbol: str) -> Any:
+        return self.filter_arrow(symbol).to_pandas()
+
+    def two_cols(self, symbol: str) -> Any:
+        return self.read_arrow(symbol).select(["time", *TWO_COLUMNS]).to_pandas()
+
+
+ENGINES = {
+    "sheaf": SheafEngine,
+    "arcticdb": ArcticEngine,
+    "parquet": ParquetEngine,
+    "ipc": IpcEngine,
+}
+DEFAULT_COMPRESSION = {"sheaf": "lz4", "arcticdb": "lz4", "parquet": "snappy", "ipc": "none"}
+
+
+def versions() -> Dict[str, str]:
+    out: Dict[str, str] = {"python": sys.version.split()[0]}
+    for name in ("sheaf", "arcticdb", "pandas", "pyarrow", "numpy"):
+        if name in sys.modules:
+            out[name] = str(getattr(sys.modules[name], "__version__", "?"))
+    return out
+
+
+def preload() -> None:
+    """Imports everything a step may touch, so the first timed call does not pay for it."""
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow
+    import pyarrow.compute
+    import pyarrow.parquet  # noqa: F401
+
+
+def main() -> None:
+    spec = spec_from_argv()
+    preload()
+    engine_name: str = spec["engine"]
+    op: str = spec["op"]
+    reps: int = spec.get("reps", 3)
+    warmup: int = spec.get("warmup", 0)
+    compression = spec.get("compression") or DEFAULT_COMPRESSION[engine_name]
+    make = ENGINES[engine_name]
+    result: Dict[str, Any] = {}
+
+    if op == "size":
+        # A fresh location, one write, then the bytes on disk.
+        target = fresh_dir(spec["store"])
+        df = load_frame(spec["data"])
+        engine = make(target, compression)
+        t0 = perf_counter()
+        engine.write("main", df)
+        result["write_time"] = perf_counter() - t0
+        del engine
+        import gc
+
+        gc.collect()
+        result["size"] = dir_size(target)
+        remove(target)
+    elif op == "prepare":
+        engine = make(spec["store"], compression)
+        df = load_frame(spec["data"])
+        engine.write("main", df)
+    elif op == "write":
+        target = fresh_dir(spec["store"])
+        engine = make(target, compression)
+        df = load_frame(spec["data"])
+        result.update(measure(lambda i: engine.write(f"w{i}", df), reps, warmup))
+        del engine
+        remove(target)
+    elif op == "append":
+        import pandas as pd
+
+        engine = make(spec["store"], compression)
+        if spec.get("append_reset", True):
+            engine.reset("app", load_frame(spec["data"]))  # untimed: "app" = the main data again
+        first = int(spec.get("append_first", 0))
+        chunk = load_frame(spec["append_data"])
+        n_rows = len(chunk)
+        base_index = chunk.index
+        step_ns = int(spec["append_step_ns"])
+        current: List[Any] = [None]
+
+        def before(i: int) -> None:
+            # Each repetition appends the next 100k rows (index after the previous ones).
+            frame = chunk.copy(deep=False)
+            shift = (first + i) * n_rows * step_ns
+            frame.index = pd.DatetimeIndex(base_index.asi8 + shift, name="time")
+            current[0] = frame
+
+        result.update(measure(lambda i: engine.append("app", current[0]), reps, warmup, before))
+    elif op in ("read_pandas", "read_arrow", "filter_pandas", "filter_arrow", "two_cols"):
+        engine = make(spec["store"], compression)
+        call = getattr(engine, op)
+        rows: List[int] = []
+        result.update(measure(lambda i: _keep_rows(call("main"), rows), reps, warmup))
+        result["rows"] = rows[-1] if rows else None
+    elif op == "date_range":
+        import pandas as pd
+
+        engine = make(spec["store"], compression)
+        start = pd.Timestamp(int(spec["date_range"][0]), unit="ns")
+        end = pd.Timestamp(int(spec["date_range"][1]), unit="ns")
+        found: List[int] = []
+        result.update(
+            measure(
+                lambda i: _keep_rows(engine.date_range("main", start, end), found), reps, warmup
+            )
+        )
+        result["rows"] = found[-1] if found else None
+    else:
+        raise SystemExit(f"unknown op {op!r}")
+    result["versions"] = versions()
+    emit(result)
+
+
+def _keep_rows(out: Any, rows: List[int]) -> Any:
+    rows.append(len(out))
+    return out
+
+
+if __name__ == "__main__":
+    main()
