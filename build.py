@@ -367,6 +367,7 @@ def cmd_demo() -> None:
 def cmd_bench(quick: bool) -> None:
     """Sheaf against ArcticDB, Parquet/Arrow IPC, py-lmdb, sqlite3 and dict (bench/run.py)."""
     wheel = cmd_wheel()
+    apt_install(["gcc"])  # py-lmdb builds its cffi binding from source on PyPy
     bench = ROOT / "bench"
     py311 = find_cpython(FULL_CPYTHON)
     if py311 is None:

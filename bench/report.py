@@ -406,10 +406,13 @@ class Report:
             return
         env = " ".join(f"{k}={v}" for k, v in self.meta.get("malloc_env", {}).items())
         self.add(
-            "Diagnostic, not a target figure: the same Sheaf reads in a process whose glibc "
-            f"malloc keeps freed memory (`{env}`). Each repetition drops the previous result, "
-            "so by default the large buffers of every read are fresh pages from the kernel and "
-            "their page faults are part of the read; the tuned column shows that share:",
+            "Diagnostic, not a target figure: the same Sheaf reads in worker processes whose "
+            f"glibc malloc keeps freed memory instead of returning it to the kernel (`{env}`). "
+            "Every repetition drops the previous result, so by default a read may spend part of "
+            "its time faulting in fresh pages for buffers the previous read gave back; where "
+            "tuned / default is well below 1, that is roughly the share. Values near or above 1 "
+            "show no such cost (single repetitions on this shared machine vary by ±30% and "
+            "more; every repetition is in results.json):",
             "",
         )
         self.add(

@@ -490,7 +490,8 @@ class Runner:
         meta["load_end"] = list(os.getloadavg())
         meta["sections"] = sections
         self.save()
-        shutil.rmtree(os.path.join(self.workdir, "data"), ignore_errors=True)
+        for sub in ("data", "tables", "sizes", "query", "kv"):
+            shutil.rmtree(os.path.join(self.workdir, sub), ignore_errors=True)
         return 1 if self.results["errors"] else 0
 
 
