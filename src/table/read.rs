@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow_array::{new_null_array, Array, BooleanArray, RecordBatch, RecordBatchReader};
-use arrow_buffer::Buffer;
-use arrow_ipc::reader::{StreamDecoder, StreamReader};
+use arrow_ipc::reader::StreamReader;
 use arrow_schema::{ArrowError, DataType, Field, SchemaRef, TimeUnit};
 
 use super::options::{DateRange, IndexBound, ReadOptions};
@@ -21,8 +20,6 @@ use crate::storage::SharedStorage;
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentRead {
     pub key: Vec<u8>,
-    /// Rows stored in the segment (decides whether loading it ahead is worth a thread).
-    pub rows: u64,
     /// Keep rows whose index lies in this inclusive range.
     pub index_filter: Option<(i64, i64)>,
     /// Keep rows `offset..offset+len` (after the index filter, which never combines with it).
@@ -157,7 +154,6 @@ pub(crate) fn plan(
             let whole = lo <= min && max <= hi;
             reads.push(SegmentRead {
                 key: keys.segment(symbol, &s.id),
-                rows: s.rows,
                 index_filter: (!whole).then_some((lo, hi)),
                 slice: None,
             });
@@ -179,7 +175,6 @@ pub(crate) fn plan(
             let whole = keep_start == 0 && keep_end == s.rows;
             reads.push(SegmentRead {
                 key: keys.segment(symbol, &s.id),
-                rows: s.rows,
                 index_filter: None,
                 slice: (!whole).then_some((keep_start as usize, (keep_end - keep_start) as usize)),
             });
@@ -188,32 +183,14 @@ pub(crate) fn plan(
     Ok((schema, reads))
 }
 
-/// Streams a version's rows, one record batch per loaded segment. Large segments are loaded
-/// and decoded [`PREFETCH`] at a time on background threads, so reading uses both cores and
-/// overlaps with whatever the consumer does with the previous batch.
+/// Streams a version's rows, one record batch per loaded segment.
 pub struct TableReader {
-    context: Arc<ReadContext>,
-    reads: VecDeque<SegmentRead>,
-    in_flight: VecDeque<Pending>,
-}
-
-/// What every segment load of one read needs.
-struct ReadContext {
     storage: SharedStorage,
     schema: SchemaRef,
     index: Option<String>,
+    reads: VecDeque<SegmentRead>,
     loads: Arc<AtomicU64>,
 }
-
-enum Pending {
-    Ready(Result<RecordBatch>),
-    Loading(std::thread::JoinHandle<Result<RecordBatch>>),
-}
-
-/// Segments loaded ahead of the consumer.
-const PREFETCH: usize = 2;
-/// Below this many rows a segment is loaded inline: a thread would cost more than it saves.
-const PREFETCH_MIN_ROWS: u64 = 8192;
 
 impl TableReader {
     pub(crate) fn new(
@@ -224,48 +201,14 @@ impl TableReader {
         loads: Arc<AtomicU64>,
     ) -> Self {
         TableReader {
-            context: Arc::new(ReadContext {
-                storage,
-                schema,
-                index,
-                loads,
-            }),
+            storage,
+            schema,
+            index,
             reads: reads.into(),
-            in_flight: VecDeque::new(),
+            loads,
         }
     }
 
-    fn fill(&mut self) {
-        while self.in_flight.len() < PREFETCH {
-            let Some(read) = self.reads.pop_front() else {
-                break;
-            };
-            if read.rows < PREFETCH_MIN_ROWS {
-                if self.in_flight.is_empty() {
-                    self.in_flight
-                        .push_back(Pending::Ready(self.context.load(&read)));
-                } else {
-                    self.reads.push_front(read);
-                }
-                break;
-            }
-            let context = Arc::clone(&self.context);
-            let spawned = std::thread::Builder::new()
-                .name("sheaf-read".into())
-                .spawn(move || context.load(&read));
-            self.in_flight.push_back(match spawned {
-                Ok(handle) => Pending::Loading(handle),
-                Err(e) => {
-                    Pending::Ready(Err(
-                        Error::new(ErrorKind::Io, "cannot start a read thread").caused_by(e)
-                    ))
-                }
-            });
-        }
-    }
-}
-
-impl ReadContext {
     fn load(&self, read: &SegmentRead) -> Result<RecordBatch> {
         let bytes = self.storage.get(&read.key)?.ok_or_else(|| {
             Error::new(
@@ -316,18 +259,6 @@ fn decode_columns(bytes: Vec<u8>, names: &[&str]) -> Result<RecordBatch> {
         .collect();
     let full = projection.len() == stored.fields().len()
         && projection.iter().enumerate().all(|(i, p)| i == *p);
-    if full {
-        // Every column: decode straight from the loaded bytes (uncompressed buffers are then
-        // slices of them, not copies).
-        let mut buffer = Buffer::from_vec(bytes);
-        let mut decoder = StreamDecoder::new();
-        while !buffer.is_empty() {
-            if let Some(batch) = decoder.decode(&mut buffer).map_err(corrupt)? {
-                return Ok(batch);
-            }
-        }
-        return Err(Error::corrupt("a segment holds no rows"));
-    }
     let mut reader = StreamReader::try_new(
         Cursor::new(bytes),
         if full { None } else { Some(projection) },
@@ -370,14 +301,8 @@ impl Iterator for TableReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            self.fill();
-            let outcome = match self.in_flight.pop_front()? {
-                Pending::Ready(outcome) => outcome,
-                Pending::Loading(handle) => handle
-                    .join()
-                    .unwrap_or_else(|_| Err(Error::internal("a segment load panicked"))),
-            };
-            match outcome {
+            let read = self.reads.pop_front()?;
+            match self.load(&read) {
                 Ok(batch) if batch.num_rows() == 0 => continue,
                 Ok(batch) => return Some(Ok(batch)),
                 Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
@@ -388,7 +313,7 @@ impl Iterator for TableReader {
 
 impl RecordBatchReader for TableReader {
     fn schema(&self) -> SchemaRef {
-        self.context.schema.clone()
+        self.schema.clone()
     }
 }
 
