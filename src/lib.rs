@@ -5,6 +5,8 @@
 //! - [`storage`] — ordered key → bytes backends (`mem://`, `lmdb://`); knows nothing of tables.
 //! - [`store`] — a store opened from a URI, and its libraries.
 //! - [`table`] — versioned Arrow tables (the commit rule lives there).
+//! - [`query`] — query plans (filters, projections, aggregations) over Arrow batches, used
+//!   by [`table`].
 //! - [`kv`] — key spaces with Yokan's modes; [`collection`] — JSON document collections.
 //! - [`ffi`] — the C ABI (`include/sheaf.h`): argument checks and translation only.
 
@@ -13,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod ffi;
 pub mod kv;
+pub mod query;
 pub mod storage;
 pub mod store;
 pub mod table;

@@ -8,10 +8,12 @@
 //!
 //! Files: `options` (what each call takes), `record` (version records, keys, live sets),
 //! `segment` (IPC encoding, type and index checks), `write` (cutting streams into segments),
-//! `read` (planning and the lazy reader), `schema` (dynamic-schema merging), `snapshot`.
+//! `read` (planning and the lazy readers), `query` (planning a read that runs a query plan from
+//! [`crate::query`]), `schema` (dynamic-schema merging), `snapshot`.
 
 pub mod batch;
 pub mod options;
+mod query;
 pub mod read;
 pub mod record;
 mod schema;
@@ -92,11 +94,12 @@ pub struct SnapshotInfo {
     pub symbols: u64,
 }
 
-/// The result of [`Library::read`]: what was read, its metadata, and a reader over its rows.
+/// The result of [`Library::read`]: what was read, its metadata, and a reader over its rows
+/// (a [`TableReader`], or a [`read::QueryReader`] when the options carry a query).
 pub struct ReadResult {
     pub info: VersionInfo,
     pub metadata: Option<Vec<u8>>,
-    pub reader: TableReader,
+    pub reader: Box<dyn RecordBatchReader + Send>,
 }
 
 /// Keeps some rows of an incoming batch (update drops rows outside its date_range).
@@ -865,16 +868,30 @@ impl Library {
     pub fn read(&self, symbol: &str, options: &ReadOptions) -> Result<ReadResult> {
         let storage = self.storage()?;
         let (version, record, deleted) = self.resolve(&storage, symbol, &options.as_of)?;
-        let (schema, reads) = read::plan(&record, &self.keys(), symbol, options)?;
+        let loader = |schema| read::SegmentLoader {
+            storage: storage.clone(),
+            schema,
+            index: record.header.index.clone(),
+            loads: self.inner.segment_loads.clone(),
+        };
+        let reader: Box<dyn RecordBatchReader + Send> = match &options.query {
+            None => {
+                let (schema, reads) =
+                    read::plan(&record, &self.keys(), symbol, options, &|_| true)?;
+                Box::new(TableReader::new(loader(schema), reads))
+            }
+            Some(q) => Box::new(query::reader(
+                &record,
+                &self.keys(),
+                symbol,
+                options,
+                q,
+                loader,
+            )?),
+        };
         Ok(ReadResult {
             info: self.info(symbol, version, &record, deleted, Vec::new()),
-            reader: TableReader::new(
-                storage.clone(),
-                schema,
-                record.header.index.clone(),
-                reads,
-                self.inner.segment_loads.clone(),
-            ),
+            reader,
             metadata: record.metadata,
         })
     }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::query::Query;
 
 fn parse<T: serde::de::DeserializeOwned + Default>(text: &str, what: &str) -> Result<T> {
     if text.trim().is_empty() {
@@ -45,11 +46,7 @@ impl WriteOptions {
 
 /// One end of a `date_range`: a raw index value, or nanoseconds since the epoch that are
 /// converted to the index column's unit (JSON: `123` or `{"ns": 123}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IndexBound {
-    Raw(i64),
-    Nanos(i64),
-}
+pub use crate::query::Bound as IndexBound;
 
 /// An inclusive index range; `None` ends are open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,13 +135,16 @@ impl AsOf {
 /// `date_range` is inclusive at both ends; `row_range` has Python slice semantics (end
 /// exclusive, negatives count from the end, `null` = open); the two cannot be combined.
 /// `columns` selects and orders columns; the index column is always returned (first, unless
-/// requested elsewhere); `[]` returns only the index.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// requested elsewhere); `[]` returns only the index. `query` is a plan (`docs/query-plan.md`)
+/// run over the selected rows; with a query, `columns` chooses the stored columns the result
+/// keeps (columns made by `project` come after them), and the plan may use any stored column.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReadOptions {
     pub as_of: AsOf,
     pub date_range: Option<DateRange>,
     pub row_range: Option<(Option<i64>, Option<i64>)>,
     pub columns: Option<Vec<String>>,
+    pub query: Option<Query>,
 }
 
 #[derive(Deserialize, Default)]
@@ -154,6 +154,7 @@ struct ReadOptionsJson {
     date_range: Value,
     row_range: Value,
     columns: Option<Vec<String>>,
+    query: Value,
 }
 
 fn opt_i64(v: &Value, what: &str) -> Result<Option<i64>> {
@@ -198,6 +199,10 @@ impl ReadOptions {
             date_range,
             row_range,
             columns: raw.columns,
+            query: match &raw.query {
+                Value::Null => None,
+                v => Some(Query::from_json(v)?),
+            },
         })
     }
 

@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use arrow_array::{new_null_array, Array, BooleanArray, RecordBatch, RecordBatchReader};
 use arrow_ipc::reader::StreamReader;
-use arrow_schema::{ArrowError, DataType, Field, SchemaRef, TimeUnit};
+use arrow_schema::{ArrowError, DataType, Field, SchemaRef};
 
-use super::options::{DateRange, IndexBound, ReadOptions};
-use super::record::{Keys, Record};
+use super::options::{DateRange, ReadOptions};
+use super::record::{Keys, Record, SegmentRef};
 use super::segment;
 use crate::error::{Error, ErrorKind, Result};
+use crate::query::exec::{apply_map_stages, OrderedParallel};
+use crate::query::Pipeline;
 use crate::storage::SharedStorage;
 
 /// One segment to load and what to keep of it.
@@ -26,68 +28,22 @@ pub(crate) struct SegmentRead {
     pub slice: Option<(usize, usize)>,
 }
 
-/// Converts nanoseconds to the index column's unit: rounding up for a lower bound and down
-/// for an upper bound keeps the range inclusive and exact.
-fn nanos_to_index_unit(ns: i64, index_type: &DataType, lower: bool) -> Result<i64> {
-    let per_unit: i64 = match index_type {
-        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
-        DataType::Timestamp(TimeUnit::Millisecond, _) | DataType::Date64 => 1_000_000,
-        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
-        DataType::Date32 => 86_400_000_000_000,
-        other => {
-            return Err(Error::new(
-                ErrorKind::Schema,
-                format!("a date_range in time units needs a timestamp or date index, not {other}"),
-            ))
-        }
-    };
-    Ok(if lower {
-        ns.div_euclid(per_unit) + i64::from(ns.rem_euclid(per_unit) != 0)
-    } else {
-        ns.div_euclid(per_unit)
-    })
-}
-
 /// The inclusive raw index range a `DateRange` means for an index of `index_type`.
 pub(crate) fn resolve_range(range: &DateRange, index_type: &DataType) -> Result<(i64, i64)> {
-    let lo = match range.start {
-        None => i64::MIN,
-        Some(IndexBound::Raw(v)) => v,
-        Some(IndexBound::Nanos(ns)) => nanos_to_index_unit(ns, index_type, true)?,
-    };
-    let hi = match range.end {
-        None => i64::MAX,
-        Some(IndexBound::Raw(v)) => v,
-        Some(IndexBound::Nanos(ns)) => nanos_to_index_unit(ns, index_type, false)?,
-    };
-    Ok((lo, hi))
+    crate::query::exec::resolve_bounds(range.start, range.end, index_type)
 }
 
-/// Python-slice bounds over `total` rows: negatives count from the end, results are clamped.
-pub(crate) fn resolve_rows(start: Option<i64>, end: Option<i64>, total: u64) -> (u64, u64) {
-    let total_i = total as i128;
-    let clamp = |v: Option<i64>, default: i128| -> u64 {
-        let v = v.map_or(default, |v| {
-            if v < 0 {
-                total_i + v as i128
-            } else {
-                v as i128
-            }
-        });
-        v.clamp(0, total_i) as u64
-    };
-    let s = clamp(start, 0);
-    let e = clamp(end, total_i);
-    (s, e.max(s))
-}
+pub(crate) use crate::query::exec::resolve_rows;
 
 /// The output schema and the segment reads for `options` over `record`.
+/// `keep` may refuse segments (a query's filter proved false on their statistics); row
+/// positions are resolved before it is asked, so a refused segment only drops its own rows.
 pub(crate) fn plan(
     record: &Record,
     keys: &Keys<'_>,
     symbol: &str,
     options: &ReadOptions,
+    keep: &dyn Fn(&SegmentRef) -> bool,
 ) -> Result<(SchemaRef, Vec<SegmentRead>)> {
     let stored = record.schema()?;
     let index_name = record.header.index.as_deref();
@@ -148,7 +104,7 @@ pub(crate) fn plan(
             let (Some(min), Some(max)) = (s.index_min, s.index_max) else {
                 continue;
             };
-            if max < lo || min > hi {
+            if max < lo || min > hi || !keep(s) {
                 continue;
             }
             let whole = lo <= min && max <= hi;
@@ -167,7 +123,7 @@ pub(crate) fn plan(
         for s in segments {
             let (seg_start, seg_end) = (offset, offset + s.rows);
             offset = seg_end;
-            if seg_end <= start || seg_start >= end {
+            if seg_end <= start || seg_start >= end || !keep(s) {
                 continue;
             }
             let keep_start = start.max(seg_start) - seg_start;
@@ -183,32 +139,31 @@ pub(crate) fn plan(
     Ok((schema, reads))
 }
 
+/// Loads one segment as a batch of the version's (selected) schema.
+#[derive(Clone)]
+pub(crate) struct SegmentLoader {
+    pub storage: SharedStorage,
+    pub schema: SchemaRef,
+    pub index: Option<String>,
+    pub loads: Arc<AtomicU64>,
+}
+
 /// Streams a version's rows, one record batch per loaded segment.
 pub struct TableReader {
-    storage: SharedStorage,
-    schema: SchemaRef,
-    index: Option<String>,
+    loader: SegmentLoader,
     reads: VecDeque<SegmentRead>,
-    loads: Arc<AtomicU64>,
 }
 
 impl TableReader {
-    pub(crate) fn new(
-        storage: SharedStorage,
-        schema: SchemaRef,
-        index: Option<String>,
-        reads: Vec<SegmentRead>,
-        loads: Arc<AtomicU64>,
-    ) -> Self {
+    pub(crate) fn new(loader: SegmentLoader, reads: Vec<SegmentRead>) -> Self {
         TableReader {
-            storage,
-            schema,
-            index,
+            loader,
             reads: reads.into(),
-            loads,
         }
     }
+}
 
+impl SegmentLoader {
     fn load(&self, read: &SegmentRead) -> Result<RecordBatch> {
         let bytes = self.storage.get(&read.key)?.ok_or_else(|| {
             Error::new(
@@ -302,7 +257,7 @@ impl Iterator for TableReader {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let read = self.reads.pop_front()?;
-            match self.load(&read) {
+            match self.loader.load(&read) {
                 Ok(batch) if batch.num_rows() == 0 => continue,
                 Ok(batch) => return Some(Ok(batch)),
                 Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
@@ -313,7 +268,82 @@ impl Iterator for TableReader {
 
 impl RecordBatchReader for TableReader {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.loader.schema.clone()
+    }
+}
+
+/// Streams the result of a query: segments are loaded and run through the plan's stateless
+/// prefix on worker threads (both cores where there are several segments), in order, then
+/// through the rest of the plan on the consumer's thread.
+pub struct QueryReader {
+    source: Option<OrderedParallel<RecordBatch>>,
+    pipeline: Pipeline,
+    ready: VecDeque<RecordBatch>,
+    finished: bool,
+}
+
+impl QueryReader {
+    pub(crate) fn new(loader: SegmentLoader, reads: Vec<SegmentRead>, pipeline: Pipeline) -> Self {
+        let prefix = pipeline.prefix();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(reads.len());
+        let n = reads.len();
+        let source = OrderedParallel::new(n, threads, threads * 2, move |i| {
+            let batch = loader.load(&reads[i])?;
+            apply_map_stages(&prefix, batch)
+        });
+        QueryReader {
+            source: Some(source),
+            pipeline,
+            ready: VecDeque::new(),
+            finished: false,
+        }
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        loop {
+            if !self.ready.is_empty() || self.finished {
+                return Ok(());
+            }
+            let next = match self.source.as_mut() {
+                Some(source) if !self.pipeline.done() => source.next(),
+                _ => None,
+            };
+            match next {
+                Some(batch) => {
+                    let out = self.pipeline.push(batch?)?;
+                    self.ready.extend(out);
+                }
+                None => {
+                    // Stops the workers before the (possibly long) finishing stages.
+                    self.source = None;
+                    self.finished = true;
+                    let out = self.pipeline.finish()?;
+                    self.ready.extend(out);
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for QueryReader {
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.advance() {
+            self.finished = true;
+            self.source = None;
+            self.ready.clear();
+            return Some(Err(ArrowError::ExternalError(Box::new(e))));
+        }
+        self.ready.pop_front().map(Ok)
+    }
+}
+
+impl RecordBatchReader for QueryReader {
+    fn schema(&self) -> SchemaRef {
+        self.pipeline.schema()
     }
 }
 

@@ -17,11 +17,12 @@ use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
 use crate::error::{Error, Result};
+use crate::query::stats::SegmentStats;
 
 const MAGIC: &[u8; 4] = b"SHV1";
 
 /// Where one segment lives and what it covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentRef {
     pub id: String,
     pub rows: u64,
@@ -30,6 +31,10 @@ pub struct SegmentRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_max: Option<i64>,
     pub bytes: u64,
+    /// Column statistics (`[min, max, missing]` by column) for pruning filters; absent in
+    /// segments written before they existed (those are never pruned by a filter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<SegmentStats>,
 }
 
 /// Data version or tombstone.
@@ -41,7 +46,7 @@ pub enum RecordKind {
 }
 
 /// The JSON part of a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordHeader {
     pub kind: RecordKind,
     pub timestamp_ns: i64,

@@ -155,6 +155,7 @@ impl SegmentWriter {
             index_min,
             index_max,
             bytes: bytes.len() as u64,
+            stats: Some(crate::query::stats::compute(batch)),
         });
         let mut key = self.key_prefix.clone();
         key.extend_from_slice(id.as_bytes());

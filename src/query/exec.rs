@@ -1,0 +1,941 @@
+//! The streaming pipeline a plan becomes: stateless stages (filter, project, index range,
+//! select) that work batch by batch, row stages (`row_range`, `head`, `tail`), and
+//! aggregations that emit one batch at the end.
+//!
+//! The leading stateless stages form the *prefix*: the table layer runs it on worker threads,
+//! one segment per task ([`OrderedParallel`]), and feeds the results to the rest in order.
+//! Every stage knows its output schema when it is built, so a bad plan (unknown column, type
+//! mismatch) fails before any segment is loaded, and a plan whose segments are all pruned
+//! still returns a correctly typed empty result.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{
+    make_array, Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parking_lot::{Condvar, Mutex};
+
+use super::aggregate::{decoded, AggSpec, GroupedAggregator};
+use super::{Bound, Clause, Origin, Query, Resample};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Schema metadata key naming the columns that index an aggregated result (JSON array).
+pub const INDEX_METADATA_KEY: &str = "sheaf:index";
+
+/// What the pipeline reads: the schema of the incoming batches and the table's index.
+#[derive(Debug, Clone)]
+pub struct QueryInput {
+    pub schema: SchemaRef,
+    pub index: Option<String>,
+    pub index_sorted: bool,
+}
+
+fn schema_error(message: String) -> Error {
+    Error::new(ErrorKind::Schema, message)
+}
+
+fn failed(what: &'static str) -> impl FnOnce(arrow_schema::ArrowError) -> Error {
+    move |e| Error::internal(format!("{what} failed")).caused_by(e)
+}
+
+/// Converts nanoseconds to the index unit: rounding up for a lower bound and down for an
+/// upper bound keeps an inclusive range exact.
+fn nanos_to_unit(ns: i64, index_type: &DataType, lower: bool) -> Result<i64> {
+    let per_unit: i64 = match index_type {
+        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
+        DataType::Timestamp(TimeUnit::Millisecond, _) | DataType::Date64 => 1_000_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
+        DataType::Date32 => 86_400_000_000_000,
+        other => {
+            return Err(schema_error(format!(
+                "a date_range in time units needs a timestamp or date index, not {other}"
+            )))
+        }
+    };
+    Ok(if lower {
+        ns.div_euclid(per_unit) + i64::from(ns.rem_euclid(per_unit) != 0)
+    } else {
+        ns.div_euclid(per_unit)
+    })
+}
+
+/// The inclusive raw index range `[start, end]` means for an index of `index_type`.
+pub fn resolve_bounds(
+    start: Option<Bound>,
+    end: Option<Bound>,
+    index_type: &DataType,
+) -> Result<(i64, i64)> {
+    let lo = match start {
+        None => i64::MIN,
+        Some(Bound::Raw(v)) => v,
+        Some(Bound::Nanos(ns)) => nanos_to_unit(ns, index_type, true)?,
+    };
+    let hi = match end {
+        None => i64::MAX,
+        Some(Bound::Raw(v)) => v,
+        Some(Bound::Nanos(ns)) => nanos_to_unit(ns, index_type, false)?,
+    };
+    Ok((lo, hi))
+}
+
+/// Python-slice bounds over `total` rows: negatives count from the end, results clamped.
+pub fn resolve_rows(start: Option<i64>, end: Option<i64>, total: u64) -> (u64, u64) {
+    let total_i = total as i128;
+    let clamp = |v: Option<i64>, default: i128| -> u64 {
+        let v = v.map_or(default, |v| {
+            if v < 0 {
+                total_i + v as i128
+            } else {
+                v as i128
+            }
+        });
+        v.clamp(0, total_i) as u64
+    };
+    let s = clamp(start, 0);
+    let e = clamp(end, total_i);
+    (s, e.max(s))
+}
+
+/// The values of an integer or temporal column as i64 (temporal types by their storage).
+pub(crate) fn as_i64(array: &ArrayRef) -> Result<ArrayRef> {
+    let storage = match array.data_type() {
+        DataType::Timestamp(_, _)
+        | DataType::Date64
+        | DataType::Time64(_)
+        | DataType::Duration(_) => Some(DataType::Int64),
+        DataType::Date32 | DataType::Time32(_) => Some(DataType::Int32),
+        _ => None,
+    };
+    let array = match storage {
+        Some(t) => make_array(
+            array
+                .to_data()
+                .into_builder()
+                .data_type(t)
+                .build()
+                .map_err(failed("reading temporal values"))?,
+        ),
+        None => array.clone(),
+    };
+    arrow_cast::cast(&array, &DataType::Int64).map_err(failed("reading index values"))
+}
+
+/// A stage that maps one batch to one batch.
+#[derive(Debug, Clone)]
+pub enum MapStage {
+    Filter(crate::query::Expr),
+    Project {
+        name: String,
+        expr: crate::query::Expr,
+        schema: SchemaRef,
+    },
+    IndexRange {
+        column: String,
+        lo: i64,
+        hi: i64,
+    },
+    Select {
+        schema: SchemaRef,
+    },
+}
+
+impl MapStage {
+    fn apply(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let rows = batch.num_rows();
+        match self {
+            MapStage::Filter(expr) => {
+                let mask = expr.eval(&batch)?.into_mask(expr, "filter", rows)?;
+                if mask.true_count() == rows {
+                    return Ok(batch);
+                }
+                arrow_select::filter::filter_record_batch(&batch, &mask).map_err(failed("filter"))
+            }
+            MapStage::Project { name, expr, schema } => {
+                let value = expr.eval(&batch)?.into_array(rows)?;
+                let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+                for f in schema.fields() {
+                    if f.name() == name {
+                        columns.push(value.clone());
+                    } else {
+                        columns.push(
+                            batch.column_by_name(f.name()).cloned().ok_or_else(|| {
+                                Error::internal("a projected batch lost a column")
+                            })?,
+                        );
+                    }
+                }
+                batch_with(schema, columns, rows)
+            }
+            MapStage::IndexRange { column, lo, hi } => {
+                let index = batch.column_by_name(column).ok_or_else(|| {
+                    schema_error(format!("date_range needs the index column '{column}'"))
+                })?;
+                let values = as_i64(index)?;
+                let values = values.as_primitive::<Int64Type>();
+                let mask: BooleanArray = values
+                    .iter()
+                    .map(|v| Some(v.is_some_and(|v| *lo <= v && v <= *hi)))
+                    .collect();
+                arrow_select::filter::filter_record_batch(&batch, &mask)
+                    .map_err(failed("date_range"))
+            }
+            MapStage::Select { schema } => {
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        batch
+                            .column_by_name(f.name())
+                            .cloned()
+                            .ok_or_else(|| Error::internal("a selected column is missing"))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                batch_with(schema, columns, rows)
+            }
+        }
+    }
+
+    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+        match self {
+            MapStage::Project { schema, .. } | MapStage::Select { schema } => Ok(schema.clone()),
+            MapStage::Filter(_) | MapStage::IndexRange { .. } => Ok(input.clone()),
+        }
+    }
+}
+
+fn batch_with(schema: &SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options)
+        .map_err(failed("assembling a batch"))
+}
+
+/// Applies stateless stages in order.
+pub fn apply_map_stages(stages: &[MapStage], mut batch: RecordBatch) -> Result<RecordBatch> {
+    for s in stages {
+        batch = s.apply(batch)?;
+    }
+    Ok(batch)
+}
+
+/// `row_range` / `head` / `tail` over the rows reaching it.
+struct RowsStage {
+    start: Option<i64>,
+    end: Option<i64>,
+    seen: u64,
+    buffered: VecDeque<RecordBatch>,
+    buffered_rows: u64,
+}
+
+impl RowsStage {
+    fn streaming(&self) -> bool {
+        self.start.unwrap_or(0) >= 0 && self.end.unwrap_or(0) >= 0
+    }
+
+    /// Keeps only the last `k` rows (`tail`).
+    fn tail_only(&self) -> Option<u64> {
+        match (self.start, self.end) {
+            (Some(s), None) if s < 0 => Some(s.unsigned_abs()),
+            _ => None,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.streaming() && self.end.is_some_and(|e| self.seen >= e as u64)
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+        let n = batch.num_rows() as u64;
+        if self.streaming() {
+            let (lo, hi) = (
+                self.start.unwrap_or(0) as u64,
+                self.end.map_or(u64::MAX, |e| e as u64),
+            );
+            let (first, last) = (self.seen, self.seen + n);
+            self.seen = last;
+            let from = lo.max(first);
+            let to = hi.min(last);
+            if from >= to {
+                return Ok(Vec::new());
+            }
+            return Ok(vec![
+                batch.slice((from - first) as usize, (to - from) as usize)
+            ]);
+        }
+        self.buffered_rows += n;
+        self.buffered.push_back(batch);
+        if let Some(k) = self.tail_only() {
+            while let Some(front) = self.buffered.front() {
+                let front_rows = front.num_rows() as u64;
+                if self.buffered_rows - front_rows >= k {
+                    self.buffered_rows -= front_rows;
+                    self.seen += front_rows;
+                    self.buffered.pop_front();
+                } else {
+                    break;
+                }
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        if self.streaming() {
+            return Ok(Vec::new());
+        }
+        let total = self.seen + self.buffered_rows;
+        let (from, to) = resolve_rows(self.start, self.end, total);
+        let mut offset = self.seen;
+        let mut out = Vec::new();
+        for b in self.buffered.drain(..) {
+            let (first, last) = (offset, offset + b.num_rows() as u64);
+            offset = last;
+            let (s, e) = (from.max(first), to.min(last));
+            if s < e {
+                out.push(b.slice((s - first) as usize, (e - s) as usize));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `groupby`: key columns by name.
+struct GroupStage {
+    by: Vec<String>,
+    aggs: Vec<AggSpec>,
+    aggregator: GroupedAggregator,
+    schema: SchemaRef,
+}
+
+fn column_of(batch: &RecordBatch, name: &str, clause: &str) -> Result<ArrayRef> {
+    let c = batch.column_by_name(name).ok_or_else(|| {
+        schema_error(format!(
+            "'{clause}' uses column '{name}', which is not there (columns: {})",
+            batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    decoded(c)
+}
+
+fn aggregate_schema(keys: Vec<Field>, aggs: &[AggSpec], outputs: &[ArrayRef]) -> SchemaRef {
+    let names: Vec<String> = keys.iter().map(|f| f.name().clone()).collect();
+    let mut fields = keys;
+    for (a, o) in aggs.iter().zip(outputs) {
+        fields.push(Field::new(&a.name, o.data_type().clone(), true));
+    }
+    let meta: std::collections::HashMap<String, String> = [(
+        INDEX_METADATA_KEY.to_string(),
+        serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()),
+    )]
+    .into_iter()
+    .collect();
+    Arc::new(Schema::new(fields).with_metadata(meta))
+}
+
+fn type_of(schema: &Schema, name: &str, clause: &str) -> Result<DataType> {
+    let f = schema.field_with_name(name).map_err(|_| {
+        schema_error(format!(
+            "'{clause}' uses column '{name}', which is not there (columns: {})",
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    Ok(match f.data_type() {
+        DataType::Dictionary(_, v) => v.as_ref().clone(),
+        t => t.clone(),
+    })
+}
+
+impl GroupStage {
+    fn new(by: Vec<String>, aggs: Vec<AggSpec>, input: &Schema) -> Result<Self> {
+        let key_types = by
+            .iter()
+            .map(|k| type_of(input, k, "groupby"))
+            .collect::<Result<Vec<_>>>()?;
+        let value_types = aggs
+            .iter()
+            .map(|a| type_of(input, &a.column, "groupby"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut probe = GroupedAggregator::new(key_types.clone(), aggs.clone(), &value_types)?;
+        let (_, outputs) = probe.finish()?;
+        let keys = by
+            .iter()
+            .zip(&key_types)
+            .map(|(n, t)| Field::new(n, t.clone(), true))
+            .collect();
+        let schema = aggregate_schema(keys, &aggs, &outputs);
+        Ok(GroupStage {
+            aggregator: GroupedAggregator::new(key_types, aggs.clone(), &value_types)?,
+            by,
+            aggs,
+            schema,
+        })
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        let keys = self
+            .by
+            .iter()
+            .map(|k| column_of(&batch, k, "groupby"))
+            .collect::<Result<Vec<_>>>()?;
+        let values = self
+            .aggs
+            .iter()
+            .map(|a| column_of(&batch, &a.column, "groupby"))
+            .collect::<Result<Vec<_>>>()?;
+        self.aggregator.update(&keys, &values)
+    }
+
+    fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        let (mut keys, outputs) = self.aggregator.finish()?;
+        let rows = keys.first().map_or(0, |k| k.len());
+        keys.extend(outputs);
+        Ok(vec![batch_with(&self.schema, keys, rows)?])
+    }
+}
+
+/// `resample`: buckets of the timestamp index.
+struct ResampleStage {
+    spec: Resample,
+    index: String,
+    index_type: DataType,
+    per_unit: i64,
+    origin: Option<i64>,
+    pending: Vec<RecordBatch>,
+    last: Option<i64>,
+    aggregator: GroupedAggregator,
+    schema: SchemaRef,
+}
+
+const DAY_NS: i64 = 86_400_000_000_000;
+
+impl ResampleStage {
+    fn new(spec: Resample, input: &QueryInput, schema_in: &Schema) -> Result<Self> {
+        let index = input
+            .index
+            .clone()
+            .filter(|i| schema_in.field_with_name(i).is_ok())
+            .ok_or_else(|| schema_error("'resample' needs a timestamp index column".into()))?;
+        let index_type = schema_in
+            .field_with_name(&index)
+            .map_err(|_| schema_error("'resample' needs the index column".into()))?
+            .data_type()
+            .clone();
+        let DataType::Timestamp(unit, _) = &index_type else {
+            return Err(schema_error(format!(
+                "'resample' needs a timestamp index; '{index}' is {index_type}"
+            )));
+        };
+        if !input.index_sorted {
+            return Err(schema_error(format!(
+                "'resample' needs an index sorted ascending; '{index}' is not (it was written \
+                 with validate_index=false)"
+            )));
+        }
+        let per_unit = match unit {
+            TimeUnit::Second => 1_000_000_000,
+            TimeUnit::Millisecond => 1_000_000,
+            TimeUnit::Microsecond => 1_000,
+            TimeUnit::Nanosecond => 1,
+        };
+        if spec.rule_ns % per_unit != 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "the resample rule ({} ns) is finer than the index unit {unit:?}",
+                    spec.rule_ns
+                ),
+            ));
+        }
+        let value_types = spec
+            .aggs
+            .iter()
+            .map(|a| type_of(schema_in, &a.column, "resample"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut probe =
+            GroupedAggregator::new(vec![DataType::Int64], spec.aggs.clone(), &value_types)?;
+        let (_, outputs) = probe.finish()?;
+        let schema = aggregate_schema(
+            vec![Field::new(&index, index_type.clone(), false)],
+            &spec.aggs,
+            &outputs,
+        );
+        let origin = match spec.origin {
+            Origin::Epoch => Some(0),
+            Origin::At(ns) => Some(ns),
+            _ => None,
+        };
+        Ok(ResampleStage {
+            aggregator: GroupedAggregator::new(
+                vec![DataType::Int64],
+                spec.aggs.clone(),
+                &value_types,
+            )?,
+            spec,
+            index,
+            index_type,
+            per_unit,
+            origin,
+            pending: Vec::new(),
+            last: None,
+            schema,
+        })
+    }
+
+    fn needs_end(&self) -> bool {
+        matches!(self.spec.origin, Origin::End | Origin::EndDay)
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let index = as_i64(&column_of(&batch, &self.index, "resample")?)?;
+        let values = index.as_primitive::<Int64Type>();
+        if self.needs_end() {
+            self.last = Some(values.value(values.len() - 1) * self.per_unit);
+            self.pending.push(batch);
+            return Ok(());
+        }
+        if self.origin.is_none() {
+            let first = values.value(0) * self.per_unit;
+            self.origin = Some(match self.spec.origin {
+                Origin::Start => first,
+                _ => first.div_euclid(DAY_NS) * DAY_NS,
+            });
+        }
+        self.bucket(&batch, values)
+    }
+
+    fn bucket(&mut self, batch: &RecordBatch, values: &arrow_array::Int64Array) -> Result<()> {
+        let origin = self.origin.unwrap_or(0) as i128 + self.spec.offset_ns as i128;
+        let rule = self.spec.rule_ns as i128;
+        let per = self.per_unit as i128;
+        let (closed_right, label_right) = (self.spec.closed_right, self.spec.label_right);
+        let keys: Int64Array = values
+            .values()
+            .iter()
+            .map(|v| {
+                let rel = *v as i128 * per - origin;
+                let k = if closed_right {
+                    // (edge, edge + rule]
+                    -((-rel).div_euclid(rule)) - 1
+                } else {
+                    rel.div_euclid(rule)
+                };
+                let edge = origin + k * rule + if label_right { rule } else { 0 };
+                (edge / per) as i64
+            })
+            .collect();
+        let keys: ArrayRef = Arc::new(keys);
+        let values = self
+            .spec
+            .aggs
+            .iter()
+            .map(|a| column_of(batch, &a.column, "resample"))
+            .collect::<Result<Vec<_>>>()?;
+        self.aggregator.update(&[keys], &values)
+    }
+
+    fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        if self.needs_end() {
+            if let Some(last) = self.last {
+                self.origin = Some(match self.spec.origin {
+                    Origin::End => last,
+                    _ => {
+                        (last.div_euclid(DAY_NS) + i64::from(last.rem_euclid(DAY_NS) != 0)) * DAY_NS
+                    }
+                });
+            }
+            for batch in std::mem::take(&mut self.pending) {
+                let index = as_i64(&column_of(&batch, &self.index, "resample")?)?;
+                self.bucket(&batch, index.as_primitive::<Int64Type>())?;
+            }
+        }
+        let (keys, outputs) = self.aggregator.finish()?;
+        let key = keys
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::internal("resample lost its key"))?;
+        let rows = key.len();
+        let key = make_array(
+            key.to_data()
+                .into_builder()
+                .data_type(self.index_type.clone())
+                .build()
+                .map_err(failed("labelling buckets"))?,
+        );
+        let mut columns = vec![key];
+        columns.extend(outputs);
+        Ok(vec![batch_with(&self.schema, columns, rows)?])
+    }
+}
+
+enum Stage {
+    Map(MapStage),
+    Rows(RowsStage),
+    Group(Box<GroupStage>),
+    Resample(Box<ResampleStage>),
+}
+
+/// A plan ready to run over batches of [`QueryInput::schema`].
+pub struct Pipeline {
+    prefix: Arc<Vec<MapStage>>,
+    stages: Vec<Stage>,
+    schema: SchemaRef,
+}
+
+fn select_schema(input: &SchemaRef, names: &[String]) -> Result<SchemaRef> {
+    let mut indices = Vec::with_capacity(names.len());
+    for n in names {
+        indices.push(input.index_of(n).map_err(|_| {
+            schema_error(format!(
+                "column '{n}' is not in the query's result (columns: {})",
+                input
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?);
+    }
+    Ok(Arc::new(
+        input
+            .project(&indices)
+            .map_err(failed("selecting columns"))?,
+    ))
+}
+
+impl Pipeline {
+    /// Builds the stages of `query` over `input`; `select` (when given) is the final column
+    /// list of a plan that does not aggregate.
+    pub fn new(query: &Query, input: &QueryInput, select: Option<&[String]>) -> Result<Pipeline> {
+        let mut schema = input.schema.clone();
+        let mut stages: Vec<Stage> = Vec::new();
+        let mut aggregated = false;
+        for clause in &query.clauses {
+            let stage = match clause {
+                Clause::Filter(e) => {
+                    // Type-checks the filter (columns, operand types, patterns) up front.
+                    let empty = RecordBatch::new_empty(schema.clone());
+                    e.eval(&empty)?.into_mask(e, "filter", 0)?;
+                    Stage::Map(MapStage::Filter(e.clone()))
+                }
+                Clause::Project { name, expr } => {
+                    if !aggregated && input.index.as_deref() == Some(name.as_str()) {
+                        return Err(Error::new(
+                            ErrorKind::InvalidArgument,
+                            format!("'project' cannot replace the index column '{name}'"),
+                        ));
+                    }
+                    let empty = RecordBatch::new_empty(schema.clone());
+                    let value = expr.eval(&empty)?.into_array(0)?;
+                    let field = Field::new(name, value.data_type().clone(), true);
+                    let mut fields: Vec<Field> =
+                        schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+                    match fields.iter().position(|f| f.name() == name) {
+                        Some(i) => fields[i] = field,
+                        None => fields.push(field),
+                    }
+                    let out =
+                        Arc::new(Schema::new(fields).with_metadata(schema.metadata().clone()));
+                    Stage::Map(MapStage::Project {
+                        name: name.clone(),
+                        expr: expr.clone(),
+                        schema: out,
+                    })
+                }
+                Clause::DateRange(a, b) => {
+                    let column = if aggregated {
+                        let meta = schema.metadata().get(INDEX_METADATA_KEY);
+                        let names: Vec<String> = meta
+                            .and_then(|m| serde_json::from_str(m).ok())
+                            .unwrap_or_default();
+                        names.into_iter().next()
+                    } else {
+                        input.index.clone()
+                    };
+                    let column = column
+                        .filter(|c| schema.field_with_name(c).is_ok())
+                        .ok_or_else(|| schema_error("'date_range' needs an index column".into()))?;
+                    let index_type = schema
+                        .field_with_name(&column)
+                        .map_err(|_| schema_error("no index".into()))?
+                        .data_type()
+                        .clone();
+                    if !(matches!(
+                        index_type,
+                        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
+                    ) || index_type.is_integer())
+                    {
+                        return Err(schema_error(format!("'date_range' needs a timestamp, date or integer index; '{column}' is {index_type}")));
+                    }
+                    let (lo, hi) = resolve_bounds(*a, *b, &index_type)?;
+                    Stage::Map(MapStage::IndexRange { column, lo, hi })
+                }
+                Clause::RowRange(a, b) => Stage::Rows(RowsStage {
+                    start: *a,
+                    end: *b,
+                    seen: 0,
+                    buffered: VecDeque::new(),
+                    buffered_rows: 0,
+                }),
+                Clause::GroupBy { by, aggs } => {
+                    if aggregated {
+                        return Err(Error::new(
+                            ErrorKind::InvalidArgument,
+                            "a plan aggregates once ('groupby' after an aggregation)",
+                        ));
+                    }
+                    aggregated = true;
+                    Stage::Group(Box::new(GroupStage::new(
+                        by.clone(),
+                        aggs.clone(),
+                        &schema,
+                    )?))
+                }
+                Clause::Resample(spec) => {
+                    if aggregated {
+                        return Err(Error::new(
+                            ErrorKind::InvalidArgument,
+                            "a plan aggregates once ('resample' after an aggregation)",
+                        ));
+                    }
+                    aggregated = true;
+                    Stage::Resample(Box::new(ResampleStage::new(spec.clone(), input, &schema)?))
+                }
+            };
+            schema = match &stage {
+                Stage::Map(m) => m.output_schema(&schema)?,
+                Stage::Rows(_) => schema,
+                Stage::Group(g) => g.schema.clone(),
+                Stage::Resample(r) => r.schema.clone(),
+            };
+            stages.push(stage);
+        }
+        if let (Some(names), false) = (select, aggregated) {
+            let mut names = names.to_vec();
+            for p in query.projected_columns() {
+                if !names.contains(&p) {
+                    names.push(p);
+                }
+            }
+            let out = select_schema(&schema, &names)?;
+            schema = out.clone();
+            stages.push(Stage::Map(MapStage::Select { schema: out }));
+        }
+        let split = stages
+            .iter()
+            .position(|s| !matches!(s, Stage::Map(_)))
+            .unwrap_or(stages.len());
+        let rest = stages.split_off(split);
+        let prefix = stages
+            .into_iter()
+            .filter_map(|s| match s {
+                Stage::Map(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        Ok(Pipeline {
+            prefix: Arc::new(prefix),
+            stages: rest,
+            schema,
+        })
+    }
+
+    /// The schema of every batch the pipeline emits.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The stateless stages to run on each segment before [`Pipeline::push`].
+    pub fn prefix(&self) -> Arc<Vec<MapStage>> {
+        self.prefix.clone()
+    }
+
+    /// Whether no further input can change the result (a satisfied `head`).
+    pub fn done(&self) -> bool {
+        for s in &self.stages {
+            match s {
+                Stage::Rows(r) if r.done() => return true,
+                Stage::Map(_) | Stage::Rows(_) => {}
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Feeds a batch that went through the prefix; returns what is ready.
+    pub fn push(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+        let out = self.run_from(0, vec![batch])?;
+        self.conform(out)
+    }
+
+    fn run_from(
+        &mut self,
+        start: usize,
+        mut batches: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>> {
+        for i in start..self.stages.len() {
+            let mut next = Vec::new();
+            for b in batches {
+                match &mut self.stages[i] {
+                    Stage::Map(m) => next.push(m.apply(b)?),
+                    Stage::Rows(r) => next.extend(r.push(b)?),
+                    Stage::Group(g) => g.push(b)?,
+                    Stage::Resample(r) => r.push(b)?,
+                }
+            }
+            batches = next;
+            if batches.is_empty() {
+                break;
+            }
+        }
+        Ok(batches)
+    }
+
+    /// Flushes every stage in order; returns the last batches.
+    pub fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::new();
+        for i in 0..self.stages.len() {
+            let flushed = match &mut self.stages[i] {
+                Stage::Map(_) => Vec::new(),
+                Stage::Rows(r) => r.finish()?,
+                Stage::Group(g) => g.finish()?,
+                Stage::Resample(r) => r.finish()?,
+            };
+            out.extend(self.run_from(i + 1, flushed)?);
+        }
+        self.conform(out)
+    }
+
+    fn conform(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| {
+                let rows = b.num_rows();
+                batch_with(&self.schema, b.columns().to_vec(), rows)
+            })
+            .collect()
+    }
+}
+
+/// Runs `task(0..n)` on worker threads and yields the results in index order, with at most
+/// `window` results computed ahead of the consumer (bounded memory). Workers stop when the
+/// iterator is dropped.
+pub struct OrderedParallel<T: Send + 'static> {
+    shared: Arc<(Mutex<ParallelState<T>>, Condvar)>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    next: usize,
+    n: usize,
+}
+
+struct ParallelState<T> {
+    next_task: usize,
+    consumed: usize,
+    results: BTreeMap<usize, Result<T>>,
+    stop: bool,
+}
+
+impl<T: Send + 'static> OrderedParallel<T> {
+    pub fn new<F>(n: usize, threads: usize, window: usize, task: F) -> Self
+    where
+        F: Fn(usize) -> Result<T> + Send + Sync + 'static,
+    {
+        let shared = Arc::new((
+            Mutex::new(ParallelState {
+                next_task: 0,
+                consumed: 0,
+                results: BTreeMap::new(),
+                stop: false,
+            }),
+            Condvar::new(),
+        ));
+        let task = Arc::new(task);
+        let window = window.max(1);
+        let workers = (0..threads.clamp(1, n.max(1)))
+            .map(|_| {
+                let shared = shared.clone();
+                let task = task.clone();
+                std::thread::spawn(move || loop {
+                    let i = {
+                        let (lock, cv) = &*shared;
+                        let mut st = lock.lock();
+                        loop {
+                            if st.stop || st.next_task >= n {
+                                return;
+                            }
+                            if st.next_task < st.consumed + window {
+                                break;
+                            }
+                            cv.wait(&mut st);
+                        }
+                        st.next_task += 1;
+                        st.next_task - 1
+                    };
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(i)))
+                        .unwrap_or_else(|_| Err(Error::internal("a query worker panicked")));
+                    let (lock, cv) = &*shared;
+                    lock.lock().results.insert(i, result);
+                    cv.notify_all();
+                })
+            })
+            .collect();
+        OrderedParallel {
+            shared,
+            workers,
+            next: 0,
+            n,
+        }
+    }
+}
+
+impl<T: Send + 'static> Iterator for OrderedParallel<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        if self.next >= self.n {
+            return None;
+        }
+        let (lock, cv) = &*self.shared;
+        let mut st = lock.lock();
+        loop {
+            if let Some(r) = st.results.remove(&self.next) {
+                self.next += 1;
+                st.consumed = self.next;
+                cv.notify_all();
+                return Some(r);
+            }
+            cv.wait(&mut st);
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for OrderedParallel<T> {
+    fn drop(&mut self) {
+        {
+            let (lock, cv) = &*self.shared;
+            lock.lock().stop = true;
+            cv.notify_all();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Planning a read that carries a query: which leading row clauses become part of the read
+//! (so only their segments load), which segments the leading filters rule out by their
+//! statistics, and which stored columns must be decoded at all.
+
+use super::options::{DateRange, IndexBound, ReadOptions};
+use super::read::{self, QueryReader, SegmentLoader};
+use super::record::{Keys, Record, SegmentRef};
+use crate::error::Result;
+use crate::query::exec::resolve_bounds;
+use crate::query::{prune, Clause, Expr, Pipeline, Query, QueryInput};
+
+/// The reader of `options` (which carries `query`) over `record`.
+pub(crate) fn reader(
+    record: &Record,
+    keys: &Keys<'_>,
+    symbol: &str,
+    options: &ReadOptions,
+    query: &Query,
+    loader: impl FnOnce(arrow_schema::SchemaRef) -> SegmentLoader,
+) -> Result<QueryReader> {
+    let stored = record.schema()?;
+    let index = record.header.index.clone();
+    let index_type = index
+        .as_deref()
+        .and_then(|i| stored.field_with_name(i).ok())
+        .map(|f| f.data_type().clone());
+
+    // Leading row clauses narrow the read itself.
+    let mut base = ReadOptions {
+        query: None,
+        ..options.clone()
+    };
+    let mut rest: &[Clause] = &query.clauses;
+    while let Some(first) = rest.first() {
+        match (first, &index_type) {
+            (Clause::DateRange(a, b), Some(index_type)) if base.row_range.is_none() => {
+                let (mut lo, mut hi) = resolve_bounds(*a, *b, index_type)?;
+                if let Some(r) = &base.date_range {
+                    let (l0, h0) = read::resolve_range(r, index_type)?;
+                    lo = lo.max(l0);
+                    hi = hi.min(h0);
+                }
+                base.date_range = Some(DateRange {
+                    start: Some(IndexBound::Raw(lo)),
+                    end: Some(IndexBound::Raw(hi)),
+                });
+            }
+            (Clause::RowRange(a, b), _)
+                if base.row_range.is_none() && base.date_range.is_none() =>
+            {
+                base.row_range = Some((*a, *b));
+            }
+            _ => break,
+        }
+        rest = &rest[1..];
+    }
+    let rest = Query {
+        clauses: rest.to_vec(),
+    };
+
+    // The columns the result keeps (without aggregation) and the columns to decode.
+    let select: Option<Vec<String>> = match (&options.columns, rest.aggregates()) {
+        (Some(cols), false) => {
+            let mut names: Vec<String> = Vec::new();
+            if let Some(ix) = &index {
+                if !cols.contains(ix) {
+                    names.push(ix.clone());
+                }
+            }
+            names.extend(cols.iter().cloned());
+            Some(names)
+        }
+        _ => None,
+    };
+    let decode: Option<Vec<String>> = if select.is_some() || rest.aggregates() {
+        let mut names: Vec<String> = select.clone().unwrap_or_default();
+        if let Some(ix) = &index {
+            if !names.contains(ix) {
+                names.insert(0, ix.clone());
+            }
+        }
+        for c in rest.referenced_columns() {
+            if !names.contains(&c) {
+                names.push(c);
+            }
+        }
+        Some(names)
+    } else {
+        None
+    };
+    // Without an index, `plan` would put the first requested column first: keep stored order.
+    let decode = decode.map(|names| {
+        stored
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| names.contains(n))
+            .chain(
+                names
+                    .iter()
+                    .filter(|n| stored.field_with_name(n).is_err())
+                    .cloned(),
+            )
+            .collect::<Vec<_>>()
+    });
+    base.columns = decode;
+
+    let filters: Vec<&Expr> = rest
+        .clauses
+        .iter()
+        .map_while(|c| match c {
+            Clause::Filter(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let keep = |s: &SegmentRef| match &s.stats {
+        Some(stats) => filters
+            .iter()
+            .all(|f| prune::may_match(f, &stored, stats, s.rows)),
+        None => true,
+    };
+    let (schema, reads) = read::plan(record, keys, symbol, &base, &keep)?;
+    let input = QueryInput {
+        schema: schema.clone(),
+        index,
+        index_sorted: record.header.index_sorted,
+    };
+    let pipeline = Pipeline::new(&rest, &input, select.as_deref())?;
+    Ok(QueryReader::new(loader(schema), reads, pipeline))
+}
