@@ -366,7 +366,8 @@ SheafStatus sheaf_table_append_batch(const struct SheafLibrary *library, const c
 SheafStatus sheaf_table_update_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
 
 // Reads many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…read
-// options…}}, …]` (a symbol may appear more than once). `out_streams`: a caller-allocated
+// options, a "query" plan included…}}, …]` (a symbol may appear more than once; each item
+// has its own plan, and a bad plan fails only its item). `out_streams`: a caller-allocated
 // array of `n_items` streams, each filled (a failed item's is left released: `release` NULL);
 // `out_metadata`: NULL or an array of `n_items` SheafBytes. `*out_results_json`:
 // `[{"info": {…version info…}} | {"error": {…}}, …]`.
@@ -724,9 +725,31 @@ SheafStatus sheaf_table_query_versions(const struct SheafLibrary *library, const
 // NULL) receives the version info JSON; `*out_metadata` (may be NULL) the metadata bytes, or
 // `{NULL, 0}` when there are none (`has_metadata` in the info tells none from empty).
 //
+// Queries: `"query": [clause, …]` runs a plan over the rows the other options select
+// (`docs/query-plan.md` is the full grammar). Clauses, applied in order:
+// `{"filter": EXPR}`, `{"project": {"name": N, "expr": EXPR}}`,
+// `{"groupby": {"by": [K, …], "aggs": [AGG, …]}}`,
+// `{"resample": {"rule": "5min", "closed": "left"|"right", "label": "left"|"right",
+// "origin": "epoch"|"start"|"start_day"|"end"|"end_day"|{"ns": N}, "offset": null|"1min",
+// "aggs": [AGG, …]}}`, `{"date_range": [start, end]}`, `{"row_range": [start, end]}`,
+// `{"head": n}`, `{"tail": n}`. AGG: `{"name": OUT, "column": C, "op": "sum"|"mean"|"min"|
+// "max"|"first"|"last"|"count"|"median"|"std"}`. EXPR: `{"col": NAME}`, `{"lit": number |
+// string | bool}`, `{"ts": NANOS}`, or `{"op": OP, "args": [EXPR, …]}` with OP one of `eq ne lt
+// le gt ge` (a missing operand — null, or NaN — is false, `ne` true), `and or xor not`,
+// `add sub mul div pow neg abs`, `isnull notnull`, `isin isnotin` (+ `"values": [lit, …]`),
+// `regex_match startswith endswith contains` (+ `"pattern": "…"`), `where` (cond, a, b).
+// With a query, `columns` picks the stored columns the result keeps (projected ones follow);
+// aggregated results have one row per group, sorted by key, and their schema metadata
+// `"sheaf:index"` lists the key columns. Leading filters skip segments whose stored column
+// min/max prove them false; segments are decoded and filtered on worker threads, and the
+// stream stays bounded by a few segments (aggregations: by the number of groups).
+//
 // Errors: `SHEAF_ERR_NO_SUCH_SYMBOL`, `SHEAF_ERR_NO_SUCH_VERSION`, `SHEAF_ERR_INVALID_JSON`,
-// `SHEAF_ERR_INVALID_ARGUMENT`, `SHEAF_ERR_CLOSED`, storage errors. A segment that fails to
-// load later is reported through the stream's `get_next` / `get_last_error`.
+// `SHEAF_ERR_INVALID_ARGUMENT` (also an unknown clause, operator or aggregation),
+// `SHEAF_ERR_SCHEMA` (also a plan naming a missing column or mixing types, e.g. a string
+// compared with a number; plans are checked before any segment loads), `SHEAF_ERR_CLOSED`,
+// storage errors. A segment that fails to load later is reported through the stream's
+// `get_next` / `get_last_error`.
 SheafStatus sheaf_table_read(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct ArrowArrayStream *out_stream, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
 
 // Reads only the info and metadata of a version. `options_json` (may be NULL):

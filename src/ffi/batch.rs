@@ -295,7 +295,8 @@ pub extern "C" fn sheaf_table_update_batch(
 }
 
 /// Reads many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…read
-/// options…}}, …]` (a symbol may appear more than once). `out_streams`: a caller-allocated
+/// options, a "query" plan included…}}, …]` (a symbol may appear more than once; each item
+/// has its own plan, and a bad plan fails only its item). `out_streams`: a caller-allocated
 /// array of `n_items` streams, each filled (a failed item's is left released: `release` NULL);
 /// `out_metadata`: NULL or an array of `n_items` SheafBytes. `*out_results_json`:
 /// `[{"info": {…version info…}} | {"error": {…}}, …]`.
