@@ -517,3 +517,91 @@ fn bad_plans_fail_before_loading_with_clear_errors() {
         assert_eq!(lib.segments_loaded(), before, "{plan} loaded segments");
     }
 }
+
+#[test]
+fn nullable_bools_use_kleene_logic() {
+    let store = Store::open("mem://").unwrap();
+    let lib = store
+        .create_library("b", LibraryOptions::default())
+        .unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("i", DataType::Int64, false),
+        Field::new("flag", DataType::Boolean, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![0, 1, 2])),
+            Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
+        ],
+    )
+    .unwrap();
+    let mut reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
+    lib.write("s", &mut reader, None, &WriteOptions::default())
+        .unwrap();
+    let cases = [
+        (r#"{"col": "flag"}"#, vec![0]),
+        (r#"{"op": "not", "args": [{"col": "flag"}]}"#, vec![1]),
+        (
+            r#"{"op": "or", "args": [{"col": "flag"}, {"op": "eq", "args": [{"col": "i"}, {"lit": 2}]}]}"#,
+            vec![0, 2],
+        ),
+        (
+            r#"{"op": "not", "args": [{"op": "and", "args": [{"col": "flag"}, {"lit": false}]}]}"#,
+            vec![0, 1, 2],
+        ),
+    ];
+    for (expr, expected) in cases {
+        let out = run(&lib, &format!(r#"[{{"filter": {expr}}}]"#)).unwrap();
+        assert_eq!(ints(&out, "i"), expected, "{expr}");
+    }
+}
+
+#[test]
+fn resample_of_a_zoned_index_starts_at_local_midnight() {
+    let store = Store::open("mem://").unwrap();
+    let lib = store
+        .create_library("z", LibraryOptions::default())
+        .unwrap();
+    let zone = DataType::Timestamp(TimeUnit::Nanosecond, Some("Europe/Paris".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("t", zone, false),
+        Field::new("a", DataType::Int64, false),
+    ]));
+    // 2024-01-01 00:30 in Paris (23:30 UTC the day before), every two hours.
+    let first = 1_704_065_400 * SEC;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(
+                TimestampNanosecondArray::from(
+                    (0..10).map(|k| first + k * 7200 * SEC).collect::<Vec<_>>(),
+                )
+                .with_timezone("Europe/Paris"),
+            ),
+            Arc::new(Int64Array::from((0..10).collect::<Vec<i64>>())),
+        ],
+    )
+    .unwrap();
+    let mut reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
+    let options = WriteOptions {
+        index: Some("t".into()),
+        ..Default::default()
+    };
+    lib.write("s", &mut reader, None, &options).unwrap();
+    let out = run(
+        &lib,
+        r#"[{"resample": {"rule": "3h", "aggs": [{"name": "a", "column": "a", "op": "sum"}]}}]"#,
+    )
+    .unwrap();
+    assert_eq!(ints(&out, "a"), [1, 2, 7, 5, 13, 8, 9]);
+    let midnight = 1_704_063_600 * SEC; // 2024-01-01 00:00+01:00
+    assert_eq!(ints(&out, "t")[0], midnight);
+    let out = run(
+        &lib,
+        r#"[{"resample": {"rule": "D", "aggs": [{"name": "a", "column": "a", "op": "sum"}]}}]"#,
+    )
+    .unwrap();
+    assert_eq!(ints(&out, "a"), [45]);
+    assert_eq!(ints(&out, "t"), [midnight]);
+}

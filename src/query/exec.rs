@@ -496,6 +496,41 @@ impl ResampleStage {
         })
     }
 
+    /// The midnight that starts (or, `after`, ends) the day of `utc_ns` in the index's time
+    /// zone, as UTC nanoseconds — pandas' `normalize()` / `ceil("D")` of a zoned timestamp.
+    fn local_midnight(&self, utc_ns: i64, after: bool) -> Result<i64> {
+        use chrono::{Offset, TimeZone};
+        let round = |local: i64| {
+            let floor = local.div_euclid(DAY_NS) * DAY_NS;
+            if after && floor != local {
+                floor + DAY_NS
+            } else {
+                floor
+            }
+        };
+        let DataType::Timestamp(_, Some(zone)) = &self.index_type else {
+            return Ok(round(utc_ns));
+        };
+        let tz: arrow_array::timezone::Tz = zone.parse().map_err(|e| {
+            schema_error(format!("the index time zone {zone:?} is not known")).caused_by(e)
+        })?;
+        let offset_ns = |utc: i64| -> i64 {
+            let at = chrono::DateTime::from_timestamp_nanos(utc).naive_utc();
+            tz.offset_from_utc_datetime(&at).fix().local_minus_utc() as i64 * 1_000_000_000
+        };
+        let midnight_local = round(utc_ns + offset_ns(utc_ns));
+        let naive = chrono::DateTime::from_timestamp_nanos(midnight_local).naive_utc();
+        // A midnight that is ambiguous takes its first instant; one that does not exist (a
+        // daylight-saving gap) takes the offset in force before the gap.
+        let offset = match tz.offset_from_local_datetime(&naive) {
+            chrono::LocalResult::Single(o) | chrono::LocalResult::Ambiguous(o, _) => {
+                o.fix().local_minus_utc() as i64 * 1_000_000_000
+            }
+            chrono::LocalResult::None => offset_ns(midnight_local - DAY_NS / 24),
+        };
+        Ok(midnight_local - offset)
+    }
+
     fn needs_end(&self) -> bool {
         matches!(self.spec.origin, Origin::End | Origin::EndDay)
     }
@@ -515,7 +550,7 @@ impl ResampleStage {
             let first = values.value(0) * self.per_unit;
             self.origin = Some(match self.spec.origin {
                 Origin::Start => first,
-                _ => first.div_euclid(DAY_NS) * DAY_NS,
+                _ => self.local_midnight(first, false)?,
             });
         }
         self.bucket(&batch, values)
@@ -556,9 +591,7 @@ impl ResampleStage {
             if let Some(last) = self.last {
                 self.origin = Some(match self.spec.origin {
                     Origin::End => last,
-                    _ => {
-                        (last.div_euclid(DAY_NS) + i64::from(last.rem_euclid(DAY_NS) != 0)) * DAY_NS
-                    }
+                    _ => self.local_midnight(last, true)?,
                 });
             }
             for batch in std::mem::take(&mut self.pending) {

@@ -516,6 +516,12 @@ impl Value {
 
     /// A boolean mask without nulls (missing counts as false).
     pub fn into_mask(self, expr: &Expr, op: &str, rows: usize) -> Result<BooleanArray> {
+        Ok(nulls_as(&self.into_bool(expr, op, rows)?, false))
+    }
+
+    /// A boolean column; a nullable bool column keeps its nulls (Kleene logic, as pandas'
+    /// nullable boolean dtype: `~NA` is NA, `NA & False` is False).
+    fn into_bool(self, expr: &Expr, op: &str, rows: usize) -> Result<BooleanArray> {
         match self {
             Value::Scalar(Lit::Bool(b)) => Ok(BooleanArray::new(
                 if b {
@@ -525,9 +531,7 @@ impl Value {
                 },
                 None,
             )),
-            Value::Array(a) if a.data_type() == &DataType::Boolean => {
-                Ok(nulls_as(a.as_boolean(), false))
-            }
+            Value::Array(a) if a.data_type() == &DataType::Boolean => Ok(a.as_boolean().clone()),
             Value::Array(a) => Err(schema_error(format!(
                 "'{op}' needs a boolean expression, but {} is {}",
                 expr.describe(),
@@ -858,15 +862,18 @@ fn binary(op: BinaryOp, a: &Expr, b: &Expr, batch: &RecordBatch) -> Result<Value
     let name = op_name(op);
     match op {
         BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => {
-            let x = a.eval(batch)?.into_mask(a, name, rows)?;
-            let y = b.eval(batch)?.into_mask(b, name, rows)?;
-            let (x, y) = (x.values(), y.values());
+            let x = a.eval(batch)?.into_bool(a, name, rows)?;
+            let y = b.eval(batch)?.into_bool(b, name, rows)?;
             let out = match op {
-                BinaryOp::And => x & y,
-                BinaryOp::Or => x | y,
-                _ => x ^ y,
-            };
-            Ok(Value::Array(Arc::new(BooleanArray::new(out, None))))
+                BinaryOp::And => arrow_arith::boolean::and_kleene(&x, &y),
+                BinaryOp::Or => arrow_arith::boolean::or_kleene(&x, &y),
+                _ => Ok(BooleanArray::new(
+                    x.values() ^ y.values(),
+                    NullBuffer::union(x.nulls(), y.nulls()),
+                )),
+            }
+            .map_err(arrow_error(name))?;
+            Ok(Value::Array(Arc::new(out)))
         }
         BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
             let (l, r) = coerce_pair(a.eval(batch)?, b.eval(batch)?, a, b, name)?;
@@ -970,8 +977,11 @@ fn unary(op: UnaryOp, e: &Expr, batch: &RecordBatch) -> Result<Value> {
     let name = unary_name(op);
     match op {
         UnaryOp::Not => {
-            let m = e.eval(batch)?.into_mask(e, name, rows)?;
-            Ok(Value::Array(Arc::new(BooleanArray::new(!m.values(), None))))
+            let m = e.eval(batch)?.into_bool(e, name, rows)?;
+            Ok(Value::Array(Arc::new(BooleanArray::new(
+                !m.values(),
+                m.nulls().cloned(),
+            ))))
         }
         UnaryOp::IsNull | UnaryOp::NotNull => {
             let a = e.eval(batch)?.into_column(e, name)?;
