@@ -65,6 +65,30 @@ fn main() -> sheaf::Result<()> {
             .sum();
         let read = t.elapsed();
         println!("{compression}: write {write:?}, read {read:?} ({rows_read} rows)");
+        let plans = [
+            (
+                "filter c0 > 0.9",
+                r#"[{"filter": {"op": "gt", "args": [{"col": "c0"}, {"lit": 0.9}]}}]"#,
+            ),
+            (
+                "project c0 * c1 + c2",
+                r#"[{"project": {"name": "x", "expr": {"op": "add", "args": [{"op": "mul", "args": [{"col": "c0"}, {"col": "c1"}]}, {"col": "c2"}]}}}]"#,
+            ),
+            (
+                "resample 1h mean(c0), max(c1)",
+                r#"[{"resample": {"rule": "1h", "aggs": [{"name": "m", "column": "c0", "op": "mean"}, {"name": "x", "column": "c1", "op": "max"}]}}]"#,
+            ),
+        ];
+        for (name, plan) in plans {
+            let t = Instant::now();
+            let options = ReadOptions::from_json(&format!("{{\"query\": {plan}}}"))?;
+            let rows: usize = lib
+                .read("s", &options)?
+                .reader
+                .map(|b| b.unwrap().num_rows())
+                .sum();
+            println!("  {name}: {:?} ({rows} rows)", t.elapsed());
+        }
     }
     Ok(())
 }

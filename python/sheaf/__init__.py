@@ -20,6 +20,10 @@ snapshot name or a datetime (naive = UTC), ``get_description``, snapshots (``sna
 ``read_batch`` with :class:`ReadRequest`, ... one call each; a :class:`DataError` stands for a
 failed item), staged writes (``stage`` + ``finalize_staged_data``) and ``compact_data``.
 
+Queries: ``read(symbol, query_builder=q)`` runs a :class:`QueryBuilder` (filters, projections,
+group-bys, resampling, row selections; ArcticDB's API, see :mod:`sheaf.query`) in the library;
+``read(symbol, lazy=True)`` returns a :class:`LazyDataFrame` to build on and ``collect()``.
+
 Key-value spaces and JSON document collections (Mochi Yokan's model) live in the same store:
 ``store.kv(name)`` gives a :class:`KeySpace` (``put / get / *_multi / list_keys / items``, with
 :class:`Mode` flags), ``store.create_collection(name)`` / ``open_collection`` a
@@ -103,6 +107,7 @@ from .errors import (
     UnsupportedTypeError,
 )
 from .kv import KeySpace, Mode
+from .query import ExpressionNode, LazyDataFrame, QueryBuilder, where
 from .store import (
     Library,
     LibraryOptions,
@@ -139,6 +144,10 @@ __all__ = [
     "ReadInfoRequest",
     "DeleteRequest",
     "DataError",
+    "QueryBuilder",
+    "ExpressionNode",
+    "LazyDataFrame",
+    "where",
     "Columns",
     "KeySpace",
     "Collection",

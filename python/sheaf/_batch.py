@@ -86,6 +86,8 @@ class ReadRequest(NamedTuple):
     date_range: Any = None
     row_range: Any = None
     columns: Optional[List[str]] = None
+    #: A :class:`sheaf.QueryBuilder` for this item (``None``: the batch's shared one, if any).
+    query_builder: Any = None
 
 
 class ReadInfoRequest(NamedTuple):
@@ -277,12 +279,24 @@ def read_batch(
     fmt: str,
     make: MakeRead,
     reread: Callable[[str, Dict[str, Any]], Tuple[Any, Dict[str, Any], Any]],
+    query_builder: Any = None,
 ) -> List[Any]:
+    """Reads a batch; ``query_builder`` applies to the items without one of their own."""
     reqs = [_read_request(r) for r in requests]
     n = len(reqs)
     if n == 0:
         return []
-    docs = [_ts.read_options(r.as_of, r.date_range, r.row_range, r.columns) for r in reqs]
+    _ts.query_value(query_builder)  # type-checked even when every item has its own
+    docs = [
+        _ts.read_options(
+            r.as_of,
+            r.date_range,
+            r.row_range,
+            r.columns,
+            query_builder if r.query_builder is None else r.query_builder,
+        )
+        for r in reqs
+    ]
     items = [
         {"symbol": _symbol(r.symbol), "options": d} if d else {"symbol": _symbol(r.symbol)}
         for r, d in zip(reqs, docs)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from . import _arrow_c, _capsule, _lib, errors
 from ._lib import ffi
@@ -41,6 +42,10 @@ class _Auto:
 AUTO: Any = _Auto()
 
 _SERIES_KEY = b"sheaf.pandas_series"
+#: Schema metadata of an aggregated query result: the JSON list of its key columns.
+AGGREGATE_KEY = b"sheaf:index"
+#: The column names pyarrow gives unnamed pandas index levels.
+_UNNAMED_LEVEL = re.compile(r"^__index_level_\d+__$")
 _default_format: Optional[str] = None
 
 
@@ -200,9 +205,37 @@ def _read_table(stream: Any) -> Any:
         raise _pyarrow_error(exc) from exc
 
 
+def _aggregate_keys(md: Mapping[bytes, bytes]) -> Optional[List[str]]:
+    """The key columns an aggregated query result names in its schema (``None``: not one)."""
+    raw = md.get(AGGREGATE_KEY)
+    if raw is None:
+        return None
+    try:
+        keys = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        return None
+    return keys
+
+
 def _to_pandas(table: Any, index: Optional[str]) -> Any:
     _require("pandas", "output_format='pandas'")
     md = table.schema.metadata or {}
+    keys = _aggregate_keys(md)
+    if keys is not None:
+        # A group-by or resample result: indexed by its keys; no stored pandas metadata
+        # applies to it (the library drops it, and it would describe other columns).
+        stripped = {k: v for k, v in md.items() if k not in (b"pandas", _SERIES_KEY)}
+        frame = table.replace_schema_metadata(stripped or None).to_pandas()
+        keys = [k for k in keys if k in frame.columns]
+        if keys:
+            frame = frame.set_index(keys if len(keys) > 1 else keys[0])
+            frame.index.names = [
+                None if n is not None and _UNNAMED_LEVEL.match(str(n)) else n
+                for n in frame.index.names
+            ]
+        return frame
     frame = table.to_pandas()
     if b"pandas" not in md and index is not None and index in frame.columns:
         frame = frame.set_index(index)

@@ -161,11 +161,26 @@ def columns_value(columns: Any) -> List[str]:
     return names
 
 
+def query_value(query_builder: Any) -> Optional[List[Any]]:
+    """The ``"query"`` value of a :class:`sheaf.QueryBuilder` (``None``: none, or no clauses)."""
+    if query_builder is None:
+        return None
+    from .query import QueryBuilder
+
+    if not isinstance(query_builder, QueryBuilder):
+        raise TypeError(
+            f"query_builder must be a sheaf.QueryBuilder, not {type(query_builder).__name__}"
+        )
+    plan = query_builder.to_json()
+    return plan or None
+
+
 def read_options(
     as_of: Any = None,
     date_range: Any = None,
     row_range: Any = None,
     columns: Any = None,
+    query_builder: Any = None,
 ) -> Dict[str, Any]:
     """The read options document (only the fields that are set)."""
     doc: Dict[str, Any] = {}
@@ -178,6 +193,9 @@ def read_options(
         doc["row_range"] = row_range_value(row_range)
     if columns is not None:
         doc["columns"] = columns_value(columns)
+    plan = query_value(query_builder)
+    if plan is not None:
+        doc["query"] = plan
     return doc
 
 
@@ -493,10 +511,41 @@ def missing_pandas_index(stream: Any) -> List[str]:
     return [c for c in wanted if c not in names]
 
 
-def _fix_range_index(table: Any, total: int, row_range: Optional[List[Optional[int]]]) -> Any:
-    """Makes a stored RangeIndex describe the rows actually read: the rows ``row_range``
-    selected of the version's ``total`` rows, and rows appended after the first write (the
-    range continues with its step)."""
+def _rows_read(total: int, doc: Dict[str, Any]) -> Optional[Tuple[int, int]]:
+    """The positions ``[lo, hi)`` in the version of the rows a read returns, when its options
+    only select rows by position (``row_range``, and query clauses ``row_range`` / ``head`` /
+    ``tail``); ``None`` when they cannot be known (a date range, a filter, an aggregation)."""
+    if "date_range" in doc:
+        return None
+    lo, hi = 0, total
+    row_range = doc.get("row_range")
+    if row_range is not None:
+        lo, hi, _ = slice(row_range[0], row_range[1]).indices(total)
+        hi = max(lo, hi)
+    for clause in doc.get("query") or []:
+        if not isinstance(clause, dict) or len(clause) != 1:
+            return None
+        ((kind, arg),) = clause.items()
+        if kind == "row_range" and isinstance(arg, list) and len(arg) == 2:
+            a, b, _ = slice(arg[0], arg[1]).indices(hi - lo)
+            lo, hi = lo + a, lo + max(a, b)
+        elif kind == "head" and isinstance(arg, int):
+            hi = min(lo + arg, hi) if arg >= 0 else max(lo, hi + arg)
+        elif kind == "tail" and isinstance(arg, int):
+            lo = max(lo, hi - arg) if arg >= 0 else min(hi, lo - arg)
+        else:
+            return None
+    return lo, hi
+
+
+def _fix_range_index(table: Any, rows: Optional[Tuple[int, int]]) -> Any:
+    """Makes a stored RangeIndex describe the rows actually read.
+
+    ``rows``: the positions ``[lo, hi)`` of the rows read in the version (see
+    :func:`_rows_read`); the range continues with its step, also over rows appended after the
+    first write. ``None`` (rows filtered by a query or a date range): a fresh ``RangeIndex``
+    ``0..n`` (ArcticDB does the same), with the stored index's name.
+    """
     md = table.schema.metadata or {}
     meta = _pandas_meta(md.get(b"pandas", b"").decode("utf-8", "replace") or None)
     if meta is None:
@@ -507,16 +556,13 @@ def _fix_range_index(table: Any, total: int, row_range: Optional[List[Optional[i
         return table
     entry = ranges[0]
     start, step = int(entry.get("start", 0)), int(entry.get("step", 1)) or 1
-    lo, hi = 0, total
-    if row_range is not None:
-        lo, hi, _ = slice(row_range[0], row_range[1]).indices(total)
-        hi = max(lo, hi)
-    if hi - lo != table.num_rows:
+    if rows is not None and rows[1] - rows[0] == table.num_rows:
+        new = (start + step * rows[0], start + step * rows[1], step)
+    else:
+        new = (0, int(table.num_rows), 1)
+    if new == (entry.get("start"), entry.get("stop"), entry.get("step")):
         return table
-    new_start, new_stop = start + step * lo, start + step * hi
-    if (new_start, new_stop) == (entry.get("start"), entry.get("stop")):
-        return table
-    entry["start"], entry["stop"] = new_start, new_stop
+    entry["start"], entry["stop"], entry["step"] = new
     md = dict(md)
     md[b"pandas"] = json.dumps(meta).encode()
     return table.replace_schema_metadata(md)
@@ -532,14 +578,20 @@ def import_data(
     """Consumes ``stream`` (always released) into ``fmt``.
 
     pandas output of a column selection keeps the pandas index columns (one more read, at the
-    version already resolved, when the selection left them out); a RangeIndex is re-based to
-    the rows read.
+    version already resolved, with the same query, when the selection left them out); a
+    RangeIndex is re-based to the rows read (a fresh ``0..n`` after a filter). Aggregated
+    results (their schema names the key columns under ``sheaf:index``) are indexed by their
+    keys in pandas; other formats keep them as columns.
     """
     index = info.get("index")
     total = int(info.get("rows", 0))
-    ranged = "row_range" in doc or "date_range" in doc
+    queried = bool(doc.get("query"))
+    ranged = "row_range" in doc or "date_range" in doc or queried
     if fmt == "numpy":
-        return _convert.import_output(stream, "numpy", index, None if ranged else total)
+        cols = _convert.import_output(stream, "numpy", index, None if ranged else total)
+        if queried and cols.index is not None and cols.index not in cols:
+            cols.index = None  # e.g. a group-by: the index column is not in the result
+        return cols
     if fmt != "pandas":
         return _convert.import_output(stream, fmt, index, total)
     try:
@@ -547,7 +599,7 @@ def import_data(
             missing = missing_pandas_index(stream)
             if missing:
                 _arrow_c.release_stream(stream)
-                again = dict(doc)
+                again = dict(doc)  # the same query too
                 again["columns"] = list(doc["columns"]) + missing
                 if not isinstance(doc.get("as_of"), str):  # snapshots are immutable
                     again["as_of"] = int(info["version"])
@@ -555,8 +607,8 @@ def import_data(
         table = _convert._read_table(stream)
     finally:
         _arrow_c.release_stream(stream)
-    if "date_range" not in doc:
-        table = _fix_range_index(table, total, doc.get("row_range"))
+    if _convert.AGGREGATE_KEY not in (table.schema.metadata or {}):
+        table = _fix_range_index(table, _rows_read(total, doc))
     return _convert._to_pandas(table, index)
 
 

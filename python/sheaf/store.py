@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Union
+from typing import Any, Dict, Iterable, List, Literal, NamedTuple, Optional, Union, overload
 
 from . import _batch, _convert, _metadata
 from . import _timeseries as _ts
@@ -15,6 +15,7 @@ from ._batch import DataError, ReadRequest, UpdatePayload, WritePayload
 from ._lib import NULL, check, errslot, ffi, lib, take_bytes
 from ._timeseries import SymbolDescription
 from .errors import NotFoundError
+from .query import LazyDataFrame, QueryBuilder
 
 __all__ = [
     "Store",
@@ -610,6 +611,7 @@ class Library:
         return self._committed(symbol, int(version[0]), metadata)
 
     # -- reading ---------------------------------------------------------------------------------
+    @overload
     def read(
         self,
         symbol: str,
@@ -618,8 +620,50 @@ class Library:
         row_range: Any = None,
         columns: Optional[Iterable[str]] = None,
         output_format: Optional[str] = None,
-    ) -> VersionedItem:
-        """Reads a version of ``symbol``, optionally only some rows and columns.
+        query_builder: Optional[QueryBuilder] = None,
+        lazy: Literal[False] = False,
+    ) -> VersionedItem: ...
+
+    @overload
+    def read(
+        self,
+        symbol: str,
+        as_of: AsOf = None,
+        date_range: Any = None,
+        row_range: Any = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+        *,
+        lazy: Literal[True],
+    ) -> LazyDataFrame: ...
+
+    @overload
+    def read(
+        self,
+        symbol: str,
+        as_of: AsOf = None,
+        date_range: Any = None,
+        row_range: Any = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+        lazy: bool = False,
+    ) -> Union[VersionedItem, LazyDataFrame]: ...
+
+    def read(
+        self,
+        symbol: str,
+        as_of: AsOf = None,
+        date_range: Any = None,
+        row_range: Any = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+        lazy: bool = False,
+    ) -> Union[VersionedItem, LazyDataFrame]:
+        """Reads a version of ``symbol``, optionally only some rows and columns, optionally
+        through a query (filters, projections, aggregations) run by the library.
 
         Args:
             symbol: the symbol's name.
@@ -642,23 +686,49 @@ class Library:
                 (``pyarrow.Table``, zero copy), ``"polars"`` (``polars.DataFrame``; an index
                 column is a plain column) or ``"numpy"`` (:class:`sheaf.Columns`, a dict of
                 numpy arrays; masked arrays where there are nulls). ``None`` = the library's.
+            query_builder: a :class:`sheaf.QueryBuilder` whose clauses the library applies,
+                in order, to the rows ``as_of``, ``date_range`` and ``row_range`` select
+                (``columns`` then chooses the stored columns kept). Leading filters skip the
+                segments their statistics rule out. pandas output of a group-by or resample
+                is indexed by its keys (a MultiIndex for several); a stored RangeIndex becomes
+                a fresh ``0..n`` after a filter; a DatetimeIndex or other stored index is
+                kept.
+            lazy: return a :class:`sheaf.LazyDataFrame` instead of reading: extend its query
+                (it has the methods of :class:`sheaf.QueryBuilder`) and call ``collect()``.
 
         Returns:
             A :class:`VersionedItem` with ``data``, ``version``, ``metadata`` and
             ``timestamp``. Its ``data`` supports ``__arrow_c_stream__`` on CPython for every
-            format (pandas >= 2.2, pyarrow, polars, :class:`sheaf.Columns`).
+            format (pandas >= 2.2, pyarrow, polars, :class:`sheaf.Columns`). With ``lazy``, a
+            :class:`sheaf.LazyDataFrame`.
 
         Raises:
             NoSuchSymbolError: (a :class:`KeyError`) no live version of ``symbol``.
             NoSuchVersionError: (a :class:`KeyError`) ``as_of`` names no live version.
             NoSuchSnapshotError: (a :class:`KeyError`) ``as_of`` names no snapshot.
             SchemaError: an unknown column, or a ``date_range`` on a symbol without index.
-            InvalidArgumentError: ``date_range`` and ``row_range`` together.
+            InvalidArgumentError: ``date_range`` and ``row_range`` together; an unknown
+                query clause or operator.
+            SchemaError: a query names a missing column, or mixes types (e.g. a string
+                column compared with a number).
             ClosedError: the library or its store was closed.
             SheafError: a segment failed to load while streaming.
         """
         fmt = _convert.check_output_format(output_format) or self.output_format
-        doc = _ts.read_options(as_of, date_range, row_range, columns)
+        if lazy:
+            args: Dict[str, Any] = {}
+            for key, value in (
+                ("as_of", as_of),
+                ("date_range", date_range),
+                ("row_range", row_range),
+                ("columns", None if columns is None else list(columns)),
+                ("output_format", output_format),
+            ):
+                if value is not None:
+                    args[key] = value
+            _ts.read_options(as_of, date_range, row_range, args.get("columns"), query_builder)
+            return LazyDataFrame(self, symbol, args, query_builder)
+        doc = _ts.read_options(as_of, date_range, row_range, columns, query_builder)
         stream, info, metadata = _ts.read_stream(self._h, symbol, doc)
         data = _ts.import_data(
             stream, fmt, info, doc, lambda again: _ts.read_stream(self._h, symbol, again)
@@ -990,11 +1060,13 @@ class Library:
         self,
         symbols: Iterable[Union[str, ReadRequest]],
         output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
     ) -> List[Union[VersionedItem, DataError]]:
         """Reads many symbols in one call: symbols (latest version) or :class:`ReadRequest`
-        objects (``as_of``, ``date_range``, ``row_range``, ``columns`` as in :meth:`read`; a
-        symbol may appear more than once). One :class:`VersionedItem` per item, or a
-        :class:`DataError` where that item failed."""
+        objects (``as_of``, ``date_range``, ``row_range``, ``columns``, ``query_builder`` as
+        in :meth:`read`; a symbol may appear more than once). ``query_builder`` here applies
+        to every item that has none of its own. One :class:`VersionedItem` per item, or a
+        :class:`DataError` where that item failed (a query error included)."""
         fmt = _convert.check_output_format(output_format) or self.output_format
         return _batch.read_batch(
             self._h,
@@ -1002,6 +1074,7 @@ class Library:
             fmt,
             lambda info, data, meta: _info_item(info, self._name, data, meta),
             lambda sym, again: _ts.read_stream(self._h, sym, again),
+            query_builder,
         )
 
     def read_metadata_batch(
