@@ -6,7 +6,6 @@
 //! sorted by comparing those bytes. Missing values (null, NaN in floats) are skipped by every
 //! aggregate, as pandas does; rows with a missing key are dropped (`dropna=True`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -415,7 +414,9 @@ pub struct GroupedAggregator {
     specs: Vec<AggSpec>,
     converter: RowConverter,
     key_types: Vec<DataType>,
-    groups: HashMap<Vec<u8>, u32>,
+    /// Key bytes → group id (foldhash: keys are Sheaf's own encodings, not attacker input
+    /// to a long-lived server table).
+    groups: hashbrown::HashMap<Vec<u8>, u32>,
     keys: Vec<Vec<u8>>,
     accumulators: Vec<Box<dyn Accumulator>>,
 }
@@ -451,7 +452,7 @@ impl GroupedAggregator {
             specs,
             converter,
             key_types,
-            groups: HashMap::new(),
+            groups: hashbrown::HashMap::new(),
             keys: Vec::new(),
             accumulators,
         })
@@ -486,8 +487,16 @@ impl GroupedAggregator {
             .convert_columns(&keys)
             .map_err(arrow_failure("encoding group keys"))?;
         let mut ids = Vec::with_capacity(rows.num_rows());
+        // Sorted or clustered keys (resample buckets, grouped data) repeat: skip the hash then.
+        let mut previous: Option<(&[u8], u32)> = None;
         for row in rows.iter() {
-            let bytes = row.as_ref();
+            let bytes = row.data();
+            if let Some((p, id)) = previous {
+                if p == bytes {
+                    ids.push(id);
+                    continue;
+                }
+            }
             let id = match self.groups.get(bytes) {
                 Some(id) => *id,
                 None => {
@@ -499,6 +508,7 @@ impl GroupedAggregator {
                     id
                 }
             };
+            previous = Some((bytes, id));
             ids.push(id);
         }
         let n = self.keys.len();
