@@ -73,7 +73,7 @@ SIZE_FORMATS = [
     ("ipc", "lz4"),
     ("ipc", "zstd"),
 ]
-QUERY_ENGINES = ["arcticdb", "pandas", "sheaf_read_pandas"]
+QUERY_ENGINES = ["arcticdb", "pandas", "sheaf"]
 QUERIES = ["q1", "q3", "q4", "adv_q2", "filter"]
 KV_ENGINES = ["sheaf", "lmdb", "sqlite", "dict"]
 
@@ -292,7 +292,12 @@ class Runner:
             stores = {e: os.path.join(self.workdir, "tables", f"{e}-{n}") for e in TABLE_ENGINES}
             print(f"\n== tables, {label} rows x 10 float64", flush=True)
             for engine in TABLE_ENGINES:
-                spec = {"engine": engine, "op": "prepare", "store": stores[engine], "data": data}
+                spec: Dict[str, Any] = {
+                    "engine": engine,
+                    "op": "prepare",
+                    "store": stores[engine],
+                    "data": data,
+                }
                 self.worker(
                     self.python_for(engine), "tables_worker.py", spec, f"prepare {engine} {label}"
                 )
@@ -376,11 +381,16 @@ class Runner:
             print(f"\n== query (H2O columns), {label} rows", flush=True)
             stores = {
                 "arcticdb": os.path.join(self.workdir, "query", f"arcticdb-{n}"),
-                "sheaf_read_pandas": os.path.join(self.workdir, "query", f"sheaf-{n}"),
+                "sheaf": os.path.join(self.workdir, "query", f"sheaf-{n}"),
                 "pandas": "",
             }
-            for engine in ("arcticdb", "sheaf_read_pandas"):
-                spec = {"engine": engine, "op": "prepare", "store": stores[engine], "data": data}
+            for engine in ("arcticdb", "sheaf"):
+                spec: Dict[str, Any] = {
+                    "engine": engine,
+                    "op": "prepare",
+                    "store": stores[engine],
+                    "data": data,
+                }
                 self.worker(
                     self.python_for(engine),
                     "query_worker.py",

@@ -5,7 +5,10 @@ Engines: ``sheaf`` (lmdb:// store, library compression from the spec), ``arcticd
 
 Ops: ``prepare`` (untimed: writes the symbols the read steps use), ``write``, ``read_pandas``,
 ``read_arrow``, ``append``, ``date_range``, ``filter_pandas``, ``filter_arrow``, ``two_cols`` and
-``size`` (one write into a fresh location, then the bytes it takes on disk).
+``size`` (one write into a fresh location, then the bytes it takes on disk). The filter steps
+(``c0 > 1.0``) run the QueryBuilder inside the read for Sheaf and ArcticDB
+(``read(symbol, query_builder=q)``), ``filters=`` for Parquet, and ``pyarrow.compute`` on the
+memory-mapped table for IPC.
 
 The input is an Arrow IPC file written by run.py (a ``time`` column, timestamp[ns], plus data
 columns); it becomes a pandas DataFrame with a DatetimeIndex named ``time`` before the clock
@@ -52,6 +55,7 @@ class SheafEngine:
             create_if_missing=True,
             library_options=sheaf.LibraryOptions(compression=compression),
         )
+        self.qb = sheaf.QueryBuilder
 
     def write(self, symbol: str, df: Any) -> Any:
         return self.lib.write(symbol, df)
@@ -71,15 +75,15 @@ class SheafEngine:
     def date_range(self, symbol: str, start: Any, end: Any) -> Any:
         return self.lib.read(symbol, date_range=(start, end), output_format="pandas").data
 
-    # Sheaf has no query engine yet (issue 5): the filter is a full read, then pyarrow.
-    def filter_arrow(self, symbol: str) -> Any:
-        import pyarrow.compute as pc
-
-        table = self.read_arrow(symbol)
-        return table.filter(pc.greater(table[FILTER_COLUMN], FILTER_VALUE))
+    def _query(self) -> Any:
+        q = self.qb()
+        return q[q[FILTER_COLUMN] > FILTER_VALUE]
 
     def filter_pandas(self, symbol: str) -> Any:
-        return self.filter_arrow(symbol).to_pandas()
+        return self.lib.read(symbol, query_builder=self._query(), output_format="pandas").data
+
+    def filter_arrow(self, symbol: str) -> Any:
+        return self.lib.read(symbol, query_builder=self._query(), output_format="pyarrow").data
 
     def two_cols(self, symbol: str) -> Any:
         return self.lib.read(symbol, columns=TWO_COLUMNS, output_format="pandas").data
@@ -255,7 +259,7 @@ class IpcEngine:
         return self.read_arrow(symbol).select(["time", *TWO_COLUMNS]).to_pandas()
 
 
-ENGINES = {
+ENGINES: Dict[str, Any] = {
     "sheaf": SheafEngine,
     "arcticdb": ArcticEngine,
     "parquet": ParquetEngine,

@@ -543,7 +543,8 @@ const char *sheaf_status_name(SheafStatus status);
 // Keys: `log_level` (0 off, 1 error, 2 warn — the default —, 3 info, 4 debug, 5 trace);
 // `lmdb.map_size` (bytes; default 64 GiB; applies to LMDB stores opened afterwards without
 // `?map_size=`); `commit.max_retries` (default 1000; how often a commit that lost a race is
-// re-based before `SHEAF_ERR_CONFLICT`).
+// re-based before `SHEAF_ERR_CONFLICT`); `read.threads` (default 0 = one per core: how many
+// threads one read uses to load and decode segments, in order; 1 = only the calling thread).
 //
 // Returns `SHEAF_ERR_UNKNOWN_CONFIG_KEY` for another key, `SHEAF_ERR_INVALID_ARGUMENT` for a
 // value out of range. Thread safety: safe from any thread.

@@ -7,6 +7,7 @@
 //! | `log_level`          | int/string  | 2 (warn)| 0 off, 1 error, 2 warn, 3 info, 4 debug, 5 trace |
 //! | `lmdb.map_size`      | int/string  | 64 GiB  | map size of LMDB stores opened afterwards without `?map_size=` |
 //! | `commit.max_retries` | int         | 1000    | how often a commit that lost a race is re-based before `Conflict` |
+//! | `read.threads`       | int         | 0 (all cores) | threads one read uses to load and decode segments; 1 = the caller's thread only |
 
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 
@@ -57,6 +58,7 @@ const DEFAULT_MAP_SIZE: u64 = 64 << 30;
 static LOG_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
 static MAP_SIZE: AtomicU64 = AtomicU64::new(DEFAULT_MAP_SIZE);
 static MAX_RETRIES: AtomicI64 = AtomicI64::new(1000);
+static READ_THREADS: AtomicI64 = AtomicI64::new(0);
 
 /// Receives every log record at or above the configured level.
 pub type LogSink = Box<dyn Fn(LogLevel, &str) + Send + Sync>;
@@ -64,7 +66,12 @@ pub type LogSink = Box<dyn Fn(LogLevel, &str) + Send + Sync>;
 static LOG_SINK: RwLock<Option<LogSink>> = RwLock::new(None);
 
 /// The keys `set_int` and `set_string` accept.
-pub const KEYS: &[&str] = &["log_level", "lmdb.map_size", "commit.max_retries"];
+pub const KEYS: &[&str] = &[
+    "log_level",
+    "lmdb.map_size",
+    "commit.max_retries",
+    "read.threads",
+];
 
 fn unknown_key(key: &str) -> Error {
     Error::new(
@@ -98,6 +105,14 @@ pub fn set_int(key: &str, value: i64) -> Result<()> {
             }
             MAX_RETRIES.store(value, Ordering::Relaxed);
         }
+        "read.threads" => {
+            if !(0..=1024).contains(&value) {
+                return Err(Error::invalid(format!(
+                    "read.threads must be 0 (all cores) .. 1024, not {value}"
+                )));
+            }
+            READ_THREADS.store(value, Ordering::Relaxed);
+        }
         other => return Err(unknown_key(other)),
     }
     Ok(())
@@ -122,10 +137,10 @@ pub fn set_string(key: &str, value: &str) -> Result<()> {
                 i64::try_from(size).map_err(|_| Error::invalid("map size too large"))?,
             )
         }
-        "commit.max_retries" => {
-            let n = value.parse::<i64>().map_err(|_| {
-                Error::invalid(format!("commit.max_retries '{value}' is not a number"))
-            })?;
+        "commit.max_retries" | "read.threads" => {
+            let n = value
+                .parse::<i64>()
+                .map_err(|_| Error::invalid(format!("{key} '{value}' is not a number")))?;
             set_int(key, n)
         }
         other => Err(unknown_key(other)),
@@ -138,6 +153,14 @@ pub(crate) fn lmdb_map_size() -> u64 {
 
 pub(crate) fn max_commit_retries() -> u64 {
     MAX_RETRIES.load(Ordering::Relaxed) as u64
+}
+
+/// How many threads one read may use (at least 1).
+pub(crate) fn read_threads() -> usize {
+    match READ_THREADS.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    }
 }
 
 /// Installs (or with `None` removes) the function that receives log records.

@@ -605,3 +605,63 @@ fn resample_of_a_zoned_index_starts_at_local_midnight() {
     assert_eq!(ints(&out, "a"), [45]);
     assert_eq!(ints(&out, "t"), [midnight]);
 }
+
+#[test]
+fn single_key_fast_paths_group_exactly() {
+    let store = Store::open("mem://").unwrap();
+    let options = LibraryOptions {
+        rows_per_segment: 2,
+        ..Default::default()
+    };
+    let lib = store.create_library("k", options).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("u", DataType::UInt64, false),
+        Field::new("s", DataType::LargeUtf8, true),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt64Array::from(vec![u64::MAX, 1, u64::MAX, 1, 7])),
+            Arc::new(LargeStringArray::from(vec![
+                Some("é"),
+                None,
+                Some("a"),
+                Some("é"),
+                Some("a"),
+            ])),
+            Arc::new(Int64Array::from(vec![1, 2, 4, 8, 16])),
+        ],
+    )
+    .unwrap();
+    let mut reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
+    lib.write("s", &mut reader, None, &WriteOptions::default())
+        .unwrap();
+    let out = run(
+        &lib,
+        r#"[{"groupby": {"by": ["u"], "aggs": [{"name": "t", "column": "v", "op": "sum"}]}}]"#,
+    )
+    .unwrap();
+    let keys: Vec<u64> = out
+        .column_by_name("u")
+        .unwrap()
+        .as_primitive::<arrow_array::types::UInt64Type>()
+        .values()
+        .to_vec();
+    assert_eq!(keys, [1, 7, u64::MAX]);
+    assert_eq!(ints(&out, "t"), [10, 16, 5]);
+    let out = run(
+        &lib,
+        r#"[{"groupby": {"by": ["s"], "aggs": [{"name": "t", "column": "v", "op": "sum"}]}}]"#,
+    )
+    .unwrap();
+    let keys: Vec<String> = out
+        .column_by_name("s")
+        .unwrap()
+        .as_string::<i64>()
+        .iter()
+        .map(|v| v.unwrap().to_string())
+        .collect();
+    assert_eq!(keys, ["a", "é"]);
+    assert_eq!(ints(&out, "t"), [20, 9]);
+}

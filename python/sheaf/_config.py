@@ -31,7 +31,9 @@ def set_config_int(key: str, value: int) -> None:
     """Sets an integer configuration value for the whole process.
 
     Keys: ``log_level`` (0 off, 1 error, 2 warn - the default -, 3 info, 4 debug, 5 trace),
-    ``lmdb.map_size`` (bytes; LMDB stores opened afterwards), ``commit.max_retries``.
+    ``lmdb.map_size`` (bytes; LMDB stores opened afterwards), ``commit.max_retries``,
+    ``read.threads`` (threads one read uses to load and decode segments; 0, the default, is one
+    per core, 1 only the calling thread).
 
     Raises:
         UnknownConfigKeyError: for a key the library does not know.

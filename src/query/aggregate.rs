@@ -482,9 +482,53 @@ impl GroupedAggregator {
                 values.iter().map(f).collect::<Result<_>>()?,
             )
         };
+        let ids = self.group_ids(&keys)?;
+        let n = self.keys.len();
+        for (acc, v) in self.accumulators.iter_mut().zip(&values) {
+            acc.update(&ids, n, v)?;
+        }
+        Ok(())
+    }
+
+    /// The group of each row (keys have no missing values here).
+    fn group_ids(&mut self, keys: &[ArrayRef]) -> Result<Vec<u32>> {
+        if let [key] = keys {
+            // One key column: deduplicate the batch by value first, so arrow-row encodes and
+            // the group table sees each distinct value of the batch once.
+            match key.data_type() {
+                DataType::Utf8 => {
+                    let a = key.as_string::<i32>();
+                    return self.ids_by_value(key, |i| a.value(i));
+                }
+                DataType::LargeUtf8 => {
+                    let a = key.as_string::<i64>();
+                    return self.ids_by_value(key, |i| a.value(i));
+                }
+                DataType::Utf8View => {
+                    let a = key.as_string_view();
+                    return self.ids_by_value(key, |i| a.value(i));
+                }
+                dt if dt.is_integer() => {
+                    let wide_type = if dt.is_unsigned_integer() {
+                        DataType::UInt64
+                    } else {
+                        DataType::Int64
+                    };
+                    let wide = arrow_cast::cast(key, &wide_type)
+                        .map_err(arrow_failure("reading integer keys"))?;
+                    if let Some(v) = wide.as_primitive_opt::<Int64Type>() {
+                        let v = v.values();
+                        return self.ids_by_value(key, |i| v[i]);
+                    }
+                    let v = wide.as_primitive::<UInt64Type>().values();
+                    return self.ids_by_value(key, |i| v[i]);
+                }
+                _ => {}
+            }
+        }
         let rows = self
             .converter
-            .convert_columns(&keys)
+            .convert_columns(keys)
             .map_err(arrow_failure("encoding group keys"))?;
         let mut ids = Vec::with_capacity(rows.num_rows());
         // Sorted or clustered keys (resample buckets, grouped data) repeat: skip the hash then.
@@ -497,25 +541,53 @@ impl GroupedAggregator {
                     continue;
                 }
             }
-            let id = match self.groups.get(bytes) {
-                Some(id) => *id,
-                None => {
-                    let id = u32::try_from(self.keys.len()).map_err(|_| {
-                        Error::new(ErrorKind::InvalidArgument, "more than 4 billion groups")
-                    })?;
-                    self.groups.insert(bytes.to_vec(), id);
-                    self.keys.push(bytes.to_vec());
-                    id
-                }
-            };
+            let id = self.global_id(bytes)?;
             previous = Some((bytes, id));
             ids.push(id);
         }
-        let n = self.keys.len();
-        for (acc, v) in self.accumulators.iter_mut().zip(&values) {
-            acc.update(&ids, n, v)?;
+        Ok(ids)
+    }
+
+    fn global_id(&mut self, bytes: &[u8]) -> Result<u32> {
+        if let Some(id) = self.groups.get(bytes) {
+            return Ok(*id);
         }
-        Ok(())
+        let id = u32::try_from(self.keys.len())
+            .map_err(|_| Error::new(ErrorKind::InvalidArgument, "more than 4 billion groups"))?;
+        self.groups.insert(bytes.to_vec(), id);
+        self.keys.push(bytes.to_vec());
+        Ok(id)
+    }
+
+    fn ids_by_value<K: std::hash::Hash + Eq>(
+        &mut self,
+        key: &ArrayRef,
+        value: impl Fn(usize) -> K,
+    ) -> Result<Vec<u32>> {
+        let n = key.len();
+        let mut local: hashbrown::HashMap<K, u32> = hashbrown::HashMap::new();
+        let mut firsts: Vec<u32> = Vec::new();
+        let mut local_ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let next = firsts.len() as u32;
+            let id = *local.entry(value(i)).or_insert_with(|| {
+                firsts.push(i as u32);
+                next
+            });
+            local_ids.push(id);
+        }
+        let distinct =
+            arrow_select::take::take(key.as_ref(), &arrow_array::UInt32Array::from(firsts), None)
+                .map_err(arrow_failure("collecting distinct keys"))?;
+        let rows = self
+            .converter
+            .convert_columns(&[distinct])
+            .map_err(arrow_failure("encoding group keys"))?;
+        let globals = rows
+            .iter()
+            .map(|r| self.global_id(r.data()))
+            .collect::<Result<Vec<u32>>>()?;
+        Ok(local_ids.into_iter().map(|l| globals[l as usize]).collect())
     }
 
     /// The key columns then one column per spec, sorted by the keys.

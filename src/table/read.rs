@@ -2,12 +2,11 @@
 //! columns to decode, and a lazy reader that loads one segment per batch.
 
 use std::collections::VecDeque;
-use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow_array::{new_null_array, Array, BooleanArray, RecordBatch, RecordBatchReader};
-use arrow_ipc::reader::StreamReader;
+use arrow_buffer::Buffer;
 use arrow_schema::{ArrowError, DataType, Field, SchemaRef};
 
 use super::options::{DateRange, ReadOptions};
@@ -148,18 +147,32 @@ pub(crate) struct SegmentLoader {
     pub loads: Arc<AtomicU64>,
 }
 
-/// Streams a version's rows, one record batch per loaded segment.
+/// Streams a version's rows, one record batch per loaded segment. With several segments and
+/// `read.threads` above 1, segments are loaded and decoded on worker threads, a few ahead of
+/// the consumer and delivered in order (bounded memory); otherwise on the caller's thread.
 pub struct TableReader {
-    loader: SegmentLoader,
-    reads: VecDeque<SegmentRead>,
+    schema: SchemaRef,
+    source: ReaderSource,
+}
+
+enum ReaderSource {
+    Inline(SegmentLoader, VecDeque<SegmentRead>),
+    Parallel(OrderedParallel<RecordBatch>),
 }
 
 impl TableReader {
     pub(crate) fn new(loader: SegmentLoader, reads: Vec<SegmentRead>) -> Self {
-        TableReader {
-            loader,
-            reads: reads.into(),
-        }
+        let schema = loader.schema.clone();
+        let threads = crate::config::read_threads().min(reads.len());
+        let source = if threads > 1 {
+            let n = reads.len();
+            ReaderSource::Parallel(OrderedParallel::new(n, threads, threads + 1, move |i| {
+                loader.load(&reads[i])
+            }))
+        } else {
+            ReaderSource::Inline(loader, reads.into())
+        };
+        TableReader { schema, source }
     }
 }
 
@@ -201,27 +214,83 @@ impl SegmentLoader {
     }
 }
 
-/// Decodes only the named columns of a segment (those it has).
+/// Decodes only the named columns of a segment (those it has), straight from the loaded
+/// bytes: uncompressed (and incompressible) buffers become slices of them rather than copies,
+/// and the buffers of columns left out are neither copied nor decompressed.
 fn decode_columns(bytes: Vec<u8>, names: &[&str]) -> Result<RecordBatch> {
     let corrupt = |e| Error::corrupt("a segment cannot be decoded").caused_by(e);
-    // The first reader only parses the schema message, to map names to this segment's indices.
-    let stored = StreamReader::try_new(Cursor::new(bytes.as_slice()), None)
-        .map_err(corrupt)?
-        .schema();
-    let projection: Vec<usize> = names
-        .iter()
-        .filter_map(|n| stored.index_of(n).ok())
-        .collect();
-    let full = projection.len() == stored.fields().len()
-        && projection.iter().enumerate().all(|(i, p)| i == *p);
-    let mut reader = StreamReader::try_new(
-        Cursor::new(bytes),
-        if full { None } else { Some(projection) },
-    )
-    .map_err(corrupt)?;
-    match reader.next() {
-        Some(batch) => batch.map_err(corrupt),
-        None => Err(Error::corrupt("a segment holds no rows")),
+    let truncated = || Error::corrupt("a segment is truncated");
+    let bytes = Buffer::from_vec(bytes);
+    let mut offset = 0usize;
+    let mut schema: Option<SchemaRef> = None;
+    let mut dictionaries = std::collections::HashMap::new();
+    let word = |at: usize| -> Result<u32> {
+        let b = bytes.get(at..at + 4).ok_or_else(truncated)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    loop {
+        let mut length = word(offset)?;
+        offset += 4;
+        if length == u32::MAX {
+            length = word(offset)?;
+            offset += 4;
+        }
+        if length == 0 {
+            return Err(Error::corrupt("a segment holds no rows"));
+        }
+        let meta = bytes
+            .get(offset..offset + length as usize)
+            .ok_or_else(truncated)?;
+        let message = arrow_ipc::root_as_message(meta)
+            .map_err(|e| Error::corrupt(format!("a segment message cannot be read: {e}")))?;
+        offset += length as usize;
+        let body_length = usize::try_from(message.bodyLength()).map_err(|_| truncated())?;
+        if offset + body_length > bytes.len() {
+            return Err(truncated());
+        }
+        let body = bytes.slice_with_length(offset, body_length);
+        offset += body_length;
+        let version = message.version();
+        match message.header_type() {
+            arrow_ipc::MessageHeader::Schema => {
+                let fb = message.header_as_schema().ok_or_else(truncated)?;
+                schema = Some(Arc::new(
+                    arrow_ipc::convert::try_fb_to_schema(fb).map_err(corrupt)?,
+                ));
+            }
+            arrow_ipc::MessageHeader::DictionaryBatch => {
+                let stored = schema.as_ref().ok_or_else(truncated)?;
+                let batch = message.header_as_dictionary_batch().ok_or_else(truncated)?;
+                arrow_ipc::reader::read_dictionary(
+                    &body,
+                    batch,
+                    stored,
+                    &mut dictionaries,
+                    &version,
+                )
+                .map_err(corrupt)?;
+            }
+            arrow_ipc::MessageHeader::RecordBatch => {
+                let stored = schema.clone().ok_or_else(truncated)?;
+                let projection: Vec<usize> = names
+                    .iter()
+                    .filter_map(|n| stored.index_of(n).ok())
+                    .collect();
+                let full = projection.len() == stored.fields().len()
+                    && projection.iter().enumerate().all(|(i, p)| i == *p);
+                let batch = message.header_as_record_batch().ok_or_else(truncated)?;
+                return arrow_ipc::reader::read_record_batch(
+                    &body,
+                    batch,
+                    stored,
+                    &dictionaries,
+                    (!full).then_some(projection.as_slice()),
+                    &version,
+                )
+                .map_err(corrupt);
+            }
+            _ => return Err(Error::corrupt("a segment holds an unexpected message")),
+        }
     }
 }
 
@@ -256,8 +325,11 @@ impl Iterator for TableReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let read = self.reads.pop_front()?;
-            match self.loader.load(&read) {
+            let loaded = match &mut self.source {
+                ReaderSource::Inline(loader, reads) => loader.load(&reads.pop_front()?),
+                ReaderSource::Parallel(source) => source.next()?,
+            };
+            match loaded {
                 Ok(batch) if batch.num_rows() == 0 => continue,
                 Ok(batch) => return Some(Ok(batch)),
                 Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
@@ -268,7 +340,7 @@ impl Iterator for TableReader {
 
 impl RecordBatchReader for TableReader {
     fn schema(&self) -> SchemaRef {
-        self.loader.schema.clone()
+        self.schema.clone()
     }
 }
 
@@ -285,9 +357,7 @@ pub struct QueryReader {
 impl QueryReader {
     pub(crate) fn new(loader: SegmentLoader, reads: Vec<SegmentRead>, pipeline: Pipeline) -> Self {
         let prefix = pipeline.prefix();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(reads.len());
+        let threads = crate::config::read_threads().min(reads.len()).max(1);
         let n = reads.len();
         let source = OrderedParallel::new(n, threads, threads * 2, move |i| {
             let batch = loader.load(&reads[i])?;

@@ -60,3 +60,20 @@ def check_parallel_speedup(serial_run, parallel_run, attempts: int = 8) -> None:
     if sum(1 for c, _ in results if c <= 0.6) < 2:
         pytest.skip(f"the machine is busy (control, ratio): {results}")
     raise AssertionError(f"no parallel speedup, the GIL seems held: (control, ratio) {results}")
+
+
+class single_threaded_reads:  # noqa: N801 - used like a function: `with single_threaded_reads():`
+    """Within it, one read uses one thread (``read.threads`` = 1), as before the library
+    decoded segments on worker threads: two Python threads reading at once can then only beat
+    one after the other if the GIL is released during the calls, which is what the tests that
+    use it prove. The default (0: one thread per core) is restored on exit."""
+
+    def __enter__(self) -> None:
+        import sheaf
+
+        sheaf.set_config_int("read.threads", 1)
+
+    def __exit__(self, *exc: object) -> None:
+        import sheaf
+
+        sheaf.set_config_int("read.threads", 0)

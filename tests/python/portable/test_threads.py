@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from _parallel import check_parallel_speedup
+from _parallel import check_parallel_speedup, single_threaded_reads
 
 import sheaf
 
@@ -47,11 +47,23 @@ def test_two_threads_read_faster_than_one_after_the_other(big_lib):
         _read(big_lib, "a")
         _read(big_lib, "b")
 
-    # Warm up: the allocator settles after a few rounds (the first rounds are noisy here).
-    for _ in range(2):
-        _read(big_lib, "a")
-        both_at_once()
-    check_parallel_speedup(one_after_the_other, both_at_once)
+    with single_threaded_reads():
+        # Warm up: the allocator settles after a few rounds (the first rounds are noisy here).
+        for _ in range(2):
+            _read(big_lib, "a")
+            both_at_once()
+        check_parallel_speedup(one_after_the_other, both_at_once)
+
+
+def test_one_read_decodes_on_several_threads_with_the_same_result(big_lib):
+    # The default (read.threads = 0: one thread per core) and one thread give the same rows.
+    parallel = big_lib.read("a").data
+    with single_threaded_reads():
+        serial = big_lib.read("a").data
+    for name in serial:
+        assert np.array_equal(parallel[name], serial[name])
+    with pytest.raises(sheaf.InvalidArgumentError):
+        sheaf.set_config_int("read.threads", -1)
 
 
 def test_close_while_another_thread_reads(tmp_path):
