@@ -315,13 +315,7 @@ fn column_of(batch: &RecordBatch, name: &str, clause: &str) -> Result<ArrayRef> 
     let c = batch.column_by_name(name).ok_or_else(|| {
         schema_error(format!(
             "'{clause}' uses column '{name}', which is not there (columns: {})",
-            batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::query::column_list(&batch.schema())
         ))
     })?;
     decoded(c)
@@ -346,12 +340,7 @@ fn type_of(schema: &Schema, name: &str, clause: &str) -> Result<DataType> {
     let f = schema.field_with_name(name).map_err(|_| {
         schema_error(format!(
             "'{clause}' uses column '{name}', which is not there (columns: {})",
-            schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::query::column_list(schema)
         ))
     })?;
     Ok(match f.data_type() {
@@ -638,12 +627,7 @@ fn select_schema(input: &SchemaRef, names: &[String]) -> Result<SchemaRef> {
         indices.push(input.index_of(n).map_err(|_| {
             schema_error(format!(
                 "column '{n}' is not in the query's result (columns: {})",
-                input
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::query::column_list(input)
             ))
         })?);
     }

@@ -404,13 +404,7 @@ impl Expr {
                 let column = batch.column_by_name(name).ok_or_else(|| {
                     schema_error(format!(
                         "the query uses column '{name}', which is not there (columns: {})",
-                        batch
-                            .schema()
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        crate::query::column_list(&batch.schema())
                     ))
                 })?;
                 Ok(Value::Array(decode_dictionary(column.clone())?))

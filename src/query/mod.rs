@@ -69,6 +69,16 @@ pub struct Query {
     pub clauses: Vec<Clause>,
 }
 
+/// The column names of `schema`, comma-separated (for error messages naming what is there).
+pub(crate) fn column_list(schema: &arrow_schema::Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidArgument, message)
 }

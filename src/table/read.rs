@@ -68,12 +68,7 @@ pub(crate) fn plan(
                         ErrorKind::Schema,
                         format!(
                             "'{symbol}' has no column '{name}' (columns: {})",
-                            stored
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            crate::query::column_list(&stored)
                         ),
                     )
                 })?);

@@ -93,12 +93,7 @@ pub fn check_index_field<'a>(schema: &'a Schema, name: &str) -> Result<&'a Field
             ErrorKind::Schema,
             format!(
                 "the index column '{name}' is not in the data (columns: {})",
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::query::column_list(schema)
             ),
         )
     })?;

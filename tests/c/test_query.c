@@ -24,16 +24,6 @@ static bool p_valid(int64_t k) { return k % 10 != 3; }
 
 static double absolute(double x) { return x < 0 ? -x : x; }
 
-static int64_t segments_loaded(SheafLibrary *lib) {
-    SheafBytes json = {NULL, 0};
-    json_value parsed;
-    int64_t n = -1;
-    EXPECT_OK(sheaf_library_stats(lib, &json, &err));
-    tu_parse_bytes(&json, &parsed);
-    CHECK(json_get_int(&parsed, "segments_loaded", &n));
-    json_free(&parsed);
-    return n;
-}
 
 static void write_prices(SheafLibrary *lib) {
     int64_t ts[ROWS], v[ROWS];
@@ -82,10 +72,10 @@ static void check_filter_and_projection(SheafLibrary *lib) {
         "{\"project\": {\"name\": \"w\", \"expr\": {\"op\": \"add\", \"args\": ["
         "{\"op\": \"mul\", \"args\": [{\"col\": \"v\"}, {\"lit\": 2}]}, {\"lit\": 1}]}}}]}";
     ab_table t;
-    int64_t before = segments_loaded(lib);
+    int64_t before = tu_segments_loaded(lib);
     tu_read(lib, "prices", options, &t, NULL, NULL);
     /* Segments of 10 rows: only 80..89 and 90..99 can hold v >= 85. */
-    CHECK_EQ_INT(segments_loaded(lib) - before, 2);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - before, 2);
     CHECK_EQ_INT(t.n_rows, 7); /* 86, 88, ..., 98 */
     CHECK_EQ_INT(t.schema.n_children, 5);
     for (int64_t r = 0; r < t.n_rows && r < 7; r++) {
@@ -208,7 +198,7 @@ static void check_errors(SheafLibrary *lib) {
         "{\"query\": [{\"groupby\": {\"by\": \"s\", \"aggs\": "
         "[{\"name\": \"m\", \"column\": \"s\", \"op\": \"mean\"}]}}]}";
     const char *malformed = "{\"query\": [{\"filter\": ";
-    int64_t before = segments_loaded(lib);
+    int64_t before = tu_segments_loaded(lib);
     memset(&stream, 0, sizeof stream);
     EXPECT_ERR(SHEAF_ERR_SCHEMA, "nope",
                sheaf_table_read(lib, STR("prices"), STR(missing), &stream, NULL, NULL, &err));
@@ -223,7 +213,7 @@ static void check_errors(SheafLibrary *lib) {
                sheaf_table_read(lib, STR("prices"), STR(malformed), &stream, NULL, NULL, &err));
     CHECK(stream.release == NULL);
     /* Plans are checked before anything loads. */
-    CHECK_EQ_INT(segments_loaded(lib) - before, 0);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - before, 0);
 }
 
 static void run_suite(const char *uri) {

@@ -245,16 +245,6 @@ static void expect_windows_at(int line, SheafLibrary *lib, const char *symbol, c
 
 #define EXPECT_WINDOWS(lib, symbol, m) expect_windows_at(__LINE__, lib, symbol, m)
 
-static int64_t segments_loaded(SheafLibrary *lib) {
-    SheafBytes json = {NULL, 0};
-    json_value parsed;
-    int64_t n = -1;
-    EXPECT_OK(sheaf_library_stats(lib, &json, &err));
-    tu_parse_bytes(&json, &parsed);
-    CHECK(json_get_int(&parsed, "segments_loaded", &n));
-    json_free(&parsed);
-    return n;
-}
 
 static void describe(SheafLibrary *lib, const char *symbol, const char *options, json_value *out) {
     SheafBytes json = {NULL, 0};
@@ -493,10 +483,10 @@ static void test_update(SheafStore *store) {
     CHECK_EQ_INT(describe_int(lib, "upd", "segments"), 4);
 
     /* v1: replace the span 7..12; only the two segments it overlaps are loaded. */
-    loads = segments_loaded(lib);
+    loads = tu_segments_loaded(lib);
     EXPECT_OK(call_range(sheaf_table_update, lib, "upd", 7, 6, 1000, "u1", NULL, &version, &err));
     CHECK_EQ_INT(version, 1);
-    CHECK_EQ_INT(segments_loaded(lib) - loads, 2);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 2);
     model_set_range(&m, 7, 6, 1000);
     EXPECT_MODEL(lib, "upd", NULL, &m, 1);
     EXPECT_WINDOWS(lib, "upd", &m);
@@ -506,11 +496,11 @@ static void test_update(SheafStore *store) {
      * No metadata given: none (not carried over). */
     {
         int64_t keys[2] = {2, 4}, values[2] = {2002, 2004};
-        loads = segments_loaded(lib);
+        loads = tu_segments_loaded(lib);
         EXPECT_OK(call_keys(sheaf_table_update, lib, "upd", keys, values, 2, NULL, NULL, &version,
                             &err));
         CHECK_EQ_INT(version, 2);
-        CHECK_EQ_INT(segments_loaded(lib) - loads, 1);
+        CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 1);
         model_erase(&m, 2, 4);
         m.has[2] = m.has[4] = true;
         m.v[2] = 2002;
@@ -526,11 +516,11 @@ static void test_update(SheafStore *store) {
         char options[160];
         snprintf(options, sizeof options, "{\"date_range\": [{\"ns\": %lld}, {\"ns\": %lld}]}",
                  (long long)T(15), (long long)T(17));
-        loads = segments_loaded(lib);
+        loads = tu_segments_loaded(lib);
         EXPECT_OK(call_range(sheaf_table_update, lib, "upd", 14, 5, 3000, NULL, options, &version,
                              &err));
         CHECK_EQ_INT(version, 3);
-        CHECK_EQ_INT(segments_loaded(lib) - loads, 1); /* only [15-19] overlaps */
+        CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 1); /* only [15-19] overlaps */
         model_set_range(&m, 15, 3, 3000);
         EXPECT_MODEL(lib, "upd", NULL, &m, 3);
         EXPECT_WINDOWS(lib, "upd", &m);
@@ -598,11 +588,11 @@ static void test_update(SheafStore *store) {
     {
         int64_t before = describe_int(lib, "upd", "row_count");
         int64_t keys[1] = {16}, values[1] = {8016};
-        loads = segments_loaded(lib);
+        loads = tu_segments_loaded(lib);
         EXPECT_OK(call_keys(sheaf_table_update, lib, "upd", keys, values, 1, NULL, NULL, &version,
                             &err));
         CHECK_EQ_INT(version, 8);
-        CHECK_EQ_INT(segments_loaded(lib) - loads, 1);
+        CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 1);
         m.v[16] = 8016;
         EXPECT_MODEL(lib, "upd", NULL, &m, 8);
         EXPECT_WINDOWS(lib, "upd", &m);
@@ -752,41 +742,41 @@ static void test_reads(SheafStore *store) {
     EXPECT_MODEL(lib, "rd", NULL, &m, 0);
 
     /* date_range, both ends inclusive, raw values: 12..27 loads segments [10-19] and [20-29]. */
-    loads = segments_loaded(lib);
+    loads = tu_segments_loaded(lib);
     snprintf(options, sizeof options, "{\"date_range\": [%lld, %lld]}", (long long)T(12),
              (long long)T(27));
     EXPECT_MODEL_RANGE(lib, "rd", options, &m, 12, 27);
-    CHECK_EQ_INT(segments_loaded(lib) - loads, 2);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 2);
 
     /* Open start, {"ns"} end. */
-    loads = segments_loaded(lib);
+    loads = tu_segments_loaded(lib);
     snprintf(options, sizeof options, "{\"date_range\": [null, {\"ns\": %lld}]}", (long long)T(4));
     EXPECT_MODEL_RANGE(lib, "rd", options, &m, 0, 4);
-    CHECK_EQ_INT(segments_loaded(lib) - loads, 1);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 1);
 
     /* {"ns"} start, open end. */
-    loads = segments_loaded(lib);
+    loads = tu_segments_loaded(lib);
     snprintf(options, sizeof options, "{\"date_range\": [{\"ns\": %lld}, null]}", (long long)T(45));
     EXPECT_MODEL_RANGE(lib, "rd", options, &m, 45, 49);
-    CHECK_EQ_INT(segments_loaded(lib) - loads, 1);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 1);
 
     /* Bounds between rows: 1 ns after T(9) to 1 ns before T(21) = rows 10..20. */
-    loads = segments_loaded(lib);
+    loads = tu_segments_loaded(lib);
     snprintf(options, sizeof options, "{\"date_range\": [%lld, %lld]}", (long long)(T(9) + 1),
              (long long)(T(21) - 1));
     EXPECT_MODEL_RANGE(lib, "rd", options, &m, 10, 20);
-    CHECK_EQ_INT(segments_loaded(lib) - loads, 2);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 2);
 
     /* Both open: everything, every segment. */
-    loads = segments_loaded(lib);
+    loads = tu_segments_loaded(lib);
     EXPECT_MODEL(lib, "rd", "{\"date_range\": [null, null]}", &m, 0);
-    CHECK_EQ_INT(segments_loaded(lib) - loads, 5);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 5);
 
     /* A range past the data: no rows, no segment loaded. */
-    loads = segments_loaded(lib);
+    loads = tu_segments_loaded(lib);
     snprintf(options, sizeof options, "{\"date_range\": [%lld, null]}", (long long)T(50));
     EXPECT_MODEL_RANGE(lib, "rd", options, &m, 1, 0);
-    CHECK_EQ_INT(segments_loaded(lib) - loads, 0);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 0);
 
     /* An empty range (start after end): no rows. */
     snprintf(options, sizeof options, "{\"date_range\": [%lld, %lld]}", (long long)T(30),
@@ -794,9 +784,9 @@ static void test_reads(SheafStore *store) {
     EXPECT_MODEL_RANGE(lib, "rd", options, &m, 1, 0);
 
     /* row_range: Python slice semantics. */
-    loads = segments_loaded(lib);
+    loads = tu_segments_loaded(lib);
     EXPECT_MODEL_RANGE(lib, "rd", "{\"row_range\": [5, 8]}", &m, 5, 7);
-    CHECK_EQ_INT(segments_loaded(lib) - loads, 1);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 1);
     EXPECT_MODEL_RANGE(lib, "rd", "{\"row_range\": [null, 3]}", &m, 0, 2);     /* head(3) */
     EXPECT_MODEL_RANGE(lib, "rd", "{\"row_range\": [-3, null]}", &m, 47, 49);  /* tail(3) */
     EXPECT_MODEL_RANGE(lib, "rd", "{\"row_range\": [-5, -2]}", &m, 45, 47);
@@ -806,9 +796,9 @@ static void test_reads(SheafStore *store) {
     EXPECT_MODEL_RANGE(lib, "rd", "{\"row_range\": [30, 20]}", &m, 1, 0);
     EXPECT_MODEL_RANGE(lib, "rd", "{\"row_range\": [9, 11]}", &m, 9, 10);     /* across segments */
     EXPECT_MODEL(lib, "rd", "{\"row_range\": [null, null]}", &m, 0);
-    loads = segments_loaded(lib);
+    loads = tu_segments_loaded(lib);
     EXPECT_MODEL_RANGE(lib, "rd", "{\"row_range\": [-12, -9]}", &m, 38, 40);
-    CHECK_EQ_INT(segments_loaded(lib) - loads, 2);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - loads, 2);
 
     /* date_range and row_range together: refused. */
     snprintf(options, sizeof options, "{\"date_range\": [%lld, null], \"row_range\": [0, 2]}",

@@ -190,3 +190,14 @@ size_t tu_list_version_numbers(SheafLibrary *lib, const char *symbol, int64_t *o
     json_free(&list);
     return n;
 }
+
+int64_t tu_segments_loaded(SheafLibrary *lib) {
+    SheafBytes json = {NULL, 0};
+    json_value parsed;
+    int64_t n = -1;
+    EXPECT_OK(sheaf_library_stats(lib, &json, &err));
+    tu_parse_bytes(&json, &parsed);
+    CHECK(json_get_int(&parsed, "segments_loaded", &n));
+    json_free(&parsed);
+    return n;
+}

@@ -133,6 +133,9 @@ void tu_parse_bytes(SheafBytes *bytes, json_value *out);
 /* Whether a JSON array of strings equals `expected` (n names, in order). */
 bool tu_json_names_equal(const json_value *array, const char *const *expected, size_t n);
 
+/* How many segments reads through `lib` have loaded (sheaf_library_stats "segments_loaded"). */
+int64_t tu_segments_loaded(SheafLibrary *lib);
+
 /* Does `symbol` have a live version? */
 bool tu_has_symbol(SheafLibrary *lib, const char *symbol);
 

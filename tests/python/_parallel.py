@@ -62,7 +62,7 @@ def check_parallel_speedup(serial_run, parallel_run, attempts: int = 8) -> None:
     raise AssertionError(f"no parallel speedup, the GIL seems held: (control, ratio) {results}")
 
 
-class single_threaded_reads:  # noqa: N801 - used like a function: `with single_threaded_reads():`
+class single_threaded_reads:
     """Within it, one read uses one thread (``read.threads`` = 1), as before the library
     decoded segments on worker threads: two Python threads reading at once can then only beat
     one after the other if the GIL is released during the calls, which is what the tests that
