@@ -421,16 +421,6 @@ pub struct GroupedAggregator {
     accumulators: Vec<Box<dyn Accumulator>>,
 }
 
-/// Dictionary columns are aggregated (and grouped) by their values.
-pub(crate) fn decoded(array: &ArrayRef) -> Result<ArrayRef> {
-    match array.data_type() {
-        DataType::Dictionary(_, value) => {
-            arrow_cast::cast(array, value).map_err(arrow_failure("decoding a dictionary"))
-        }
-        _ => Ok(array.clone()),
-    }
-}
-
 impl GroupedAggregator {
     /// `key_types` and `value_types` are the (dictionary-decoded) types of the key columns and
     /// of each spec's column.

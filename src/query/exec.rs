@@ -2,13 +2,13 @@
 //! select) that work batch by batch, row stages (`row_range`, `head`, `tail`), and
 //! aggregations that emit one batch at the end.
 //!
-//! The leading stateless stages form the *prefix*: the table layer runs it on worker threads,
-//! one segment per task ([`OrderedParallel`]), and feeds the results to the rest in order.
+//! The leading stateless stages form the *prefix*: the table layer runs it on each segment as
+//! it loads (on worker threads), and feeds the results to the rest in order.
 //! Every stage knows its output schema when it is built, so a bad plan (unknown column, type
 //! mismatch) fails before any segment is loaded, and a plan whose segments are all pruned
 //! still returns a correctly typed empty result.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -16,10 +16,9 @@ use arrow_array::types::Int64Type;
 use arrow_array::{
     make_array, Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use parking_lot::{Condvar, Mutex};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::aggregate::{decoded, AggSpec, GroupedAggregator};
+use super::aggregate::{AggSpec, GroupedAggregator};
 use super::{Bound, Clause, Origin, Query, Resample};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -45,18 +44,11 @@ fn failed(what: &'static str) -> impl FnOnce(arrow_schema::ArrowError) -> Error 
 /// Converts nanoseconds to the index unit: rounding up for a lower bound and down for an
 /// upper bound keeps an inclusive range exact.
 fn nanos_to_unit(ns: i64, index_type: &DataType, lower: bool) -> Result<i64> {
-    let per_unit: i64 = match index_type {
-        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
-        DataType::Timestamp(TimeUnit::Millisecond, _) | DataType::Date64 => 1_000_000,
-        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
-        DataType::Date32 => 86_400_000_000_000,
-        other => {
-            return Err(schema_error(format!(
-                "a date_range in time units needs a timestamp or date index, not {other}"
-            )))
-        }
-    };
+    let per_unit = super::nanos_per_unit(index_type).ok_or_else(|| {
+        schema_error(format!(
+            "a date_range in time units needs a timestamp or date index, not {index_type}"
+        ))
+    })?;
     Ok(if lower {
         ns.div_euclid(per_unit) + i64::from(ns.rem_euclid(per_unit) != 0)
     } else {
@@ -311,14 +303,18 @@ struct GroupStage {
     schema: SchemaRef,
 }
 
+fn missing_column(clause: &str, name: &str, schema: &Schema) -> Error {
+    schema_error(format!(
+        "'{clause}' uses column '{name}', which is not there (columns: {})",
+        super::column_list(schema)
+    ))
+}
+
 fn column_of(batch: &RecordBatch, name: &str, clause: &str) -> Result<ArrayRef> {
-    let c = batch.column_by_name(name).ok_or_else(|| {
-        schema_error(format!(
-            "'{clause}' uses column '{name}', which is not there (columns: {})",
-            crate::query::column_list(&batch.schema())
-        ))
-    })?;
-    decoded(c)
+    let c = batch
+        .column_by_name(name)
+        .ok_or_else(|| missing_column(clause, name, &batch.schema()))?;
+    super::dictionary_values(c)
 }
 
 fn aggregate_schema(keys: Vec<Field>, aggs: &[AggSpec], outputs: &[ArrayRef]) -> SchemaRef {
@@ -337,12 +333,9 @@ fn aggregate_schema(keys: Vec<Field>, aggs: &[AggSpec], outputs: &[ArrayRef]) ->
 }
 
 fn type_of(schema: &Schema, name: &str, clause: &str) -> Result<DataType> {
-    let f = schema.field_with_name(name).map_err(|_| {
-        schema_error(format!(
-            "'{clause}' uses column '{name}', which is not there (columns: {})",
-            crate::query::column_list(schema)
-        ))
-    })?;
+    let f = schema
+        .field_with_name(name)
+        .map_err(|_| missing_column(clause, name, schema))?;
     Ok(match f.data_type() {
         DataType::Dictionary(_, v) => v.as_ref().clone(),
         t => t.clone(),
@@ -435,12 +428,7 @@ impl ResampleStage {
                  with validate_index=false)"
             )));
         }
-        let per_unit = match unit {
-            TimeUnit::Second => 1_000_000_000,
-            TimeUnit::Millisecond => 1_000_000,
-            TimeUnit::Microsecond => 1_000,
-            TimeUnit::Nanosecond => 1,
-        };
+        let per_unit = super::nanos_per_unit(&index_type).unwrap_or(1);
         if spec.rule_ns % per_unit != 0 {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -645,6 +633,9 @@ impl Pipeline {
         let mut schema = input.schema.clone();
         let mut stages: Vec<Stage> = Vec::new();
         let mut aggregated = false;
+        // The column `date_range` clauses select on: the table's index, then the first group
+        // key of a group-by (a resample keeps the index).
+        let mut index = input.index.clone();
         for clause in &query.clauses {
             let stage = match clause {
                 Clause::Filter(e) => {
@@ -678,16 +669,8 @@ impl Pipeline {
                     })
                 }
                 Clause::DateRange(a, b) => {
-                    let column = if aggregated {
-                        let meta = schema.metadata().get(INDEX_METADATA_KEY);
-                        let names: Vec<String> = meta
-                            .and_then(|m| serde_json::from_str(m).ok())
-                            .unwrap_or_default();
-                        names.into_iter().next()
-                    } else {
-                        input.index.clone()
-                    };
-                    let column = column
+                    let column = index
+                        .clone()
                         .filter(|c| schema.field_with_name(c).is_ok())
                         .ok_or_else(|| schema_error("'date_range' needs an index column".into()))?;
                     let index_type = schema
@@ -720,6 +703,7 @@ impl Pipeline {
                         ));
                     }
                     aggregated = true;
+                    index = by.first().cloned();
                     Stage::Group(Box::new(GroupStage::new(
                         by.clone(),
                         aggs.clone(),
@@ -850,109 +834,5 @@ impl Pipeline {
                 batch_with(&self.schema, b.columns().to_vec(), rows)
             })
             .collect()
-    }
-}
-
-/// Runs `task(0..n)` on worker threads and yields the results in index order, with at most
-/// `window` results computed ahead of the consumer (bounded memory). Workers stop when the
-/// iterator is dropped.
-pub struct OrderedParallel<T: Send + 'static> {
-    shared: Arc<(Mutex<ParallelState<T>>, Condvar)>,
-    workers: Vec<std::thread::JoinHandle<()>>,
-    next: usize,
-    n: usize,
-}
-
-struct ParallelState<T> {
-    next_task: usize,
-    consumed: usize,
-    results: BTreeMap<usize, Result<T>>,
-    stop: bool,
-}
-
-impl<T: Send + 'static> OrderedParallel<T> {
-    pub fn new<F>(n: usize, threads: usize, window: usize, task: F) -> Self
-    where
-        F: Fn(usize) -> Result<T> + Send + Sync + 'static,
-    {
-        let shared = Arc::new((
-            Mutex::new(ParallelState {
-                next_task: 0,
-                consumed: 0,
-                results: BTreeMap::new(),
-                stop: false,
-            }),
-            Condvar::new(),
-        ));
-        let task = Arc::new(task);
-        let window = window.max(1);
-        let workers = (0..threads.clamp(1, n.max(1)))
-            .map(|_| {
-                let shared = shared.clone();
-                let task = task.clone();
-                std::thread::spawn(move || loop {
-                    let i = {
-                        let (lock, cv) = &*shared;
-                        let mut st = lock.lock();
-                        loop {
-                            if st.stop || st.next_task >= n {
-                                return;
-                            }
-                            if st.next_task < st.consumed + window {
-                                break;
-                            }
-                            cv.wait(&mut st);
-                        }
-                        st.next_task += 1;
-                        st.next_task - 1
-                    };
-                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(i)))
-                        .unwrap_or_else(|_| Err(Error::internal("a query worker panicked")));
-                    let (lock, cv) = &*shared;
-                    lock.lock().results.insert(i, result);
-                    cv.notify_all();
-                })
-            })
-            .collect();
-        OrderedParallel {
-            shared,
-            workers,
-            next: 0,
-            n,
-        }
-    }
-}
-
-impl<T: Send + 'static> Iterator for OrderedParallel<T> {
-    type Item = Result<T>;
-
-    fn next(&mut self) -> Option<Result<T>> {
-        if self.next >= self.n {
-            return None;
-        }
-        let (lock, cv) = &*self.shared;
-        let mut st = lock.lock();
-        loop {
-            if let Some(r) = st.results.remove(&self.next) {
-                self.next += 1;
-                st.consumed = self.next;
-                cv.notify_all();
-                return Some(r);
-            }
-            cv.wait(&mut st);
-        }
-    }
-}
-
-impl<T: Send + 'static> Drop for OrderedParallel<T> {
-    fn drop(&mut self) {
-        {
-            let (lock, cv) = &*self.shared;
-            lock.lock().stop = true;
-            cv.notify_all();
-        }
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
     }
 }

@@ -153,24 +153,29 @@ impl Lit {
     }
 }
 
+/// The plan's name of each binary operator (parsing and error messages use this one table).
+const BINARY_OPS: [(&str, BinaryOp); 14] = [
+    ("eq", BinaryOp::Eq),
+    ("ne", BinaryOp::Ne),
+    ("lt", BinaryOp::Lt),
+    ("le", BinaryOp::Le),
+    ("gt", BinaryOp::Gt),
+    ("ge", BinaryOp::Ge),
+    ("and", BinaryOp::And),
+    ("or", BinaryOp::Or),
+    ("xor", BinaryOp::Xor),
+    ("add", BinaryOp::Add),
+    ("sub", BinaryOp::Sub),
+    ("mul", BinaryOp::Mul),
+    ("div", BinaryOp::Div),
+    ("pow", BinaryOp::Pow),
+];
+
 fn op_name(op: BinaryOp) -> &'static str {
-    use BinaryOp::*;
-    match op {
-        Eq => "eq",
-        Ne => "ne",
-        Lt => "lt",
-        Le => "le",
-        Gt => "gt",
-        Ge => "ge",
-        And => "and",
-        Or => "or",
-        Xor => "xor",
-        Add => "add",
-        Sub => "sub",
-        Mul => "mul",
-        Div => "div",
-        Pow => "pow",
-    }
+    BINARY_OPS
+        .iter()
+        .find(|(_, o)| *o == op)
+        .map_or("?", |(name, _)| name)
 }
 
 fn unary_name(op: UnaryOp) -> &'static str {
@@ -259,25 +264,11 @@ impl Expr {
         };
         let mut args = args.into_iter();
         let mut next = || Box::new(args.next().unwrap_or(Expr::Literal(Lit::Bool(false))));
-        let binary = |b: BinaryOp| -> Result<(BinaryOp,)> { Ok((b,)) };
-        let bin = match op {
-            "eq" => Some(binary(BinaryOp::Eq)?),
-            "ne" => Some(binary(BinaryOp::Ne)?),
-            "lt" => Some(binary(BinaryOp::Lt)?),
-            "le" => Some(binary(BinaryOp::Le)?),
-            "gt" => Some(binary(BinaryOp::Gt)?),
-            "ge" => Some(binary(BinaryOp::Ge)?),
-            "and" => Some(binary(BinaryOp::And)?),
-            "or" => Some(binary(BinaryOp::Or)?),
-            "xor" => Some(binary(BinaryOp::Xor)?),
-            "add" => Some(binary(BinaryOp::Add)?),
-            "sub" => Some(binary(BinaryOp::Sub)?),
-            "mul" => Some(binary(BinaryOp::Mul)?),
-            "div" => Some(binary(BinaryOp::Div)?),
-            "pow" => Some(binary(BinaryOp::Pow)?),
-            _ => None,
-        };
-        if let Some((b,)) = bin {
+        let bin = BINARY_OPS
+            .iter()
+            .find(|(name, _)| *name == op)
+            .map(|(_, b)| *b);
+        if let Some(b) = bin {
             arity(2)?;
             let l = next();
             let r = next();
@@ -407,7 +398,7 @@ impl Expr {
                         crate::query::column_list(&batch.schema())
                     ))
                 })?;
-                Ok(Value::Array(decode_dictionary(column.clone())?))
+                Ok(Value::Array(super::dictionary_values(column)?))
             }
             Expr::Literal(l) => Ok(Value::Scalar(l.clone())),
             Expr::Unary(op, e) => unary(*op, e, batch),
@@ -556,16 +547,6 @@ fn nulls_as(array: &BooleanArray, value: bool) -> BooleanArray {
     }
 }
 
-/// Dictionary columns are evaluated on their values.
-fn decode_dictionary(array: ArrayRef) -> Result<ArrayRef> {
-    match array.data_type() {
-        DataType::Dictionary(_, value) => {
-            arrow_cast::cast(array.as_ref(), value).map_err(arrow_error("decoding a dictionary"))
-        }
-        _ => Ok(array),
-    }
-}
-
 fn is_float(dt: &DataType) -> bool {
     matches!(
         dt,
@@ -654,15 +635,6 @@ fn natural(lit: &Lit) -> Operand {
     })
 }
 
-fn unit_factor(unit: &TimeUnit) -> i64 {
-    match unit {
-        TimeUnit::Second => 1_000_000_000,
-        TimeUnit::Millisecond => 1_000_000,
-        TimeUnit::Microsecond => 1_000,
-        TimeUnit::Nanosecond => 1,
-    }
-}
-
 /// The literal as a one-element array of type `dt`, when it fits that type exactly.
 fn lit_as(lit: &Lit, dt: &DataType) -> Option<ArrayRef> {
     let exact_cast = |a: ArrayRef| -> Option<ArrayRef> {
@@ -686,7 +658,7 @@ fn lit_as(lit: &Lit, dt: &DataType) -> Option<ArrayRef> {
         }
         (Lit::Bool(b), DataType::Boolean) => Some(Arc::new(BooleanArray::from(vec![*b]))),
         (Lit::Ts(ns), DataType::Timestamp(unit, tz)) => {
-            let f = unit_factor(unit);
+            let f = super::nanos_per_unit(dt).unwrap_or(1);
             if ns % f != 0 {
                 return None;
             }

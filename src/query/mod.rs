@@ -69,6 +69,29 @@ pub struct Query {
     pub clauses: Vec<Clause>,
 }
 
+/// Nanoseconds per stored unit of a timestamp or date type (`None` for other types).
+pub(crate) fn nanos_per_unit(dt: &arrow_schema::DataType) -> Option<i64> {
+    use arrow_schema::{DataType, TimeUnit};
+    Some(match dt {
+        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
+        DataType::Timestamp(TimeUnit::Millisecond, _) | DataType::Date64 => 1_000_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
+        DataType::Date32 => 86_400_000_000_000,
+        _ => return None,
+    })
+}
+
+/// A dictionary column as a column of its values (expressions, keys and aggregates work on
+/// values); other columns as they are.
+pub(crate) fn dictionary_values(array: &arrow_array::ArrayRef) -> Result<arrow_array::ArrayRef> {
+    match array.data_type() {
+        arrow_schema::DataType::Dictionary(_, value) => arrow_cast::cast(array, value)
+            .map_err(|e| Error::internal("decoding a dictionary failed").caused_by(e)),
+        _ => Ok(array.clone()),
+    }
+}
+
 /// The column names of `schema`, comma-separated (for error messages naming what is there).
 pub(crate) fn column_list(schema: &arrow_schema::Schema) -> String {
     schema

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use arrow_schema::{DataType, Schema, TimeUnit};
+use arrow_schema::{DataType, Schema};
 
 use super::expr::{BinaryOp, Expr, Lit, UnaryOp};
 use super::stats::{ColumnStats, SegmentStats, StatValue};
@@ -24,19 +24,8 @@ fn cmp(a: Num, b: Num) -> Option<Ordering> {
     }
 }
 
-fn temporal_factor(dt: &DataType) -> Option<i128> {
-    Some(match dt {
-        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
-        DataType::Timestamp(TimeUnit::Millisecond, _) | DataType::Date64 => 1_000_000,
-        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
-        DataType::Date32 => 86_400_000_000_000,
-        _ => return None,
-    })
-}
-
 fn stat_num(v: StatValue, dt: &DataType) -> Num {
-    let scale = temporal_factor(dt).unwrap_or(1);
+    let scale = super::nanos_per_unit(dt).unwrap_or(1) as i128;
     match v {
         StatValue::Int(i) => Num::I(i as i128 * scale),
         StatValue::UInt(u) => Num::I(u as i128 * scale),
@@ -56,7 +45,7 @@ fn lit_num(l: &Lit, dt: &DataType) -> Option<Num> {
         Lit::UInt(u) if numeric => Some(Num::I(*u as i128)),
         Lit::Float(f) if numeric => Some(Num::F(*f)),
         Lit::Bool(b) if dt == &DataType::Boolean => Some(Num::I(*b as i128)),
-        Lit::Ts(ns) if temporal_factor(dt).is_some() => Some(Num::I(*ns as i128)),
+        Lit::Ts(ns) if super::nanos_per_unit(dt).is_some() => Some(Num::I(*ns as i128)),
         _ => None,
     }
 }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_buffer::BooleanBuffer;
 use arrow_schema::DataType;
 use serde::{Deserialize, Serialize};
 
@@ -44,15 +45,35 @@ impl ColumnStats {
 /// Statistics of every column of a segment, by column name.
 pub type SegmentStats = BTreeMap<String, ColumnStats>;
 
-fn integer_view(dt: &DataType) -> Option<DataType> {
+/// The column's values as u64 (unsigned integers) or i64 (signed integers, bools, and temporal
+/// types by their storage); `None` for other types.
+fn integer_values(column: &ArrayRef) -> Option<ArrayRef> {
     use DataType::*;
-    match dt {
-        Int8 | Int16 | Int32 | Int64 | Boolean => Some(Int64),
-        UInt8 | UInt16 | UInt32 | UInt64 => Some(UInt64),
-        Timestamp(_, _) | Date64 | Time64(_) | Duration(_) => Some(Int64),
-        Date32 | Time32(_) => Some(Int32),
+    match column.data_type() {
+        UInt8 | UInt16 | UInt32 | UInt64 => arrow_cast::cast(column, &UInt64).ok(),
+        Boolean => arrow_cast::cast(column, &Int64).ok(),
+        Int8
+        | Int16
+        | Int32
+        | Int64
+        | Timestamp(_, _)
+        | Date32
+        | Date64
+        | Time32(_)
+        | Time64(_)
+        | Duration(_) => super::exec::as_i64(column).ok(),
         _ => None,
     }
+}
+
+/// The smallest and largest of the present values.
+fn bounds<T: Ord + Copy>(values: &[T], present: &BooleanBuffer) -> Option<(T, T)> {
+    present
+        .set_indices()
+        .map(|i| values[i])
+        .fold(None, |acc, x| {
+            Some(acc.map_or((x, x), |(lo, hi): (T, T)| (lo.min(x), hi.max(x))))
+        })
 }
 
 /// Computes the statistics of every column of `batch`.
@@ -64,48 +85,15 @@ pub fn compute(batch: &RecordBatch) -> SegmentStats {
         let present = !&missing_bits;
         let (mut min, mut max) = (None, None);
         let dt = column.data_type();
-        if let Some(view) = integer_view(dt) {
-            let cast = match dt {
-                DataType::Boolean => arrow_cast::cast(column, &DataType::Int64).ok(),
-                _ => {
-                    // Temporal types are reinterpreted as their integer storage.
-                    let data = column.to_data();
-                    let as_int = data.into_builder().data_type(view.clone()).build().ok();
-                    as_int.and_then(|d| {
-                        arrow_cast::cast(
-                            &arrow_array::make_array(d),
-                            &if view == DataType::UInt64 {
-                                DataType::UInt64
-                            } else {
-                                DataType::Int64
-                            },
-                        )
-                        .ok()
-                    })
-                }
-            };
-            if let Some(values) = cast {
-                if values.data_type() == &DataType::UInt64 {
-                    let v = values.as_primitive::<UInt64Type>().values();
-                    let bounds = present.set_indices().map(|i| v[i]).fold(
-                        None,
-                        |acc: Option<(u64, u64)>, x| {
-                            Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
-                        },
-                    );
-                    min = bounds.map(|b| StatValue::UInt(b.0));
-                    max = bounds.map(|b| StatValue::UInt(b.1));
-                } else {
-                    let v = values.as_primitive::<Int64Type>().values();
-                    let bounds = present.set_indices().map(|i| v[i]).fold(
-                        None,
-                        |acc: Option<(i64, i64)>, x| {
-                            Some(acc.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))))
-                        },
-                    );
-                    min = bounds.map(|b| StatValue::Int(b.0));
-                    max = bounds.map(|b| StatValue::Int(b.1));
-                }
+        if let Some(values) = integer_values(column) {
+            if values.data_type() == &DataType::UInt64 {
+                let b = bounds(values.as_primitive::<UInt64Type>().values(), &present);
+                min = b.map(|b| StatValue::UInt(b.0));
+                max = b.map(|b| StatValue::UInt(b.1));
+            } else {
+                let b = bounds(values.as_primitive::<Int64Type>().values(), &present);
+                min = b.map(|b| StatValue::Int(b.0));
+                max = b.map(|b| StatValue::Int(b.1));
             }
         } else if matches!(
             dt,

@@ -8,11 +8,12 @@
 //!
 //! Files: `options` (what each call takes), `record` (version records, keys, live sets),
 //! `segment` (IPC encoding, type and index checks), `write` (cutting streams into segments),
-//! `read` (planning and the lazy readers), `query` (planning a read that runs a query plan from
+//! `read` (planning and the lazy readers), `parallel` (the ordered worker pool reads use), `query` (planning a read that runs a query plan from
 //! [`crate::query`]), `schema` (dynamic-schema merging), `snapshot`.
 
 pub mod batch;
 pub mod options;
+mod parallel;
 mod query;
 pub mod read;
 pub mod record;

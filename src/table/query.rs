@@ -72,36 +72,15 @@ pub(crate) fn reader(
         }
         _ => None,
     };
-    let decode: Option<Vec<String>> = if select.is_some() || rest.aggregates() {
+    // `plan` adds the index column to a column list that leaves it out.
+    let decode: Option<Vec<String>> = (select.is_some() || rest.aggregates()).then(|| {
         let mut names: Vec<String> = select.clone().unwrap_or_default();
-        if let Some(ix) = &index {
-            if !names.contains(ix) {
-                names.insert(0, ix.clone());
-            }
-        }
         for c in rest.referenced_columns() {
             if !names.contains(&c) {
                 names.push(c);
             }
         }
-        Some(names)
-    } else {
-        None
-    };
-    // Without an index, `plan` would put the first requested column first: keep stored order.
-    let decode = decode.map(|names| {
-        stored
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .filter(|n| names.contains(n))
-            .chain(
-                names
-                    .iter()
-                    .filter(|n| stored.field_with_name(n).is_err())
-                    .cloned(),
-            )
-            .collect::<Vec<_>>()
+        names
     });
     base.columns = decode;
 

@@ -10,10 +10,11 @@ use arrow_buffer::Buffer;
 use arrow_schema::{ArrowError, DataType, Field, SchemaRef};
 
 use super::options::{DateRange, ReadOptions};
+use super::parallel::OrderedParallel;
 use super::record::{Keys, Record, SegmentRef};
 use super::segment;
 use crate::error::{Error, ErrorKind, Result};
-use crate::query::exec::{apply_map_stages, OrderedParallel};
+use crate::query::exec::{apply_map_stages, MapStage};
 use crate::query::Pipeline;
 use crate::storage::SharedStorage;
 
@@ -142,32 +143,63 @@ pub(crate) struct SegmentLoader {
     pub loads: Arc<AtomicU64>,
 }
 
-/// Streams a version's rows, one record batch per loaded segment. With several segments and
-/// `read.threads` above 1, segments are loaded and decoded on worker threads, a few ahead of
-/// the consumer and delivered in order (bounded memory); otherwise on the caller's thread.
-pub struct TableReader {
-    schema: SchemaRef,
-    source: ReaderSource,
+/// Loaded segments in order, each run through `prefix` (a query's stateless stages; empty for
+/// a plain read). With several segments and `read.threads` above 1 they are loaded on worker
+/// threads, at most one more than there are threads ahead of the consumer (bounded memory);
+/// otherwise on the caller's thread.
+enum SegmentBatches {
+    Inline {
+        loader: SegmentLoader,
+        reads: VecDeque<SegmentRead>,
+        prefix: Arc<Vec<MapStage>>,
+    },
+    Parallel(OrderedParallel<RecordBatch>),
 }
 
-enum ReaderSource {
-    Inline(SegmentLoader, VecDeque<SegmentRead>),
-    Parallel(OrderedParallel<RecordBatch>),
+impl SegmentBatches {
+    fn new(loader: SegmentLoader, reads: Vec<SegmentRead>, prefix: Arc<Vec<MapStage>>) -> Self {
+        let threads = crate::config::read_threads().min(reads.len());
+        if threads > 1 {
+            let n = reads.len();
+            SegmentBatches::Parallel(OrderedParallel::new(n, threads, threads + 1, move |i| {
+                apply_map_stages(&prefix, loader.load(&reads[i])?)
+            }))
+        } else {
+            SegmentBatches::Inline {
+                loader,
+                reads: reads.into(),
+                prefix,
+            }
+        }
+    }
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        match self {
+            SegmentBatches::Inline {
+                loader,
+                reads,
+                prefix,
+            } => {
+                let read = reads.pop_front()?;
+                Some(loader.load(&read).and_then(|b| apply_map_stages(prefix, b)))
+            }
+            SegmentBatches::Parallel(source) => source.next(),
+        }
+    }
+}
+
+/// Streams a version's rows, one record batch per loaded segment (see [`SegmentBatches`]).
+pub struct TableReader {
+    schema: SchemaRef,
+    source: SegmentBatches,
 }
 
 impl TableReader {
     pub(crate) fn new(loader: SegmentLoader, reads: Vec<SegmentRead>) -> Self {
-        let schema = loader.schema.clone();
-        let threads = crate::config::read_threads().min(reads.len());
-        let source = if threads > 1 {
-            let n = reads.len();
-            ReaderSource::Parallel(OrderedParallel::new(n, threads, threads + 1, move |i| {
-                loader.load(&reads[i])
-            }))
-        } else {
-            ReaderSource::Inline(loader, reads.into())
-        };
-        TableReader { schema, source }
+        TableReader {
+            schema: loader.schema.clone(),
+            source: SegmentBatches::new(loader, reads, Arc::new(Vec::new())),
+        }
     }
 }
 
@@ -320,11 +352,7 @@ impl Iterator for TableReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let loaded = match &mut self.source {
-                ReaderSource::Inline(loader, reads) => loader.load(&reads.pop_front()?),
-                ReaderSource::Parallel(source) => source.next()?,
-            };
-            match loaded {
+            match self.source.next()? {
                 Ok(batch) if batch.num_rows() == 0 => continue,
                 Ok(batch) => return Some(Ok(batch)),
                 Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),
@@ -340,10 +368,10 @@ impl RecordBatchReader for TableReader {
 }
 
 /// Streams the result of a query: segments are loaded and run through the plan's stateless
-/// prefix on worker threads (both cores where there are several segments), in order, then
+/// prefix as [`SegmentBatches`] (on worker threads where there are several), in order, then
 /// through the rest of the plan on the consumer's thread.
 pub struct QueryReader {
-    source: Option<OrderedParallel<RecordBatch>>,
+    source: Option<SegmentBatches>,
     pipeline: Pipeline,
     ready: VecDeque<RecordBatch>,
     finished: bool,
@@ -351,15 +379,8 @@ pub struct QueryReader {
 
 impl QueryReader {
     pub(crate) fn new(loader: SegmentLoader, reads: Vec<SegmentRead>, pipeline: Pipeline) -> Self {
-        let prefix = pipeline.prefix();
-        let threads = crate::config::read_threads().min(reads.len()).max(1);
-        let n = reads.len();
-        let source = OrderedParallel::new(n, threads, threads * 2, move |i| {
-            let batch = loader.load(&reads[i])?;
-            apply_map_stages(&prefix, batch)
-        });
         QueryReader {
-            source: Some(source),
+            source: Some(SegmentBatches::new(loader, reads, pipeline.prefix())),
             pipeline,
             ready: VecDeque::new(),
             finished: false,
