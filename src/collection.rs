@@ -1,8 +1,10 @@
 //! Document collections (Yokan's model): documents with sequential u64 ids from 0, stored as
 //! JSON (or raw bytes).
 //!
-//! Layout: `C\0<collection>` → `{"next_id": N, "size": M}`; documents under
-//! `D\0<collection>\0<id big-endian>`. Every change runs in one storage transaction that also
+//! Layout: `C\0<collection>` → `{"next_id": N, "size": M, "incarnation": id}`; documents under
+//! `E\0<incarnation>\0<id big-endian>` (collections created before incarnations: under
+//! `D\0<collection>\0`). Dropping deletes the registry entry first — the one atomic step — so a
+//! re-created collection never sees the old documents. Every change runs in one storage transaction that also
 //! updates the counters, so ids are unique and `size` exact, across processes on LMDB.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,12 +15,16 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::mode;
 use crate::storage::{delete_prefix, KeyRange, ScanOptions, SharedStorage, Transaction};
-use crate::store::{validate_name, Store};
+use crate::store::{new_incarnation, validate_name, Store};
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Counters {
     next_id: u64,
     size: u64,
+    /// Which creation of the name this is; documents live under it, so a re-created
+    /// collection starts empty even if a crash left the old documents behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incarnation: Option<String>,
 }
 
 fn registry_key(name: &str) -> Vec<u8> {
@@ -27,11 +33,30 @@ fn registry_key(name: &str) -> Vec<u8> {
     k
 }
 
-fn docs_prefix(name: &str) -> Vec<u8> {
-    let mut k = b"D\0".to_vec();
-    k.extend_from_slice(name.as_bytes());
+fn docs_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
+    let mut k = match incarnation {
+        Some(id) => {
+            let mut k = b"E\0".to_vec();
+            k.extend_from_slice(id.as_bytes());
+            k
+        }
+        None => {
+            let mut k = b"D\0".to_vec();
+            k.extend_from_slice(name.as_bytes());
+            k
+        }
+    };
     k.push(0);
     k
+}
+
+fn decode_counters(name: &str, bytes: &[u8]) -> Result<Counters> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::corrupt(format!(
+            "the registry entry of collection '{name}' cannot be read"
+        ))
+        .caused_by(e)
+    })
 }
 
 /// A collection handle. Cheap to clone; safe to share between threads.
@@ -45,6 +70,7 @@ struct CollectionInner {
     name: String,
     registry: Vec<u8>,
     prefix: Vec<u8>,
+    incarnation: Option<String>,
     closed: AtomicBool,
 }
 
@@ -52,7 +78,11 @@ impl Store {
     /// Creates a collection; an existing name is `CollectionExists`.
     pub fn create_collection(&self, name: &str) -> Result<Collection> {
         validate_name("collection", name)?;
-        let counters = serde_json::to_vec(&Counters::default())?;
+        let incarnation = Some(new_incarnation());
+        let counters = serde_json::to_vec(&Counters {
+            incarnation: incarnation.clone(),
+            ..Default::default()
+        })?;
         if !self
             .storage()?
             .put_if_absent(&registry_key(name), &counters)?
@@ -62,27 +92,30 @@ impl Store {
                 format!("collection '{name}' already exists"),
             ));
         }
-        Ok(self.collection_handle(name))
+        Ok(self.collection_handle(name, incarnation))
     }
 
     /// Opens a collection; a missing one is `NoSuchCollection`.
     pub fn open_collection(&self, name: &str) -> Result<Collection> {
-        if !self.collection_exists(name)? {
-            return Err(Error::new(
+        validate_name("collection", name)?;
+        let bytes = self.storage()?.get(&registry_key(name))?.ok_or_else(|| {
+            Error::new(
                 ErrorKind::NoSuchCollection,
                 format!("no collection '{name}'"),
-            ));
-        }
-        Ok(self.collection_handle(name))
+            )
+        })?;
+        let incarnation = decode_counters(name, &bytes)?.incarnation;
+        Ok(self.collection_handle(name, incarnation))
     }
 
-    fn collection_handle(&self, name: &str) -> Collection {
+    fn collection_handle(&self, name: &str, incarnation: Option<String>) -> Collection {
         Collection {
             inner: Arc::new(CollectionInner {
                 store: self.clone(),
                 name: name.to_string(),
                 registry: registry_key(name),
-                prefix: docs_prefix(name),
+                prefix: docs_prefix(name, incarnation.as_deref()),
+                incarnation,
                 closed: AtomicBool::new(false),
             }),
         }
@@ -103,14 +136,21 @@ impl Store {
     pub fn drop_collection(&self, name: &str) -> Result<()> {
         validate_name("collection", name)?;
         let storage = self.storage()?;
-        if !storage.delete(&registry_key(name))? {
-            return Err(Error::new(
-                ErrorKind::NoSuchCollection,
-                format!("no collection '{name}'"),
-            ));
+        let key = registry_key(name);
+        loop {
+            let Some(bytes) = storage.get(&key)? else {
+                return Err(Error::new(
+                    ErrorKind::NoSuchCollection,
+                    format!("no collection '{name}'"),
+                ));
+            };
+            let incarnation = decode_counters(name, &bytes)?.incarnation;
+            // Deleting the registry entry is the drop; the documents are garbage after it.
+            if storage.compare_and_swap(&key, Some(&bytes), None)? {
+                delete_prefix(storage.as_ref(), &docs_prefix(name, incarnation.as_deref()))?;
+                return Ok(());
+            }
         }
-        delete_prefix(storage.as_ref(), &docs_prefix(name))?;
-        Ok(())
     }
 }
 
@@ -178,14 +218,23 @@ impl Collection {
     }
 
     fn counters(&self, t: &dyn Transaction) -> Result<Counters> {
-        let bytes = t.get(&self.inner.registry)?.ok_or_else(|| {
+        self.checked_counters(t.get(&self.inner.registry)?)
+    }
+
+    /// The counters, or `NoSuchCollection` when the collection this handle was opened on was
+    /// dropped (and perhaps re-created under the same name) since.
+    fn checked_counters(&self, bytes: Option<Vec<u8>>) -> Result<Counters> {
+        let dropped = || {
             Error::new(
                 ErrorKind::NoSuchCollection,
                 format!("collection '{}' was dropped", self.inner.name),
             )
-        })?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::corrupt("collection counters").caused_by(e))
+        };
+        let counters = decode_counters(&self.inner.name, &bytes.ok_or_else(dropped)?)?;
+        if counters.incarnation != self.inner.incarnation {
+            return Err(dropped());
+        }
+        Ok(counters)
     }
 
     fn set_counters(&self, t: &mut dyn Transaction, c: Counters) -> Result<()> {
@@ -285,14 +334,7 @@ impl Collection {
     }
 
     fn read_counters(&self) -> Result<Counters> {
-        let bytes = self.storage()?.get(&self.inner.registry)?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::NoSuchCollection,
-                format!("collection '{}' was dropped", self.inner.name),
-            )
-        })?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::corrupt("collection counters").caused_by(e))
+        self.checked_counters(self.storage()?.get(&self.inner.registry)?)
     }
 
     /// Up to `count` documents with id ≥ `start_id`, in id order, that match `filter` (see

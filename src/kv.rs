@@ -1,8 +1,12 @@
 //! Key spaces: Mochi Yokan's key-value model (modes, multi calls, listing) over the same
 //! storage as tables.
 //!
-//! Layout: `K\0<space>` registers a space; its entries live under `V\0<space>\0<key>` (keys are
-//! arbitrary bytes: the prefix is fixed, so a `\0` inside a key is harmless). Modes that read
+//! Layout: `K\0<space>` registers a space and names its incarnation (`{"incarnation": id}`);
+//! its entries live under `W\0<incarnation>\0<key>` (keys are arbitrary bytes: the prefix is
+//! fixed, so a `\0` inside a key is harmless). Dropping a space deletes the registry key — one
+//! atomic step — and then the old incarnation's entries; a re-created space gets a new
+//! incarnation and starts empty even if a crash left the old entries behind. Spaces registered
+//! before incarnations existed (`{}`) keep their entries under `V\0<space>\0`. Modes that read
 //! and then write (APPEND, CONSUME, NEW_ONLY, EXIST_ONLY) run inside one storage transaction,
 //! so they are atomic — on LMDB across processes too.
 //!
@@ -15,10 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::storage::{delete_prefix, KeyRange, ScanOptions, SharedStorage, Transaction, WriteOp};
-use crate::store::{validate_name, Store};
+use crate::store::{new_incarnation, validate_name, Store};
 
 /// Mode bits (same values as Yokan's `YOKAN_MODE_*`).
 pub mod mode {
@@ -89,11 +94,38 @@ fn space_key(name: &str) -> Vec<u8> {
     k
 }
 
-fn entries_prefix(name: &str) -> Vec<u8> {
-    let mut k = b"V\0".to_vec();
-    k.extend_from_slice(name.as_bytes());
+fn entries_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
+    let mut k = match incarnation {
+        Some(id) => {
+            let mut k = b"W\0".to_vec();
+            k.extend_from_slice(id.as_bytes());
+            k
+        }
+        None => {
+            let mut k = b"V\0".to_vec();
+            k.extend_from_slice(name.as_bytes());
+            k
+        }
+    };
     k.push(0);
     k
+}
+
+#[derive(Serialize, Deserialize)]
+struct SpaceEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incarnation: Option<String>,
+}
+
+fn decode_space_entry(name: &str, bytes: &[u8]) -> Result<Option<String>> {
+    serde_json::from_slice::<SpaceEntry>(bytes)
+        .map(|e| e.incarnation)
+        .map_err(|e| {
+            Error::corrupt(format!(
+                "the registry entry of key space '{name}' cannot be read"
+            ))
+            .caused_by(e)
+        })
 }
 
 /// What one key of a multi-put came to.
@@ -123,12 +155,25 @@ impl Store {
     /// The key space `name`, created on first use.
     pub fn kv(&self, name: &str) -> Result<KeySpace> {
         validate_name("key space", name)?;
-        self.storage()?.put_if_absent(&space_key(name), b"{}")?;
+        let storage = self.storage()?;
+        let key = space_key(name);
+        let incarnation = loop {
+            if let Some(bytes) = storage.get(&key)? {
+                break decode_space_entry(name, &bytes)?;
+            }
+            let id = new_incarnation();
+            let entry = serde_json::to_vec(&SpaceEntry {
+                incarnation: Some(id.clone()),
+            })?;
+            if storage.put_if_absent(&key, &entry)? {
+                break Some(id);
+            }
+        };
         Ok(KeySpace {
             inner: Arc::new(KeySpaceInner {
                 store: self.clone(),
                 name: name.to_string(),
-                prefix: entries_prefix(name),
+                prefix: entries_prefix(name, incarnation.as_deref()),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -143,9 +188,20 @@ impl Store {
     pub fn drop_kv(&self, name: &str) -> Result<bool> {
         validate_name("key space", name)?;
         let storage = self.storage()?;
-        let existed = storage.delete(&space_key(name))?;
-        delete_prefix(storage.as_ref(), &entries_prefix(name))?;
-        Ok(existed)
+        let key = space_key(name);
+        loop {
+            let Some(bytes) = storage.get(&key)? else {
+                return Ok(false);
+            };
+            let incarnation = decode_space_entry(name, &bytes)?;
+            if storage.compare_and_swap(&key, Some(&bytes), None)? {
+                delete_prefix(
+                    storage.as_ref(),
+                    &entries_prefix(name, incarnation.as_deref()),
+                )?;
+                return Ok(true);
+            }
+        }
     }
 }
 

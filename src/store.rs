@@ -3,8 +3,14 @@
 //! Key layout inside the storage (the `\0` separators are safe because names may not hold
 //! control characters):
 //!
-//! - `L\0<library>` → the library's options, as JSON
-//! - `T\0<library>\0…` → everything the library's tables hold (see [`crate::table`])
+//! - `L\0<library>` → the library's options and its *incarnation*, as JSON
+//! - `I\0<incarnation>\0…` → everything the library's tables hold (see [`crate::table`])
+//!
+//! The incarnation is a fresh id given to each creation of a name. Dropping a library deletes
+//! its one registry key — that is the whole, atomic drop — and only then removes the old
+//! incarnation's keys, page by page; a crash in between leaves garbage no name points to (see
+//! `reclaim`), never data a re-created library of the same name could see. Libraries created
+//! before incarnations existed have none and keep their data under `T\0<library>\0`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -127,11 +133,65 @@ fn library_key(name: &str) -> Vec<u8> {
     key
 }
 
-pub(crate) fn library_data_prefix(name: &str) -> Vec<u8> {
-    let mut key = b"T\0".to_vec();
-    key.extend_from_slice(name.as_bytes());
+/// Where a library's tables live: under its incarnation, or (created before incarnations)
+/// under its name.
+pub(crate) fn library_data_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
+    let mut key = match incarnation {
+        Some(id) => {
+            let mut k = b"I\0".to_vec();
+            k.extend_from_slice(id.as_bytes());
+            k
+        }
+        None => {
+            let mut k = b"T\0".to_vec();
+            k.extend_from_slice(name.as_bytes());
+            k
+        }
+    };
     key.push(0);
     key
+}
+
+/// A new id for one creation of a library, key space or collection: unique across processes
+/// and machines in practice (time, process id, a per-process counter).
+pub(crate) fn new_incarnation() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!(
+        "{now:016x}{:08x}{:08x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The registry entry of a library: its options plus its incarnation.
+fn encode_library_entry(options: &LibraryOptions, incarnation: &str) -> Result<Vec<u8>> {
+    let mut value = serde_json::to_value(options)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("incarnation".into(), incarnation.into());
+    }
+    Ok(serde_json::to_vec(&value)?)
+}
+
+fn decode_library_entry(name: &str, bytes: &[u8]) -> Result<(LibraryOptions, Option<String>)> {
+    let bad = || {
+        Error::corrupt(format!(
+            "the registry entry of library '{name}' cannot be read"
+        ))
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad().caused_by(e))?;
+    let incarnation = match value.as_object_mut().and_then(|m| m.remove("incarnation")) {
+        Some(serde_json::Value::String(id)) => Some(id),
+        None => None,
+        Some(_) => return Err(bad()),
+    };
+    let options = serde_json::from_value(value).map_err(|e| bad().caused_by(e))?;
+    Ok((options, incarnation))
 }
 
 impl Store {
@@ -147,6 +207,17 @@ impl Store {
                 storage: RwLock::new(Some(storage)),
             }),
         })
+    }
+
+    /// A store over storage the caller built (a test's fault-injecting wrapper, say); `uri`
+    /// only names it in messages.
+    pub fn from_storage(uri: &str, storage: SharedStorage) -> Store {
+        Store {
+            inner: Arc::new(StoreInner {
+                uri: uri.to_string(),
+                storage: RwLock::new(Some(storage)),
+            }),
+        }
     }
 
     /// The URI the store was opened from.
@@ -178,13 +249,15 @@ impl Store {
         validate_name("library", name)?;
         options.validate()?;
         let storage = self.storage()?;
-        if !storage.put_if_absent(&library_key(name), options.to_json().as_bytes())? {
+        let incarnation = new_incarnation();
+        let entry = encode_library_entry(&options, &incarnation)?;
+        if !storage.put_if_absent(&library_key(name), &entry)? {
             return Err(Error::new(
                 ErrorKind::LibraryExists,
                 format!("library '{name}' already exists in {}", self.uri()),
             ));
         }
-        Ok(Library::new(self.clone(), name, options))
+        Ok(Library::new(self.clone(), name, options, Some(incarnation)))
     }
 
     /// Opens a library; a missing one is `NoSuchLibrary` unless `create_if_missing`, in which
@@ -199,11 +272,8 @@ impl Store {
         let storage = self.storage()?;
         loop {
             if let Some(bytes) = storage.get(&library_key(name))? {
-                let options: LibraryOptions = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::corrupt(format!("the options of library '{name}' cannot be read"))
-                        .caused_by(e)
-                })?;
-                return Ok(Library::new(self.clone(), name, options));
+                let (options, incarnation) = decode_library_entry(name, &bytes)?;
+                return Ok(Library::new(self.clone(), name, options, incarnation));
             }
             if !create_if_missing {
                 return Err(Error::new(
@@ -253,9 +323,22 @@ impl Store {
     pub fn delete_library(&self, name: &str) -> Result<bool> {
         validate_name("library", name)?;
         let storage = self.storage()?;
-        let existed = storage.delete(&library_key(name))?;
-        storage::delete_prefix(storage.as_ref(), &library_data_prefix(name))?;
-        Ok(existed)
+        let key = library_key(name);
+        loop {
+            let Some(bytes) = storage.get(&key)? else {
+                return Ok(false);
+            };
+            let (_, incarnation) = decode_library_entry(name, &bytes)?;
+            // The registry key is the library: once it is gone the drop has happened, and a
+            // crash before the data is removed leaves only unreachable garbage.
+            if storage.compare_and_swap(&key, Some(&bytes), None)? {
+                storage::delete_prefix(
+                    storage.as_ref(),
+                    &library_data_prefix(name, incarnation.as_deref()),
+                )?;
+                return Ok(true);
+            }
+        }
     }
 }
 
@@ -270,19 +353,26 @@ pub(crate) struct LibraryInner {
     pub(crate) name: String,
     pub(crate) options: LibraryOptions,
     pub(crate) prefix: Vec<u8>,
+    incarnation: Option<String>,
     closed: AtomicBool,
     /// Segments loaded by reads through this handle (observability, and proof of pruning).
     pub(crate) segment_loads: Arc<AtomicU64>,
 }
 
 impl Library {
-    fn new(store: Store, name: &str, options: LibraryOptions) -> Library {
+    fn new(
+        store: Store,
+        name: &str,
+        options: LibraryOptions,
+        incarnation: Option<String>,
+    ) -> Library {
         Library {
             inner: Arc::new(LibraryInner {
                 store,
                 name: name.to_string(),
                 options,
-                prefix: library_data_prefix(name),
+                prefix: library_data_prefix(name, incarnation.as_deref()),
+                incarnation,
                 closed: AtomicBool::new(false),
                 segment_loads: Arc::new(AtomicU64::new(0)),
             }),
@@ -317,6 +407,25 @@ impl Library {
     /// `Closed` if this library or its store was closed.
     pub fn ensure_open(&self) -> Result<()> {
         self.storage().map(|_| ())
+    }
+
+    /// `NoSuchLibrary` if the library this handle was opened on was deleted (and perhaps
+    /// re-created) since: writes through a stale handle must not land in a dropped library.
+    pub(crate) fn ensure_library_live(&self, storage: &SharedStorage) -> Result<()> {
+        let current = match storage.get(&library_key(&self.inner.name))? {
+            Some(bytes) => Some(decode_library_entry(&self.inner.name, &bytes)?.1),
+            None => None,
+        };
+        if current.as_ref() != Some(&self.inner.incarnation) {
+            return Err(Error::new(
+                ErrorKind::NoSuchLibrary,
+                format!(
+                    "library '{}' was deleted since this handle was opened",
+                    self.inner.name
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The storage, or `Closed` if this library or its store was closed.

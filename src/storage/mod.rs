@@ -5,6 +5,7 @@
 //! [`Storage::put_if_absent`], [`Storage::compare_and_swap`] and [`Storage::write_batch`] atomic,
 //! because the engine's commit rule depends on it.
 
+pub mod hooked;
 mod lmdb;
 mod memory;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 
+pub use self::hooked::{HookedStorage, StepHook, StepKind};
 pub use self::lmdb::{LmdbOptions, LmdbStorage};
 pub use self::memory::MemoryStorage;
 

@@ -208,7 +208,23 @@ impl Library {
         loop {
             let head = self.head(storage, symbol)?;
             let next = head.as_ref().map_or(0, |h| h.number + 1);
-            let record = make(head.as_ref(), next)?;
+            let record = match make(head.as_ref(), next) {
+                Ok(r) => r,
+                // A segment of the base vanished: a delete or pruning write committed after we
+                // read the head and collected it. That is a lost race, not corruption.
+                Err(e)
+                    if e.kind() == ErrorKind::Corrupt
+                        && self.head_moved(storage, symbol, next)? =>
+                {
+                    attempt += 1;
+                    if attempt > max_retries {
+                        return Err(e);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            self.ensure_library_live(storage)?;
             if storage.put_if_absent(&self.keys().version(symbol, next), &record.encode()?)? {
                 return Ok((next, record));
             }
@@ -224,6 +240,13 @@ impl Library {
             }
             std::thread::yield_now();
         }
+    }
+
+    /// Whether a record at `next` or later exists now (someone committed since we looked).
+    fn head_moved(&self, storage: &SharedStorage, symbol: &str, next: u64) -> Result<bool> {
+        Ok(self
+            .head(storage, symbol)?
+            .is_some_and(|h| h.number >= next))
     }
 
     /// Versions of `symbol` that snapshots hold.
@@ -369,12 +392,30 @@ impl Library {
         symbol: &str,
         prune: bool,
         writers: &mut [&mut SegmentWriter],
+        build: impl FnMut(Option<(u64, &Record)>) -> Result<(RecordHeader, SchemaRef, Option<Vec<u8>>)>,
+    ) -> Result<u64> {
+        self.commit_data_consuming(storage, symbol, prune, writers, None, build)
+    }
+
+    /// [`Self::commit_data`] for a commit that consumes staged chunks: before each attempt it
+    /// checks that no record since the last check consumed them and that they still exist, and
+    /// the record it commits names them.
+    fn commit_data_consuming(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        prune: bool,
+        writers: &mut [&mut SegmentWriter],
+        mut consumes: Option<&mut staging::Consumption>,
         mut build: impl FnMut(
             Option<(u64, &Record)>,
         ) -> Result<(RecordHeader, SchemaRef, Option<Vec<u8>>)>,
     ) -> Result<u64> {
         let mut live_before = Vec::new();
         let committed = self.commit(storage, symbol, |head, next| {
+            if let Some(c) = consumes.as_deref_mut() {
+                self.claim_chunks(storage, symbol, head.map(|h| h.number), c)?;
+            }
             live_before = head.map(|h| h.live().to_vec()).unwrap_or_default();
             let base = match head {
                 Some(h) => self.latest(storage, symbol, h)?,
@@ -383,6 +424,8 @@ impl Library {
             let (mut header, schema, metadata) = build(base.as_ref().map(|(v, r)| (*v, r)))?;
             header.kind = RecordKind::Data;
             header.timestamp_ns = now_ns();
+            header.consumed = consumes.as_ref().map(|c| c.ids.clone()).unwrap_or_default();
+            header.staged_after = None;
             header.live = if prune {
                 Vec::new()
             } else {
@@ -431,6 +474,8 @@ impl Library {
             index_sorted: writer.sorted,
             rows: writer.rows,
             segments: writer.written.clone(),
+            consumed: Vec::new(),
+            staged_after: None,
         };
         let version = self.commit_data(&storage, symbol, prune, &mut [&mut writer], |_| {
             Ok((header.clone(), schema.clone(), metadata.clone()))
@@ -492,6 +537,14 @@ impl Library {
         );
         let version = self.commit_data(&storage, symbol, prune, &mut [&mut writer], |base| {
             let Some((_, base)) = base else {
+                // The index came from a version deleted since: appending to nothing must
+                // behave as if the delete came first, where no index is inherited.
+                if index_name != options.index {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("'{symbol}' was deleted while appending; nothing was appended"),
+                    ));
+                }
                 let header = RecordHeader {
                     kind: RecordKind::Data,
                     timestamp_ns: 0,
@@ -500,9 +553,22 @@ impl Library {
                     index_sorted: new_sorted,
                     rows: new_rows,
                     segments: new_segments.clone(),
+                    consumed: Vec::new(),
+                    staged_after: None,
                 };
                 return Ok((header, schema.clone(), metadata.clone()));
             };
+            // The new segments' index facts were computed for `index_name`: if a concurrent
+            // write created the symbol or changed its index, they describe the wrong column.
+            if base.header.index != index_name {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "the index of '{symbol}' changed while appending (now {:?}, the appended rows were checked against {:?}); nothing was appended",
+                        base.header.index, index_name
+                    ),
+                ));
+            }
             let merged = schema::merge(symbol, base.schema()?.as_ref(), &schema, dynamic)?;
             let (_, last_stored) = summarize(&base.header.segments);
             let mut sorted = base.header.index_sorted && new_sorted;
@@ -530,6 +596,8 @@ impl Library {
                 index_sorted: sorted,
                 rows: base.header.rows + new_rows,
                 segments,
+                consumed: Vec::new(),
+                staged_after: None,
             };
             Ok((header, merged, metadata.clone()))
         })?;
@@ -749,9 +817,14 @@ impl Library {
         id: &str,
         schema: &SchemaRef,
     ) -> Result<RecordBatch> {
-        let bytes = storage
-            .get(&self.keys().segment(symbol, id))?
-            .ok_or_else(|| Error::corrupt(format!("a segment of '{symbol}' is missing")))?;
+        let Some(bytes) = storage.get(&self.keys().segment(symbol, id))? else {
+            // A library deleted under us explains a missing segment; otherwise the callers
+            // re-check the chain (a lost race) before calling it corruption.
+            self.ensure_library_live(storage)?;
+            return Err(Error::corrupt(format!(
+                "a segment of '{symbol}' is missing"
+            )));
+        };
         self.inner
             .segment_loads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1151,6 +1224,8 @@ impl Library {
                     index_sorted: false,
                     rows: 0,
                     segments: Vec::new(),
+                    consumed: Vec::new(),
+                    staged_after: None,
                 },
                 schema: None,
                 metadata: None,
@@ -1234,6 +1309,13 @@ impl Library {
             })();
             if let Err(e) = rewritten {
                 writer.abandon();
+                if e.kind() == ErrorKind::Corrupt
+                    && attempts < crate::config::max_commit_retries()
+                    && self.head_moved(&storage, symbol, head.number + 1)?
+                {
+                    attempts += 1;
+                    continue;
+                }
                 return Err(e);
             }
             let new_segments = writer.written.clone();
@@ -1411,8 +1493,22 @@ impl Library {
     /// Deletes a snapshot, and the segments of deleted versions only it held.
     pub fn delete_snapshot(&self, name: &str) -> Result<()> {
         let storage = self.storage()?;
-        let snapshot = self.read_snapshot(&storage, name)?;
-        storage.delete(&self.snapshot_key(name))?;
+        validate_name("snapshot", name)?;
+        let key = self.snapshot_key(name);
+        let bytes = storage.get(&key)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoSuchSnapshot,
+                format!("no snapshot '{name}' in library '{}'", self.name()),
+            )
+        })?;
+        let snapshot = Snapshot::decode(name, &bytes)?;
+        // Only the caller that removes the key deletes the snapshot (and collects after it).
+        if !storage.compare_and_swap(&key, Some(&bytes), None)? {
+            return Err(Error::new(
+                ErrorKind::NoSuchSnapshot,
+                format!("snapshot '{name}' was deleted concurrently"),
+            ));
+        }
         for (symbol, version) in &snapshot.versions {
             let live_now = self
                 .head(&storage, symbol)?

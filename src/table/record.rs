@@ -60,6 +60,15 @@ pub struct RecordHeader {
     pub rows: u64,
     #[serde(default)]
     pub segments: Vec<SegmentRef>,
+    /// Staged chunks this record consumed (finalized, or deleted by `delete_staged_data`):
+    /// the chain is where consumption is decided, so a chunk is consumed at most once, by
+    /// whoever commits first, and a re-run after a crash sees that it was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumed: Vec<String>,
+    /// In a staged chunk's record: the symbol's head when the chunk was staged (any record
+    /// that consumed it comes after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_after: Option<u64>,
 }
 
 /// A decoded record.

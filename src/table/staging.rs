@@ -1,7 +1,17 @@
 //! Staged writes: many writers each `stage` a chunk of a symbol (segments plus a chunk record
-//! under `T\0<library>\0g\0<symbol>\0<chunk id>`, invisible to readers), then one
+//! under `<library prefix>g\0<symbol>\0<chunk id>`, invisible to readers), then one
 //! `finalize_staged_data` commits them all as one version — in index order, refusing
 //! overlapping chunks unless asked to sort.
+//!
+//! Consuming chunks is decided in the symbol's version chain, the one place where writers are
+//! serialised by a single-key create-if-absent: a finalize commits a version whose record names
+//! the chunks it consumed, and `delete_staged_data` commits a record that changes no data but
+//! names the chunks it drops. Before every attempt to commit, a consumer reads the records
+//! committed since it last looked; if one of them consumed any of its chunks it stops (the
+//! chunks are gone, as if it had run second). Chunk keys are removed only after the commit, so
+//! a crash in between leaves chunks that the next reader of the staging area recognises as
+//! consumed (their chunk record says after which version they were staged, which bounds the
+//! walk) and cleans up. Nothing here needs a multi-key transaction.
 
 use std::sync::Arc;
 
@@ -35,8 +45,24 @@ pub struct FinalizeOptions {
 }
 
 struct Chunk {
+    id: String,
     key: Vec<u8>,
     record: Record,
+}
+
+/// Staged chunks a commit consumes, and how far the chain was checked for other consumers.
+pub(crate) struct Consumption {
+    pub(crate) ids: Vec<String>,
+    keys: Vec<Vec<u8>>,
+    /// Records up to this number were checked (none: no record was checked yet).
+    checked_to: Option<u64>,
+}
+
+fn consumed_concurrently(symbol: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("no staged data for '{symbol}': it was finalized or deleted concurrently"),
+    )
 }
 
 impl Library {
@@ -58,15 +84,134 @@ impl Library {
             &KeyRange::prefix(&self.staging_of(symbol)),
             ScanOptions::default(),
         )?;
+        let prefix_len = self.staging_of(symbol).len();
         entries
             .into_iter()
             .map(|e| {
+                let id = std::str::from_utf8(&e.key[prefix_len..])
+                    .map_err(|_| Error::corrupt("a staged chunk id is not UTF-8"))?
+                    .to_string();
                 Ok(Chunk {
+                    id,
                     record: Record::decode(&e.value)?,
                     key: e.key,
                 })
             })
             .collect()
+    }
+
+    /// Chunk ids consumed by the records numbered `from..=to`, with the record of each.
+    fn consumed_between(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(String, Record)>> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys();
+        let range = KeyRange {
+            start: std::ops::Bound::Included(keys.version(symbol, from)),
+            end: std::ops::Bound::Included(keys.version(symbol, to)),
+        };
+        let mut out = Vec::new();
+        for entry in storage.scan(&range, ScanOptions::default())? {
+            let record = Record::decode(&entry.value)?;
+            for id in &record.header.consumed {
+                out.push((id.clone(), record.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The staged chunks of `symbol` that no record consumed yet, and the head number the
+    /// chain was checked up to. Chunks a committed record consumed but a crash left behind are
+    /// removed on the way (with their segments, unless the consuming record uses them).
+    fn pending_chunks(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+    ) -> Result<(Vec<Chunk>, Option<u64>)> {
+        let chunks = self.staged_chunks(storage, symbol)?;
+        if chunks.is_empty() {
+            return Ok((chunks, None));
+        }
+        let head = self.head(storage, symbol)?.map(|h| h.number);
+        let Some(head_number) = head else {
+            return Ok((chunks, None));
+        };
+        let from = chunks
+            .iter()
+            .map(|c| c.record.header.staged_after.map_or(0, |v| v + 1))
+            .min()
+            .unwrap_or(0);
+        let consumed = self.consumed_between(storage, symbol, from, head_number)?;
+        let (done, pending): (Vec<Chunk>, Vec<Chunk>) = chunks
+            .into_iter()
+            .partition(|c| consumed.iter().any(|(id, _)| *id == c.id));
+        for chunk in &done {
+            let used_by = consumed
+                .iter()
+                .find(|(id, _)| *id == chunk.id)
+                .map(|(_, r)| r);
+            let unused: Vec<&SegmentRef> = chunk
+                .record
+                .header
+                .segments
+                .iter()
+                .filter(|s| used_by.is_none_or(|r| !r.header.segments.iter().any(|u| u.id == s.id)))
+                .collect();
+            self.remove_chunk(storage, symbol, chunk, &unused)?;
+        }
+        Ok((pending, head))
+    }
+
+    fn remove_chunk(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        chunk: &Chunk,
+        segments: &[&SegmentRef],
+    ) -> Result<()> {
+        let keys = self.keys();
+        let mut doomed = vec![chunk.key.clone()];
+        doomed.extend(segments.iter().map(|s| keys.segment(symbol, &s.id)));
+        let ops: Vec<WriteOp<'_>> = doomed.iter().map(|k| WriteOp::Delete(k)).collect();
+        storage.write_batch(&ops)
+    }
+
+    /// Called before each attempt to commit a record consuming `c`: fails when a record
+    /// committed since the last check consumed one of its chunks, or a chunk is gone.
+    pub(crate) fn claim_chunks(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        head: Option<u64>,
+        c: &mut Consumption,
+    ) -> Result<()> {
+        if let Some(head) = head {
+            let from = c.checked_to.map_or(0, |v| v + 1);
+            let taken = self.consumed_between(storage, symbol, from, head)?;
+            if taken.iter().any(|(id, _)| c.ids.contains(id)) {
+                return Err(consumed_concurrently(symbol));
+            }
+            c.checked_to = Some(head);
+        }
+        let keys: Vec<&[u8]> = c.keys.iter().map(Vec::as_slice).collect();
+        if storage.get_many(&keys)?.iter().any(Option::is_none) {
+            return Err(consumed_concurrently(symbol));
+        }
+        Ok(())
+    }
+
+    fn consumption(chunks: &[Chunk], checked_to: Option<u64>) -> Consumption {
+        Consumption {
+            ids: chunks.iter().map(|c| c.id.clone()).collect(),
+            keys: chunks.iter().map(|c| c.key.clone()).collect(),
+            checked_to,
+        }
     }
 
     /// Writes `data` as a staged chunk of `symbol`: stored, but invisible until finalized.
@@ -80,6 +225,7 @@ impl Library {
     ) -> Result<()> {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
+        let staged_after = self.head(&storage, symbol)?.map(|h| h.number);
         let schema = data.schema();
         let index_spec = Self::check_input_schema(&schema, index)?;
         let mut writer = self.segment_writer(&storage, symbol, index_spec, validate_index);
@@ -93,13 +239,19 @@ impl Library {
                 index_sorted: writer.sorted,
                 rows: writer.rows,
                 segments: writer.written.clone(),
+                consumed: Vec::new(),
+                staged_after,
             },
             schema: Some(schema),
             metadata: None,
         };
         let mut key = self.staging_of(symbol);
         key.extend_from_slice(new_segment_id().as_bytes());
-        if let Err(e) = record.encode().and_then(|bytes| storage.put(&key, &bytes)) {
+        let stored = self
+            .ensure_library_live(&storage)
+            .and_then(|_| record.encode())
+            .and_then(|bytes| storage.put(&key, &bytes));
+        if let Err(e) = stored {
             writer.abandon();
             return Err(e);
         }
@@ -130,14 +282,50 @@ impl Library {
                 out.push(name);
             }
         }
-        Ok(out)
+        // Chunks a committed record consumed (a crash left them) are not staged data.
+        let mut pending = Vec::with_capacity(out.len());
+        for name in out {
+            if !self.pending_chunks(&storage, &name)?.0.is_empty() {
+                pending.push(name);
+            }
+        }
+        Ok(pending)
     }
 
     /// Removes the staged chunks of `symbol` and their segments. Returns how many there were.
     pub fn delete_staged_data(&self, symbol: &str) -> Result<usize> {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
-        let chunks = self.staged_chunks(&storage, symbol)?;
+        let (chunks, checked_to) = self.pending_chunks(&storage, symbol)?;
+        if chunks.is_empty() {
+            return Ok(0);
+        }
+        // The drop is a record in the chain (no data change), so that it and a finalize of the
+        // same chunks are ordered: whichever commits first consumes them.
+        let mut claim = Self::consumption(&chunks, checked_to);
+        let committed = self.commit(&storage, symbol, |head, _next| {
+            self.claim_chunks(&storage, symbol, head.map(|h| h.number), &mut claim)?;
+            Ok(Record {
+                header: RecordHeader {
+                    kind: RecordKind::Tombstone,
+                    timestamp_ns: super::record::now_ns(),
+                    live: head.map(|h| h.live().to_vec()).unwrap_or_default(),
+                    index: None,
+                    index_sorted: false,
+                    rows: 0,
+                    segments: Vec::new(),
+                    consumed: claim.ids.clone(),
+                    staged_after: None,
+                },
+                schema: None,
+                metadata: None,
+            })
+        });
+        match committed {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        }
         self.drop_chunks(&storage, symbol, &chunks, true)?;
         Ok(chunks.len())
     }
@@ -179,7 +367,7 @@ impl Library {
     ) -> Result<u64> {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
-        let mut chunks = self.staged_chunks(&storage, symbol)?;
+        let (mut chunks, checked_to) = self.pending_chunks(&storage, symbol)?;
         if chunks.is_empty() {
             return Err(Error::new(
                 ErrorKind::NotFound,
@@ -207,13 +395,24 @@ impl Library {
             chunks.sort_by_key(|c| c.record.header.segments.first().and_then(|s| s.index_min));
         }
         let (segments, sorted, rewritten) = if options.sort && index.is_some() {
-            let (segments, sorted) = self.sort_chunks(
+            let sorted_chunks = self.sort_chunks(
                 &storage,
                 symbol,
                 &chunks,
                 &schema,
                 index.as_deref().unwrap_or_default(),
-            )?;
+            );
+            let (segments, sorted) = match sorted_chunks {
+                // Another consumer took the chunks (and removed their segments) meanwhile.
+                Err(e) if e.kind() == ErrorKind::Corrupt => {
+                    let keys: Vec<&[u8]> = chunks.iter().map(|c| c.key.as_slice()).collect();
+                    if storage.get_many(&keys)?.iter().any(Option::is_none) {
+                        return Err(consumed_concurrently(symbol));
+                    }
+                    return Err(e);
+                }
+                other => other?,
+            };
             (segments, sorted, true)
         } else {
             let mut segments: Vec<SegmentRef> = Vec::new();
@@ -251,7 +450,8 @@ impl Library {
             .unwrap_or(self.options().prune_previous_versions);
         let dynamic = self.options().dynamic_schema;
         let first_new = segments.first().and_then(|s| s.index_min);
-        let version = self.commit_data(&storage, symbol, prune, &mut [], |base| {
+        let mut claim = Self::consumption(&chunks, checked_to);
+        let version = self.commit_data_consuming(&storage, symbol, prune, &mut [], Some(&mut claim), |base| {
             let fresh = || RecordHeader {
                 kind: RecordKind::Data,
                 timestamp_ns: 0,
@@ -260,6 +460,8 @@ impl Library {
                 index_sorted: sorted,
                 rows,
                 segments: segments.clone(),
+                consumed: Vec::new(),
+                staged_after: None,
             };
             match (options.mode, base) {
                 (FinalizeMode::Write, _) | (FinalizeMode::Append, None) => Ok((fresh(), schema.clone(), metadata.clone())),

@@ -1,0 +1,583 @@
+//! The commit protocol, checked at every storage step rather than by luck.
+//!
+//! Every mutating operation runs against a store whose storage goes through a
+//! [`HookedStorage`]. Two harnesses use it:
+//!
+//! - **Crash at every step** (FoundationDB's simulation, TigerBeetle's VOPR): the hook fails every
+//!   storage call from the k-th mutating one on, which leaves the storage exactly as a process
+//!   killed at that step would. The store is then reopened and must show either nothing of the
+//!   operation or all of it (all of it if the call was acknowledged), and running the operation
+//!   again must give what running it again after a clean run gives (nothing applied twice).
+//! - **Forced interleavings**: for every ordered pair of operations (A, B) on one symbol and every
+//!   storage step k of A, A is paused before its k-th step while B runs to completion, then A
+//!   resumes. The outcome must equal running the acknowledged operations one after the other in
+//!   some order, and no operation may report corruption.
+//!
+//! The observable state ([`observe`]) is everything a user can see: libraries, symbols, every
+//! live version's rows, metadata and index, snapshots and their data, staged symbols, key
+//! spaces and their entries, and whether a re-created library or key space starts empty.
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::*;
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parking_lot::{Condvar, Mutex};
+use sheaf::storage::{HookedStorage, MemoryStorage, SharedStorage, StepHook, StepKind};
+use sheaf::table::{DateRange, FinalizeMode, FinalizeOptions, IndexBound, UpdateOptions};
+use sheaf::{AsOf, ErrorKind, Library, LibraryOptions, ReadOptions, Store, WriteOptions};
+
+// ------------------------------------------------------------------ the hook
+
+thread_local! {
+    /// Set on the thread of the party the pause harness stops.
+    static PAUSED_PARTY: Cell<bool> = const { Cell::new(false) };
+}
+
+#[derive(Default)]
+struct HookState {
+    /// Fail every call once this many mutating calls have run.
+    crash_after: Option<u64>,
+    mutating_calls: u64,
+    crashed: bool,
+    /// Stop the paused party before its step with this index (every call counts).
+    pause_before: Option<u64>,
+    party_steps: u64,
+    paused: bool,
+    released: bool,
+    party_done: bool,
+}
+
+#[derive(Default)]
+struct Hook {
+    state: Mutex<HookState>,
+    changed: Condvar,
+}
+
+impl StepHook for Hook {
+    fn before(&self, step: StepKind) -> sheaf::Result<()> {
+        let mut s = self.state.lock();
+        if s.crashed {
+            return Err(sheaf::Error::new(ErrorKind::Io, "simulated crash"));
+        }
+        if step.mutates() {
+            if let Some(limit) = s.crash_after {
+                if s.mutating_calls >= limit {
+                    s.crashed = true;
+                    return Err(sheaf::Error::new(ErrorKind::Io, "simulated crash"));
+                }
+            }
+            s.mutating_calls += 1;
+        }
+        if PAUSED_PARTY.with(Cell::get) {
+            let index = s.party_steps;
+            s.party_steps += 1;
+            if s.pause_before == Some(index) {
+                s.paused = true;
+                self.changed.notify_all();
+                while !s.released {
+                    self.changed.wait(&mut s);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn hooked(raw: &SharedStorage, hook: &Arc<Hook>) -> Store {
+    let storage: SharedStorage = Arc::new(HookedStorage::new(
+        raw.clone(),
+        hook.clone() as Arc<dyn StepHook>,
+    ));
+    Store::from_storage("mem://hooked", storage)
+}
+
+// ------------------------------------------------------------------ the data
+
+const LIB: &str = "lib";
+const SYM: &str = "s";
+const SECOND: i64 = 1_000_000_000;
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("k", DataType::Int64, false),
+        Field::new("x", DataType::Float64, true),
+    ]))
+}
+
+/// Rows with `ts` = start..start+n seconds, `k` descending from 1000-start, `x` = tag + i.
+fn rows(start: i64, n: i64, tag: f64) -> RecordBatch {
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(
+                TimestampNanosecondArray::from_iter_values((start..start + n).map(|t| t * SECOND))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(Int64Array::from_iter_values(
+                (start..start + n).map(|t| 1000 + t),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                (0..n).map(|i| tag + i as f64),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+fn reader(
+    batch: RecordBatch,
+) -> RecordBatchIterator<std::vec::IntoIter<Result<RecordBatch, arrow_schema::ArrowError>>> {
+    let schema = batch.schema();
+    RecordBatchIterator::new(vec![Ok(batch)].into_iter(), schema)
+}
+
+fn indexed(ix: &str) -> WriteOptions {
+    WriteOptions {
+        index: Some(ix.to_string()),
+        ..Default::default()
+    }
+}
+
+fn options() -> LibraryOptions {
+    LibraryOptions {
+        rows_per_segment: 4,
+        ..Default::default()
+    }
+}
+
+/// The state every scenario starts from: `s` indexed by `ts` with two versions (v0 pinned by
+/// snapshot `snap0`), two staged chunks, and a key space with a few keys.
+fn initial_state(raw: &SharedStorage) {
+    let store = Store::from_storage("mem://setup", raw.clone());
+    let lib = store.create_library(LIB, options()).unwrap();
+    lib.write(
+        SYM,
+        &mut reader(rows(0, 10, 0.0)),
+        Some(b"m0".to_vec()),
+        &indexed("ts"),
+    )
+    .unwrap();
+    lib.snapshot("snap0", None, &[], None).unwrap();
+    lib.append(
+        SYM,
+        &mut reader(rows(10, 5, 10.0)),
+        None,
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    lib.stage(SYM, &mut reader(rows(15, 3, 15.0)), Some("ts"), true)
+        .unwrap();
+    lib.stage(SYM, &mut reader(rows(18, 3, 18.0)), Some("ts"), true)
+        .unwrap();
+    let space = store.kv("space").unwrap();
+    for i in 0..6u8 {
+        space.put(&[b'k', i], &[i; 3], 0).unwrap();
+    }
+}
+
+// ------------------------------------------------------------------ the operations
+
+type Op = fn(&Store, &Library) -> sheaf::Result<()>;
+
+fn ts_range(a: i64, b: i64) -> DateRange {
+    DateRange {
+        start: Some(IndexBound::Nanos(a * SECOND)),
+        end: Some(IndexBound::Nanos(b * SECOND)),
+    }
+}
+
+const OPS: &[(&str, Op)] = &[
+    ("write", |_, l| {
+        l.write(
+            SYM,
+            &mut reader(rows(100, 6, 100.0)),
+            Some(b"w".to_vec()),
+            &indexed("ts"),
+        )
+        .map(drop)
+    }),
+    ("write_prune", |_, l| {
+        let o = WriteOptions {
+            prune_previous_versions: Some(true),
+            ..indexed("ts")
+        };
+        l.write(SYM, &mut reader(rows(200, 5, 200.0)), None, &o)
+            .map(drop)
+    }),
+    ("write_other_index", |_, l| {
+        l.write(SYM, &mut reader(rows(300, 5, 300.0)), None, &indexed("k"))
+            .map(drop)
+    }),
+    ("write_unindexed", |_, l| {
+        l.write(
+            SYM,
+            &mut reader(rows(400, 5, 400.0)),
+            None,
+            &WriteOptions::default(),
+        )
+        .map(drop)
+    }),
+    ("append", |_, l| {
+        l.append(
+            SYM,
+            &mut reader(rows(500, 3, 500.0)),
+            None,
+            &WriteOptions::default(),
+        )
+        .map(drop)
+    }),
+    ("update", |_, l| {
+        l.update(
+            SYM,
+            &mut reader(rows(3, 3, 600.0)),
+            None,
+            &UpdateOptions::default(),
+        )
+        .map(drop)
+    }),
+    ("delete_range", |_, l| {
+        l.delete_data_in_range(SYM, ts_range(2, 5), None).map(drop)
+    }),
+    ("delete", |_, l| l.delete(SYM, None)),
+    ("prune", |_, l| l.prune_previous_versions(SYM)),
+    ("compact", |_, l| l.compact_data(SYM, Some(100)).map(drop)),
+    ("finalize_append", |_, l| {
+        let o = FinalizeOptions {
+            mode: FinalizeMode::Append,
+            ..Default::default()
+        };
+        l.finalize_staged_data(SYM, None, &o).map(drop)
+    }),
+    ("finalize_write", |_, l| {
+        l.finalize_staged_data(SYM, None, &FinalizeOptions::default())
+            .map(drop)
+    }),
+    ("finalize_sort", |_, l| {
+        let o = FinalizeOptions {
+            mode: FinalizeMode::Append,
+            sort: true,
+            ..Default::default()
+        };
+        l.finalize_staged_data(SYM, None, &o).map(drop)
+    }),
+    ("delete_staged", |_, l| l.delete_staged_data(SYM).map(drop)),
+    ("snapshot", |_, l| l.snapshot("snap1", None, &[], None)),
+    ("delete_snapshot", |_, l| l.delete_snapshot("snap0")),
+    ("delete_library", |s, _| s.delete_library(LIB).map(drop)),
+    ("drop_kv", |s, _| s.drop_kv("space").map(drop)),
+];
+
+/// Errors an operation may legitimately end with when another party got there first.
+fn acceptable(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::Corrupt | ErrorKind::Internal | ErrorKind::Io | ErrorKind::Storage
+    )
+}
+
+// ------------------------------------------------------------------ observing
+
+fn describe_read(lib: &Library, as_of: AsOf) -> String {
+    match lib.read(SYM, &ReadOptions::as_of(as_of)) {
+        Err(e) => format!("read error {:?}", e.kind()),
+        Ok(r) => {
+            let batches: Result<Vec<_>, _> = r.reader.collect();
+            match batches {
+                Err(e) => format!("stream error {e}"),
+                Ok(b) => {
+                    let schema = b.first().map(|b| b.schema()).unwrap_or_else(schema);
+                    let all = arrow_select::concat::concat_batches(&schema, &b).unwrap();
+                    format!(
+                        "index={:?} meta={:?} rows={} [{}]",
+                        r.info.index,
+                        r.metadata.map(|m| String::from_utf8_lossy(&m).into_owned()),
+                        all.num_rows(),
+                        compact_rows(&all)
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Rows as `ts/k/x` triples (seconds, integer, value), short enough to read in a failure.
+fn compact_rows(batch: &RecordBatch) -> String {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
+    let ts = batch.column(0).as_primitive::<TimestampNanosecondType>();
+    let k = batch.column(1).as_primitive::<Int64Type>();
+    let x = batch.column(2).as_primitive::<Float64Type>();
+    (0..batch.num_rows())
+        .map(|i| format!("{}/{}/{}", ts.value(i) / SECOND, k.value(i), x.value(i)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Everything a user can see of the store, as text.
+fn observe(raw: &SharedStorage) -> String {
+    let store = Store::from_storage("mem://observe", raw.clone());
+    let mut out = Vec::new();
+    if store.has_library(LIB).unwrap() {
+        let lib = store.open_library(LIB, false, options()).unwrap();
+        out.push(format!("symbols {:?}", lib.list_symbols(None).unwrap()));
+        let versions = lib.list_versions(Some(SYM), None, false);
+        match versions {
+            Err(e) => out.push(format!("versions error {:?}", e.kind())),
+            Ok(vs) => {
+                for (i, v) in vs.iter().rev().enumerate() {
+                    out.push(format!(
+                        "version #{i} deleted={} snapshots={:?}: {}",
+                        v.deleted,
+                        v.snapshots,
+                        describe_read(&lib, AsOf::Version(v.version as i64))
+                    ));
+                }
+            }
+        }
+        // What the index promises must hold: a full date_range read returns every row, and the
+        // description's range and order match the rows.
+        let full_range = ReadOptions {
+            date_range: Some(DateRange {
+                start: None,
+                end: None,
+            }),
+            ..Default::default()
+        };
+        match lib.read(SYM, &full_range) {
+            Ok(r) => {
+                let rows: usize = r.reader.map(|b| b.map_or(0, |b| b.num_rows())).sum();
+                out.push(format!("full date_range read: {rows} rows"));
+            }
+            Err(e) => out.push(format!("full date_range read: {:?}", e.kind())),
+        }
+        if let Ok(d) = lib.get_description(SYM, &AsOf::Latest) {
+            out.push(format!(
+                "description: index={:?} range={:?} sorted={}",
+                d.index.map(|c| c.name),
+                d.index_range,
+                d.sorted
+            ));
+        }
+        let snaps = lib.list_snapshots().unwrap();
+        for s in snaps {
+            out.push(format!(
+                "snapshot {}: {}",
+                s.name,
+                describe_read(&lib, AsOf::Snapshot(s.name.clone()))
+            ));
+        }
+        out.push(format!("staged {:?}", lib.get_staged_symbols().unwrap()));
+    } else {
+        let lib = store.create_library(LIB, options()).unwrap();
+        out.push(format!(
+            "no library; re-created holds {:?}",
+            lib.list_symbols(None).unwrap()
+        ));
+    }
+    let spaces = store.list_kv().unwrap();
+    out.push(format!("key spaces {spaces:?}"));
+    let space = store.kv("space").unwrap();
+    let keys = space.list(&[], &[], usize::MAX, 0, true).map(|l| {
+        l.into_iter()
+            .map(|kv| (kv.key, kv.value))
+            .collect::<Vec<_>>()
+    });
+    out.push(format!("space entries {keys:?}"));
+    out.join("\n")
+}
+
+/// The state after running `ops` one after the other from the initial state, if each succeeds
+/// (`None` when one fails: then that order is not a serial explanation).
+fn serial(ops: &[Op], all_must_succeed: bool) -> Option<String> {
+    let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://serial"));
+    initial_state(&raw);
+    let store = Store::from_storage("mem://serial", raw.clone());
+    let lib = store.open_library(LIB, false, options()).unwrap();
+    for op in ops {
+        if op(&store, &lib).is_err() && all_must_succeed {
+            return None;
+        }
+    }
+    Some(observe(&raw))
+}
+
+// ------------------------------------------------------------------ crash at every step
+
+#[test]
+fn every_operation_survives_a_crash_at_every_step() {
+    let mut failures = Vec::new();
+    for (name, op) in OPS {
+        let before = serial(&[], true).unwrap();
+        let after = serial(&[*op], false).unwrap();
+        let again_after = serial(&[*op, *op], false).unwrap();
+        for k in 0.. {
+            let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://crash"));
+            initial_state(&raw);
+            let hook = Arc::new(Hook::default());
+            hook.state.lock().crash_after = Some(k);
+            let store = hooked(&raw, &hook);
+            let lib = store.open_library(LIB, false, options()).unwrap();
+            let outcome = op(&store, &lib);
+            let crashed = hook.state.lock().crashed;
+            let seen = observe(&raw);
+            let visible = if seen == after {
+                true
+            } else if seen == before && !(outcome.is_ok() && after != before) {
+                false
+            } else {
+                failures.push(format!(
+                    "{name}, crash before mutating step {k} (call {}): half-visible state\n{seen}\n--- expected before:\n{before}\n--- or after:\n{after}",
+                    if outcome.is_ok() { "acknowledged" } else { "failed" }
+                ));
+                break;
+            };
+            // Recovery: the same call again, on a fresh handle, as after a clean run.
+            let store = Store::from_storage("mem://reopened", raw.clone());
+            let lib = store.open_library(LIB, false, options()).unwrap();
+            let rerun = op(&store, &lib);
+            if let Err(e) = &rerun {
+                if !acceptable(e.kind()) {
+                    failures.push(format!("{name}, crash at {k}: re-run failed with {e}"));
+                }
+            }
+            let expected = if visible { &again_after } else { &after };
+            let seen = observe(&raw);
+            if &seen != expected {
+                failures.push(format!(
+                    "{name}, crash before mutating step {k}: re-running gives\n{seen}\n--- instead of\n{expected}"
+                ));
+            }
+            if !crashed {
+                break;
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+// ------------------------------------------------------------------ forced interleavings
+
+enum Paused {
+    /// A stopped before step k; B may run.
+    AtStep,
+    /// A finished before reaching step k: every interleaving of this pair was tried.
+    Finished(sheaf::Result<()>),
+}
+
+/// What both parties returned, and the state they left.
+type PairOutcome = (sheaf::Result<()>, sheaf::Result<()>, String);
+
+fn run_pair(a: Op, b: Op, k: u64) -> (Paused, Option<PairOutcome>) {
+    let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://pair"));
+    initial_state(&raw);
+    let hook = Arc::new(Hook::default());
+    hook.state.lock().pause_before = Some(k);
+    let store = hooked(&raw, &hook);
+    let lib_a = store.open_library(LIB, false, options()).unwrap();
+    let lib_b = store.open_library(LIB, false, options()).unwrap();
+    let (store_a, hook_a) = (store.clone(), hook.clone());
+    let party = std::thread::spawn(move || {
+        PAUSED_PARTY.with(|p| p.set(true));
+        let result = a(&store_a, &lib_a);
+        let mut s = hook_a.state.lock();
+        s.party_done = true;
+        hook_a.changed.notify_all();
+        result
+    });
+    {
+        let mut s = hook.state.lock();
+        while !s.paused && !s.party_done {
+            if hook
+                .changed
+                .wait_for(&mut s, Duration::from_secs(30))
+                .timed_out()
+            {
+                panic!("party A neither paused nor finished within 30 s");
+            }
+        }
+        if !s.paused {
+            drop(s);
+            return (Paused::Finished(party.join().unwrap()), None);
+        }
+    }
+    let result_b = b(&store, &lib_b);
+    {
+        let mut s = hook.state.lock();
+        s.released = true;
+        hook.changed.notify_all();
+    }
+    let result_a = party.join().unwrap();
+    (Paused::AtStep, Some((result_a, result_b, observe(&raw))))
+}
+
+#[test]
+fn every_pair_of_operations_is_serializable_at_every_step() {
+    let mut failures = Vec::new();
+    let mut scenarios = 0;
+    for (name_a, a) in OPS {
+        for (name_b, b) in OPS {
+            let both = [serial(&[*a, *b], true), serial(&[*b, *a], true)];
+            let only_a = serial(&[*a], true);
+            let only_b = serial(&[*b], true);
+            let none = serial(&[], true);
+            for k in 0.. {
+                let (paused, outcome) = run_pair(*a, *b, k);
+                let Some((ra, rb, seen)) = outcome else {
+                    if let Paused::Finished(Err(e)) = paused {
+                        failures.push(format!("{name_a} alone failed: {e}"));
+                    }
+                    break;
+                };
+                scenarios += 1;
+                for (who, r) in [(name_a, &ra), (name_b, &rb)] {
+                    if let Err(e) = r {
+                        if !acceptable(e.kind()) {
+                            failures.push(format!(
+                                "{name_a} paused before step {k}, {name_b} ran: {who} failed with {e}"
+                            ));
+                        }
+                    }
+                }
+                let candidates: Vec<&Option<String>> = match (ra.is_ok(), rb.is_ok()) {
+                    (true, true) => both.iter().collect(),
+                    (true, false) => vec![&only_a],
+                    (false, true) => vec![&only_b],
+                    (false, false) => vec![&none],
+                };
+                if !candidates
+                    .iter()
+                    .any(|c| c.as_deref() == Some(seen.as_str()))
+                {
+                    let expected: BTreeSet<&str> =
+                        candidates.iter().filter_map(|c| c.as_deref()).collect();
+                    failures.push(format!(
+                        "{name_a} paused before step {k}, {name_b} ran (A: {}, B: {}): no serial order explains\n{seen}\n--- serial outcomes:\n{}",
+                        ra.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into()),
+                        rb.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into()),
+                        expected.into_iter().collect::<Vec<_>>().join("\n---\n")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(scenarios > 100);
+    assert!(
+        failures.is_empty(),
+        "{} failure(s) in {scenarios} scenarios:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
