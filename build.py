@@ -17,6 +17,7 @@ Only the Rust toolchain and a CPython 3.8+ to run this script are assumed.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import glob
 import os
 import re
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import ClassVar, Dict, List, NamedTuple, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent
 TARGET = ROOT / "target" / "release"
@@ -43,27 +44,131 @@ PORTABLE_CPYTHONS = ["3.8", "3.9", "3.10", "3.12", "3.13"]
 FULL_CPYTHON = "3.11"
 
 
+SKIP_ALLOWLIST = ROOT / "tests" / "skip_allowlist.txt"
+
+
+def in_ci() -> bool:
+    """Whether this is a CI run (``CI=true``, as CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+class Skip(NamedTuple):
+    """One skipped (or, for cargo, ignored) test, as the suite reported it."""
+
+    suite: str  # e.g. "cargo", "cpython3.11-full", "pypy3-portable"
+    where: str  # pytest: "portable/test_x.py:12"; cargo: the test's name
+    reason: str
+    times: int  # how many tests (pytest groups equal skips)
+
+
+class AllowedSkip(NamedTuple):
+    """One entry of tests/skip_allowlist.txt."""
+
+    suite: str  # fnmatch pattern over Skip.suite
+    where: str  # fnmatch pattern over Skip.where
+    reason: str  # a substring of Skip.reason
+    why: str  # why the skip is legitimate
+
+    def matches(self, skip: Skip) -> bool:
+        return (
+            fnmatch.fnmatchcase(skip.suite, self.suite)
+            and fnmatch.fnmatchcase(skip.where, self.where)
+            and self.reason in skip.reason
+        )
+
+
+def load_skip_allowlist(path: Path = SKIP_ALLOWLIST) -> List[AllowedSkip]:
+    """The entries of the allow-list: "suite | where | reason | why" lines; # starts a comment."""
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split(" | ")]
+        if len(fields) != 4 or not all(fields):
+            raise SystemExit(
+                f"{path}:{number}: expected four non-empty fields "
+                f"'suite | where | reason | why', got {line!r}"
+            )
+        entries.append(AllowedSkip(*fields))
+    return entries
+
+
+# pytest's closing line: "3 passed, 1 skipped in 0.52s" (-q) or framed by "=" without -q.
+_PYTEST_SUMMARY = re.compile(r"^=*\s*((?:\d+ [a-z]+(?:, )?)+) in [\d.]+s")
+# pytest -rs: "SKIPPED [2] portable/test_x.py:12: reason" (the line may be absent).
+_PYTEST_SKIP = re.compile(r"^SKIPPED \[(\d+)\] (\S+?(?::\d+)?): (.*)$")
+# cargo test, per test binary: "test result: ok. 4 passed; 0 failed; 1 ignored; ..."
+_CARGO_RESULT = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")
+# cargo test, per ignored test: "test name ... ignored" or "test name ... ignored, reason".
+_CARGO_IGNORED = re.compile(r"^test (.+?) \.\.\. ignored(?:, (.*))?$")
+
+
 class Totals:
-    """Counts test results across suites for the closing line CI reads."""
+    """Counts test results across suites for the closing lines CI reads, and keeps every skip
+    with its reason and every suite that could not run."""
 
     passed = 0
     failed = 0
+    skipped = 0
+    skips: ClassVar[List[Skip]] = []
+    missing: ClassVar[List[str]] = []  # suites not run: their interpreter is not installed
 
     @classmethod
-    def add(cls, output: str) -> None:
-        for m in re.finditer(r"test result: \w+\. (\d+) passed; (\d+) failed", output):
+    def add(cls, output: str, suite: str) -> None:
+        for m in _CARGO_RESULT.finditer(output):
             cls.passed += int(m.group(1))
             cls.failed += int(m.group(2))
+            cls.skipped += int(m.group(3))
         for m in re.finditer(r"^C tests: (\d+) passed, (\d+) failed", output, re.M):
             cls.passed += int(m.group(1))
             cls.failed += int(m.group(2))
         for line in output.splitlines():
-            # pytest's summary: "3 passed, 1 skipped in 0.52s" (framed by "=" without -q).
-            if re.search(r"\d+ (passed|failed).* in [\d.]+s", line):
-                p = re.search(r"(\d+) passed", line)
-                f = re.search(r"(\d+) failed", line)
-                cls.passed += int(p.group(1)) if p else 0
-                cls.failed += int(f.group(1)) if f else 0
+            ignored = _CARGO_IGNORED.match(line)
+            if ignored:
+                reason = ignored.group(2) or "(no reason given)"
+                cls.skips.append(Skip(suite, ignored.group(1), reason, 1))
+            skip = _PYTEST_SKIP.match(line)
+            if skip:
+                cls.skips.append(Skip(suite, skip.group(2), skip.group(3), int(skip.group(1))))
+            summary = _PYTEST_SUMMARY.match(line)
+            if summary:
+                for count, word in re.findall(r"(\d+) ([a-z]+)", summary.group(1)):
+                    if word == "passed":
+                        cls.passed += int(count)
+                    elif word in ("failed", "error", "errors"):
+                        cls.failed += int(count)
+                    elif word == "skipped":
+                        cls.skipped += int(count)
+
+    @classmethod
+    def report(cls) -> List[str]:
+        """Lists the skips and the suites not run; returns why the run fails under CI=true
+        (unlisted skips, suites that could not run), empty when it does not."""
+        allowed = load_skip_allowlist()
+        problems = []
+        if cls.skips:
+            print(f"\nskipped tests ({sum(s.times for s in cls.skips)}):")
+        for skip in cls.skips:
+            entry = next((a for a in allowed if a.matches(skip)), None)
+            times = f" ({skip.times}x)" if skip.times > 1 else ""
+            print(f"  {skip.suite}: {skip.where}{times}: {skip.reason}")
+            if entry is not None:
+                print(f"      allowed: {entry.why}")
+            else:
+                print(f"      NOT on the allow-list ({SKIP_ALLOWLIST.relative_to(ROOT)})")
+                problems.append(f"{skip.suite}: {skip.where}: {skip.reason}")
+        listed = sum(s.times for s in cls.skips)
+        if listed != cls.skipped:
+            # e.g. a pytest run without -rs: the skips are counted but not listed.
+            problems.append(f"{cls.skipped} tests skipped, but only {listed} listed with a reason")
+        for suite in cls.missing:
+            print(f"  {suite}: NOT RUN (its interpreter is not installed)")
+            problems.append(f"{suite}: not run, its interpreter is not installed")
+        return problems
+
+    @classmethod
+    def closing_line(cls) -> str:
+        return f"{cls.passed} passed, {cls.failed} failed, {cls.skipped} skipped"
 
 
 def step(title: str) -> None:
@@ -76,8 +181,10 @@ def run(
     cwd: Path = ROOT,
     env: Optional[Dict[str, str]] = None,
     capture: bool = False,
+    suite: str = "",
 ) -> str:
-    """Runs a command, echoing it; raises SystemExit with its status on failure."""
+    """Runs a command, echoing it; raises SystemExit with its status on failure. With
+    ``capture``, the output is also returned, and counted in :class:`Totals` as ``suite``'s."""
     print("$ " + " ".join(str(c) for c in cmd), flush=True)
     merged = dict(os.environ, **(env or {}))
     if not capture:
@@ -102,7 +209,7 @@ def run(
         lines.append(line)
     sys.stdout.flush()
     output = "".join(lines)
-    Totals.add(output)
+    Totals.add(output, suite)
     if proc.wait() != 0:
         raise SystemExit(f"command failed with status {proc.returncode}: {' '.join(map(str, cmd))}")
     return output
@@ -141,7 +248,7 @@ def apt_install(packages: List[str]) -> None:
 def cargo(*args: str, capture: bool = False, env: Optional[Dict[str, str]] = None) -> str:
     if not shutil.which("cargo"):
         raise SystemExit("cargo is not on PATH: install the Rust toolchain (rustup) first")
-    return run(["cargo", *args], capture=capture, env=env)
+    return run(["cargo", *args], capture=capture, env=env, suite="cargo")
 
 
 def version() -> str:
@@ -261,16 +368,19 @@ def install_wheel(python: Path, wheel: Path) -> None:
     )
 
 
-def pytest(python: Path, suites: List[str]) -> None:
+def pytest(python: Path, suites: List[str], name: str) -> None:
     """Runs pytest from tests/python against the installed wheel (the package's source is not
     on that path), so each suite's conftest.py scopes its own fixtures. SHEAF_C_TOOLS_DIR
-    points the cross-language concurrency tests at the C programs."""
+    points the cross-language concurrency tests at the C programs. ``-rsfE`` lists every skip
+    with its reason (read by :class:`Totals` as suite ``name``), failures and errors. Under
+    CI=true, tests/python/conftest.py loads the derandomized Hypothesis profile."""
     env = {"PYTHONDONTWRITEBYTECODE": "1", "SHEAF_C_TOOLS_DIR": str(C_TOOLS)}
     run(
-        [python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *suites],
+        [python, "-m", "pytest", "-q", "-rsfE", "-p", "no:cacheprovider", *suites],
         cwd=ROOT / "tests" / "python",
         capture=True,
         env=env,
+        suite=name,
     )
 
 
@@ -294,16 +404,18 @@ def run_c_tests() -> None:
         def flush(self) -> None:
             sys.__stdout__.flush()
 
-    with contextlib.redirect_stdout(Tee()):  # type: ignore[type-var]
-        c_tests.run_all(ROOT, TARGET)
-    Totals.add(buffer.getvalue())
+    try:
+        with contextlib.redirect_stdout(Tee()):  # type: ignore[type-var]
+            c_tests.run_all(ROOT, TARGET)
+    finally:
+        Totals.add(buffer.getvalue(), "c")
 
 
 def run_python_suites(wheel: Path) -> None:
     step(f"Python: full suite on CPython {FULL_CPYTHON} (pandas, pyarrow, polars)")
     python = tooling_python()
     install_wheel(python, wheel)
-    pytest(python, ["full", "portable"])
+    pytest(python, ["full", "portable"], f"cpython{FULL_CPYTHON}-full")
     step("Python: mypy (strict) and ruff on the package, tests, examples and build.py")
     run([python, "-m", "mypy"], cwd=ROOT / "python")
     sources = [
@@ -322,27 +434,48 @@ def run_python_suites(wheel: Path) -> None:
     for name, interpreter in interpreters:
         step(f"Python: portable suite on {name}")
         if interpreter is None:
-            print(f"skipped: {name} is not installed on this machine")
+            # Listed in the closing report; under CI=true it fails the run.
+            print(f"NOT RUN: {name} is not installed on this machine")
+            Totals.missing.append(f"{name}-portable")
             continue
         python = venv_python(f"{name}-portable", interpreter, REQUIREMENTS_PORTABLE)
         install_wheel(python, wheel)
-        pytest(python, ["portable"])
+        pytest(python, ["portable"], f"{name}-portable")
 
 
 def cmd_test() -> None:
+    """Runs every suite, then lists the skips and prints "N passed, N failed, N skipped" (also
+    when a suite failed). Under CI=true a skip missing from tests/skip_allowlist.txt, or a
+    suite whose interpreter is missing, fails the run."""
     started = time.time()
-    apt_install(["valgrind", "g++"])
-    step("Rust: formatting and lints")
-    cargo("fmt", "--check")
-    cargo("clippy", "--all-targets", "--locked", "--", "-D", "warnings")
-    step("Rust: unit and integration tests (incl. header up to date)")
-    cargo("test", "--locked", capture=True)
-    wheel = cmd_wheel()
-    run_c_tests()
-    run_python_suites(wheel)
+    load_skip_allowlist()  # a malformed allow-list fails before the long run, not after it
+    try:
+        apt_install(["valgrind", "g++"])
+        step("Rust: formatting and lints")
+        cargo("fmt", "--check")
+        cargo("clippy", "--all-targets", "--locked", "--", "-D", "warnings")
+        step("Rust: unit and integration tests (incl. header up to date)")
+        cargo("test", "--locked", capture=True)
+        wheel = cmd_wheel()
+        run_c_tests()
+        run_python_suites(wheel)
+    except BaseException:
+        Totals.report()
+        print(f"\nthe run FAILED (see above)\n{Totals.closing_line()}", flush=True)
+        raise
+    problems = Totals.report()
     minutes = (time.time() - started) / 60
+    if problems and in_ci():
+        print("\nCI=true: the run FAILS because")
+        for problem in problems:
+            print(f"  {problem}")
+        print(f"(a legitimate skip belongs in {SKIP_ALLOWLIST.relative_to(ROOT)}, with its reason)")
+        print(Totals.closing_line(), flush=True)
+        raise SystemExit(1)
+    if problems:
+        print(f"\nnote: {len(problems)} problem(s) listed above would fail a CI=true run")
     print(f"\nall suites passed in {minutes:.1f} min")
-    print(f"{Totals.passed} passed, {Totals.failed} failed")
+    print(Totals.closing_line(), flush=True)
 
 
 def cmd_demo() -> None:
