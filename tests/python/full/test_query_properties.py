@@ -15,6 +15,7 @@ import operator
 
 import numpy as np
 import pandas as pd
+from _hypothesis import examples
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
@@ -30,7 +31,7 @@ MINUTE = np.timedelta64(1, "m")
 STRINGS = ["a", "ab", "b", "ba", "c"]
 
 SETTINGS = settings(
-    max_examples=120,
+    max_examples=examples(120),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from _hypothesis import examples
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -182,7 +183,7 @@ class KeySpaceModel(RuleBasedStateMachine):
 
 
 KeySpaceModel.TestCase.settings = settings(
-    max_examples=60,
+    max_examples=examples(60),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
