@@ -196,6 +196,27 @@ def test_projection_of_a_nullable_int_is_float_with_nan(qlib, frame):
     assert got["n"].dtype == "Int64"  # the stored column keeps its dtype
 
 
+def test_division_by_a_negated_nullable_zero_is_what_pandas_gives(qlib):
+    """``i / -n`` with a nullable Int64 ``n = 0``: pandas negates in Int64 (0, no -0), so the
+    quotient is +inf; Sheaf does the same (docs/query-plan.md). The shape the projection
+    property test once got wrong (its model negated in float64 and expected -inf)."""
+    df = pd.DataFrame(
+        {
+            "i": np.array([1, -1, 1, 3], dtype=np.int64),
+            "n": pd.array([0, 0, None, -2], dtype="Int64"),
+        },
+        index=pd.date_range("2024-01-01", periods=4, freq="h", name="ts"),
+    )
+    qlib.write("negzero", df)
+    q = QueryBuilder()
+    q["new"] = q["i"] / (-q["n"])
+    got = qlib.read("negzero", query_builder=q).data["new"]
+    pandas_says = (df["i"] / -df["n"]).to_numpy(dtype="float64", na_value=np.nan)
+    np.testing.assert_array_equal(pandas_says, [np.inf, -np.inf, np.nan, 1.5])
+    np.testing.assert_array_equal(got.to_numpy(dtype="float64"), pandas_says)
+    assert got.iloc[0] == np.inf and np.signbit(got.iloc[1])
+
+
 def test_projection_replacing_a_column_and_filtering_on_it(qlib, frame):
     q = QueryBuilder()
     q["f"] = q["f"] * 10
