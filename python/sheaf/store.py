@@ -98,7 +98,8 @@ class VersionedItem:
         data: the data read, in the requested ``output_format``; ``None`` for writes and
             metadata-only calls.
         version: the version number.
-        metadata: the version's user metadata (``None`` if it has none).
+        metadata: the version's user metadata (``None`` if it has none; the raw ``bytes`` if
+            it is not Sheaf's JSON, e.g. opaque bytes written through the C ABI).
         timestamp: when the version was committed, a timezone-aware :class:`datetime.datetime`
             in UTC (microsecond precision; ``timestamp_ns`` is exact). Writes fetch it right
             after committing; it is ``None`` only if a concurrent prune removed the new version
@@ -522,8 +523,8 @@ class Library:
                 RecordBatchReader (a reader is consumed), a polars DataFrame, a dict of numpy
                 arrays or lists (masked arrays and ``None`` give nulls), a :class:`sheaf.Columns`,
                 or any object with ``__arrow_c_stream__`` / ``_export_to_c``.
-            metadata: JSON-compatible value stored with the version (datetimes allowed);
-                ``None`` = no metadata.
+            metadata: JSON-compatible value stored with the version (datetimes allowed, at
+                most 100 levels of dicts and lists); ``None`` = no metadata.
             prune_previous_versions: delete every earlier version after committing;
                 ``None`` takes the library's option.
             validate_index: refuse an index column that is not sorted ascending.
@@ -544,6 +545,7 @@ class Library:
             SchemaError: e.g. the index column is missing or has a wrong type.
             TypeError: ``data`` or ``metadata`` cannot be converted (e.g. an object column
                 mixing types); nothing was written.
+            ValueError: ``metadata`` nests deeper than 100 levels or contains itself.
             ClosedError: the library or its store was closed.
         """
         version = _ts.stream_commit(
@@ -584,6 +586,7 @@ class Library:
         Raises:
             NoSuchSymbolError: the symbol does not exist.
             TypeError: the metadata is not JSON-compatible.
+            ValueError: the metadata nests deeper than 100 levels or contains itself.
         """
         raw = _name_bytes(symbol, "symbol")
         meta = None if metadata is None else _metadata.encode(metadata)
