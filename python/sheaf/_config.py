@@ -62,13 +62,25 @@ def set_config_string(key: str, value: str) -> None:
 
 def set_log_level(level: Union[int, str]) -> None:
     """Sets which records the library produces: a :mod:`logging` level (``logging.DEBUG``), or
-    one of ``"off"``, ``"error"``, ``"warn"``, ``"info"``, ``"debug"``, ``"trace"``.
+    a name: ``"off"``, ``"error"``, ``"warn"`` / ``"warning"``, ``"info"``, ``"debug"``,
+    ``"trace"`` (any case; ``"critical"`` is taken as ``"error"``, the library's most severe).
 
-    Records go to the ``"sheaf"`` logger; its own level and handlers still apply.
+    A :mod:`logging` level keeps the records at or above it: ``logging.INFO`` (or any level
+    above DEBUG up to INFO) gives info, warnings and errors; ``logging.CRITICAL`` gives errors
+    (the library has no critical records); a level above ``logging.CRITICAL`` turns the
+    library's records off; :data:`TRACE` or lower gives every record. Records go to the
+    ``"sheaf"`` logger; its own level and handlers still apply.
+
+    Raises:
+        InvalidArgumentError: an unknown name.
+        TypeError: ``level`` is neither an ``int`` nor a ``str`` (``bool`` included).
     """
     if isinstance(level, str):
-        set_config_string("log_level", level.lower())
+        name = level.lower()
+        set_config_string("log_level", "error" if name in ("critical", "fatal") else name)
         return
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise TypeError(f"log level must be an int or a str, not {type(level).__name__}")
     if level <= TRACE:
         sheaf_level = 5
     elif level <= logging.DEBUG:
