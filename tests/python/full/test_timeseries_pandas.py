@@ -5,6 +5,7 @@ batches, polars input, and errors raised while a stream is consumed."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import numpy as np
 import pandas as pd
@@ -157,7 +158,9 @@ def test_series_with_ranges(tlib):
 
 def test_get_description_with_pandas(tlib):
     df = ts_frame(tz="Europe/Paris", freq="h", n=30)
+    before = time.time_ns()
     tlib.write("s", df, metadata={"m": 1})
+    after = time.time_ns()
     desc = tlib.get_description("s")
     first, last = desc.date_range
     assert isinstance(first, pd.Timestamp)
@@ -167,7 +170,9 @@ def test_get_description_with_pandas(tlib):
     assert [c.name for c in desc.columns] == ["a", "b", "c"]
     assert desc.columns[0].dtype == "Int64"
     assert desc.index.name == "__index_level_0__"
-    assert pd.Timestamp(desc.last_update_time) == pd.Timestamp(tlib.read_metadata("s").timestamp)
+    assert before <= desc.last_update_time_ns <= after  # the time of this write
+    written = pd.Timestamp(desc.last_update_time_ns, tz="UTC")
+    assert pd.Timestamp(desc.last_update_time) == written.floor("us")
     naive = ts_frame(n=3)
     tlib.write("n", naive)
     first, last = tlib.get_description("n").date_range

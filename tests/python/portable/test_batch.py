@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ def ts_frame(start, n, value=0):
 
 def test_write_batch(lib):
     lib.write("b", {"a": [0]})
+    before = time.time_ns()
     results = lib.write_batch(
         [
             WritePayload("a", {"a": [1, 2]}, metadata={"m": "a"}),
@@ -38,6 +40,7 @@ def test_write_batch(lib):
             WritePayload("bad name\n", {"a": [1]}),
         ]
     )
+    after = time.time_ns()
     assert len(results) == 4
     a, b, c, bad = results
     assert (a.symbol, a.version, a.metadata, a.rows) == ("a", 0, {"m": "a"}, 2)
@@ -45,6 +48,7 @@ def test_write_batch(lib):
     assert c.index == "ts" and lib.read("c").index == "ts"
     for item in (a, b, c):
         assert isinstance(item, sheaf.VersionedItem) and item.timestamp is not None
+        assert before <= item.timestamp_ns <= after  # this commit's time, not an older one's
         assert item.timestamp_ns == lib.read_metadata(item.symbol).timestamp_ns
     assert isinstance(bad, DataError)
     assert bad.symbol == "bad name\n" and bad.version_request is None

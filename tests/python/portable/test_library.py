@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import numpy as np
 import pytest
@@ -50,16 +51,21 @@ def test_library_options_validation(store):
 
 
 def test_write_read_versions(lib):
+    t0 = time.time_ns()
     w0 = lib.write("s", cols(3))
+    t1 = time.time_ns()
     assert (w0.symbol, w0.library, w0.version, w0.data) == ("s", "lib", 0, None)
     w1 = lib.write("s", cols(4, start=10))
+    t2 = time.time_ns()
     assert w1.version == 1
     latest = lib.read("s")
     assert latest.version == 1 and latest.rows == 4
     assert latest.data["x"].tolist() == [10, 11, 12, 13]
     assert isinstance(latest.timestamp, dt.datetime)
     assert latest.timestamp.tzinfo is not None
-    assert abs((dt.datetime.now(dt.timezone.utc) - latest.timestamp).total_seconds()) < 60
+    # each version reads back the time it was committed: within the clock readings around it
+    assert t1 <= latest.timestamp_ns <= t2
+    assert t0 <= lib.read("s", as_of=0).timestamp_ns <= t1
     assert latest.timestamp_ns // 1000 == int(
         (latest.timestamp - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
         / dt.timedelta(microseconds=1)

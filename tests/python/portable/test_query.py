@@ -1114,6 +1114,36 @@ def test_lazy_read_and_collect(qlib):
     assert lazy != qlib.read("s", lazy=True, as_of=0).then(lazy)  # other read arguments
 
 
+def test_lazy_reads_of_older_versions_see_what_was_written_then(store):
+    """``read(as_of=k, lazy=True)`` reads version k when collected, also after newer writes;
+    each version here holds different rows, so a lazy frame reading another one fails."""
+    lib = store.create_library("lazyversions", rows_per_segment=2)
+    written = [
+        {"v": np.array([1, 2, 3], dtype=np.int64)},
+        {"v": np.array([10, 20], dtype=np.int64)},
+        {"v": np.array([-5, 100, 7, 8], dtype=np.int64)},
+    ]
+    lazies = []
+    for k, data in enumerate(written):
+        lib.write("s", data, metadata={"k": k})
+        lazies.append(lib.read("s", lazy=True, as_of=k))  # made before the newer versions
+    lib.snapshot("at1", versions={"s": 1})
+    as_ofs = [(0, 0), (1, 1), (2, 2), (-1, 2), (-3, 0), ("at1", 1)]
+    for as_of, k in as_ofs:
+        item = lib.read("s", lazy=True, as_of=as_of).collect()
+        assert (item.version, item.metadata) == (k, {"k": k}), as_of
+        assert item.data["v"].tolist() == written[k]["v"].tolist(), as_of
+        lazy = lib.read("s", lazy=True, as_of=as_of)
+        lazy = lazy[lazy["v"] > 2]
+        lazy["w"] = lazy["v"] * 10
+        got = lazy.collect()
+        kept = [v for v in written[k]["v"].tolist() if v > 2]
+        assert got.version == k and got.data["v"].tolist() == kept, as_of
+        assert got.data["w"].tolist() == [10 * v for v in kept]
+    for k, lazy in enumerate(lazies):  # the frames made while version k was the latest
+        assert lazy.collect().data["v"].tolist() == written[k]["v"].tolist()
+
+
 def test_lazy_groupby_resample_ranges(qlib):
     lazy = qlib.read("s", lazy=True, columns=["j", "k"], row_range=(0, 30))
     got = lazy.groupby("k").agg({"j": "sum"}).collect().data

@@ -362,10 +362,16 @@ def test_get_description(tslib):
         int(days(9, 1)[0].astype("int64")),
     )
     assert desc.segments == 3 and desc.has_metadata is True
-    assert desc.last_update_time == tslib.read_metadata("s").timestamp
+    before = time.time_ns()
     tslib.append("s", frame(10, 2))
-    assert tslib.get_description("s").row_count == 12
-    assert tslib.get_description("s", as_of=0).row_count == 10
+    after = time.time_ns()
+    latest = tslib.get_description("s")
+    assert latest.row_count == 12
+    assert before <= latest.last_update_time_ns <= after  # when version 1 was written
+    assert latest.last_update_time == as_datetime(latest.last_update_time_ns)
+    first = tslib.get_description("s", as_of=0)
+    assert first.row_count == 10
+    assert first.last_update_time_ns == desc.last_update_time_ns < before
 
 
 def test_get_description_of_other_indexes(store):
@@ -615,21 +621,30 @@ def test_stage_validates_the_index(tslib):
 # --------------------------------------------------------------------------------------------
 
 
+def as_datetime(ns):
+    """What ``timestamp`` must be for ``timestamp_ns``: UTC, truncated to microseconds."""
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=ns // 1000)
+
+
 def test_commits_return_real_timestamps(tslib):
-    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
-    results = [
-        tslib.write("w", {"a": [1]}),
-        tslib.append("w", {"a": [2]}),
-        tslib.write_metadata("w", {"m": 1}),
-        tslib.update("s", frame(0, 1, value=5)),
-        tslib.delete_data_in_range("s", (day(9), None)),
+    """Each commit returns its own commit time: inside the clock readings taken just before and
+    just after the call (so not the time of another version), in step with its version."""
+    calls = [
+        (lambda: tslib.write("w", {"a": [1]}), ("w", 0, 1)),
+        (lambda: tslib.append("w", {"a": [2]}), ("w", 1, 2)),
+        (lambda: tslib.write_metadata("w", {"m": 1}), ("w", 2, 2)),
+        (lambda: tslib.update("s", frame(0, 1, value=5)), ("s", 1, 10)),
+        (lambda: tslib.delete_data_in_range("s", (day(9), None)), ("s", 2, 9)),
     ]
-    for item in results:
-        assert item.timestamp is not None and item.timestamp >= before
-        assert (
-            item.timestamp_ns == tslib.read_metadata(item.symbol, as_of=item.version).timestamp_ns
-        )
-    assert [r.rows for r in results] == [1, 2, 2, 10, 9]
+    for call, (symbol, version, rows) in calls:
+        before = time.time_ns()
+        item = call()
+        after = time.time_ns()
+        assert (item.symbol, item.version, item.rows) == (symbol, version, rows)
+        assert before <= item.timestamp_ns <= after, (before, item.timestamp_ns, after)
+        assert item.timestamp == as_datetime(item.timestamp_ns)
+        # a later read of that version reports the same commit time
+        assert tslib.read_metadata(symbol, as_of=version).timestamp_ns == item.timestamp_ns
 
 
 def test_stream_errors_map_to_the_status_class(store):
