@@ -563,6 +563,25 @@ SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, s
 // became (always `SHEAF_ERR_INTERNAL`), proving no panic crosses the C boundary.
 SheafStatus sheaf_debug_panic(struct SheafError **err);
 
+// For tests that prove two calls run inside the library at once: arms the storage step named
+// `step` (`"get"`, `"get_many"`, `"put"`, `"put_if_absent"`, `"compare_and_swap"`, `"delete"`,
+// `"scan"`, `"write_batch"`, `"transact"`), so that the next call of any thread reaching that
+// step stops there until `sheaf_debug_pause_release` (or 60 s pass).
+//
+// Only a library built with the `failpoints` feature (the test build) has the pause point;
+// the shipped library returns `SHEAF_ERR_UNSUPPORTED`. Errors: `SHEAF_ERR_INVALID_ARGUMENT`
+// for an unknown step, `SHEAF_ERR_INVALID_UTF8`.
+SheafStatus sheaf_debug_pause_arm(const char *step, size_t step_len, struct SheafError **err);
+
+// Waits up to `timeout_ms` for a call to stop at the armed step: `SHEAF_OK` while one is
+// stopped there, `SHEAF_ERR_TIMEOUT` if none got there or it is no longer stopped (released,
+// or it gave up after 60 s). `SHEAF_ERR_UNSUPPORTED` without the `failpoints` feature.
+SheafStatus sheaf_debug_pause_wait(uint64_t timeout_ms, struct SheafError **err);
+
+// Lets the stopped call go on and disarms the step. `SHEAF_ERR_UNSUPPORTED` without the
+// `failpoints` feature.
+SheafStatus sheaf_debug_pause_release(struct SheafError **err);
+
 // Pins versions under the snapshot `name` (library-wide). `metadata` as in `sheaf_table_write`.
 // `options_json` (may be NULL): `{"skip_symbols": ["a"], "versions": {"sym": 3}}` — by default
 // the latest version of every symbol; `versions` pins exactly those (mutually exclusive with

@@ -50,7 +50,15 @@ fn docs_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
     k
 }
 
+fn encode_counters(counters: &Counters) -> Result<Vec<u8>> {
+    Ok(crate::checksum::seal(serde_json::to_vec(counters)?))
+}
+
 fn decode_counters(name: &str, bytes: &[u8]) -> Result<Counters> {
+    let bytes = crate::checksum::unseal(bytes, || {
+        format!("the registry entry of collection '{name}'")
+    })?
+    .bytes();
     serde_json::from_slice(bytes).map_err(|e| {
         Error::corrupt(format!(
             "the registry entry of collection '{name}' cannot be read"
@@ -79,7 +87,7 @@ impl Store {
     pub fn create_collection(&self, name: &str) -> Result<Collection> {
         validate_name("collection", name)?;
         let incarnation = Some(new_incarnation());
-        let counters = serde_json::to_vec(&Counters {
+        let counters = encode_counters(&Counters {
             incarnation: incarnation.clone(),
             ..Default::default()
         })?;
@@ -238,7 +246,7 @@ impl Collection {
     }
 
     fn set_counters(&self, t: &mut dyn Transaction, c: Counters) -> Result<()> {
-        t.put(&self.inner.registry, &serde_json::to_vec(&c)?)
+        t.put(&self.inner.registry, &encode_counters(&c)?)
     }
 
     /// Stores documents; returns their ids (sequential, in order).

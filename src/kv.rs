@@ -118,6 +118,10 @@ struct SpaceEntry {
 }
 
 fn decode_space_entry(name: &str, bytes: &[u8]) -> Result<Option<String>> {
+    let bytes = crate::checksum::unseal(bytes, || {
+        format!("the registry entry of key space '{name}'")
+    })?
+    .bytes();
     serde_json::from_slice::<SpaceEntry>(bytes)
         .map(|e| e.incarnation)
         .map_err(|e| {
@@ -162,9 +166,9 @@ impl Store {
                 break decode_space_entry(name, &bytes)?;
             }
             let id = new_incarnation();
-            let entry = serde_json::to_vec(&SpaceEntry {
+            let entry = crate::checksum::seal(serde_json::to_vec(&SpaceEntry {
                 incarnation: Some(id.clone()),
-            })?;
+            })?);
             if storage.put_if_absent(&key, &entry)? {
                 break Some(id);
             }

@@ -10,9 +10,12 @@
 //! - [`kv`] — key spaces with Yokan's modes; [`collection`] — JSON document collections.
 //! - [`ffi`] — the C ABI (`include/sheaf.h`): argument checks and translation only.
 
+pub mod checksum;
 pub mod collection;
 pub mod config;
 pub mod error;
+#[cfg(feature = "failpoints")]
+pub mod failpoints;
 pub mod ffi;
 pub mod kv;
 pub mod query;

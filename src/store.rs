@@ -174,7 +174,7 @@ fn encode_library_entry(options: &LibraryOptions, incarnation: &str) -> Result<V
     if let Some(map) = value.as_object_mut() {
         map.insert("incarnation".into(), incarnation.into());
     }
-    Ok(serde_json::to_vec(&value)?)
+    Ok(crate::checksum::seal(serde_json::to_vec(&value)?))
 }
 
 fn decode_library_entry(name: &str, bytes: &[u8]) -> Result<(LibraryOptions, Option<String>)> {
@@ -183,6 +183,9 @@ fn decode_library_entry(name: &str, bytes: &[u8]) -> Result<(LibraryOptions, Opt
             "the registry entry of library '{name}' cannot be read"
         ))
     };
+    let bytes =
+        crate::checksum::unseal(bytes, || format!("the registry entry of library '{name}'"))?
+            .bytes();
     let mut value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| bad().caused_by(e))?;
     let incarnation = match value.as_object_mut().and_then(|m| m.remove("incarnation")) {

@@ -294,6 +294,12 @@ SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, s
 
 SheafStatus sheaf_debug_panic(struct SheafError **err);
 
+SheafStatus sheaf_debug_pause_arm(const char *step, size_t step_len, struct SheafError **err);
+
+SheafStatus sheaf_debug_pause_wait(uint64_t timeout_ms, struct SheafError **err);
+
+SheafStatus sheaf_debug_pause_release(struct SheafError **err);
+
 SheafStatus sheaf_snapshot_create(const struct SheafLibrary *library, const char *name, size_t name_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, struct SheafError **err);
 
 SheafStatus sheaf_snapshot_list(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);

@@ -175,3 +175,67 @@ pub extern "C" fn sheaf_debug_panic(err: *mut *mut SheafError) -> SheafStatus {
         )
     })
 }
+
+/// For tests that prove two calls run inside the library at once: arms the storage step named
+/// `step` (`"get"`, `"get_many"`, `"put"`, `"put_if_absent"`, `"compare_and_swap"`, `"delete"`,
+/// `"scan"`, `"write_batch"`, `"transact"`), so that the next call of any thread reaching that
+/// step stops there until `sheaf_debug_pause_release` (or 60 s pass).
+///
+/// Only a library built with the `failpoints` feature (the test build) has the pause point;
+/// the shipped library returns `SHEAF_ERR_UNSUPPORTED`. Errors: `SHEAF_ERR_INVALID_ARGUMENT`
+/// for an unknown step, `SHEAF_ERR_INVALID_UTF8`.
+#[no_mangle]
+pub extern "C" fn sheaf_debug_pause_arm(
+    step: *const c_char,
+    step_len: usize,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        let step = str_arg(step, step_len, "step")?;
+        #[cfg(feature = "failpoints")]
+        return crate::failpoints::arm(step);
+        #[cfg(not(feature = "failpoints"))]
+        return Err(no_failpoints(step));
+    })
+}
+
+/// Waits up to `timeout_ms` for a call to stop at the armed step: `SHEAF_OK` while one is
+/// stopped there, `SHEAF_ERR_TIMEOUT` if none got there or it is no longer stopped (released,
+/// or it gave up after 60 s). `SHEAF_ERR_UNSUPPORTED` without the `failpoints` feature.
+#[no_mangle]
+pub extern "C" fn sheaf_debug_pause_wait(
+    timeout_ms: u64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        #[cfg(feature = "failpoints")]
+        return crate::failpoints::wait_paused(std::time::Duration::from_millis(timeout_ms));
+        #[cfg(not(feature = "failpoints"))]
+        return Err(no_failpoints(&timeout_ms.to_string()));
+    })
+}
+
+/// Lets the stopped call go on and disarms the step. `SHEAF_ERR_UNSUPPORTED` without the
+/// `failpoints` feature.
+#[no_mangle]
+pub extern "C" fn sheaf_debug_pause_release(err: *mut *mut SheafError) -> SheafStatus {
+    guard(err, || {
+        #[cfg(feature = "failpoints")]
+        {
+            crate::failpoints::release();
+            Ok(())
+        }
+        #[cfg(not(feature = "failpoints"))]
+        return Err(no_failpoints("release"));
+    })
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn no_failpoints(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "pause points ({what}) exist only in a library built with the `failpoints` feature"
+        ),
+    )
+}

@@ -188,6 +188,13 @@ pub fn delete_prefix(storage: &dyn Storage, prefix: &[u8]) -> Result<u64> {
 /// - `lmdb:///absolute/path[?map_size=64GB]` — LMDB through heed; a bare path means the same
 ///   (a relative bare path is taken from the current directory).
 pub fn open_uri(uri: &str) -> Result<SharedStorage> {
+    let storage = open_backend(uri)?;
+    #[cfg(feature = "failpoints")]
+    let storage = crate::failpoints::wrap(storage);
+    Ok(storage)
+}
+
+fn open_backend(uri: &str) -> Result<SharedStorage> {
     if let Some(rest) = uri.strip_prefix("mem://") {
         if rest.contains('?') {
             return Err(Error::new(

@@ -769,7 +769,7 @@ impl Library {
                     } else if min > hi {
                         after.push(s.clone());
                     } else {
-                        let batch = self.load_segment(&storage, symbol, &s.id, &base_schema)?;
+                        let batch = self.load_segment(&storage, symbol, s, &base_schema)?;
                         let values = segment::index_values(&index_name, batch.column(ix_position).as_ref())?;
                         let below = values.partition_point(|v| *v < lo);
                         let above = values.partition_point(|v| *v <= hi);
@@ -814,10 +814,10 @@ impl Library {
         &self,
         storage: &SharedStorage,
         symbol: &str,
-        id: &str,
+        segment: &SegmentRef,
         schema: &SchemaRef,
     ) -> Result<RecordBatch> {
-        let Some(bytes) = storage.get(&self.keys().segment(symbol, id))? else {
+        let Some(bytes) = storage.get(&self.keys().segment(symbol, &segment.id))? else {
             // A library deleted under us explains a missing segment; otherwise the callers
             // re-check the chain (a lost race) before calling it corruption.
             self.ensure_library_live(storage)?;
@@ -825,6 +825,9 @@ impl Library {
                 "a segment of '{symbol}' is missing"
             )));
         };
+        crate::checksum::verify_segment(&bytes, segment.checksum, || {
+            format!("segment {} of '{symbol}'", segment.id)
+        })?;
         self.inner
             .segment_loads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1303,7 +1306,7 @@ impl Library {
             );
             let rewritten = (|| {
                 for s in segments {
-                    writer.push(self.load_segment(&storage, symbol, &s.id, &schema)?)?;
+                    writer.push(self.load_segment(&storage, symbol, s, &schema)?)?;
                 }
                 writer.finish()
             })();

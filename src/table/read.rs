@@ -22,6 +22,8 @@ use crate::storage::SharedStorage;
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentRead {
     pub key: Vec<u8>,
+    /// The checksum the version record holds for the segment.
+    pub checksum: Option<u64>,
     /// Keep rows whose index lies in this inclusive range.
     pub index_filter: Option<(i64, i64)>,
     /// Keep rows `offset..offset+len` (after the index filter, which never combines with it).
@@ -105,6 +107,7 @@ pub(crate) fn plan(
             let whole = lo <= min && max <= hi;
             reads.push(SegmentRead {
                 key: keys.segment(symbol, &s.id),
+                checksum: s.checksum,
                 index_filter: (!whole).then_some((lo, hi)),
                 slice: None,
             });
@@ -126,6 +129,7 @@ pub(crate) fn plan(
             let whole = keep_start == 0 && keep_end == s.rows;
             reads.push(SegmentRead {
                 key: keys.segment(symbol, &s.id),
+                checksum: s.checksum,
                 index_filter: None,
                 slice: (!whole).then_some((keep_start as usize, (keep_end - keep_start) as usize)),
             });
@@ -211,6 +215,7 @@ impl SegmentLoader {
                 "a segment of this version is gone: the version was deleted while it was being read",
             )
         })?;
+        crate::checksum::verify_segment(&bytes, read.checksum, || "a segment".to_string())?;
         self.loads.fetch_add(1, Ordering::Relaxed);
         let mut names: Vec<&str> = self
             .schema

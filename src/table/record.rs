@@ -8,7 +8,8 @@
 //! symbol's *live set* after it, so the head alone answers "which versions exist".
 //!
 //! Encoding: `SHV1` | u32 LE header length | header JSON | u32 LE schema length | Arrow IPC
-//! schema | u8 has-metadata | u64 LE metadata length | metadata bytes.
+//! schema | u8 has-metadata | u64 LE metadata length | metadata bytes, sealed with a checksum
+//! trailer (see [`crate::checksum`]); each segment reference holds its segment's checksum.
 
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
@@ -35,6 +36,11 @@ pub struct SegmentRef {
     /// segments written before they existed (those are never pruned by a filter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<SegmentStats>,
+    /// XXH3-64 of the stored segment bytes, verified on every load (absent in segments written
+    /// before checksums existed). Kept here rather than in the segment so that damage to a
+    /// segment cannot disable its own check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<u64>,
 }
 
 /// Data version or tombstone.
@@ -114,10 +120,13 @@ impl Record {
         out.push(meta.is_some() as u8);
         out.extend_from_slice(&(meta.map_or(0, <[u8]>::len) as u64).to_le_bytes());
         out.extend_from_slice(meta.unwrap_or_default());
-        Ok(out)
+        Ok(crate::checksum::seal(out))
     }
 
+    /// Decodes a record, verifying its checksum (records written before checksums existed
+    /// are parsed strictly: every byte must belong to the record).
     pub fn decode(bytes: &[u8]) -> Result<Record> {
+        let bytes = crate::checksum::unseal(bytes, || "a version record".to_string())?.bytes();
         let bad = || Error::corrupt("a version record is truncated or not a Sheaf record");
         let mut rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(bad)?;
         let mut take = |n: usize| -> Result<&[u8]> {
@@ -142,6 +151,9 @@ impl Record {
         let meta_len = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad())?);
         let meta_len = usize::try_from(meta_len).map_err(|_| bad())?;
         let meta = take(meta_len)?;
+        if !rest.is_empty() {
+            return Err(bad());
+        }
         Ok(Record {
             header,
             schema,

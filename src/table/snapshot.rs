@@ -41,10 +41,12 @@ impl Snapshot {
         out.push(meta.is_some() as u8);
         out.extend_from_slice(&(meta.map_or(0, <[u8]>::len) as u64).to_le_bytes());
         out.extend_from_slice(meta.unwrap_or_default());
-        Ok(out)
+        Ok(crate::checksum::seal(out))
     }
 
+    /// Decodes a snapshot, verifying its checksum (see [`crate::checksum`]).
     pub(crate) fn decode(name: &str, bytes: &[u8]) -> Result<Snapshot> {
+        let bytes = crate::checksum::unseal(bytes, || format!("snapshot '{name}'"))?.bytes();
         let bad = || Error::corrupt(format!("snapshot '{name}' cannot be decoded"));
         let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(bad)?;
         let len = u32::from_le_bytes(
@@ -63,9 +65,11 @@ impl Snapshot {
                 .try_into()
                 .map_err(|_| bad())?,
         );
-        let meta = rest
-            .get(9..9 + usize::try_from(meta_len).map_err(|_| bad())?)
-            .ok_or_else(bad)?;
+        let meta_end = 9 + usize::try_from(meta_len).map_err(|_| bad())?;
+        let meta = rest.get(9..meta_end).ok_or_else(bad)?;
+        if rest.len() != meta_end {
+            return Err(bad());
+        }
         Ok(Snapshot {
             name: name.to_string(),
             timestamp_ns: header.timestamp_ns,

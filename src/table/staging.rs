@@ -525,7 +525,7 @@ impl Library {
         let mut batches: Vec<RecordBatch> = Vec::new();
         for c in chunks {
             for s in &c.record.header.segments {
-                batches.push(self.load_segment(storage, symbol, &s.id, schema)?);
+                batches.push(self.load_segment(storage, symbol, s, schema)?);
             }
         }
         let all = arrow_select::concat::concat_batches(schema, &batches)

@@ -156,6 +156,7 @@ impl SegmentWriter {
             index_max,
             bytes: bytes.len() as u64,
             stats: Some(crate::query::stats::compute(batch)),
+            checksum: Some(crate::checksum::hash(&bytes)),
         });
         let mut key = self.key_prefix.clone();
         key.extend_from_slice(id.as_bytes());

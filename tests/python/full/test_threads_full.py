@@ -6,7 +6,7 @@ import threading
 import time
 
 import numpy as np
-from _parallel import check_parallel_speedup, single_threaded_reads
+from _pause import check_runs_alongside
 
 import sheaf
 
@@ -39,26 +39,13 @@ def test_close_under_a_pyarrow_reader(tmp_path):
     assert isinstance(outcome["exc"], sheaf.SheafError)
 
 
-def test_pyarrow_reads_in_parallel(store):
-    lib = store.create_library("big", compression="zstd", rows_per_segment=100_000)
-    rng = np.random.default_rng(0)
-    data = {f"c{i}": np.round(100 + np.cumsum(rng.normal(size=1_000_000)), 2) for i in range(4)}
-    lib.write("a", data)
-    lib.write("b", data)
-
-    def read(sym):
-        for _ in range(3):
-            assert lib.read(sym, output_format="pyarrow").data.num_rows == 1_000_000
-
-    def both():
-        ts = [threading.Thread(target=read, args=(s,)) for s in ("a", "b")]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-
-    with single_threaded_reads():
-        for _ in range(2):
-            read("a")
-            both()
-        check_parallel_speedup(lambda: (read("a"), read("b")), both)
+def test_a_pyarrow_read_stopped_inside_the_library_lets_another_call_run(store):
+    lib = store.create_library("big", rows_per_segment=100_000)
+    lib.write("a", {"c0": np.arange(300_000, dtype="float64")})
+    lib.write("b", {"c0": np.arange(3, dtype="float64")})
+    table = check_runs_alongside(
+        "get",
+        lambda: lib.read("a", output_format="pyarrow").data,
+        lambda: lib.read("b", output_format="pyarrow").data,
+    )
+    assert table.column("c0").to_pylist() == [float(i) for i in range(300_000)]
