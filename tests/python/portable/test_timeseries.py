@@ -311,6 +311,9 @@ def test_as_of_versions_negative_and_datetimes(tslib):
     assert tslib.read("s", as_of=dt.datetime.now(dt.timezone.utc)).version == 2
     latest = tslib.read_metadata("s")
     assert tslib.read("s", as_of=latest.timestamp).version in (1, 2)  # microseconds truncated
+    exact = np.datetime64(latest.timestamp_ns, "ns")  # the commit time itself: that version
+    assert tslib.read("s", as_of=exact).version == 2
+    assert tslib.read("s", as_of=exact - np.timedelta64(1, "ns")).version == 1
     with pytest.raises(sheaf.NoSuchVersionError):
         tslib.read("s", as_of=dt.datetime(2000, 1, 1))
     with pytest.raises(TypeError):
