@@ -160,7 +160,9 @@ class Totals:
         listed = sum(s.times for s in cls.skips)
         if listed != cls.skipped:
             # e.g. a pytest run without -rs: the skips are counted but not listed.
-            problems.append(f"{cls.skipped} tests skipped, but only {listed} listed with a reason")
+            unlisted = f"{cls.skipped} tests skipped, but {listed} listed with a reason"
+            print(f"  {unlisted}")
+            problems.append(unlisted)
         for suite in cls.missing:
             print(f"  {suite}: NOT RUN (its interpreter is not installed)")
             problems.append(f"{suite}: not run, its interpreter is not installed")
