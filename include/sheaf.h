@@ -654,6 +654,35 @@ SheafStatus sheaf_library_exists(const struct SheafStore *store, const char *nam
 // Free `*out_json` with `sheaf_bytes_free`.
 SheafStatus sheaf_library_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
 
+// Checks the whole store: every version record, staged chunk, snapshot and registry entry is
+// decoded with its checksum verified, and every segment that a live version, a snapshot or a
+// pending staged chunk refers to is read and checked against the checksum its record holds.
+// Keys nothing refers to are listed as leftovers (segments of interrupted writes, staged
+// chunks a crash left after they were consumed, data of dropped libraries, key spaces and
+// collections). Reads all data, so it takes as long as reading everything once.
+//
+// `*out_json` receives `{"checked": N, "problems": [{"key": "...", "problem": "..."}],
+// "leftovers": [{"key": "...", "kind": "unreferenced_segment" | "consumed_chunk" |
+// "dropped_data", "written_ns": N | null}]}` (keys with `\0` shown as `/`); free it with
+// `sheaf_bytes_free`. Damage is reported in `problems`, not as an error status.
+//
+// Errors: `SHEAF_ERR_CLOSED`, `SHEAF_ERR_NULL_POINTER`, storage errors. Safe beside other
+// threads and processes using the store.
+SheafStatus sheaf_store_verify(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+// Removes the leftovers `sheaf_store_verify` lists: data of dropped libraries, key spaces and
+// collections and consumed staged chunks at once, unreferenced segments only once they are
+// older than a grace period (a write in progress has written segments its version record will
+// refer to when it commits). Safe beside other threads and processes, provided no single
+// write runs longer than the grace period.
+//
+// `options` (JSON, may be empty): `{"grace_seconds": 86400}` (the default: a day).
+// `*out_json` receives `{"removed_keys": N, "kept_young_segments": M}`.
+//
+// Errors: `SHEAF_ERR_INVALID_JSON`, `SHEAF_ERR_INVALID_ARGUMENT`, `SHEAF_ERR_CLOSED`,
+// `SHEAF_ERR_NULL_POINTER`, storage errors.
+SheafStatus sheaf_store_reclaim(const struct SheafStore *store, const char *options, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
 // The library's options as JSON (the shape `sheaf_library_create` takes, every field present)
 // together with its name: `{"name": "prices", "options": {...}}`.
 SheafStatus sheaf_library_describe(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);

@@ -27,7 +27,7 @@ struct Counters {
     incarnation: Option<String>,
 }
 
-fn registry_key(name: &str) -> Vec<u8> {
+pub(crate) fn registry_key(name: &str) -> Vec<u8> {
     let mut k = b"C\0".to_vec();
     k.extend_from_slice(name.as_bytes());
     k
@@ -133,6 +133,20 @@ impl Store {
     pub fn collection_exists(&self, name: &str) -> Result<bool> {
         validate_name("collection", name)?;
         Ok(self.storage()?.get(&registry_key(name))?.is_some())
+    }
+
+    /// Where the documents of the collection `name` live (for `verify`).
+    pub(crate) fn collection_docs_prefix(&self, name: &str) -> Result<Vec<u8>> {
+        let bytes = self.storage()?.get(&registry_key(name))?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoSuchCollection,
+                format!("no collection '{name}'"),
+            )
+        })?;
+        Ok(docs_prefix(
+            name,
+            decode_counters(name, &bytes)?.incarnation.as_deref(),
+        ))
     }
 
     /// Collection names in byte order.

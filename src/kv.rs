@@ -88,7 +88,7 @@ fn check_mode(call: &str, given: u32, allowed: u32) -> Result<()> {
     Ok(())
 }
 
-fn space_key(name: &str) -> Vec<u8> {
+pub(crate) fn space_key(name: &str) -> Vec<u8> {
     let mut k = b"K\0".to_vec();
     k.extend_from_slice(name.as_bytes());
     k
@@ -181,6 +181,18 @@ impl Store {
                 closed: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Where the entries of the registered space `name` live (for `verify`).
+    pub(crate) fn kv_entries_prefix(&self, name: &str) -> Result<Vec<u8>> {
+        let bytes = self
+            .storage()?
+            .get(&space_key(name))?
+            .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no key space '{name}'")))?;
+        Ok(entries_prefix(
+            name,
+            decode_space_entry(name, &bytes)?.as_deref(),
+        ))
     }
 
     /// Key space names in byte order.

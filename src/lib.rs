@@ -22,6 +22,7 @@ pub mod query;
 pub mod storage;
 pub mod store;
 pub mod table;
+pub mod verify;
 
 pub use collection::Collection;
 pub use error::{Error, ErrorKind, Result};

@@ -127,7 +127,7 @@ pub struct Store {
     inner: Arc<StoreInner>,
 }
 
-fn library_key(name: &str) -> Vec<u8> {
+pub(crate) fn library_key(name: &str) -> Vec<u8> {
     let mut key = b"L\0".to_vec();
     key.extend_from_slice(name.as_bytes());
     key

@@ -439,8 +439,27 @@ fn every_operation_survives_a_crash_at_every_step() {
                 ));
                 break;
             };
-            // Recovery: the same call again, on a fresh handle, as after a clean run.
+            // What the crash left is garbage, never damage; reclaim removes all of it and
+            // changes nothing a user sees.
             let store = Store::from_storage("mem://reopened", raw.clone());
+            let report = store.verify().unwrap();
+            if !report.problems.is_empty() {
+                failures.push(format!(
+                    "{name}, crash at {k}: verify found {:?}",
+                    report.problems
+                ));
+            }
+            // (observe re-creates a dropped library and key space, so look once more first)
+            let before_reclaim = observe(&raw);
+            store.reclaim(std::time::Duration::ZERO).unwrap();
+            let report = store.verify().unwrap();
+            if !report.leftovers.is_empty() || observe(&raw) != before_reclaim {
+                failures.push(format!(
+                    "{name}, crash at {k}: reclaim left {:?} or changed the state",
+                    report.to_json()
+                ));
+            }
+            // Recovery: the same call again, on a fresh handle, as after a clean run.
             let lib = store.open_library(LIB, false, options()).unwrap();
             let rerun = op(&store, &lib);
             if let Err(e) = &rerun {
@@ -520,7 +539,15 @@ fn run_pair(a: Op, b: Op, k: u64) -> (Paused, Option<PairOutcome>) {
         hook.changed.notify_all();
     }
     let result_a = party.join().unwrap();
-    (Paused::AtStep, Some((result_a, result_b, observe(&raw))))
+    let mut seen = observe(&raw);
+    let problems = Store::from_storage("mem://verify", raw.clone())
+        .verify()
+        .unwrap()
+        .problems;
+    if !problems.is_empty() {
+        seen.push_str(&format!("\nverify problems: {problems:?}"));
+    }
+    (Paused::AtStep, Some((result_a, result_b, seen)))
 }
 
 #[test]
@@ -580,4 +607,87 @@ fn every_pair_of_operations_is_serializable_at_every_step() {
         failures.len(),
         failures.join("\n\n")
     );
+}
+
+// ------------------------------------------------------------------ verify and reclaim
+
+#[test]
+fn verify_lists_what_crashes_leave_and_reclaim_removes_only_that() {
+    use sheaf::verify::LeftoverKind;
+    let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://leftovers"));
+    initial_state(&raw);
+    let clean = observe(&raw);
+    let store = Store::from_storage("mem://leftovers", raw.clone());
+    assert!(store.verify().unwrap().leftovers.is_empty());
+    // A write killed after its segments, before its version record.
+    let hook = Arc::new(Hook::default());
+    hook.state.lock().crash_after = Some(1);
+    let crashing = hooked(&raw, &hook);
+    let lib = crashing.open_library(LIB, false, options()).unwrap();
+    let big = rows(1000, 40, 0.0);
+    assert!(lib
+        .write(SYM, &mut reader(big), None, &indexed("ts"))
+        .is_err());
+    // A library whose drop was killed after its registry key went.
+    let other = store.create_library("other", options()).unwrap();
+    other
+        .write("x", &mut reader(rows(0, 20, 0.0)), None, &indexed("ts"))
+        .unwrap();
+    let hook = Arc::new(Hook::default());
+    hook.state.lock().crash_after = Some(1);
+    assert!(hooked(&raw, &hook).delete_library("other").is_err());
+
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let kinds: Vec<LeftoverKind> = report.leftovers.iter().map(|l| l.kind).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == LeftoverKind::UnreferencedSegment)
+            .count(),
+        10,
+        "{}",
+        report.to_json()
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == LeftoverKind::DroppedData)
+            .count(),
+        1,
+        "{}",
+        report.to_json()
+    );
+    // A grace period protects young segments (a write in progress), not dropped data.
+    let kept = store.reclaim(Duration::from_secs(3600)).unwrap();
+    assert_eq!(kept.kept_young_segments, 10);
+    assert!(kept.removed_keys > 0);
+    assert_eq!(store.verify().unwrap().leftovers.len(), 10);
+    let removed = store.reclaim(Duration::ZERO).unwrap();
+    assert_eq!((removed.removed_keys, removed.kept_young_segments), (10, 0));
+    let report = store.verify().unwrap();
+    assert!(
+        report.leftovers.is_empty() && report.problems.is_empty(),
+        "{}",
+        report.to_json()
+    );
+    assert_eq!(observe(&raw), clean);
+    // Only the keys of the listed data remain: nothing under the dropped library's prefix.
+    let left: usize = raw
+        .scan(
+            &sheaf::storage::KeyRange::all(),
+            sheaf::storage::ScanOptions::default(),
+        )
+        .unwrap()
+        .len();
+    let fresh: SharedStorage = Arc::new(MemoryStorage::new("mem://fresh"));
+    initial_state(&fresh);
+    let expected = fresh
+        .scan(
+            &sheaf::storage::KeyRange::all(),
+            sheaf::storage::ScanOptions::default(),
+        )
+        .unwrap()
+        .len();
+    assert_eq!(left, expected);
 }

@@ -148,6 +148,12 @@ fn every_flipped_byte_in_every_checked_value_is_reported_as_corrupt() {
                 let mut damaged = original.clone();
                 damaged[i] ^= 0x10;
                 raw.put(key, &damaged).unwrap();
+                let report = Store::from_storage("mem://verify", raw.clone()).verify();
+                assert!(
+                    report.as_ref().is_ok_and(|r| !r.problems.is_empty()),
+                    "verify missed a flip at byte {i} of {:?}: {report:?}",
+                    String::from_utf8_lossy(key)
+                );
                 match read_everything(&raw) {
                     Err(e) if e.kind() == ErrorKind::Corrupt => {}
                     other => panic!(
@@ -162,5 +168,13 @@ fn every_flipped_byte_in_every_checked_value_is_reported_as_corrupt() {
         }
         assert!(checked > 1000, "{checked}");
         assert_eq!(read_everything(&raw).unwrap(), clean);
+        let report = Store::from_storage("mem://verify", raw.clone())
+            .verify()
+            .unwrap();
+        assert!(
+            report.problems.is_empty() && report.leftovers.is_empty(),
+            "{}",
+            report.to_json()
+        );
     }
 }

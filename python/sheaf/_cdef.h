@@ -328,6 +328,10 @@ SheafStatus sheaf_library_exists(const struct SheafStore *store, const char *nam
 
 SheafStatus sheaf_library_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
 
+SheafStatus sheaf_store_verify(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_store_reclaim(const struct SheafStore *store, const char *options, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
 SheafStatus sheaf_library_describe(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
 
 SheafStatus sheaf_library_close(struct SheafLibrary *library, struct SheafError **err);

@@ -341,6 +341,32 @@ class Store:
         names: List[str] = json.loads(take_bytes(out))
         return names
 
+    def verify(self) -> Dict[str, Any]:
+        """Checks every stored record, snapshot, staged chunk and registry entry (checksums) and
+        every segment they refer to (present, checksum matching), and lists keys nothing refers
+        to. Reads all data. Returns ``{"checked": int, "problems": [{"key", "problem"}],
+        "leftovers": [{"key", "kind", "written_ns"}]}``; damage is reported in ``problems``,
+        not raised. ``kind`` is ``"unreferenced_segment"``, ``"consumed_chunk"`` or
+        ``"dropped_data"``."""
+        out = ffi.new("SheafBytes *")
+        slot = errslot()
+        check(lib.sheaf_store_verify(self._h, out, slot), slot)
+        report: Dict[str, Any] = json.loads(take_bytes(out))
+        return report
+
+    def reclaim(self, grace_seconds: float = 86400.0) -> Dict[str, int]:
+        """Removes the leftovers :meth:`verify` lists: data of dropped libraries, key spaces and
+        collections and consumed staged chunks at once; unreferenced segments once older than
+        ``grace_seconds`` (a write in progress has segments its version will refer to when it
+        commits). Safe beside other processes if no single write takes longer than the grace
+        period. Returns ``{"removed_keys": int, "kept_young_segments": int}``."""
+        options = json.dumps({"grace_seconds": grace_seconds}).encode()
+        out = ffi.new("SheafBytes *")
+        slot = errslot()
+        check(lib.sheaf_store_reclaim(self._h, options, len(options), out, slot), slot)
+        report: Dict[str, int] = json.loads(take_bytes(out))
+        return report
+
     def __getitem__(self, name: str) -> Library:
         return self.get_library(name)
 

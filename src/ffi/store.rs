@@ -3,8 +3,8 @@
 use std::ffi::c_char;
 
 use super::{
-    free_handle, guard, handle_ref, json_out, opt_str_arg, register_handle, require_out, str_arg,
-    write_out, SheafBytes, SheafError, SheafStatus,
+    bytes_out, free_handle, guard, handle_ref, json_out, opt_str_arg, register_handle, require_out,
+    str_arg, write_out, SheafBytes, SheafError, SheafStatus,
 };
 use crate::store::{LibraryOptions, Store};
 
@@ -180,6 +180,61 @@ pub extern "C" fn sheaf_library_list(
     guard(err, || {
         require_out(out_json, "out_json")?;
         json_out(out_json, "out_json", &store_ref(store)?.list_libraries()?)
+    })
+}
+
+/// Checks the whole store: every version record, staged chunk, snapshot and registry entry is
+/// decoded with its checksum verified, and every segment that a live version, a snapshot or a
+/// pending staged chunk refers to is read and checked against the checksum its record holds.
+/// Keys nothing refers to are listed as leftovers (segments of interrupted writes, staged
+/// chunks a crash left after they were consumed, data of dropped libraries, key spaces and
+/// collections). Reads all data, so it takes as long as reading everything once.
+///
+/// `*out_json` receives `{"checked": N, "problems": [{"key": "...", "problem": "..."}],
+/// "leftovers": [{"key": "...", "kind": "unreferenced_segment" | "consumed_chunk" |
+/// "dropped_data", "written_ns": N | null}]}` (keys with `\0` shown as `/`); free it with
+/// `sheaf_bytes_free`. Damage is reported in `problems`, not as an error status.
+///
+/// Errors: `SHEAF_ERR_CLOSED`, `SHEAF_ERR_NULL_POINTER`, storage errors. Safe beside other
+/// threads and processes using the store.
+#[no_mangle]
+pub extern "C" fn sheaf_store_verify(
+    store: *const SheafStore,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let report = store_ref(store)?.verify()?;
+        bytes_out(out_json, "out_json", report.to_json().into_bytes())
+    })
+}
+
+/// Removes the leftovers `sheaf_store_verify` lists: data of dropped libraries, key spaces and
+/// collections and consumed staged chunks at once, unreferenced segments only once they are
+/// older than a grace period (a write in progress has written segments its version record will
+/// refer to when it commits). Safe beside other threads and processes, provided no single
+/// write runs longer than the grace period.
+///
+/// `options` (JSON, may be empty): `{"grace_seconds": 86400}` (the default: a day).
+/// `*out_json` receives `{"removed_keys": N, "kept_young_segments": M}`.
+///
+/// Errors: `SHEAF_ERR_INVALID_JSON`, `SHEAF_ERR_INVALID_ARGUMENT`, `SHEAF_ERR_CLOSED`,
+/// `SHEAF_ERR_NULL_POINTER`, storage errors.
+#[no_mangle]
+pub extern "C" fn sheaf_store_reclaim(
+    store: *const SheafStore,
+    options: *const c_char,
+    options_len: usize,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let text = opt_str_arg(options, options_len, "options")?;
+        let grace = crate::verify::parse_reclaim_options(text)?;
+        let report = store_ref(store)?.reclaim(grace)?;
+        json_out(out_json, "out_json", &report)
     })
 }
 

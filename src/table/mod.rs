@@ -21,6 +21,7 @@ mod schema;
 pub mod segment;
 pub mod snapshot;
 pub mod staging;
+mod verify;
 mod write;
 
 use std::collections::HashSet;

@@ -694,6 +694,39 @@ static bool library_exists(SheafStore *store, const char *name) {
     return exists;
 }
 
+/* The whole text of a library-owned JSON result, as a C string (freed by the caller). */
+static char *json_text(SheafBytes *json) {
+    char *text = malloc(json->len + 1);
+    REQUIRE(text != NULL);
+    memcpy(text, json->data, json->len);
+    text[json->len] = '\0';
+    sheaf_bytes_free(json);
+    return text;
+}
+
+/* verify walks the store and finds nothing wrong and nothing left over after clean calls;
+ * reclaim then has nothing to remove, and refuses bad options. */
+static void check_store_is_clean(SheafStore *store) {
+    SheafBytes json = {NULL, 0};
+    EXPECT_OK(sheaf_store_verify(store, &json, &err));
+    char *text = json_text(&json);
+    CHECK_MSG(strstr(text, "\"problems\":[]") != NULL && strstr(text, "\"leftovers\":[]") != NULL,
+              "verify: %s", text);
+    CHECK_MSG(strstr(text, "\"checked\":0") == NULL, "verify checked nothing: %s", text);
+    free(text);
+    EXPECT_OK(sheaf_store_reclaim(store, STR("{\"grace_seconds\": 0}"), &json, &err));
+    text = json_text(&json);
+    CHECK_EQ_STR(text, "{\"removed_keys\":0,\"kept_young_segments\":0}");
+    free(text);
+    EXPECT_ERR(SHEAF_ERR_INVALID_JSON, "reclaim options",
+               sheaf_store_reclaim(store, STR("{\"grace\": 1}"), &json, &err));
+    EXPECT_ERR(SHEAF_ERR_INVALID_ARGUMENT, "grace_seconds",
+               sheaf_store_reclaim(store, STR("{\"grace_seconds\": -5}"), &json, &err));
+    EXPECT_ERR(SHEAF_ERR_NULL_POINTER, "store", sheaf_store_verify(NULL, &json, &err));
+    EXPECT_ERR(SHEAF_ERR_NULL_POINTER, "out_json", sheaf_store_verify(store, NULL, &err));
+    CHECK(json.data == NULL);
+}
+
 static void test_libraries(SheafStore *store) {
     SheafLibrary *alpha = NULL, *beta = NULL, *again = NULL, *gamma = NULL;
     bool existed = false;
@@ -741,6 +774,7 @@ static void test_libraries(SheafStore *store) {
     check_describe(gamma, "gamma", 100000, "lz4", false);
     EXPECT_OK(sheaf_library_delete(store, STR("gamma"), NULL, &err));
     sheaf_library_free(gamma);
+    check_store_is_clean(store);
 
     /* Non-ASCII names are fine; the list is in byte order. */
     SheafLibrary *unicode = NULL;
