@@ -269,9 +269,14 @@ def cmd_header() -> None:
     cargo("test", "--test", "header", env={"SHEAF_BLESS_HEADER": "1"})
 
 
-def cmd_build() -> None:
-    step("building the release library")
-    cargo("build", "--release", "--locked")
+#: The test build's cargo features: the pause point the GIL tests arm (src/failpoints.rs).
+#: The shipped library (`build.py wheel`, `demo`) is built without them.
+TEST_FEATURES = ["--features", "failpoints"]
+
+
+def cmd_build(test_build: bool = False) -> None:
+    step("building the release library" + (" (test build: failpoints)" if test_build else ""))
+    cargo("build", "--release", "--locked", *(TEST_FEATURES if test_build else []))
     if not LIBRARY.exists():
         raise SystemExit(f"{LIBRARY} was not produced")
 
@@ -286,11 +291,14 @@ def tooling_python() -> Path:
     return venv_python(f"cpython{FULL_CPYTHON}-full", full, REQUIREMENTS_FULL)
 
 
-def cmd_wheel() -> Path:
-    cmd_build()
-    step("building the wheel")
-    DIST.mkdir(exist_ok=True)
-    for old in DIST.glob("sheaf-*.whl"):
+def cmd_wheel(test_build: bool = False) -> Path:
+    """The wheel in dist/ (shipped) or, for the test suites, one built with the failpoints
+    feature in build/test-dist/ (never to be shipped)."""
+    cmd_build(test_build)
+    step("building the wheel" + (" (test build)" if test_build else ""))
+    out = BUILD / "test-dist" if test_build else DIST
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("sheaf-*.whl"):
         old.unlink()
     run(
         [
@@ -299,14 +307,14 @@ def cmd_wheel() -> Path:
             "--lib",
             LIBRARY,
             "--out",
-            DIST,
+            out,
             "--version",
             version(),
         ]
     )
-    wheels = sorted(DIST.glob("sheaf-*.whl"))
+    wheels = sorted(out.glob("sheaf-*.whl"))
     if len(wheels) != 1:
-        raise SystemExit(f"expected one wheel in {DIST}, found {len(wheels)}")
+        raise SystemExit(f"expected one wheel in {out}, found {len(wheels)}")
     wheel = wheels[0]
     print(f"wrote {wheel.relative_to(ROOT)} ({wheel.stat().st_size / 1e6:.1f} MB)")
     return wheel
@@ -456,9 +464,10 @@ def cmd_test() -> None:
         step("Rust: formatting and lints")
         cargo("fmt", "--check")
         cargo("clippy", "--all-targets", "--locked", "--", "-D", "warnings")
+        cargo("clippy", "--all-targets", "--locked", *TEST_FEATURES, "--", "-D", "warnings")
         step("Rust: unit and integration tests (incl. header up to date)")
-        cargo("test", "--locked", capture=True)
-        wheel = cmd_wheel()
+        cargo("test", "--locked", *TEST_FEATURES, capture=True)
+        wheel = cmd_wheel(test_build=True)
         run_c_tests()
         run_python_suites(wheel)
     except BaseException:

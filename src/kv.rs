@@ -221,6 +221,25 @@ impl Store {
     }
 }
 
+/// Longest key of a key space, in bytes: the same on every backend (LMDB keys are at most 511
+/// bytes, and a space's prefix takes 35 of them).
+pub const MAX_KEY_BYTES: usize = 448;
+
+fn check_keys<'a>(keys: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
+    for key in keys {
+        if key.len() > MAX_KEY_BYTES {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "a key is {} bytes long; keys are at most {MAX_KEY_BYTES} bytes",
+                    key.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn no_such_key(key: &[u8]) -> Error {
     Error::new(
         ErrorKind::NoSuchKey,
@@ -288,6 +307,7 @@ impl KeySpace {
     /// Stores many pairs in one transaction; each key gets its own outcome (a NEW_ONLY key that
     /// exists fails alone). The outer error is for the call as a whole.
     pub fn put_multi(&self, keys: &[&[u8]], values: &[&[u8]], m: u32) -> Result<Vec<PutOutcome>> {
+        check_keys(keys.iter().copied())?;
         check_mode(
             "put",
             m,
@@ -349,6 +369,7 @@ impl KeySpace {
         timeout: Duration,
         mut use_value: impl FnMut(&[u8]) -> Result<T>,
     ) -> Result<Option<T>> {
+        check_keys([key])?;
         check_mode("get", m, mode::CONSUME | mode::WAIT)?;
         let storage = self.storage()?;
         let full = self.key(key);
@@ -395,6 +416,7 @@ impl KeySpace {
     /// The values of many keys, read at one point in time (or, with CONSUME, taken in one
     /// transaction). WAIT is not available for multi gets.
     pub fn get_multi(&self, keys: &[&[u8]], m: u32) -> Result<Vec<Option<Vec<u8>>>> {
+        check_keys(keys.iter().copied())?;
         check_mode("get_multi", m, mode::CONSUME)?;
         let storage = self.storage()?;
         let full: Vec<Vec<u8>> = keys.iter().map(|k| self.key(k)).collect();
@@ -419,6 +441,7 @@ impl KeySpace {
 
     /// Whether each key exists.
     pub fn exists_multi(&self, keys: &[&[u8]]) -> Result<Vec<bool>> {
+        check_keys(keys.iter().copied())?;
         Ok(self
             .get_multi(keys, 0)?
             .into_iter()
@@ -428,6 +451,7 @@ impl KeySpace {
 
     /// The value length of each key (`None` when missing).
     pub fn length_multi(&self, keys: &[&[u8]]) -> Result<Vec<Option<u64>>> {
+        check_keys(keys.iter().copied())?;
         Ok(self
             .get_multi(keys, 0)?
             .into_iter()
@@ -437,6 +461,7 @@ impl KeySpace {
 
     /// Erases keys (missing ones are fine); returns which existed.
     pub fn erase_multi(&self, keys: &[&[u8]]) -> Result<Vec<bool>> {
+        check_keys(keys.iter().copied())?;
         let storage = self.storage()?;
         let mut existed = Vec::new();
         storage.transact(&mut |t| {
@@ -464,6 +489,7 @@ impl KeySpace {
 
     /// Erases every key starting with `prefix` (all keys for an empty prefix); returns how many.
     pub fn erase_range(&self, prefix: &[u8]) -> Result<u64> {
+        check_keys([prefix])?;
         delete_prefix(self.storage()?.as_ref(), &self.key(prefix))
     }
 
@@ -478,6 +504,7 @@ impl KeySpace {
         m: u32,
         with_values: bool,
     ) -> Result<Vec<KeyValue>> {
+        check_keys([from_key, filter])?;
         check_mode(
             "list",
             m,

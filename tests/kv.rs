@@ -412,3 +412,64 @@ fn document_filters_compare_numbers_by_value_and_huge_counts_are_fine() {
         2
     );
 }
+
+#[test]
+fn key_length_limit_is_the_same_on_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    for uri in [
+        "mem://".to_string(),
+        format!("lmdb://{}", dir.path().display()),
+    ] {
+        let store = sheaf::Store::open(&uri).unwrap();
+        let name = "n".repeat(255);
+        let space = store.kv(&name).unwrap();
+        let longest = vec![b'k'; sheaf::kv::MAX_KEY_BYTES];
+        space.put(&longest, b"v", 0).unwrap();
+        assert_eq!(
+            space.get(&longest, 0, std::time::Duration::ZERO).unwrap(),
+            Some(b"v".to_vec())
+        );
+        let too_long = vec![b'k'; sheaf::kv::MAX_KEY_BYTES + 1];
+        let err = space.put(&too_long, b"v", 0).unwrap_err();
+        assert_eq!(err.kind(), sheaf::ErrorKind::InvalidArgument, "{uri}");
+        assert!(
+            err.message().contains("at most 448 bytes"),
+            "{}",
+            err.message()
+        );
+        assert_eq!(
+            space
+                .get(&too_long, 0, std::time::Duration::ZERO)
+                .unwrap_err()
+                .kind(),
+            sheaf::ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            space.erase_multi(&[&too_long]).unwrap_err().kind(),
+            sheaf::ErrorKind::InvalidArgument
+        );
+        // Names at their limit work together on every backend: library, symbol and snapshot.
+        let lib = store
+            .create_library(&"l".repeat(255), sheaf::LibraryOptions::default())
+            .unwrap();
+        let batch = arrow_array::RecordBatch::try_from_iter([(
+            "x",
+            std::sync::Arc::new(arrow_array::Int64Array::from(vec![1, 2])) as arrow_array::ArrayRef,
+        )])
+        .unwrap();
+        let schema = batch.schema();
+        let mut reader = arrow_array::RecordBatchIterator::new(vec![Ok(batch)].into_iter(), schema);
+        lib.write(
+            &"s".repeat(255),
+            &mut reader,
+            None,
+            &sheaf::WriteOptions::default(),
+        )
+        .unwrap();
+        lib.snapshot(&"p".repeat(255), None, &[], None).unwrap();
+        assert_eq!(
+            lib.list_symbols(Some(&"p".repeat(255))).unwrap(),
+            vec!["s".repeat(255)]
+        );
+    }
+}

@@ -55,12 +55,32 @@ fn watch_forks() {
     });
 }
 
+/// errno values that mean the disk (or the user's quota on it) is full.
+fn is_disk_full(errno: i32) -> bool {
+    errno == libc::ENOSPC || errno == libc::EDQUOT
+}
+
+fn disk_full(context: &str) -> Error {
+    Error::new(
+        ErrorKind::StorageFull,
+        format!("{context}: the disk holding the store is full (no space left on device); free space and retry — nothing of this call was committed"),
+    )
+}
+
 fn lmdb_error(context: &str, e: heed::Error) -> Error {
     match e {
         heed::Error::Mdb(MdbError::MapFull) => Error::new(
             ErrorKind::StorageFull,
             format!("{context}: the LMDB map is full; reopen with a larger ?map_size= (e.g. lmdb:///path?map_size=1TB)"),
         ),
+        heed::Error::Mdb(MdbError::BadValSize) => Error::new(
+            ErrorKind::InvalidArgument,
+            format!("{context}: a key is longer than LMDB allows (511 bytes)"),
+        ),
+        heed::Error::Mdb(MdbError::Other(code)) if is_disk_full(code) => disk_full(context),
+        heed::Error::Io(io) if io.raw_os_error().is_some_and(is_disk_full) => {
+            disk_full(context).caused_by(io)
+        }
         heed::Error::Io(io) => Error::new(ErrorKind::Io, context.to_string()).caused_by(io),
         other => Error::storage(context.to_string()).caused_by(other),
     }
@@ -330,5 +350,34 @@ fn scan_in(
             .take(limit)
             .map(to_entry)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_says_so() {
+        for e in [
+            heed::Error::Mdb(MdbError::Other(libc::ENOSPC)),
+            heed::Error::Io(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+            heed::Error::Io(std::io::Error::from_raw_os_error(libc::EDQUOT)),
+        ] {
+            let err = lmdb_error("committing", e);
+            assert_eq!(err.kind(), ErrorKind::StorageFull);
+            assert!(
+                err.message().contains("disk holding the store is full"),
+                "{}",
+                err.message()
+            );
+        }
+        let other = lmdb_error(
+            "committing",
+            heed::Error::Io(std::io::Error::from_raw_os_error(libc::EIO)),
+        );
+        assert_eq!(other.kind(), ErrorKind::Io);
+        let long = lmdb_error("put", heed::Error::Mdb(MdbError::BadValSize));
+        assert_eq!(long.kind(), ErrorKind::InvalidArgument);
     }
 }

@@ -52,7 +52,10 @@ def lmdb_lib(lmdb_uri):
 
 
 def _other_read(lib):
-    return lambda: lib.read("other").data["x"].tolist()
+    def read_other():
+        return lib.read("other").data["x"].tolist()
+
+    return read_other
 
 
 def test_a_read_stopped_inside_the_library_lets_python_and_another_call_run(lmdb_lib):
