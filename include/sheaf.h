@@ -813,6 +813,16 @@ SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const
 // Lists the symbols that have a live version, as a JSON array of names in byte order.
 SheafStatus sheaf_table_list_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
 
+// Lists symbols, filtered. `options` (JSON, may be empty): `{"snapshot": NAME | null,
+// "regex": PATTERN | null}` — the symbols a snapshot holds instead of the live ones, and only
+// those `PATTERN` matches anywhere in the name (Rust `regex` syntax: matching is linear in the
+// name's length whatever the pattern; backreferences and lookaround are refused with
+// `SHEAF_ERR_INVALID_ARGUMENT`). `*out_json` receives a JSON array of names in byte order.
+//
+// Errors: `SHEAF_ERR_NO_SUCH_SNAPSHOT`, `SHEAF_ERR_INVALID_ARGUMENT` (a bad pattern),
+// `SHEAF_ERR_INVALID_JSON`, `SHEAF_ERR_NULL_POINTER`, `SHEAF_ERR_CLOSED`.
+SheafStatus sheaf_table_list_symbols_filtered(const struct SheafLibrary *library, const char *options, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
 // Sets `*out` to whether `symbol` has a live version.
 SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, bool *out, struct SheafError **err);
 

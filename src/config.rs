@@ -179,6 +179,37 @@ pub fn log(level: LogLevel, message: impl FnOnce() -> String) {
         return;
     }
     if let Some(sink) = LOG_SINK.read().as_ref() {
-        sink(level, &message());
+        sink(level, &one_line(message()));
+    }
+}
+
+/// A message with its control characters escaped (`\n` → `\\n`, others as `\\u{..}`):
+/// messages quote user input (column and symbol names), and a newline in a name must not forge
+/// a second log record.
+fn one_line(message: String) -> String {
+    if !message.chars().any(char::is_control) {
+        return message;
+    }
+    message
+        .chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_messages_are_one_line() {
+        assert_eq!(super::one_line("plain".into()), "plain");
+        assert_eq!(
+            super::one_line("column 'a\nCRITICAL sheaf: forged\r\x07' is missing".into()),
+            "column 'a\\nCRITICAL sheaf: forged\\r\\u{7}' is missing"
+        );
     }
 }

@@ -858,3 +858,61 @@ fn c_mode_constants_equal_the_engine_modes_and_nothing_unprefixed_leaks() {
         );
     }
 }
+
+#[test]
+fn a_handle_of_another_kind_is_refused_and_huge_counts_are_invalid_arguments() {
+    let store = open_store("mem://");
+    let lib = create_library(store, "kinds", "");
+    // An error object passed as a store, a library passed as a store: refused, not used.
+    let mut err: *mut SheafError = null_mut();
+    let (n, len) = s("x");
+    assert_ne!(
+        sheaf_library_exists(store, n, len, null_mut(), &mut err),
+        SHEAF_OK
+    );
+    assert!(!err.is_null());
+    let as_store = err as *const SheafStore;
+    let mut out = SheafBytes {
+        data: null_mut(),
+        len: 0,
+    };
+    let (status, message) = call(|e| sheaf_library_list(as_store, &mut out, e));
+    assert_eq!(status, ErrorKind::InvalidArgument.code());
+    assert!(message.contains("another kind"), "{message}");
+    let (status, message) = call(|e| sheaf_library_list(lib as *const SheafStore, &mut out, e));
+    assert_eq!(status, ErrorKind::InvalidArgument.code());
+    assert!(message.contains("another kind"), "{message}");
+    // Freeing with the wrong function is ignored: the store stays usable.
+    sheaf_library_free(store as *mut SheafLibrary);
+    let (status, _) = call(|e| sheaf_library_list(store, &mut out, e));
+    assert_eq!(status, SHEAF_OK);
+    drop(take_bytes(out));
+    sheaf_error_free(err);
+    // A count no array can hold is an invalid argument, not an internal error.
+    let mut space: *mut SheafKeySpace = null_mut();
+    let (name, name_len) = s("space");
+    ok(|e| sheaf_kv_open(store, name, name_len, &mut space, e));
+    let key = b"k";
+    let size = 1usize;
+    let (status, message) = call(|e| {
+        sheaf_kv_put_multi(
+            space,
+            1 << 62,
+            key.as_ptr(),
+            &size,
+            key.as_ptr(),
+            &size,
+            0,
+            null_mut(),
+            e,
+        )
+    });
+    assert_eq!(status, ErrorKind::InvalidArgument.code(), "{message}");
+    assert!(
+        message.contains("more than any array can hold"),
+        "{message}"
+    );
+    sheaf_kv_free(space);
+    sheaf_library_free(lib);
+    sheaf_store_free(store);
+}

@@ -988,19 +988,22 @@ fn batches_give_one_result_per_item() {
     );
     assert!(dup.is_err(), "duplicate symbols are refused");
     assert!(!lib.has_symbol("x", &AsOf::Latest).unwrap());
-    let reads = lib.read_batch(&[
-        ("a".into(), ReadOptions::default()),
-        ("nope".into(), ReadOptions::default()),
-        ("b".into(), ReadOptions::as_of(AsOf::Version(0))),
-    ]);
+    let reads = lib
+        .read_batch(&[
+            ("a".into(), ReadOptions::default()),
+            ("nope".into(), ReadOptions::default()),
+            ("b".into(), ReadOptions::as_of(AsOf::Version(0))),
+        ])
+        .unwrap();
     assert_eq!(reads[0].as_ref().unwrap().info.rows, 2);
     assert_eq!(
         reads[1].as_ref().err().unwrap().kind(),
         ErrorKind::NoSuchSymbol
     );
     assert_eq!(reads[2].as_ref().unwrap().metadata, Some(vec![7]));
-    let metas =
-        lib.read_metadata_batch(&[("b".into(), AsOf::Version(0)), ("b".into(), AsOf::Latest)]);
+    let metas = lib
+        .read_metadata_batch(&[("b".into(), AsOf::Version(0)), ("b".into(), AsOf::Latest)])
+        .unwrap();
     assert_eq!(metas[0].as_ref().unwrap().1, Some(vec![7]));
     assert_eq!(metas[1].as_ref().unwrap().0.version, 1);
     let deleted = lib
@@ -1137,4 +1140,37 @@ fn appends_accept_other_representations_of_the_same_kind() {
         })
         .collect();
     assert_eq!(got, vec!["a", "B", "C", "d", "e"]);
+}
+
+#[test]
+fn batch_calls_on_a_closed_store_fail_as_a_whole() {
+    use sheaf::table::{BatchWriteMode, WriteItem};
+    let (store, lib) = lib(10, false);
+    let mut a = src(frame(&[1, 2], 0.0));
+    lib.write("a", &mut a, None, &ix()).unwrap();
+    store.close();
+    let closed = |e: sheaf::Error| assert_eq!(e.kind(), ErrorKind::Closed);
+    closed(
+        lib.read_batch(&[("a".into(), ReadOptions::default())])
+            .err()
+            .unwrap(),
+    );
+    closed(
+        lib.read_metadata_batch(&[("a".into(), AsOf::Latest)])
+            .err()
+            .unwrap(),
+    );
+    closed(lib.delete_batch(&[("a".into(), None)]).err().unwrap());
+    let mut b = src(frame(&[3], 0.0));
+    let item = WriteItem {
+        symbol: "b".into(),
+        data: &mut b,
+        metadata: None,
+        options: ix(),
+    };
+    closed(
+        lib.write_batch(vec![item], BatchWriteMode::Write)
+            .err()
+            .unwrap(),
+    );
 }

@@ -362,6 +362,8 @@ SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const
 
 SheafStatus sheaf_table_list_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
 
+SheafStatus sheaf_table_list_symbols_filtered(const struct SheafLibrary *library, const char *options, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
 SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, bool *out, struct SheafError **err);
 
 SheafStatus sheaf_table_list_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);

@@ -23,7 +23,7 @@ import datetime as _dt
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from . import _arrow_c, _convert, _metadata
 from ._lib import NULL, check, errslot, ffi, lib, take_bytes
@@ -781,14 +781,18 @@ def describe(h: Handle, symbol: str, as_of: Any) -> SymbolDescription:
 # --------------------------------------------------------------------------------------------
 
 
-def list_symbols(h: Handle, snapshot_name: Optional[str]) -> List[str]:
+def list_symbols(h: Handle, snapshot_name: Optional[str], regex: Optional[str] = None) -> List[str]:
     out = ffi.new("SheafBytes *")
     slot = errslot()
-    if snapshot_name is None:
+    if snapshot_name is None and regex is None:
         check(lib.sheaf_table_list_symbols(h, out, slot), slot)
     else:
-        raw = name_bytes(snapshot_name, "snapshot name")
-        check(lib.sheaf_snapshot_list_symbols(h, raw, len(raw), out, slot), slot)
+        if snapshot_name is not None:
+            name_bytes(snapshot_name, "snapshot name")
+        if regex is not None and not isinstance(regex, str):
+            raise TypeError(f"regex must be a str, not {type(regex).__name__}")
+        options = json.dumps({"snapshot": snapshot_name, "regex": regex}).encode()
+        check(lib.sheaf_table_list_symbols_filtered(h, options, len(options), out, slot), slot)
     names: List[str] = json.loads(take_bytes(out))
     return names
 
@@ -865,10 +869,3 @@ def delete_snapshot(h: Handle, name: str) -> None:
     raw = name_bytes(name, "snapshot name")
     slot = errslot()
     check(lib.sheaf_snapshot_delete(h, raw, len(raw), slot), slot)
-
-
-def filter_regex(names: Sequence[str], regex: Optional[str]) -> List[str]:
-    if regex is None:
-        return list(names)
-    pattern = re.compile(regex)
-    return [n for n in names if pattern.search(n)]

@@ -822,12 +822,16 @@ class Library:
         self, snapshot_name: Optional[str] = None, regex: Optional[str] = None
     ) -> List[str]:
         """The symbols that have a live version (or that the snapshot ``snapshot_name`` holds),
-        in byte order; ``regex`` keeps those it matches (``re.search``).
+        in byte order; ``regex`` keeps those it matches anywhere (like ``re.search``). The
+        pattern is matched inside the library with Rust's ``regex`` syntax, in time linear in
+        the name whatever the pattern (Python's backtracking ``re`` can take forever on patterns
+        such as ``^(a+)+$``); backreferences and lookaround are refused.
 
         Raises:
             NoSuchSnapshotError: (a :class:`KeyError`) no snapshot of that name.
+            InvalidArgumentError: (a :class:`ValueError`) the pattern is not a valid regex.
         """
-        return _ts.filter_regex(_ts.list_symbols(self._h, snapshot_name), regex)
+        return _ts.list_symbols(self._h, snapshot_name, regex)
 
     def has_symbol(self, symbol: str, as_of: AsOf = None) -> bool:
         """Whether ``symbol`` has a live version (with ``as_of``: whether that version, as in

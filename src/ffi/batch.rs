@@ -79,6 +79,7 @@ fn import_all(
     streams: *mut FFI_ArrowArrayStream,
     n: usize,
 ) -> Result<Vec<Result<Box<dyn RecordBatchReader>>>> {
+    super::count_arg(n, "n_items")?;
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -120,6 +121,8 @@ fn writing_batch(
     let readers = import_all(streams, n_items)?;
     require_out(out_results_json, "out_results_json")?;
     let lib = library_ref(library)?;
+    // A closed library or store fails the whole call, not each item.
+    lib.ensure_open()?;
     let items = parse_items(str_arg(items_json, items_len, "items_json")?, n_items)?;
     // Items whose stream or options are unusable fail alone; the rest go to the engine.
     let mut outcome: Vec<Option<Result<u64>>> = Vec::with_capacity(n_items);
@@ -317,6 +320,9 @@ pub extern "C" fn sheaf_table_read_batch(
             require_out(out_streams, "out_streams")?;
         }
         let lib = library_ref(library)?;
+        // A closed library or store fails the whole call, not each item.
+        lib.ensure_open()?;
+        super::count_arg(n_items, "n_items")?;
         let items = parse_items(str_arg(items_json, items_len, "items_json")?, n_items)?;
         let mut requests = Vec::with_capacity(n_items);
         let mut bad_options = Vec::with_capacity(n_items);
@@ -332,7 +338,7 @@ pub extern "C" fn sheaf_table_read_batch(
                 }
             }
         }
-        let results = lib.read_batch(&requests);
+        let results = lib.read_batch(&requests)?;
         let mut out = Vec::with_capacity(n_items);
         for (i, (result, bad)) in results.into_iter().zip(bad_options).enumerate() {
             // SAFETY: the caller passes arrays of `n_items` entries.
@@ -386,6 +392,8 @@ pub extern "C" fn sheaf_table_read_metadata_batch(
             require_out(out_metadata, "out_metadata")?;
         }
         let lib = library_ref(library)?;
+        // A closed library or store fails the whole call, not each item.
+        lib.ensure_open()?;
         let items = parse_items(str_arg(items_json, items_len, "items_json")?, n_items)?;
         let mut out = Vec::with_capacity(n_items);
         for (i, item) in items.iter().enumerate() {
@@ -427,6 +435,8 @@ pub extern "C" fn sheaf_table_delete_batch(
     guard(err, || {
         require_out(out_results_json, "out_results_json")?;
         let lib = library_ref(library)?;
+        // A closed library or store fails the whole call, not each item.
+        lib.ensure_open()?;
         let text = str_arg(items_json, items_len, "items_json")?;
         let items: Vec<Item> = serde_json::from_str(text)
             .map_err(|e| Error::new(ErrorKind::InvalidJson, "invalid batch items").caused_by(e))?;
@@ -466,6 +476,8 @@ pub extern "C" fn sheaf_table_stage(
     guard(err, || {
         let mut reader = import_stream(data)?;
         let lib = library_ref(library)?;
+        // A closed library or store fails the whole call, not each item.
+        lib.ensure_open()?;
         let symbol = str_arg(symbol, symbol_len, "symbol")?;
         let options =
             WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
@@ -509,6 +521,8 @@ pub extern "C" fn sheaf_table_finalize_staged(
     }
     guard(err, || {
         let lib = library_ref(library)?;
+        // A closed library or store fails the whole call, not each item.
+        lib.ensure_open()?;
         let symbol = str_arg(symbol, symbol_len, "symbol")?;
         let metadata = metadata_arg(metadata, metadata_len)?;
         let text = opt_str_arg(options_json, options_len, "options_json")?;

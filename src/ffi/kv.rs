@@ -76,6 +76,7 @@ fn unpack<'a>(
     n: usize,
     what: &str,
 ) -> Result<Vec<&'a [u8]>> {
+    super::count_arg(n, "the number of items")?;
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -103,6 +104,7 @@ fn unpack<'a>(
 
 /// Borrows `n` ids; NULL only with `n == 0`.
 fn ids_arg<'a>(ids: *const u64, n: usize) -> Result<&'a [u64]> {
+    super::count_arg(n, "the number of ids")?;
     if n == 0 {
         return Ok(&[]);
     }
@@ -134,6 +136,7 @@ fn pack(values: Vec<Option<Vec<u8>>>) -> (Vec<u8>, Vec<u8>) {
 }
 
 fn out_slice<'a, T>(ptr: *mut T, n: usize, what: &str) -> Result<&'a mut [T]> {
+    super::count_arg(n, what)?;
     if n == 0 {
         return Ok(&mut []);
     }

@@ -16,7 +16,8 @@ mod snapshot;
 mod store;
 mod table;
 
-use std::collections::HashSet;
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -47,31 +48,44 @@ pub struct SheafBytes {
     pub len: usize,
 }
 
-/// Addresses of live handles, so that a second free (or a call on a freed handle whose address
-/// was not reused) is refused instead of corrupting memory.
-static LIVE_HANDLES: RwLock<Option<HashSet<usize>>> = RwLock::new(None);
+/// Live handles by address, with the kind of each, so that a second free, a call on a freed
+/// handle (whose address was not reused) or a handle of another kind (an error passed as a
+/// store, say) is refused instead of corrupting memory.
+static LIVE_HANDLES: RwLock<Option<HashMap<usize, TypeId>>> = RwLock::new(None);
 
-pub(crate) fn register_handle<T>(handle: Box<T>) -> *mut T {
+pub(crate) fn register_handle<T: 'static>(handle: Box<T>) -> *mut T {
     let ptr = Box::into_raw(handle);
     LIVE_HANDLES
         .write()
-        .get_or_insert_with(HashSet::new)
-        .insert(ptr as usize);
+        .get_or_insert_with(HashMap::new)
+        .insert(ptr as usize, TypeId::of::<T>());
     ptr
 }
 
 /// Takes back ownership of a handle; `None` for NULL or a pointer that is not a live handle.
-pub(crate) fn unregister_handle<T>(ptr: *mut T) -> Option<Box<T>> {
+pub(crate) fn unregister_handle<T: 'static>(ptr: *mut T) -> Option<Box<T>> {
     if ptr.is_null() {
         return None;
     }
-    let removed = LIVE_HANDLES
-        .write()
-        .as_mut()
-        .is_some_and(|set| set.remove(&(ptr as usize)));
+    let removed = {
+        let mut handles = LIVE_HANDLES.write();
+        match handles
+            .as_mut()
+            .and_then(|m| m.get(&(ptr as usize)).copied())
+        {
+            Some(kind) if kind == TypeId::of::<T>() => {
+                handles.as_mut().map(|m| m.remove(&(ptr as usize)));
+                true
+            }
+            _ => false,
+        }
+    };
     if !removed {
         crate::config::log(crate::config::LogLevel::Error, || {
-            format!("ignored a free of {ptr:p}: not a live Sheaf handle (double free?)")
+            format!(
+                "ignored a free of {ptr:p}: not a live {} handle (double free, or the wrong free function?)",
+                handle_kind::<T>()
+            )
         });
         return None;
     }
@@ -80,28 +94,45 @@ pub(crate) fn unregister_handle<T>(ptr: *mut T) -> Option<Box<T>> {
     Some(unsafe { Box::from_raw(ptr) })
 }
 
+/// The C name of a handle type, for messages (`SheafStore`, ...).
+fn handle_kind<T>() -> &'static str {
+    std::any::type_name::<T>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("Sheaf")
+}
+
 /// Frees a handle of any kind (NULL and non-live pointers are ignored), never unwinding.
-pub(crate) fn free_handle<T>(ptr: *mut T) {
+pub(crate) fn free_handle<T: 'static>(ptr: *mut T) {
     let _ = catch_unwind(AssertUnwindSafe(|| drop(unregister_handle(ptr))));
 }
 
 /// Borrows a handle argument, refusing NULL and freed handles.
-pub(crate) fn handle_ref<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
+pub(crate) fn handle_ref<'a, T: 'static>(ptr: *const T, what: &str) -> Result<&'a T> {
     if ptr.is_null() {
         return Err(Error::new(
             ErrorKind::NullPointer,
             format!("the {what} handle is NULL"),
         ));
     }
-    let live = LIVE_HANDLES
+    let kind = LIVE_HANDLES
         .read()
         .as_ref()
-        .is_some_and(|set| set.contains(&(ptr as usize)));
-    if !live {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("the {what} handle is not live (it was freed, or is not a {what})"),
-        ));
+        .and_then(|m| m.get(&(ptr as usize)).copied());
+    match kind {
+        Some(k) if k == TypeId::of::<T>() => {}
+        Some(_) => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("the {what} handle is a live handle of another kind, not a {what}"),
+            ))
+        }
+        None => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("the {what} handle is not live (it was freed, or is not a {what})"),
+            ))
+        }
     }
     // SAFETY: the pointer is a live handle created by `register_handle`.
     Ok(unsafe { &*ptr })
@@ -197,7 +228,25 @@ pub(crate) fn require_out<T>(out: *mut T, what: &str) -> Result<()> {
 }
 
 /// Borrows `(ptr, len)` bytes; NULL is allowed only with `len == 0`.
+/// Refuses an item count no real call can have: slices and vectors of that many items cannot
+/// exist (Rust and C both cap an object at `isize::MAX` bytes), so such a count is a caller bug
+/// to report, not an allocation to attempt.
+pub(crate) fn count_arg(n: usize, what: &str) -> Result<()> {
+    const MAX_ITEMS: usize = (isize::MAX as usize) / 64;
+    if n > MAX_ITEMS {
+        return Err(Error::invalid(format!(
+            "{what} is {n}, more than any array can hold (at most {MAX_ITEMS})"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn bytes_arg<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8]> {
+    if len > isize::MAX as usize {
+        return Err(Error::invalid(format!(
+            "{what} has length {len}, more than any buffer can hold"
+        )));
+    }
     if ptr.is_null() {
         if len == 0 {
             return Ok(&[]);

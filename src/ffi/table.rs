@@ -475,6 +475,44 @@ pub extern "C" fn sheaf_table_list_symbols(
     })
 }
 
+/// Lists symbols, filtered. `options` (JSON, may be empty): `{"snapshot": NAME | null,
+/// "regex": PATTERN | null}` — the symbols a snapshot holds instead of the live ones, and only
+/// those `PATTERN` matches anywhere in the name (Rust `regex` syntax: matching is linear in the
+/// name's length whatever the pattern; backreferences and lookaround are refused with
+/// `SHEAF_ERR_INVALID_ARGUMENT`). `*out_json` receives a JSON array of names in byte order.
+///
+/// Errors: `SHEAF_ERR_NO_SUCH_SNAPSHOT`, `SHEAF_ERR_INVALID_ARGUMENT` (a bad pattern),
+/// `SHEAF_ERR_INVALID_JSON`, `SHEAF_ERR_NULL_POINTER`, `SHEAF_ERR_CLOSED`.
+#[no_mangle]
+pub extern "C" fn sheaf_table_list_symbols_filtered(
+    library: *const SheafLibrary,
+    options: *const c_char,
+    options_len: usize,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Filter {
+        snapshot: Option<String>,
+        regex: Option<String>,
+    }
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let text = super::opt_str_arg(options, options_len, "options")?;
+        let filter: Filter = if text.trim().is_empty() {
+            Filter::default()
+        } else {
+            serde_json::from_str(text).map_err(|e| {
+                Error::new(ErrorKind::InvalidJson, "invalid symbol list options").caused_by(e)
+            })?
+        };
+        let names = library_ref(library)?
+            .list_symbols_matching(filter.snapshot.as_deref(), filter.regex.as_deref())?;
+        json_out(out_json, "out_json", &names)
+    })
+}
+
 /// Sets `*out` to whether `symbol` has a live version.
 #[no_mangle]
 pub extern "C" fn sheaf_table_has_symbol(
@@ -549,6 +587,7 @@ pub extern "C" fn sheaf_table_delete(
             }
             None
         } else {
+            super::count_arg(n_versions, "n_versions")?;
             // SAFETY: the caller guarantees `n_versions` readable u64 values at `versions`.
             Some(unsafe { std::slice::from_raw_parts(versions, n_versions) })
         };

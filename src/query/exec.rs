@@ -125,6 +125,11 @@ pub enum MapStage {
         name: String,
         expr: crate::query::Expr,
         schema: SchemaRef,
+        /// The column it replaces (by position in the input), or `None` when it is appended:
+        /// the output is the input's columns with that one change, so no column is looked up
+        /// by name (a plan with thousands of projections over thousands of columns stays
+        /// linear).
+        replaces: Option<usize>,
     },
     IndexRange {
         column: String,
@@ -147,19 +152,18 @@ impl MapStage {
                 }
                 arrow_select::filter::filter_record_batch(&batch, &mask).map_err(failed("filter"))
             }
-            MapStage::Project { name, expr, schema } => {
+            MapStage::Project {
+                expr,
+                schema,
+                replaces,
+                ..
+            } => {
                 let value = expr.eval(&batch)?.into_array(rows)?;
-                let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-                for f in schema.fields() {
-                    if f.name() == name {
-                        columns.push(value.clone());
-                    } else {
-                        columns.push(
-                            batch.column_by_name(f.name()).cloned().ok_or_else(|| {
-                                Error::internal("a projected batch lost a column")
-                            })?,
-                        );
-                    }
+                let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+                match *replaces {
+                    Some(i) if i < columns.len() => columns[i] = value,
+                    Some(_) => return Err(Error::internal("a projected batch lost a column")),
+                    None => columns.push(value),
                 }
                 batch_with(schema, columns, rows)
             }
@@ -198,6 +202,25 @@ impl MapStage {
             MapStage::Filter(_) | MapStage::IndexRange { .. } => Ok(input.clone()),
         }
     }
+}
+
+/// An empty batch with just the columns `expr` reads (to learn its result type), so typing a
+/// plan costs in proportion to the plan, not to the plan times the table's width.
+fn empty_batch_for(schema: &SchemaRef, expr: &crate::query::Expr) -> Result<RecordBatch> {
+    let mut names = Vec::new();
+    expr.columns(&mut names);
+    let mut indices: Vec<usize> = names
+        .iter()
+        .filter_map(|n| schema.index_of(n).ok())
+        .collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let projected = Arc::new(
+        schema
+            .project(&indices)
+            .map_err(failed("typing a projection"))?,
+    );
+    Ok(RecordBatch::new_empty(projected))
 }
 
 fn batch_with(schema: &SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
@@ -610,9 +633,10 @@ pub struct Pipeline {
 }
 
 fn select_schema(input: &SchemaRef, names: &[String]) -> Result<SchemaRef> {
+    let positions = crate::query::positions(input);
     let mut indices = Vec::with_capacity(names.len());
     for n in names {
-        indices.push(input.index_of(n).map_err(|_| {
+        indices.push(positions.get(n.as_str()).copied().ok_or_else(|| {
             schema_error(format!(
                 "column '{n}' is not in the query's result (columns: {})",
                 crate::query::column_list(input)
@@ -651,12 +675,12 @@ impl Pipeline {
                             format!("'project' cannot replace the index column '{name}'"),
                         ));
                     }
-                    let empty = RecordBatch::new_empty(schema.clone());
-                    let value = expr.eval(&empty)?.into_array(0)?;
-                    let field = Field::new(name, value.data_type().clone(), true);
-                    let mut fields: Vec<Field> =
-                        schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-                    match fields.iter().position(|f| f.name() == name) {
+                    let value = expr.eval(&empty_batch_for(&schema, expr)?)?.into_array(0)?;
+                    let field = Arc::new(Field::new(name, value.data_type().clone(), true));
+                    let mut fields: Vec<arrow_schema::FieldRef> =
+                        schema.fields().iter().cloned().collect();
+                    let replaces = fields.iter().position(|f| f.name() == name);
+                    match replaces {
                         Some(i) => fields[i] = field,
                         None => fields.push(field),
                     }
@@ -666,6 +690,7 @@ impl Pipeline {
                         name: name.clone(),
                         expr: expr.clone(),
                         schema: out,
+                        replaces,
                     })
                 }
                 Clause::DateRange(a, b) => {
@@ -731,8 +756,9 @@ impl Pipeline {
         }
         if let (Some(names), false) = (select, aggregated) {
             let mut names = names.to_vec();
+            let mut seen: std::collections::HashSet<String> = names.iter().cloned().collect();
             for p in query.projected_columns() {
-                if !names.contains(&p) {
+                if seen.insert(p.clone()) {
                     names.push(p);
                 }
             }

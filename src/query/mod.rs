@@ -93,13 +93,31 @@ pub(crate) fn dictionary_values(array: &arrow_array::ArrayRef) -> Result<arrow_a
 }
 
 /// The column names of `schema`, comma-separated (for error messages naming what is there).
+/// The columns of `schema` for an error message: all of them up to 20, else the first 20 and
+/// how many more (a message must stay readable, and cheap, for a table of 100,000 columns).
 pub(crate) fn column_list(schema: &arrow_schema::Schema) -> String {
-    schema
-        .fields()
+    const SHOWN: usize = 20;
+    let fields = schema.fields();
+    let mut out = fields
         .iter()
-        .map(|f| f.name().as_str())
+        .take(SHOWN)
+        .map(|f| format!("{:?}", f.name()))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if fields.len() > SHOWN {
+        out.push_str(&format!(", … and {} more", fields.len() - SHOWN));
+    }
+    out
+}
+
+/// Column positions by name (first occurrence), for lookups that would otherwise scan the
+/// schema once per name.
+pub(crate) fn positions(schema: &arrow_schema::Schema) -> std::collections::HashMap<&str, usize> {
+    let mut map = std::collections::HashMap::with_capacity(schema.fields().len());
+    for (i, f) in schema.fields().iter().enumerate() {
+        map.entry(f.name().as_str()).or_insert(i);
+    }
+    map
 }
 
 fn invalid(message: impl Into<String>) -> Error {

@@ -46,6 +46,9 @@ fn refuse_duplicates<'a>(symbols: impl Iterator<Item = &'a str>) -> Result<()> {
     Ok(())
 }
 
+/// A version's description and its metadata, as `read_metadata` returns them.
+pub type VersionMetadata = (VersionInfo, Option<Vec<u8>>);
+
 impl Library {
     /// Writes or appends each item; the outer error is for the batch as a whole (duplicates).
     pub fn write_batch(
@@ -53,6 +56,8 @@ impl Library {
         items: Vec<WriteItem<'_>>,
         mode: BatchWriteMode,
     ) -> Result<Vec<Result<u64>>> {
+        // A closed handle fails the call, not each item.
+        self.ensure_open()?;
         refuse_duplicates(items.iter().map(|i| i.symbol.as_str()))?;
         Ok(items
             .into_iter()
@@ -69,6 +74,7 @@ impl Library {
 
     /// Updates each item.
     pub fn update_batch(&self, items: Vec<UpdateItem<'_>>) -> Result<Vec<Result<u64>>> {
+        self.ensure_open()?;
         refuse_duplicates(items.iter().map(|i| i.symbol.as_str()))?;
         Ok(items
             .into_iter()
@@ -76,27 +82,30 @@ impl Library {
             .collect())
     }
 
-    /// Reads each item.
-    pub fn read_batch(&self, items: &[(String, ReadOptions)]) -> Vec<Result<ReadResult>> {
-        items
+    /// Reads each item; a closed handle fails the call as a whole.
+    pub fn read_batch(&self, items: &[(String, ReadOptions)]) -> Result<Vec<Result<ReadResult>>> {
+        self.ensure_open()?;
+        Ok(items
             .iter()
             .map(|(symbol, options)| self.read(symbol, options))
-            .collect()
+            .collect())
     }
 
     /// Reads the metadata of each item.
     pub fn read_metadata_batch(
         &self,
         items: &[(String, AsOf)],
-    ) -> Vec<Result<(VersionInfo, Option<Vec<u8>>)>> {
-        items
+    ) -> Result<Vec<Result<VersionMetadata>>> {
+        self.ensure_open()?;
+        Ok(items
             .iter()
             .map(|(symbol, as_of)| self.read_metadata(symbol, as_of))
-            .collect()
+            .collect())
     }
 
     /// Deletes each item (all versions, or the listed ones).
     pub fn delete_batch(&self, items: &[(String, Option<Vec<u64>>)]) -> Result<Vec<Result<()>>> {
+        self.ensure_open()?;
         refuse_duplicates(items.iter().map(|(s, _)| s.as_str()))?;
         Ok(items
             .iter()

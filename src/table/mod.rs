@@ -1072,6 +1072,30 @@ impl Library {
         Ok(out)
     }
 
+    /// [`Self::list_symbols`] keeping the names `pattern` matches anywhere (as Python's
+    /// `re.search`), in the syntax of Rust's `regex` crate: matching takes time linear in the
+    /// name, whatever the pattern (no backtracking, so no backreferences or lookaround).
+    pub fn list_symbols_matching(
+        &self,
+        snapshot: Option<&str>,
+        pattern: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let names = self.list_symbols(snapshot)?;
+        let Some(pattern) = pattern else {
+            return Ok(names);
+        };
+        let regex = regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "{pattern:?} is not a regular expression Sheaf accepts"
+                ))
+                .caused_by(e)
+            })?;
+        Ok(names.into_iter().filter(|n| regex.is_match(n)).collect())
+    }
+
     /// Every symbol with a chain (live or not), by skipping from one symbol's keys to the next.
     fn all_symbols(&self, storage: &SharedStorage) -> Result<Vec<String>> {
         let all = self.keys().versions_of_all();

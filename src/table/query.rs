@@ -75,8 +75,9 @@ pub(crate) fn reader(
     // `plan` adds the index column to a column list that leaves it out.
     let decode: Option<Vec<String>> = (select.is_some() || rest.aggregates()).then(|| {
         let mut names: Vec<String> = select.clone().unwrap_or_default();
+        let mut seen: std::collections::HashSet<String> = names.iter().cloned().collect();
         for c in rest.referenced_columns() {
-            if !names.contains(&c) {
+            if seen.insert(c.clone()) {
                 names.push(c);
             }
         }

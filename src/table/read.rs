@@ -53,20 +53,23 @@ pub(crate) fn plan(
         None => stored.clone(),
         Some(requested) => {
             let mut names: Vec<&str> = Vec::new();
+            let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
             if let Some(ix) = index_name {
                 if !requested.iter().any(|c| c == ix) {
                     names.push(ix);
+                    seen.insert(ix);
                 }
             }
             for c in requested {
-                if names.contains(&c.as_str()) {
-                    return Err(Error::invalid(format!("column '{c}' is requested twice")));
+                if !seen.insert(c.as_str()) {
+                    return Err(Error::invalid(format!("column {c:?} is requested twice")));
                 }
                 names.push(c);
             }
+            let positions = crate::query::positions(&stored);
             let mut indices = Vec::with_capacity(names.len());
             for name in names {
-                indices.push(stored.index_of(name).map_err(|_| {
+                indices.push(positions.get(name).copied().ok_or_else(|| {
                     Error::new(
                         ErrorKind::Schema,
                         format!(
@@ -304,9 +307,10 @@ fn decode_columns(bytes: Vec<u8>, names: &[&str]) -> Result<RecordBatch> {
             }
             arrow_ipc::MessageHeader::RecordBatch => {
                 let stored = schema.clone().ok_or_else(truncated)?;
+                let positions = crate::query::positions(&stored);
                 let projection: Vec<usize> = names
                     .iter()
-                    .filter_map(|n| stored.index_of(n).ok())
+                    .filter_map(|n| positions.get(n).copied())
                     .collect();
                 let full = projection.len() == stored.fields().len()
                     && projection.iter().enumerate().all(|(i, p)| i == *p);
@@ -331,9 +335,23 @@ fn decode_columns(bytes: Vec<u8>, names: &[&str]) -> Result<RecordBatch> {
 /// type the schema now has.
 pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let rows = batch.num_rows();
+    if batch.schema().fields() == schema.fields() {
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+        return RecordBatch::try_new_with_options(
+            schema.clone(),
+            batch.columns().to_vec(),
+            &options,
+        )
+        .map_err(|e| Error::corrupt("a segment does not match its version's schema").caused_by(e));
+    }
+    let batch_schema = batch.schema();
+    let positions = crate::query::positions(&batch_schema);
     let mut columns = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
-        let column = match batch.column_by_name(field.name()) {
+        let column = match positions
+            .get(field.name().as_str())
+            .map(|i| batch.column(*i))
+        {
             Some(c) if c.data_type() == field.data_type() => c.clone(),
             Some(c) => arrow_cast::cast(c.as_ref(), field.data_type()).map_err(|e| {
                 Error::corrupt(format!(

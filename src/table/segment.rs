@@ -75,6 +75,7 @@ pub fn check_schema(schema: &Schema) -> Result<()> {
                 ),
             ));
         }
+        check_type_parameters(field.name(), field.data_type())?;
         if !seen.insert(field.name().as_str()) {
             return Err(Error::new(
                 ErrorKind::Schema,
@@ -83,6 +84,42 @@ pub fn check_schema(schema: &Schema) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses type parameters Arrow's C interface lets through but no reader can use: decimal
+/// precision out of range or below the scale, time zones that are neither IANA names nor
+/// fixed offsets.
+fn check_type_parameters(column: &str, data_type: &DataType) -> Result<()> {
+    let refuse = |why: String| {
+        Err(Error::new(
+            ErrorKind::InvalidArrow,
+            format!("column {column:?} has type {data_type}: {why}"),
+        ))
+    };
+    match data_type {
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => {
+            let max = if matches!(data_type, DataType::Decimal128(..)) {
+                arrow_schema::DECIMAL128_MAX_PRECISION
+            } else {
+                arrow_schema::DECIMAL256_MAX_PRECISION
+            };
+            if *p == 0 || *p > max {
+                return refuse(format!("the precision must be between 1 and {max}"));
+            }
+            if i16::from(*s) > i16::from(*p) {
+                return refuse("the scale exceeds the precision".into());
+            }
+            Ok(())
+        }
+        DataType::Timestamp(_, Some(tz)) => match tz.parse::<arrow_array::timezone::Tz>() {
+            Ok(_) => Ok(()),
+            Err(_) => refuse(format!(
+                "{tz:?} is not a time zone (an IANA name such as \"Europe/Paris\", or an offset such as \"+02:00\")"
+            )),
+        },
+        DataType::Dictionary(_, values) => check_type_parameters(column, values),
+        _ => Ok(()),
+    }
 }
 
 /// Checks that `name` can be the index column: it exists and is a timestamp, date or integer
@@ -201,5 +238,50 @@ pub fn decode(bytes: Vec<u8>) -> Result<RecordBatch> {
     match reader.next() {
         Some(batch) => batch.map_err(corrupt),
         None => Err(Error::corrupt("a segment holds no rows")),
+    }
+}
+
+#[cfg(test)]
+mod parameter_tests {
+    use super::*;
+
+    fn check(t: DataType) -> Result<()> {
+        check_schema(&Schema::new(vec![Field::new("c\nx", t, true)]))
+    }
+
+    #[test]
+    fn invalid_type_parameters_are_refused_up_front() {
+        for bad in [
+            DataType::Decimal128(99, 2),
+            DataType::Decimal128(0, 0),
+            DataType::Decimal128(5, 6),
+            DataType::Decimal256(77, 0),
+            DataType::Timestamp(TimeUnit::Second, Some("Not/AZone".into())),
+            DataType::Dictionary(
+                Box::new(DataType::Int32),
+                Box::new(DataType::Timestamp(
+                    TimeUnit::Nanosecond,
+                    Some("+25:99".into()),
+                )),
+            ),
+        ] {
+            let err = check(bad.clone()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArrow, "{bad}");
+            assert!(
+                err.message().contains("\"c\\nx\""),
+                "the name is quoted: {}",
+                err.message()
+            );
+        }
+        for good in [
+            DataType::Decimal128(38, 10),
+            DataType::Decimal128(5, -2),
+            DataType::Decimal256(76, 76),
+            DataType::Timestamp(TimeUnit::Second, Some("Europe/Paris".into())),
+            DataType::Timestamp(TimeUnit::Second, Some("+05:30".into())),
+            DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+        ] {
+            check(good.clone()).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
     }
 }

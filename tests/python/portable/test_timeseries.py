@@ -504,6 +504,22 @@ def test_list_symbols_regex(tslib):
         tslib.write(name, {"a": [1]})
     assert tslib.list_symbols(regex="usd") == ["eurusd", "usdjpy"]
     assert tslib.list_symbols(regex="^usd") == ["usdjpy"]
+    assert tslib.list_symbols(regex="(?i)^EUR|^btc$") == ["btc", "eurusd"]
+    tslib.snapshot("snap")
+    tslib.write("usdchf", {"a": [1]})
+    assert tslib.list_symbols(snapshot_name="snap", regex="usd$") == ["eurusd"]
+    with pytest.raises(sheaf.InvalidArgumentError, match="not a regular expression"):
+        tslib.list_symbols(regex="(unclosed")
+    with pytest.raises(sheaf.InvalidArgumentError):
+        tslib.list_symbols(regex="(?=lookahead)")
+
+
+def test_list_symbols_regex_takes_linear_time_on_a_pathological_pattern(tslib):
+    # Python's backtracking re needs about 2**40 steps for this name (it would not return within
+    # the run); the library's regex is linear. Nothing here is timed.
+    tslib.write("a" * 40 + "!", {"a": [1]})
+    tslib.write("aaaa", {"a": [1]})
+    assert tslib.list_symbols(regex="^(a+)+$") == ["aaaa"]
 
 
 # --------------------------------------------------------------------------------------------
