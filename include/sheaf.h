@@ -739,7 +739,8 @@ SheafStatus sheaf_table_delete_data_in_range(const struct SheafLibrary *library,
 // `*out_json`: `{"symbol", "version", "columns": [{"name", "type", "nullable"}], "index":
 // {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
 // index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
-// "segments", "has_metadata"}`.
+// "segments", "stored_bytes" (bytes the segments take in storage, after compression),
+// "has_metadata"}`.
 SheafStatus sheaf_table_describe(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
 
 // Deletes every live version of `symbol` but the latest; segments only they used are removed

@@ -152,6 +152,7 @@ struct KeySpaceInner {
     store: Store,
     name: String,
     prefix: Vec<u8>,
+    incarnation: Option<String>,
     closed: AtomicBool,
 }
 
@@ -178,6 +179,7 @@ impl Store {
                 store: self.clone(),
                 name: name.to_string(),
                 prefix: entries_prefix(name, incarnation.as_deref()),
+                incarnation,
                 closed: AtomicBool::new(false),
             }),
         })
@@ -265,6 +267,27 @@ impl KeySpace {
         self.inner.store.storage()
     }
 
+    /// The storage for a call that changes entries; `NotFound` when the space
+    /// this handle was opened on was dropped (and perhaps re-created) since, so that writes
+    /// through a stale handle do not land in a dropped space.
+    fn storage_for_change(&self) -> Result<SharedStorage> {
+        let storage = self.storage()?;
+        let current = match storage.get(&space_key(&self.inner.name))? {
+            Some(bytes) => Some(decode_space_entry(&self.inner.name, &bytes)?),
+            None => None,
+        };
+        if current.as_ref() != Some(&self.inner.incarnation) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "key space '{}' was dropped since this handle was opened",
+                    self.inner.name
+                ),
+            ));
+        }
+        Ok(storage)
+    }
+
     fn key(&self, key: &[u8]) -> Vec<u8> {
         let mut k = self.inner.prefix.clone();
         k.extend_from_slice(key);
@@ -326,7 +349,7 @@ impl KeySpace {
                 values.len()
             )));
         }
-        let storage = self.storage()?;
+        let storage = self.storage_for_change()?;
         let mut outcomes = Vec::with_capacity(keys.len());
         if m & (mode::NEW_ONLY | mode::EXIST_ONLY | mode::APPEND) == 0 {
             let full: Vec<Vec<u8>> = keys.iter().map(|k| self.key(k)).collect();
@@ -462,7 +485,7 @@ impl KeySpace {
     /// Erases keys (missing ones are fine); returns which existed.
     pub fn erase_multi(&self, keys: &[&[u8]]) -> Result<Vec<bool>> {
         check_keys(keys.iter().copied())?;
-        let storage = self.storage()?;
+        let storage = self.storage_for_change()?;
         let mut existed = Vec::new();
         storage.transact(&mut |t| {
             existed.clear();
@@ -490,7 +513,7 @@ impl KeySpace {
     /// Erases every key starting with `prefix` (all keys for an empty prefix); returns how many.
     pub fn erase_range(&self, prefix: &[u8]) -> Result<u64> {
         check_keys([prefix])?;
-        delete_prefix(self.storage()?.as_ref(), &self.key(prefix))
+        delete_prefix(self.storage_for_change()?.as_ref(), &self.key(prefix))
     }
 
     /// Lists up to `count` entries after `from_key` (exclusive unless INCLUSIVE; empty = from

@@ -271,6 +271,21 @@ const OPS: &[(&str, Op)] = &[
     ("delete_staged", |_, l| l.delete_staged_data(SYM).map(drop)),
     ("snapshot", |_, l| l.snapshot("snap1", None, &[], None)),
     ("delete_snapshot", |_, l| l.delete_snapshot("snap0")),
+    ("stage", |_, l| {
+        l.stage(SYM, &mut reader(rows(700, 3, 700.0)), Some("ts"), true)
+    }),
+    ("write_metadata", |_, l| {
+        l.write_metadata(SYM, Some(b"meta2".to_vec()), None)
+            .map(drop)
+    }),
+    ("kv_put", |s, _| {
+        s.kv("space")?
+            .put_multi(&[b"k\x01", b"new"], &[b"changed", b"v"], 0)
+            .map(drop)
+    }),
+    ("kv_erase", |s, _| {
+        s.kv("space")?.erase_multi(&[b"k\x02", b"k\x03"]).map(drop)
+    }),
     ("delete_library", |s, _| s.delete_library(LIB).map(drop)),
     ("drop_kv", |s, _| s.drop_kv("space").map(drop)),
 ];

@@ -647,6 +647,7 @@ class SymbolDescription:
         last_update_time: when the version was written (UTC datetime).
         last_update_time_ns: the same in nanoseconds since the epoch.
         segments: the number of stored segments.
+        stored_bytes: the bytes those segments take in storage (after compression).
         has_metadata: whether the version has user metadata.
     """
 
@@ -662,6 +663,7 @@ class SymbolDescription:
     last_update_time: _dt.datetime
     last_update_time_ns: int
     segments: int
+    stored_bytes: int
     has_metadata: bool
 
 
@@ -772,6 +774,7 @@ def describe(h: Handle, symbol: str, as_of: Any) -> SymbolDescription:
         last_update_time=_EPOCH + _dt.timedelta(microseconds=ns // 1000),
         last_update_time_ns=ns,
         segments=int(doc.get("segments", 0)),
+        stored_bytes=int(doc.get("stored_bytes", 0)),
         has_metadata=bool(doc.get("has_metadata")),
     )
 

@@ -209,7 +209,8 @@ pub extern "C" fn sheaf_table_delete_data_in_range(
 /// `*out_json`: `{"symbol", "version", "columns": [{"name", "type", "nullable"}], "index":
 /// {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
 /// index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
-/// "segments", "has_metadata"}`.
+/// "segments", "stored_bytes" (bytes the segments take in storage, after compression),
+/// "has_metadata"}`.
 #[no_mangle]
 pub extern "C" fn sheaf_table_describe(
     library: *const SheafLibrary,

@@ -84,6 +84,8 @@ pub struct Description {
     pub sorted: String,
     pub last_update_time_ns: i64,
     pub segments: u64,
+    /// Bytes the version's segments take in storage (after compression).
+    pub stored_bytes: u64,
     pub has_metadata: bool,
 }
 
@@ -1027,6 +1029,7 @@ impl Library {
             .to_string(),
             last_update_time_ns: record.header.timestamp_ns,
             segments: segments.len() as u64,
+            stored_bytes: segments.iter().map(|s| s.bytes).sum(),
             has_metadata: record.metadata.is_some(),
         })
     }

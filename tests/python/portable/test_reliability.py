@@ -37,6 +37,11 @@ def test_a_recreated_key_space_and_collection_start_empty(any_store):
     space = any_store.kv("space")
     space.put(b"k", b"v")
     assert any_store.drop_kv("space") is True
+    with pytest.raises(sheaf.NotFoundError, match="was dropped"):
+        space.put(b"k2", b"v")
+    assert any_store.kv("space").count() == 0
+    with pytest.raises(sheaf.NotFoundError):
+        space.put(b"k3", b"v")  # the re-created space is another incarnation
     assert any_store.kv("space").count() == 0
     docs = any_store.create_collection("docs")
     docs.store_multi([{"a": 1}])

@@ -202,3 +202,29 @@ def test_error_slot_is_per_thread(lib):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_commit_max_retries_decides_whether_a_lost_race_is_retried(lmdb_lib):
+    # A write stopped just before its commit while another write commits first: it lost the
+    # race. With commit.max_retries = 0 it gives up with a conflict; with the default it
+    # re-bases and lands after the other write.
+    lmdb_lib.write("s", {"x": np.arange(3)})
+
+    def mine():
+        return lmdb_lib.write("s", {"x": np.arange(5)})
+
+    def theirs():
+        return lmdb_lib.write("s", {"x": np.arange(7)})
+
+    sheaf.set_config_int("commit.max_retries", 0)
+    try:
+        with pytest.raises(sheaf.ConflictError, match=r"commit\.max_retries"):
+            check_runs_alongside("put_if_absent", mine, theirs)
+    finally:
+        sheaf.set_config_int("commit.max_retries", 1000)
+    assert lmdb_lib.read("s").data["x"].tolist() == list(range(7))
+    assert sorted(k.version for k in lmdb_lib.list_versions("s")) == [0, 1]
+    item = check_runs_alongside("put_if_absent", mine, theirs)
+    assert item.version == 3
+    assert lmdb_lib.read("s").data["x"].tolist() == list(range(5))
+    assert lmdb_lib.read("s", as_of=2).data["x"].tolist() == list(range(7))
