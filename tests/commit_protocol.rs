@@ -181,6 +181,9 @@ fn initial_state(raw: &SharedStorage) {
     for i in 0..6u8 {
         space.put(&[b'k', i], &[i; 3], 0).unwrap();
     }
+    let docs = store.create_collection("docs").unwrap();
+    docs.store_multi(&[b"{\"n\": 0}", b"{\"n\": 1}", b"{\"n\": 2}"])
+        .unwrap();
 }
 
 // ------------------------------------------------------------------ the operations
@@ -286,6 +289,37 @@ const OPS: &[(&str, Op)] = &[
     ("kv_erase", |s, _| {
         s.kv("space")?.erase_multi(&[b"k\x02", b"k\x03"]).map(drop)
     }),
+    ("write_batch", |_, l| {
+        // One item: a batch is atomic per item, not across items (documented).
+        use sheaf::table::{BatchWriteMode, WriteItem};
+        let mut a = reader(rows(800, 2, 800.0));
+        let items = vec![WriteItem {
+            symbol: SYM.into(),
+            data: &mut a,
+            metadata: None,
+            options: WriteOptions::default(),
+        }];
+        for r in l.write_batch(items, BatchWriteMode::Append)? {
+            r?;
+        }
+        Ok(())
+    }),
+    ("create_library", |s, _| {
+        s.create_library("other", options()).map(drop)
+    }),
+    ("doc_store", |s, _| {
+        s.open_collection("docs")?
+            .store_multi(&[b"{\"n\": 9}"])
+            .map(drop)
+    }),
+    ("doc_update", |s, _| {
+        s.open_collection("docs")?
+            .update_multi(&[1], &[b"{\"n\": 10}"], 0)
+    }),
+    ("doc_erase", |s, _| {
+        s.open_collection("docs")?.erase_multi(&[0])
+    }),
+    ("drop_collection", |s, _| s.drop_collection("docs")),
     ("delete_library", |s, _| s.delete_library(LIB).map(drop)),
     ("drop_kv", |s, _| s.drop_kv("space").map(drop)),
 ];
@@ -406,6 +440,23 @@ fn observe(raw: &SharedStorage) -> String {
             .collect::<Vec<_>>()
     });
     out.push(format!("space entries {keys:?}"));
+    let docs = if store.collection_exists("docs").unwrap() {
+        let c = store.open_collection("docs").unwrap();
+        format!(
+            "size {:?} next {:?} docs {:?}",
+            c.size(),
+            c.last_id(),
+            c.list(0, usize::MAX, &serde_json::Map::new()).map(|d| d
+                .into_iter()
+                .map(|(id, b)| (id, String::from_utf8_lossy(&b).into_owned()))
+                .collect::<Vec<_>>())
+        )
+    } else {
+        let c = store.create_collection("docs").unwrap();
+        format!("no collection; re-created holds {:?}", c.size())
+    };
+    out.push(format!("collection {docs}"));
+    out.push(format!("libraries {:?}", store.list_libraries().unwrap()));
     out.join("\n")
 }
 
@@ -426,15 +477,39 @@ fn serial(ops: &[Op], all_must_succeed: bool) -> Option<String> {
 
 // ------------------------------------------------------------------ crash at every step
 
+/// A fresh empty storage of a backend (the directory lives as long as the returned guard).
+fn fresh_storage(lmdb: bool) -> (SharedStorage, Option<tempfile::TempDir>) {
+    if !lmdb {
+        return (Arc::new(MemoryStorage::new("mem://crash")), None);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let options = sheaf::storage::LmdbOptions {
+        map_size: Some(64 << 20),
+    };
+    (
+        sheaf::storage::LmdbStorage::open(dir.path(), options).unwrap(),
+        Some(dir),
+    )
+}
+
 #[test]
-fn every_operation_survives_a_crash_at_every_step() {
+fn every_operation_survives_a_crash_at_every_step_in_memory() {
+    crash_at_every_step(false);
+}
+
+#[test]
+fn every_operation_survives_a_crash_at_every_step_on_lmdb() {
+    crash_at_every_step(true);
+}
+
+fn crash_at_every_step(lmdb: bool) {
     let mut failures = Vec::new();
     for (name, op) in OPS {
         let before = serial(&[], true).unwrap();
         let after = serial(&[*op], false).unwrap();
         let again_after = serial(&[*op, *op], false).unwrap();
         for k in 0.. {
-            let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://crash"));
+            let (raw, _dir) = fresh_storage(lmdb);
             initial_state(&raw);
             let hook = Arc::new(Hook::default());
             hook.state.lock().crash_after = Some(k);

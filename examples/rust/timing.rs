@@ -65,6 +65,24 @@ fn main() -> sheaf::Result<()> {
             .sum();
         let read = t.elapsed();
         println!("{compression}: write {write:?}, read {read:?} ({rows_read} rows)");
+        // What checksums add: every write hashes each stored segment once and every read
+        // hashes each segment it loads once (XXH3-64), so the cost is one pass over the
+        // stored bytes; best of five passes over a buffer of that size.
+        let stored = lib.get_description("s", &sheaf::AsOf::Latest)?.stored_bytes as usize;
+        let buffer: Vec<u8> = (0..stored).map(|i| (i * 31 % 251) as u8).collect();
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            std::hint::black_box(sheaf::checksum::hash(std::hint::black_box(&buffer)));
+            best = best.min(t.elapsed());
+        }
+        println!(
+            "  checksum of the {:.1} MB stored: {best:?} ({:.1} GB/s; {:.1}% of the write, {:.1}% of the read)",
+            stored as f64 / 1e6,
+            stored as f64 / best.as_secs_f64() / 1e9,
+            100.0 * best.as_secs_f64() / write.as_secs_f64(),
+            100.0 * best.as_secs_f64() / read.as_secs_f64()
+        );
         let plans = [
             (
                 "filter c0 > 0.9",
