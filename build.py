@@ -508,6 +508,94 @@ def cmd_demo() -> None:
     print(f"\nstore: {store}")
 
 
+#: Pinned mutation-testing tool (installed through the registry on first use).
+CARGO_MUTANTS_VERSION = "27.1.0"
+
+#: The commit path: what decides whether acknowledged data is durable, applied once and
+#: readable — commits and re-basing, staging, drops, checksums, verify/reclaim, and the C ABI's
+#: status mapping.
+COMMIT_PATH = [
+    "src/checksum.rs",
+    "src/table/staging.rs",
+    "src/table/verify.rs",
+    "src/verify.rs",
+    "src/store.rs",
+    "src/table/record.rs",
+    "src/ffi/status.rs",
+]
+
+#: The tests that exercise the commit path (each mutant runs only these).
+COMMIT_PATH_TESTS = [
+    "--lib",
+    "--test",
+    "commit_protocol",
+    "--test",
+    "corruption",
+    "--test",
+    "table",
+    "--test",
+    "timeseries",
+    "--test",
+    "ffi",
+]
+
+
+def cmd_mutants(files: List[str], in_diff: Optional[str]) -> None:
+    """Mutation testing (not part of CI): cargo-mutants over `files` (default: the commit
+    path) or over what changed since `in_diff`, each mutant scoped to the tests that exercise
+    the commit path (or the cargo test arguments in SHEAF_MUTANTS_TESTS, e.g. "--lib --test
+    corruption" for checksum.rs). Results go to build/mutants/; docs/testing.md records the
+    last runs."""
+    out = BUILD / "mutants"
+    out.mkdir(parents=True, exist_ok=True)
+    installed = subprocess.run(
+        ["cargo", "mutants", "--version"], capture_output=True, text=True, check=False
+    )
+    if CARGO_MUTANTS_VERSION not in installed.stdout:
+        step(f"installing cargo-mutants {CARGO_MUTANTS_VERSION}")
+        cargo("install", "--locked", "cargo-mutants", "--version", CARGO_MUTANTS_VERSION)
+    selection: List[str] = []
+    if in_diff:
+        diff = out / "in-diff.patch"
+        changed = subprocess.run(
+            ["git", "diff", in_diff, "--", "src"],
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        diff.write_text(changed.stdout)
+        selection = ["--in-diff", str(diff)]
+    else:
+        for f in files or COMMIT_PATH:
+            selection += ["--file", f]
+    step("cargo-mutants: " + " ".join(selection))
+    # In place: the 15 GB debug target is reused instead of copied (do not edit src/ while it
+    # runs; each mutation is reverted after its test). The unmutated tree must pass first.
+    cmd = [
+        "cargo",
+        "mutants",
+        "--in-place",
+        "--no-shuffle",
+        "-o",
+        str(out),
+        "--features",
+        "failpoints",
+    ]
+    tests = os.environ.get("SHEAF_MUTANTS_TESTS")
+    scope = tests.split() if tests else COMMIT_PATH_TESTS
+    cmd += [*selection, "--", *scope]
+    result = subprocess.run(cmd, cwd=str(ROOT), check=False)
+    # cargo-mutants exits 2 when mutants survive: a finding to read, not a crash of the tool.
+    if result.returncode not in (0, 2, 3):
+        raise SystemExit(f"cargo mutants failed with status {result.returncode}")
+    for name in ("caught.txt", "missed.txt", "timeout.txt", "unviable.txt"):
+        listing = out / "mutants.out" / name
+        count = len(listing.read_text().splitlines()) if listing.exists() else 0
+        print(f"{name[:-4]}: {count}")
+    print(f"survivors: {out / 'mutants.out' / 'missed.txt'}")
+
+
 def cmd_bench(quick: bool) -> None:
     """Sheaf against ArcticDB, Parquet/Arrow IPC, py-lmdb, sqlite3 and dict (bench/run.py)."""
     wheel = cmd_wheel()
@@ -587,12 +675,26 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["demo", "test", "build", "header", "wheel", "bench"])
+    parser.add_argument(
+        "command", choices=["demo", "test", "build", "header", "wheel", "bench", "mutants"]
+    )
     parser.add_argument(
         "--quick", action="store_true", help="bench: the short run (under three minutes)"
     )
+    parser.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        help="mutants: a Rust file to mutate (repeatable; default: the commit path)",
+    )
+    parser.add_argument(
+        "--in-diff", metavar="REF", help="mutants: mutate only the lines changed since REF"
+    )
     args = parser.parse_args(argv)
     os.chdir(ROOT)
+    if args.command == "mutants":
+        cmd_mutants(args.file, args.in_diff)
+        return
     if args.command == "bench":
         cmd_bench(args.quick)
         return
