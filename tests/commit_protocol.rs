@@ -425,10 +425,11 @@ fn observe(raw: &SharedStorage) -> String {
         }
         if let Ok(d) = lib.get_description(SYM, &AsOf::Latest) {
             out.push(format!(
-                "description: index={:?} range={:?} sorted={}",
+                "description: index={:?} range={:?} sorted={} rows={}",
                 d.index.map(|c| c.name),
                 d.index_range,
-                d.sorted
+                d.sorted,
+                d.row_count
             ));
         }
         let snaps = lib.list_snapshots().unwrap();
@@ -796,4 +797,194 @@ fn verify_lists_what_crashes_leave_and_reclaim_removes_only_that() {
         .unwrap()
         .len();
     assert_eq!(left, expected);
+}
+
+// ------------------------------------------------------------------ staging, case by case
+
+fn staged_rows(lib: &Library, symbol: &str) -> Vec<i64> {
+    use arrow_array::cast::AsArray;
+    let r = lib.read(symbol, &ReadOptions::default()).unwrap();
+    r.reader
+        .flat_map(|b| {
+            let b = b.unwrap();
+            b.column(1)
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn a_finalize_interrupted_after_its_commit_is_never_applied_again() {
+    use sheaf::verify::LeftoverKind;
+    // One chunk, finalized; the process dies between the commit and the chunk's removal; more
+    // versions are committed; a second chunk is staged and finalized. The first chunk's rows
+    // must appear once, its segments (used by the committed version) must survive the clean-up,
+    // the second chunk must not be mistaken for a consumed one, and no leftover may remain.
+    let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://staging"));
+    let store = Store::from_storage("mem://staging", raw.clone());
+    let lib = store.create_library(LIB, options()).unwrap();
+    lib.write(SYM, &mut reader(rows(0, 4, 0.0)), None, &indexed("ts"))
+        .unwrap();
+    lib.stage(SYM, &mut reader(rows(10, 3, 0.0)), Some("ts"), true)
+        .unwrap();
+    let hook = Arc::new(Hook::default());
+    hook.state.lock().crash_after = Some(1); // the commit lands, the chunk removal does not
+    let crashing = hooked(&raw, &hook);
+    let append = FinalizeOptions {
+        mode: FinalizeMode::Append,
+        ..Default::default()
+    };
+    assert!(crashing
+        .open_library(LIB, false, options())
+        .unwrap()
+        .finalize_staged_data(SYM, None, &append)
+        .is_err());
+    assert_eq!(
+        staged_rows(&lib, SYM),
+        vec![1000, 1001, 1002, 1003, 1010, 1011, 1012]
+    );
+    lib.write_metadata(SYM, Some(b"m".to_vec()), None).unwrap();
+    lib.write_metadata(SYM, Some(b"n".to_vec()), None).unwrap();
+    assert_eq!(lib.get_staged_symbols().unwrap(), Vec::<String>::new());
+    lib.stage(SYM, &mut reader(rows(20, 2, 0.0)), Some("ts"), true)
+        .unwrap();
+    assert_eq!(lib.get_staged_symbols().unwrap(), vec![SYM.to_string()]);
+    lib.finalize_staged_data(SYM, None, &append).unwrap();
+    assert_eq!(
+        staged_rows(&lib, SYM),
+        vec![1000, 1001, 1002, 1003, 1010, 1011, 1012, 1020, 1021]
+    );
+    let err = lib.finalize_staged_data(SYM, None, &append).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{}", report.to_json());
+    assert!(
+        !report
+            .leftovers
+            .iter()
+            .any(|l| l.kind == LeftoverKind::ConsumedChunk),
+        "consumed chunks are removed by the next finalize: {}",
+        report.to_json()
+    );
+    assert_eq!(
+        staged_rows(&lib, SYM),
+        vec![1000, 1001, 1002, 1003, 1010, 1011, 1012, 1020, 1021]
+    );
+}
+
+#[test]
+fn delete_staged_data_that_loses_to_a_finalize_deletes_nothing_and_says_so() {
+    let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://lost"));
+    initial_state(&raw);
+    let hook = Arc::new(Hook::default());
+    let store = hooked(&raw, &hook);
+    let lib = store.open_library(LIB, false, options()).unwrap();
+    // Stop delete_staged_data right before its commit (its only create-if-absent step).
+    let steps = {
+        let probe: SharedStorage = Arc::new(MemoryStorage::new("mem://probe"));
+        initial_state(&probe);
+        let counting = Arc::new(Hook::default());
+        let s = hooked(&probe, &counting);
+        let l = s.open_library(LIB, false, options()).unwrap();
+        PAUSED_PARTY.with(|p| p.set(true));
+        let steps_before_commit = {
+            // count the steps up to the commit: run it with a crash at its first mutation
+            counting.state.lock().crash_after = Some(0);
+            let _ = l.delete_staged_data(SYM);
+            counting.state.lock().party_steps
+        };
+        PAUSED_PARTY.with(|p| p.set(false));
+        steps_before_commit // the index of the commit step: stop right before it
+    };
+    hook.state.lock().pause_before = Some(steps);
+    let (lib_a, hook_a) = (lib.clone(), hook.clone());
+    let party = std::thread::spawn(move || {
+        PAUSED_PARTY.with(|p| p.set(true));
+        let r = lib_a.delete_staged_data(SYM);
+        let mut s = hook_a.state.lock();
+        s.party_done = true;
+        hook_a.changed.notify_all();
+        r
+    });
+    {
+        let mut s = hook.state.lock();
+        while !s.paused && !s.party_done {
+            hook.changed.wait_for(&mut s, Duration::from_secs(30));
+        }
+        assert!(s.paused, "delete_staged_data never reached its commit");
+    }
+    let append = FinalizeOptions {
+        mode: FinalizeMode::Append,
+        ..Default::default()
+    };
+    lib.finalize_staged_data(SYM, None, &append).unwrap();
+    {
+        let mut s = hook.state.lock();
+        s.released = true;
+        hook.changed.notify_all();
+    }
+    assert_eq!(
+        party.join().unwrap().unwrap(),
+        0,
+        "it ran second: nothing was left to delete"
+    );
+    assert_eq!(staged_rows(&lib, SYM).len(), 15 + 6);
+}
+
+#[test]
+fn finalize_keeps_the_sort_order_facts_of_chunks_and_base() {
+    let store = Store::open("mem://").unwrap();
+    let lib = store.create_library(LIB, options()).unwrap();
+    let append = FinalizeOptions {
+        mode: FinalizeMode::Append,
+        ..Default::default()
+    };
+    let description = |lib: &Library| lib.get_description(SYM, &AsOf::Latest).unwrap();
+    // Chunks that touch (the next starts at the previous end) are in order; rows add up.
+    lib.write(SYM, &mut reader(rows(0, 3, 0.0)), None, &indexed("ts"))
+        .unwrap();
+    lib.stage(SYM, &mut reader(rows(2, 3, 0.0)), Some("ts"), true)
+        .unwrap();
+    lib.stage(SYM, &mut reader(rows(4, 2, 0.0)), Some("ts"), true)
+        .unwrap();
+    lib.finalize_staged_data(SYM, None, &append).unwrap();
+    let d = description(&lib);
+    assert_eq!((d.row_count, d.sorted.as_str()), (3 + 3 + 2, "ASCENDING"));
+    // Staged data starting exactly at the stored end appends; starting below it is refused.
+    lib.stage(SYM, &mut reader(rows(5, 1, 0.0)), Some("ts"), true)
+        .unwrap();
+    lib.finalize_staged_data(SYM, None, &append).unwrap();
+    assert_eq!(description(&lib).row_count, 9);
+    lib.stage(SYM, &mut reader(rows(1, 1, 0.0)), Some("ts"), true)
+        .unwrap();
+    let err = lib.finalize_staged_data(SYM, None, &append).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnsortedIndex);
+    lib.delete_staged_data(SYM).unwrap();
+    // An unsorted chunk, or an unsorted base, makes the version unsorted.
+    let mut unsorted = rows(100, 3, 0.0);
+    unsorted = arrow_select::take::take_record_batch(
+        &unsorted,
+        &arrow_array::UInt32Array::from(vec![2, 0, 1]),
+    )
+    .unwrap();
+    lib.stage("u", &mut reader(unsorted.clone()), Some("ts"), false)
+        .unwrap();
+    lib.finalize_staged_data("u", None, &FinalizeOptions::default())
+        .unwrap();
+    assert_eq!(
+        lib.get_description("u", &AsOf::Latest).unwrap().sorted,
+        "UNSORTED"
+    );
+    let loose = WriteOptions {
+        validate_index: false,
+        ..indexed("ts")
+    };
+    lib.write("v", &mut reader(unsorted), None, &loose).unwrap();
+    lib.stage("v", &mut reader(rows(200, 2, 0.0)), Some("ts"), true)
+        .unwrap();
+    lib.finalize_staged_data("v", None, &append).unwrap();
+    let d = lib.get_description("v", &AsOf::Latest).unwrap();
+    assert_eq!((d.row_count, d.sorted.as_str()), (5, "UNSORTED"));
 }
