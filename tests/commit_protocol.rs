@@ -988,3 +988,48 @@ fn finalize_keeps_the_sort_order_facts_of_chunks_and_base() {
     let d = lib.get_description("v", &AsOf::Latest).unwrap();
     assert_eq!((d.row_count, d.sorted.as_str()), (5, "UNSORTED"));
 }
+
+#[test]
+fn a_sorting_finalize_interrupted_after_its_commit_leaves_nothing_behind_once_cleaned() {
+    // Sorting rewrites the staged rows into new segments; the chunks' own segments are then
+    // used by nothing. A crash before they are removed leaves them; the next look at the
+    // staging area removes them with their chunks (and keeps every segment a version uses).
+    let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://sorted"));
+    let store = Store::from_storage("mem://sorted", raw.clone());
+    let lib = store.create_library(LIB, options()).unwrap();
+    lib.stage(SYM, &mut reader(rows(10, 3, 0.0)), Some("ts"), true)
+        .unwrap();
+    lib.stage(SYM, &mut reader(rows(5, 3, 0.0)), Some("ts"), true)
+        .unwrap();
+    let hook = Arc::new(Hook::default());
+    // mutating steps of a sorting finalize: write the sorted segments, commit, drop the chunks
+    hook.state.lock().crash_after = Some(2);
+    let sort = FinalizeOptions {
+        sort: true,
+        ..Default::default()
+    };
+    assert!(hooked(&raw, &hook)
+        .open_library(LIB, false, options())
+        .unwrap()
+        .finalize_staged_data(SYM, None, &sort)
+        .is_err());
+    assert_eq!(
+        staged_rows(&lib, SYM),
+        vec![1005, 1006, 1007, 1010, 1011, 1012]
+    );
+    assert!(
+        !store.verify().unwrap().leftovers.is_empty(),
+        "the crash left the chunks"
+    );
+    assert_eq!(lib.get_staged_symbols().unwrap(), Vec::<String>::new());
+    let report = store.verify().unwrap();
+    assert!(
+        report.leftovers.is_empty() && report.problems.is_empty(),
+        "{}",
+        report.to_json()
+    );
+    assert_eq!(
+        staged_rows(&lib, SYM),
+        vec![1005, 1006, 1007, 1010, 1011, 1012]
+    );
+}
