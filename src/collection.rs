@@ -34,20 +34,7 @@ pub(crate) fn registry_key(name: &str) -> Vec<u8> {
 }
 
 fn docs_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
-    let mut k = match incarnation {
-        Some(id) => {
-            let mut k = b"E\0".to_vec();
-            k.extend_from_slice(id.as_bytes());
-            k
-        }
-        None => {
-            let mut k = b"D\0".to_vec();
-            k.extend_from_slice(name.as_bytes());
-            k
-        }
-    };
-    k.push(0);
-    k
+    crate::store::incarnation_prefix(b'E', b'D', name, incarnation)
 }
 
 fn encode_counters(counters: &Counters) -> Result<Vec<u8>> {

@@ -95,20 +95,7 @@ pub(crate) fn space_key(name: &str) -> Vec<u8> {
 }
 
 fn entries_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
-    let mut k = match incarnation {
-        Some(id) => {
-            let mut k = b"W\0".to_vec();
-            k.extend_from_slice(id.as_bytes());
-            k
-        }
-        None => {
-            let mut k = b"V\0".to_vec();
-            k.extend_from_slice(name.as_bytes());
-            k
-        }
-    };
-    k.push(0);
-    k
+    crate::store::incarnation_prefix(b'W', b'V', name, incarnation)
 }
 
 #[derive(Serialize, Deserialize)]

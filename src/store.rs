@@ -133,23 +133,29 @@ pub(crate) fn library_key(name: &str) -> Vec<u8> {
     key
 }
 
-/// Where a library's tables live: under its incarnation, or (created before incarnations)
-/// under its name.
-pub(crate) fn library_data_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
-    let mut key = match incarnation {
-        Some(id) => {
-            let mut k = b"I\0".to_vec();
-            k.extend_from_slice(id.as_bytes());
-            k
-        }
-        None => {
-            let mut k = b"T\0".to_vec();
-            k.extend_from_slice(name.as_bytes());
-            k
-        }
+/// Where the data of one creation of a name lives: `<tag>\0<incarnation>\0`, or, for names
+/// created before incarnations existed, `<legacy tag>\0<name>\0`. Libraries, key spaces and
+/// collections each have their own pair of tags.
+pub(crate) fn incarnation_prefix(
+    tag: u8,
+    legacy_tag: u8,
+    name: &str,
+    incarnation: Option<&str>,
+) -> Vec<u8> {
+    let (tag, id) = match incarnation {
+        Some(id) => (tag, id),
+        None => (legacy_tag, name),
     };
+    let mut key = Vec::with_capacity(id.len() + 3);
+    key.extend_from_slice(&[tag, 0]);
+    key.extend_from_slice(id.as_bytes());
     key.push(0);
     key
+}
+
+/// Where a library's tables live (`I\0<incarnation>\0`; before incarnations `T\0<name>\0`).
+pub(crate) fn library_data_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
+    incarnation_prefix(b'I', b'T', name, incarnation)
 }
 
 /// A new id for one creation of a library, key space or collection: unique across processes

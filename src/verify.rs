@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::storage::{self, KeyRange, ScanOptions, SharedStorage, WriteOp};
+use crate::storage::{self, KeyRange, SharedStorage, WriteOp};
 use crate::store::{LibraryOptions, Store};
 
 /// Why a key is a leftover.
@@ -118,26 +118,12 @@ fn dropped_prefixes(storage: &SharedStorage, live: &BTreeSet<Vec<u8>>) -> Result
     for tag in [b"I\0", b"T\0", b"W\0", b"V\0", b"E\0", b"D\0"] {
         let range = KeyRange::prefix(tag);
         let mut start = tag.to_vec();
-        loop {
-            let page = storage.scan(
-                &KeyRange {
-                    start: std::ops::Bound::Included(start.clone()),
-                    end: range.end.clone(),
-                },
-                ScanOptions {
-                    limit: Some(1),
-                    keys_only: true,
-                    reverse: false,
-                },
-            )?;
-            let Some(entry) = page.into_iter().next() else {
-                break;
-            };
-            let rest = &entry.key[tag.len()..];
+        while let Some(key) = storage::first_key_from(storage.as_ref(), &start, &range.end)? {
+            let rest = &key[tag.len()..];
             let Some(end) = rest.iter().position(|b| *b == 0) else {
                 break;
             };
-            let prefix = entry.key[..tag.len() + end + 1].to_vec();
+            let prefix = key[..tag.len() + end + 1].to_vec();
             if !live.contains(&prefix) {
                 out.push(prefix.clone());
             }

@@ -158,6 +158,28 @@ pub trait Storage: Send + Sync {
 /// Storage shared by every handle of a store.
 pub type SharedStorage = Arc<dyn Storage>;
 
+/// The first key at or after `start` and before `end`: one step of a skip-scan that visits one
+/// key per group (one per symbol, one per dropped name) instead of every key.
+pub fn first_key_from(
+    storage: &dyn Storage,
+    start: &[u8],
+    end: &Bound<Vec<u8>>,
+) -> Result<Option<Vec<u8>>> {
+    let range = KeyRange {
+        start: Bound::Included(start.to_vec()),
+        end: end.clone(),
+    };
+    let page = storage.scan(
+        &range,
+        ScanOptions {
+            limit: Some(1),
+            keys_only: true,
+            reverse: false,
+        },
+    )?;
+    Ok(page.into_iter().next().map(|e| e.key))
+}
+
 /// Deletes every key starting with `prefix`, page by page (each page atomically); returns how
 /// many keys it deleted.
 pub fn delete_prefix(storage: &dyn Storage, prefix: &[u8]) -> Result<u64> {

@@ -1105,25 +1105,9 @@ impl Library {
         let end = crate::storage::prefix_successor(&all);
         let mut start = all.clone();
         let mut out = Vec::new();
-        loop {
-            let range = KeyRange {
-                start: std::ops::Bound::Included(start.clone()),
-                end: end
-                    .clone()
-                    .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
-            };
-            let page = storage.scan(
-                &range,
-                ScanOptions {
-                    limit: Some(1),
-                    keys_only: true,
-                    reverse: false,
-                },
-            )?;
-            let Some(entry) = page.into_iter().next() else {
-                break;
-            };
-            let rest = &entry.key[all.len()..];
+        let end = end.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        while let Some(key) = crate::storage::first_key_from(storage.as_ref(), &start, &end)? {
+            let rest = &key[all.len()..];
             let name_end = rest
                 .len()
                 .checked_sub(9)
