@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::mode;
-use crate::storage::{delete_prefix, KeyRange, ScanOptions, SharedStorage, Transaction};
+use crate::storage::{KeyRange, ScanOptions, SharedStorage, Transaction};
 use crate::store::{new_incarnation, validate_name, Store};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -144,22 +144,20 @@ impl Store {
     /// Drops a collection and its documents; a missing one is `NoSuchCollection`.
     pub fn drop_collection(&self, name: &str) -> Result<()> {
         validate_name("collection", name)?;
-        let storage = self.storage()?;
-        let key = registry_key(name);
-        loop {
-            let Some(bytes) = storage.get(&key)? else {
-                return Err(Error::new(
-                    ErrorKind::NoSuchCollection,
-                    format!("no collection '{name}'"),
-                ));
-            };
-            let incarnation = decode_counters(name, &bytes)?.incarnation;
-            // Deleting the registry entry is the drop; the documents are garbage after it.
-            if storage.compare_and_swap(&key, Some(&bytes), None)? {
-                delete_prefix(storage.as_ref(), &docs_prefix(name, incarnation.as_deref()))?;
-                return Ok(());
-            }
+        let dropped =
+            crate::store::drop_registered(&self.storage()?, &registry_key(name), |entry| {
+                Ok(docs_prefix(
+                    name,
+                    decode_counters(name, entry)?.incarnation.as_deref(),
+                ))
+            })?;
+        if !dropped {
+            return Err(Error::new(
+                ErrorKind::NoSuchCollection,
+                format!("no collection '{name}'"),
+            ));
         }
+        Ok(())
     }
 }
 

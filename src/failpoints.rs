@@ -22,18 +22,6 @@ use crate::storage::{HookedStorage, SharedStorage, StepHook, StepKind};
 /// forgets to release, or dies, never leaves a process hung).
 const MAX_PAUSE: Duration = Duration::from_secs(60);
 
-const STEPS: &[StepKind] = &[
-    StepKind::Get,
-    StepKind::GetMany,
-    StepKind::Put,
-    StepKind::PutIfAbsent,
-    StepKind::CompareAndSwap,
-    StepKind::Delete,
-    StepKind::Scan,
-    StepKind::WriteBatch,
-    StepKind::Transact,
-];
-
 struct PausePoint {
     armed: Option<StepKind>,
     paused: bool,
@@ -52,12 +40,12 @@ static CHANGED: Condvar = Condvar::new();
 
 /// Arms `step`: the next storage call of that kind, on any thread, stops until [`release`].
 pub fn arm(step: &str) -> Result<()> {
-    let kind = STEPS
+    let kind = StepKind::all()
         .iter()
         .copied()
         .find(|k| k.name() == step)
         .ok_or_else(|| {
-            let known: Vec<&str> = STEPS.iter().map(|k| k.name()).collect();
+            let known: Vec<&str> = StepKind::all().iter().map(|k| k.name()).collect();
             Error::invalid(format!(
                 "unknown storage step {step:?} (known: {})",
                 known.join(", ")

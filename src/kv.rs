@@ -192,21 +192,12 @@ impl Store {
     /// Drops a key space and every entry in it; returns whether it existed.
     pub fn drop_kv(&self, name: &str) -> Result<bool> {
         validate_name("key space", name)?;
-        let storage = self.storage()?;
-        let key = space_key(name);
-        loop {
-            let Some(bytes) = storage.get(&key)? else {
-                return Ok(false);
-            };
-            let incarnation = decode_space_entry(name, &bytes)?;
-            if storage.compare_and_swap(&key, Some(&bytes), None)? {
-                delete_prefix(
-                    storage.as_ref(),
-                    &entries_prefix(name, incarnation.as_deref()),
-                )?;
-                return Ok(true);
-            }
-        }
+        crate::store::drop_registered(&self.storage()?, &space_key(name), |entry| {
+            Ok(entries_prefix(
+                name,
+                decode_space_entry(name, entry)?.as_deref(),
+            ))
+        })
     }
 }
 

@@ -153,6 +153,27 @@ pub(crate) fn incarnation_prefix(
     key
 }
 
+/// Drops a registered name: deletes its registry entry `key` by compare-and-swap — the one
+/// atomic step that is the drop — then the data under the prefix `data_prefix` reads from the
+/// entry. A crash in between leaves only garbage no name reaches (`reclaim` removes it).
+/// Returns whether the name was registered.
+pub(crate) fn drop_registered(
+    storage: &SharedStorage,
+    key: &[u8],
+    data_prefix: impl Fn(&[u8]) -> Result<Vec<u8>>,
+) -> Result<bool> {
+    loop {
+        let Some(bytes) = storage.get(key)? else {
+            return Ok(false);
+        };
+        let prefix = data_prefix(&bytes)?;
+        if storage.compare_and_swap(key, Some(&bytes), None)? {
+            storage::delete_prefix(storage.as_ref(), &prefix)?;
+            return Ok(true);
+        }
+    }
+}
+
 /// Where a library's tables live (`I\0<incarnation>\0`; before incarnations `T\0<name>\0`).
 pub(crate) fn library_data_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
     incarnation_prefix(b'I', b'T', name, incarnation)
@@ -331,23 +352,10 @@ impl Store {
     /// ArcticDB). Returns whether it existed.
     pub fn delete_library(&self, name: &str) -> Result<bool> {
         validate_name("library", name)?;
-        let storage = self.storage()?;
-        let key = library_key(name);
-        loop {
-            let Some(bytes) = storage.get(&key)? else {
-                return Ok(false);
-            };
-            let (_, incarnation) = decode_library_entry(name, &bytes)?;
-            // The registry key is the library: once it is gone the drop has happened, and a
-            // crash before the data is removed leaves only unreachable garbage.
-            if storage.compare_and_swap(&key, Some(&bytes), None)? {
-                storage::delete_prefix(
-                    storage.as_ref(),
-                    &library_data_prefix(name, incarnation.as_deref()),
-                )?;
-                return Ok(true);
-            }
-        }
+        drop_registered(&self.storage()?, &library_key(name), |entry| {
+            let (_, incarnation) = decode_library_entry(name, entry)?;
+            Ok(library_data_prefix(name, incarnation.as_deref()))
+        })
     }
 }
 

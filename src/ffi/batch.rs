@@ -121,8 +121,6 @@ fn writing_batch(
     let readers = import_all(streams, n_items)?;
     require_out(out_results_json, "out_results_json")?;
     let lib = library_ref(library)?;
-    // A closed library or store fails the whole call, not each item.
-    lib.ensure_open()?;
     let items = parse_items(str_arg(items_json, items_len, "items_json")?, n_items)?;
     // Items whose stream or options are unusable fail alone; the rest go to the engine.
     let mut outcome: Vec<Option<Result<u64>>> = Vec::with_capacity(n_items);
@@ -320,8 +318,6 @@ pub extern "C" fn sheaf_table_read_batch(
             require_out(out_streams, "out_streams")?;
         }
         let lib = library_ref(library)?;
-        // A closed library or store fails the whole call, not each item.
-        lib.ensure_open()?;
         super::count_arg(n_items, "n_items")?;
         let items = parse_items(str_arg(items_json, items_len, "items_json")?, n_items)?;
         let mut requests = Vec::with_capacity(n_items);
@@ -392,7 +388,7 @@ pub extern "C" fn sheaf_table_read_metadata_batch(
             require_out(out_metadata, "out_metadata")?;
         }
         let lib = library_ref(library)?;
-        // A closed library or store fails the whole call, not each item.
+        // A closed library or store fails the whole call, not each item (the engine's batch calls check this themselves; this loop calls it item by item).
         lib.ensure_open()?;
         let items = parse_items(str_arg(items_json, items_len, "items_json")?, n_items)?;
         let mut out = Vec::with_capacity(n_items);
@@ -435,8 +431,6 @@ pub extern "C" fn sheaf_table_delete_batch(
     guard(err, || {
         require_out(out_results_json, "out_results_json")?;
         let lib = library_ref(library)?;
-        // A closed library or store fails the whole call, not each item.
-        lib.ensure_open()?;
         let text = str_arg(items_json, items_len, "items_json")?;
         let items: Vec<Item> = serde_json::from_str(text)
             .map_err(|e| Error::new(ErrorKind::InvalidJson, "invalid batch items").caused_by(e))?;
@@ -476,8 +470,6 @@ pub extern "C" fn sheaf_table_stage(
     guard(err, || {
         let mut reader = import_stream(data)?;
         let lib = library_ref(library)?;
-        // A closed library or store fails the whole call, not each item.
-        lib.ensure_open()?;
         let symbol = str_arg(symbol, symbol_len, "symbol")?;
         let options =
             WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
@@ -521,8 +513,6 @@ pub extern "C" fn sheaf_table_finalize_staged(
     }
     guard(err, || {
         let lib = library_ref(library)?;
-        // A closed library or store fails the whole call, not each item.
-        lib.ensure_open()?;
         let symbol = str_arg(symbol, symbol_len, "symbol")?;
         let metadata = metadata_arg(metadata, metadata_len)?;
         let text = opt_str_arg(options_json, options_len, "options_json")?;

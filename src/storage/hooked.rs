@@ -27,6 +27,21 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    /// Every kind, for lookups by name.
+    pub fn all() -> [StepKind; 9] {
+        [
+            StepKind::Get,
+            StepKind::GetMany,
+            StepKind::Put,
+            StepKind::PutIfAbsent,
+            StepKind::CompareAndSwap,
+            StepKind::Delete,
+            StepKind::Scan,
+            StepKind::WriteBatch,
+            StepKind::Transact,
+        ]
+    }
+
     /// A stable lowercase name (`"put_if_absent"`, ...), used to arm pause points by name.
     pub fn name(self) -> &'static str {
         match self {
