@@ -1,5 +1,9 @@
 """Sheaf: an embedded, versioned store for Arrow tables.
 
+This module gathers the public names; the code lives in the modules below it (see
+``docs/architecture.md``: :mod:`sheaf.store`, :mod:`sheaf.library`, :mod:`sheaf.kv`,
+:mod:`sheaf.collection`, :mod:`sheaf.query`, :mod:`sheaf.errors`).
+
 Quick start::
 
     import sheaf
@@ -54,17 +58,22 @@ from __future__ import annotations
 from . import _lib as _lib_mod
 from . import errors
 from ._arrow_c import Columns
-from ._batch import (
-    DataError,
-    DeleteRequest,
-    ReadInfoRequest,
-    ReadRequest,
-    UpdatePayload,
-    WritePayload,
-)
 from ._config import TRACE, set_config_int, set_config_string, set_log_level
 from ._lib import LIBRARY_VERSION as _LIBRARY_VERSION
-from ._timeseries import NameWithDType, SymbolDescription
+from ._options import LibraryOptions
+from ._types import (
+    DataError,
+    DeleteRequest,
+    NameWithDType,
+    ReadInfoRequest,
+    ReadRequest,
+    SymbolDescription,
+    SymbolVersion,
+    UpdatePayload,
+    VersionedItem,
+    VersionInfo,
+    WritePayload,
+)
 from .collection import Collection
 from .errors import (
     BufferTooSmallError,
@@ -107,16 +116,9 @@ from .errors import (
     UnsupportedTypeError,
 )
 from .kv import KeySpace, Mode
-from .query import ExpressionNode, LazyDataFrame, QueryBuilder, where
-from .store import (
-    Library,
-    LibraryOptions,
-    Store,
-    SymbolVersion,
-    VersionedItem,
-    VersionInfo,
-    open,
-)
+from .library import LazyDataFrame, Library
+from .query import ExpressionNode, QueryBuilder, where
+from .store import Store, open
 
 __version__ = _LIBRARY_VERSION
 #: The C ABI version this package was generated for.

@@ -1,5 +1,8 @@
 """The Arrow C Data Interface with cffi alone: no pyarrow, pandas or polars needed.
 
+Why: PyPy and minimal installs have no pyarrow, yet must write and read tables; this module is
+the numpy path under :mod:`sheaf._convert`.
+
 * :func:`export_columns` fills an ``ArrowArrayStream`` from a mapping of column name to numpy
   array or Python list (the producer: ``ffi.callback`` functions, created once for the life of the
   process; every stream, schema and array keeps its own buffers alive until released).
@@ -25,7 +28,7 @@ import itertools
 import struct
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from . import _capsule
+from . import _capsule, _lib, errors
 from ._lib import ffi
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -808,8 +811,6 @@ def _empty_for(np: Any, field: _Field) -> Any:
 
 def stream_error(stream: Any, rc: int, what: str) -> Exception:
     """The exception for a failed stream callback (message from ``get_last_error``)."""
-    from . import _lib, errors
-
     detail = ""
     try:
         msg = stream.get_last_error(stream)

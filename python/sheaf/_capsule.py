@@ -1,5 +1,8 @@
 """``PyCapsule`` helpers for the Arrow PyCapsule interface, through ``ctypes.pythonapi``.
 
+Kept apart because it is the one place that touches CPython's C API; both the cffi Arrow structs
+(:mod:`sheaf._arrow_c`) and the conversions (:mod:`sheaf._convert`) use it.
+
 CPython only: PyPy has no ``ctypes.pythonapi``, so :data:`AVAILABLE` is False there and Sheaf
 offers the raw-address form instead (``_export_to_c(address)`` and objects with
 ``_export_to_c``).

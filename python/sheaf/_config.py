@@ -1,4 +1,8 @@
-"""Process-wide configuration and the bridge from the library's log to :mod:`logging`."""
+"""Process-wide configuration and the bridge from the library's log to :mod:`logging`.
+
+Configuration and the log callback belong to the loaded library, not to any store, so they
+have a module of their own that only needs :mod:`sheaf._lib`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import contextlib
 import logging
 from typing import Any, Dict, Union
 
-from ._lib import check, errslot, ffi, lib
+from ._lib import call, ffi, lib
 
 __all__ = ["set_config_int", "set_config_string", "set_log_level", "logger", "TRACE"]
 
@@ -42,8 +46,7 @@ def set_config_int(key: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"config value must be an int, not {type(value).__name__}")
     k = key.encode("utf-8")
-    slot = errslot()
-    check(lib.sheaf_config_set_int(k, len(k), value, slot), slot)
+    call(lib.sheaf_config_set_int, k, len(k), value)
 
 
 def set_config_string(key: str, value: str) -> None:
@@ -56,8 +59,7 @@ def set_config_string(key: str, value: str) -> None:
     """
     k = key.encode("utf-8")
     v = value.encode("utf-8")
-    slot = errslot()
-    check(lib.sheaf_config_set_string(k, len(k), v, len(v), slot), slot)
+    call(lib.sheaf_config_set_string, k, len(k), v, len(v))
 
 
 def set_log_level(level: Union[int, str]) -> None:
@@ -109,8 +111,7 @@ _LOG_CALLBACK = ffi.callback("void(int32_t, const char *, size_t, void *)", _on_
 
 
 def _install() -> None:
-    slot = errslot()
-    check(lib.sheaf_log_set_callback(_LOG_CALLBACK, ffi.NULL, slot), slot)
+    call(lib.sheaf_log_set_callback, _LOG_CALLBACK, ffi.NULL)
 
 
 def _uninstall() -> None:

@@ -1,4 +1,9 @@
-"""Conversions between Python data and Arrow C streams.
+"""Conversions between Python data and Arrow C streams, and the shaping of read results.
+
+Everything that knows pandas, pyarrow or polars is here, so the rest of the package only moves
+Arrow C streams: what a write takes in, what a read gives back in each ``output_format``, and how
+a pandas result is shaped to match what was stored (its index restored after a column
+selection or a row range, aggregated results indexed by their keys).
 
 Inputs (:func:`export_input`): pandas DataFrame / Series (through pyarrow's pandas conversion,
 which keeps the index and the pandas metadata), pyarrow Table / RecordBatch / RecordBatchReader
@@ -19,27 +24,21 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from . import _arrow_c, _capsule, _lib, errors
 from ._lib import ffi
+from ._types import AUTO
 
 __all__ = [
     "AUTO",
     "OUTPUT_FORMATS",
     "export_input",
     "import_output",
+    "import_data",
+    "missing_pandas_index",
     "default_output_format",
     "check_output_format",
 ]
 
 OUTPUT_FORMATS = ("pandas", "pyarrow", "polars", "numpy")
 
-
-class _Auto:
-    """The default of ``index=``: choose the index column from the data (see ``Library.write``)."""
-
-    def __repr__(self) -> str:
-        return "AUTO"
-
-
-AUTO: Any = _Auto()
 
 _SERIES_KEY = b"sheaf.pandas_series"
 #: Schema metadata of an aggregated query result: the JSON list of its key columns.
@@ -265,3 +264,131 @@ def import_output(
         pl = _require("polars", "output_format='polars'")
         return pl.from_arrow(table)
     raise ValueError(f"unknown output_format {output_format!r}")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------
+# Shaping read results
+# --------------------------------------------------------------------------------------------
+
+
+def _pandas_meta(raw: Optional[str]) -> Optional[Dict[str, Any]]:
+    if not raw:
+        return None
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _peek_schema(stream: Any) -> Tuple[List[str], Dict[str, str]]:
+    """The column names and schema metadata of an unconsumed stream (it stays usable)."""
+    schema = ffi.new("struct ArrowSchema *")
+    rc = stream.get_schema(stream, schema)
+    if rc:
+        raise _arrow_c.stream_error(stream, rc, "reading the stream's schema")
+    try:
+        names = [
+            ffi.string(schema.children[i].name).decode("utf-8") for i in range(schema.n_children)
+        ]
+        return names, _arrow_c.parse_metadata(schema.metadata)
+    finally:
+        if schema.release != ffi.NULL:
+            schema.release(schema)
+
+
+def missing_pandas_index(stream: Any) -> List[str]:
+    """Index columns the stored pandas metadata names but a column selection left out."""
+    names, md = _peek_schema(stream)
+    meta = _pandas_meta(md.get("pandas"))
+    if meta is None:
+        return []
+    wanted = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+    return [c for c in wanted if c not in names]
+
+
+def _rows_read(total: int, doc: Dict[str, Any]) -> Optional[Tuple[int, int]]:
+    """The positions ``[lo, hi)`` in the version of the rows a read returns, when its options
+    only select rows by position (``row_range``, and query clauses ``row_range`` / ``head`` /
+    ``tail``); ``None`` when they cannot be known (a date range, a filter, an aggregation)."""
+    if "date_range" in doc:
+        return None
+    lo, hi = 0, total
+    row_range = doc.get("row_range")
+    if row_range is not None:
+        lo, hi, _ = slice(row_range[0], row_range[1]).indices(total)
+        hi = max(lo, hi)
+    for clause in doc.get("query") or []:
+        if not isinstance(clause, dict) or len(clause) != 1:
+            return None
+        ((kind, arg),) = clause.items()
+        if kind == "row_range" and isinstance(arg, list) and len(arg) == 2:
+            a, b, _ = slice(arg[0], arg[1]).indices(hi - lo)
+            lo, hi = lo + a, lo + max(a, b)
+        elif kind == "head" and isinstance(arg, int):
+            hi = min(lo + arg, hi) if arg >= 0 else max(lo, hi + arg)
+        elif kind == "tail" and isinstance(arg, int):
+            lo = max(lo, hi - arg) if arg >= 0 else min(hi, lo - arg)
+        else:
+            return None
+    return lo, hi
+
+
+def _fix_range_index(table: Any, rows: Optional[Tuple[int, int]]) -> Any:
+    """Makes a stored RangeIndex describe the rows actually read.
+
+    ``rows``: the positions ``[lo, hi)`` of the rows read in the version (see
+    :func:`_rows_read`); the range continues with its step, also over rows appended after the
+    first write. ``None`` (rows filtered by a query or a date range): a fresh ``RangeIndex``
+    ``0..n`` (ArcticDB does the same), with the stored index's name.
+    """
+    md = table.schema.metadata or {}
+    meta = _pandas_meta(md.get(b"pandas", b"").decode("utf-8", "replace") or None)
+    if meta is None:
+        return table
+    columns = meta.get("index_columns", [])
+    ranges = [c for c in columns if isinstance(c, dict) and c.get("kind") == "range"]
+    if len(ranges) != 1 or len(columns) != 1:
+        return table
+    entry = ranges[0]
+    start, step = int(entry.get("start", 0)), int(entry.get("step", 1)) or 1
+    if rows is not None and rows[1] - rows[0] == table.num_rows:
+        new = (start + step * rows[0], start + step * rows[1], step)
+    else:
+        new = (0, int(table.num_rows), 1)
+    if new == (entry.get("start"), entry.get("stop"), entry.get("step")):
+        return table
+    entry["start"], entry["stop"], entry["step"] = new
+    md = dict(md)
+    md[b"pandas"] = json.dumps(meta).encode()
+    return table.replace_schema_metadata(md)
+
+
+def import_data(stream: Any, fmt: str, info: Dict[str, Any], doc: Dict[str, Any]) -> Any:
+    """Consumes ``stream`` (always released), the result of a read with the options ``doc`` of
+    the version ``info``, into ``fmt``.
+
+    A pandas RangeIndex is re-based to the rows read (a fresh ``0..n`` after a filter).
+    Aggregated results (their schema names the key columns under ``sheaf:index``) are indexed
+    by their keys in pandas; other formats keep them as columns. (A column selection that left
+    out the stored pandas index is read again with it by the caller first, see
+    :func:`missing_pandas_index`.)
+    """
+    index = info.get("index")
+    total = int(info.get("rows", 0))
+    queried = bool(doc.get("query"))
+    ranged = "row_range" in doc or "date_range" in doc or queried
+    if fmt == "numpy":
+        cols = import_output(stream, "numpy", index, None if ranged else total)
+        if queried and cols.index is not None and cols.index not in cols:
+            cols.index = None  # e.g. a group-by: the index column is not in the result
+        return cols
+    if fmt != "pandas":
+        return import_output(stream, fmt, index, total)
+    try:
+        table = _read_table(stream)
+    finally:
+        _arrow_c.release_stream(stream)
+    if AGGREGATE_KEY not in (table.schema.metadata or {}):
+        table = _fix_range_index(table, _rows_read(total, doc))
+    return _to_pandas(table, index)

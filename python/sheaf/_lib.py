@@ -1,4 +1,8 @@
-"""Loads the native library through the generated cffi ABI-mode module.
+"""The native library and the one way to call it: ``ffi``, ``lib`` and :func:`call`.
+
+Every module that talks to ``libsheaf.so`` goes through here, so loading (the generated cffi
+ABI-mode module, the ABI version check), the per-thread error slot and the translation of a
+failed status into a :mod:`sheaf.errors` exception live in one place.
 
 Nothing here needs a compiler or pycparser: ``sheaf._native._sheaf_cffi`` was generated when the
 wheel was built, and ``libsheaf.so`` sits next to it. The library is opened once, by absolute
@@ -8,12 +12,23 @@ path, and never closed (a second ``dlopen`` reference pins it for the life of th
 from __future__ import annotations
 
 import os
+import re
 import threading
 from typing import Any, Dict, Optional
 
 from . import errors
 
-__all__ = ["ffi", "lib", "LIB_PATH", "check", "errslot", "status_name", "take_bytes", "NULL"]
+__all__ = [
+    "ffi",
+    "lib",
+    "LIB_PATH",
+    "call",
+    "check",
+    "errslot",
+    "status_name",
+    "take_bytes",
+    "NULL",
+]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 LIB_PATH = os.path.join(_HERE, "_native", "libsheaf.so")
@@ -100,6 +115,18 @@ def check(status: int, slot: Any) -> None:
         raise_error(status, slot)
 
 
+def call(fn: Any, *args: Any) -> None:
+    """Calls the C function ``fn(*args, err)`` with this thread's error slot as the last
+    argument, and raises the matching :mod:`sheaf.errors` exception when it fails."""
+    try:
+        slot = _tls.slot
+    except AttributeError:
+        slot = errslot()
+    status = fn(*args, slot)
+    if status:
+        raise_error(status, slot)
+
+
 def take_bytes(b: Any) -> bytes:
     """Copies a ``SheafBytes`` into Python bytes and frees it."""
     if b.len == 0:
@@ -130,8 +157,6 @@ def code_in_message(message: str) -> Optional[int]:
         return None
     if _CODES_BY_NAME is None:
         _CODES_BY_NAME = all_status_codes()
-    import re
-
     for name in re.findall(r"SHEAF_ERR_[A-Z0-9_]+", message):
         code = _CODES_BY_NAME.get(name)
         if code is not None:

@@ -1,4 +1,6 @@
-"""User metadata as portable JSON.
+"""User metadata as portable JSON: the encoding and decoding, a leaf with no library calls.
+
+Metadata must be readable by a C program too, so it is JSON with tagged dates, never pickle.
 
 Metadata is JSON-compatible values (``dict`` with ``str`` keys, ``list``/``tuple``, ``str``,
 ``int``, finite ``float``, ``bool``, ``None``; numpy scalars are taken as their Python value) plus

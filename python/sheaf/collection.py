@@ -1,5 +1,9 @@
 """Document collections (Yokan's model) from Python.
 
+This module holds :class:`Collection` with each of its C calls and the document encoding. The
+store creates and opens collections (:meth:`sheaf.Store.create_collection` makes that call), so
+nothing here imports the store.
+
 Create one with :meth:`sheaf.Store.create_collection`, open it with
 :meth:`sheaf.Store.open_collection`::
 
@@ -38,20 +42,18 @@ from __future__ import annotations
 
 import json
 from array import array
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
-from ._lib import NULL, check, errslot, ffi, lib, take_bytes
-from .kv import NOT_FOUND, Mode, buffer_arg, mode_arg, pack, unpack
-
-if TYPE_CHECKING:
-    from .store import Store
+from ._handle import Handle, StoreLike
+from ._lib import NULL, call, ffi, lib, take_bytes
+from ._packed import NOT_FOUND, SIZE_MAX, buffer_arg, pack, sizes, unpack
+from .kv import Mode, mode_arg
 
 __all__ = ["Collection", "Document"]
 
 #: What ``store``/``update`` take: a ``dict`` (stored as JSON) or ``str``/bytes-like (raw).
 Document = Union[Mapping[str, Any], str, bytes, bytearray, memoryview, Any]
 
-_SIZE_MAX: int = (1 << (8 * int(ffi.sizeof("size_t")))) - 1
 _PAGE = 1000
 _WS = b" \t\r\n"
 
@@ -107,13 +109,7 @@ def _ids_arg(ids: Iterable[int]) -> Tuple[Any, int]:
     return ffi.from_buffer("uint64_t[]", arr), len(arr)
 
 
-def _reopen(uri: str, name: str) -> Collection:
-    from .store import Store
-
-    return Store(uri).open_collection(name)
-
-
-class Collection:
+class Collection(Handle):
     """A document collection of a store; see the module documentation for how documents,
     ids and filters work.
 
@@ -122,48 +118,25 @@ class Collection:
     :class:`sheaf.ClosedError`); it pickles as (store URI, name) and reopens when unpickled.
     """
 
-    def __init__(self, store: Store, handle: Any, name: str) -> None:
-        self._store = store
-        self._h: Any = handle
-        self._name = name
-        self._closed = False
+    _close_fn = "sheaf_collection_close"
+    _store: StoreLike
 
-    # -- properties and lifecycle ----------------------------------------------------------------
+    def __init__(self, store: StoreLike, handle: Any, name: str) -> None:
+        super().__init__(handle, name, store)
+
+    # -- properties and lifecycle (close, closed, with: see Handle) ------------------------------
     @property
     def name(self) -> str:
         """The collection's name."""
         return self._name
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called on this object."""
-        return self._closed
-
-    def close(self) -> None:
-        """Closes this handle: later calls raise :class:`sheaf.ClosedError`. Idempotent and
-        thread-safe; the documents stay."""
-        self._closed = True
-        slot = errslot()
-        check(lib.sheaf_collection_close(self._h, slot), slot)
-
-    def __enter__(self) -> Collection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __reduce__(self) -> Any:
-        return (_reopen, (self._store.uri, self._name))
-
-    def __repr__(self) -> str:
-        state = " closed" if self._closed else ""
-        return f"<sheaf.Collection {self._name!r} in {self._store.uri!r}{state}>"
+        return (self._store.open_collection, (self._name,))
 
     # -- counters --------------------------------------------------------------------------------
     def _counters(self) -> Tuple[int, int]:
         size = ffi.new("uint64_t[2]")
-        slot = errslot()
-        check(lib.sheaf_collection_size(self._h, size, size + 1, slot), slot)
+        call(lib.sheaf_collection_size, self._h, size, size + 1)
         return int(size[0]), int(size[1])
 
     def size(self) -> int:
@@ -183,8 +156,7 @@ class Collection:
         """Stores a document and returns its id (sequential from 0)."""
         d, dn = buffer_arg(_encode(doc), "document")
         out = ffi.new("uint64_t *")
-        slot = errslot()
-        check(lib.sheaf_doc_store(self._h, d, dn, out, slot), slot)
+        call(lib.sheaf_doc_store, self._h, d, dn, out)
         return int(out[0])
 
     def load(self, doc_id: int, *, raw: bool = False) -> Any:
@@ -195,8 +167,7 @@ class Collection:
             NoSuchDocumentError: no document has this id (a ``KeyError``).
         """
         out = ffi.new("SheafBytes *")
-        slot = errslot()
-        check(lib.sheaf_doc_load(self._h, _id_arg(doc_id), out, slot), slot)
+        call(lib.sheaf_doc_load, self._h, _id_arg(doc_id), out)
         return _decode(take_bytes(out), raw)
 
     def __getitem__(self, doc_id: int) -> Any:
@@ -236,13 +207,7 @@ class Collection:
         if n == 0:
             return []
         ids = array("Q", bytes(8 * n))
-        slot = errslot()
-        check(
-            lib.sheaf_doc_store_multi(
-                self._h, n, data, sizes, ffi.from_buffer("uint64_t[]", ids), slot
-            ),
-            slot,
-        )
+        call(lib.sheaf_doc_store_multi, self._h, n, data, sizes, ffi.from_buffer("uint64_t[]", ids))
         return ids.tolist()
 
     def load_multi(self, ids: Iterable[int], *, raw: bool = False) -> List[Any]:
@@ -251,8 +216,7 @@ class Collection:
         if n == 0:
             return []
         out = ffi.new("SheafBytes[2]")
-        slot = errslot()
-        check(lib.sheaf_doc_load_multi(self._h, n, id_buf, out, out + 1, slot), slot)
+        call(lib.sheaf_doc_load_multi, self._h, n, id_buf, out, out + 1)
         return [_decode(d, raw) for d in unpack(out + 0, out + 1)]
 
     def length_multi(self, ids: Iterable[int]) -> List[Optional[int]]:
@@ -262,14 +226,9 @@ class Collection:
         if n == 0:
             return []
         out = ffi.new("SheafBytes[2]")
-        slot = errslot()
-        check(lib.sheaf_doc_load_multi(self._h, n, id_buf, out, out + 1, slot), slot)
+        call(lib.sheaf_doc_load_multi, self._h, n, id_buf, out, out + 1)
         lib.sheaf_bytes_free(out + 0)
-        sizes = array("Q")
-        if out[1].len:
-            sizes.frombytes(ffi.buffer(out[1].data, out[1].len))
-        lib.sheaf_bytes_free(out + 1)
-        return [None if s == NOT_FOUND else s for s in sizes]
+        return [None if s == NOT_FOUND else s for s in sizes(out + 1)]
 
     def update_multi(
         self, ids: Iterable[int], docs: Iterable[Document], mode: Union[int, Mode] = 0
@@ -287,8 +246,7 @@ class Collection:
         m = mode_arg(mode)
         if n == 0:
             return
-        slot = errslot()
-        check(lib.sheaf_doc_update_multi(self._h, n, id_buf, data, sizes, m, slot), slot)
+        call(lib.sheaf_doc_update_multi, self._h, n, id_buf, data, sizes, m)
 
     def erase_multi(self, ids: Iterable[int]) -> None:
         """Erases documents in one C call and one transaction; all or nothing.
@@ -299,8 +257,7 @@ class Collection:
         id_buf, n = _ids_arg(ids)
         if n == 0:
             return
-        slot = errslot()
-        check(lib.sheaf_doc_erase_multi(self._h, n, id_buf, slot), slot)
+        call(lib.sheaf_doc_erase_multi, self._h, n, id_buf)
 
     # -- listing ---------------------------------------------------------------------------------
     def list_docs(
@@ -321,13 +278,13 @@ class Collection:
             raw: return the stored ``bytes`` of every document.
         """
         if count is None:
-            n = _SIZE_MAX
+            n = SIZE_MAX
         else:
             if isinstance(count, bool) or not isinstance(count, int):
                 raise TypeError(f"count must be an int or None, not {type(count).__name__}")
             if count < 0:
                 raise ValueError(f"count must be >= 0, not {count}")
-            n = min(count, _SIZE_MAX)
+            n = min(count, SIZE_MAX)
         if filter is None:
             f: Any = NULL
             fn = 0
@@ -337,15 +294,8 @@ class Collection:
         else:
             raise TypeError(f"filter must be a dict or None, not {type(filter).__name__}")
         out = ffi.new("SheafBytes[3]")
-        slot = errslot()
-        check(
-            lib.sheaf_doc_list(self._h, _id_arg(start_id), n, f, fn, out, out + 1, out + 2, slot),
-            slot,
-        )
-        ids = array("Q")
-        if out[0].len:
-            ids.frombytes(ffi.buffer(out[0].data, out[0].len))
-        lib.sheaf_bytes_free(out + 0)
+        call(lib.sheaf_doc_list, self._h, _id_arg(start_id), n, f, fn, out, out + 1, out + 2)
+        ids = sizes(out + 0)  # uint64_t ids, laid out as the sizes are
         docs = unpack(out + 1, out + 2)
         return [(i, _decode(d, raw)) for i, d in zip(ids, docs)]
 
@@ -371,52 +321,3 @@ class Collection:
 
     def __iter__(self) -> Iterator[Tuple[int, Any]]:
         return self.items()
-
-
-def _name(name: str) -> bytes:
-    if not isinstance(name, str):
-        raise TypeError(f"collection name must be a str, not {type(name).__name__}")
-    return name.encode("utf-8")
-
-
-def create_collection(store: Store, name: str) -> Collection:
-    """``store.create_collection(name)``."""
-    raw = _name(name)
-    out = ffi.new("SheafCollection **")
-    slot = errslot()
-    check(lib.sheaf_collection_create(store._h, raw, len(raw), out, slot), slot)
-    return Collection(store, ffi.gc(out[0], lib.sheaf_collection_free), name)
-
-
-def open_collection(store: Store, name: str) -> Collection:
-    """``store.open_collection(name)``."""
-    raw = _name(name)
-    out = ffi.new("SheafCollection **")
-    slot = errslot()
-    check(lib.sheaf_collection_open(store._h, raw, len(raw), out, slot), slot)
-    return Collection(store, ffi.gc(out[0], lib.sheaf_collection_free), name)
-
-
-def drop_collection(store: Store, name: str) -> None:
-    """``store.drop_collection(name)``."""
-    raw = _name(name)
-    slot = errslot()
-    check(lib.sheaf_collection_drop(store._h, raw, len(raw), slot), slot)
-
-
-def collection_exists(store: Store, name: str) -> bool:
-    """``store.collection_exists(name)``."""
-    raw = _name(name)
-    out = ffi.new("bool *")
-    slot = errslot()
-    check(lib.sheaf_collection_exists(store._h, raw, len(raw), out, slot), slot)
-    return bool(out[0])
-
-
-def list_collections(store: Store) -> List[str]:
-    """``store.list_collections()``: names in byte order."""
-    out = ffi.new("SheafBytes *")
-    slot = errslot()
-    check(lib.sheaf_collection_list(store._h, out, slot), slot)
-    names: List[str] = json.loads(take_bytes(out))
-    return names

@@ -1,5 +1,9 @@
 """Key spaces: Mochi Yokan's key-value model (modes, multi calls, listing) from Python.
 
+This module holds :class:`KeySpace` with each of its C calls and the :class:`Mode` flags
+(collections share them). The store opens key spaces (:meth:`sheaf.Store.kv` makes that call),
+so nothing here imports the store; the packed-buffer helpers are in :mod:`sheaf._packed`.
+
 Get one with :meth:`sheaf.Store.kv` (created on first use)::
 
     kv = store.kv("cache")
@@ -37,32 +41,19 @@ from __future__ import annotations
 import enum
 import math
 from array import array
-from itertools import accumulate
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-)
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
-from ._lib import NULL, check, errslot, ffi, lib, take_bytes
+from ._handle import Handle, StoreLike
+from ._lib import NULL, call, check, errslot, ffi, lib, take_bytes
+from ._packed import NOT_FOUND, SIZE_MAX, buffer_arg, owned_view, pack, unpack, writable_buffer_arg
 from .errors import (
     BufferTooSmallError,
     InternalError,
     InvalidModeError,
-    NonContiguousBufferError,
-    ReadOnlyBufferError,
+    KeyExistsError,
+    NoSuchKeyError,
     SheafTimeoutError,
 )
-
-if TYPE_CHECKING:
-    from .store import Store
 
 __all__ = ["Mode", "KeySpace", "Key", "Value"]
 
@@ -111,16 +102,12 @@ _SUFFIX = int(lib.SHEAF_MODE_SUFFIX)
 _NEW_ONLY = int(lib.SHEAF_MODE_NEW_ONLY)
 _EXIST_ONLY = int(lib.SHEAF_MODE_EXIST_ONLY)
 _OK = int(lib.SHEAF_OK)
-_KEY_EXISTS = int(lib.SHEAF_ERR_KEY_EXISTS)
-_NO_SUCH_KEY = int(lib.SHEAF_ERR_NO_SUCH_KEY)
-_BUFFER_TOO_SMALL = int(lib.SHEAF_ERR_BUFFER_TOO_SMALL)
-NOT_FOUND: int = int(lib.SHEAF_SIZE_NOT_FOUND)
-_SIZE_MAX: int = (1 << (8 * int(ffi.sizeof("size_t")))) - 1
+_KEY_EXISTS = KeyExistsError.default_code
+_NO_SUCH_KEY = NoSuchKeyError.default_code
 _U32_MAX = 0xFFFFFFFF
 # One slice of an unbounded WAIT: the C call cannot be interrupted, so Ctrl-C is seen between
 # slices.
 _WAIT_SLICE_MS = 1000
-_SIZE_T_CODE = {4: "I", 8: "Q"}[ffi.sizeof("size_t")]
 _PAGE = 1000
 
 
@@ -139,147 +126,15 @@ def mode_arg(mode: Union[int, Mode]) -> int:
     return value
 
 
-def _memoryview(x: Any, what: str) -> memoryview:
-    try:
-        return memoryview(x)
-    except TypeError:
-        raise TypeError(
-            f"{what} must be a str or a bytes-like object (buffer protocol), not {type(x).__name__}"
-        ) from None
-
-
-def buffer_arg(x: Any, what: str) -> Tuple[Any, int]:
-    """``(pointer-compatible object, byte length)`` for a key or value, without copying
-    (``str`` is encoded to UTF-8)."""
-    cls = x.__class__
-    if cls is bytes:
-        return x, len(x)
-    if cls is str:
-        raw = x.encode("utf-8")
-        return raw, len(raw)
-    with _memoryview(x, what) as view:
-        if not view.c_contiguous:
-            raise NonContiguousBufferError(
-                f"{what} must be a C-contiguous buffer (got a strided or Fortran-ordered "
-                f"{type(x).__name__}; copy it first, e.g. numpy.ascontiguousarray)"
-            )
-    c = ffi.from_buffer("uint8_t[]", x)
-    return c, len(c)
-
-
-def writable_buffer_arg(x: Any, what: str) -> Tuple[Any, int]:
-    """``(uint8_t[] over the caller's memory, capacity in bytes)`` for a buffer to fill."""
-    with _memoryview(x, what) as view:
-        if view.readonly:
-            raise ReadOnlyBufferError(
-                f"{what} must be writable (got a read-only {type(x).__name__}; "
-                "use a bytearray or a writable numpy array)"
-            )
-        if not view.c_contiguous:
-            raise NonContiguousBufferError(
-                f"{what} must be a C-contiguous buffer (got a strided or Fortran-ordered "
-                f"{type(x).__name__})"
-            )
-    c = ffi.from_buffer("uint8_t[]", x, require_writable=True)
-    return c, len(c)
-
-
-def _flat(x: Any, what: str) -> Any:
-    """One item of a packed batch as something ``bytes.join`` takes and ``len`` measures in
-    bytes."""
-    cls = x.__class__
-    if cls is bytes:
-        return x
-    if cls is str:
-        return x.encode("utf-8")
-    view = _memoryview(x, what)
-    if not view.c_contiguous:
-        raise NonContiguousBufferError(
-            f"{what} must be C-contiguous buffers (got a strided or Fortran-ordered "
-            f"{type(x).__name__})"
-        )
-    if view.ndim == 1 and view.itemsize == 1:
-        return view
-    if view.nbytes == 0:
-        return b""
-    return view.cast("B")
-
-
-def pack(items: Iterable[Any], what: str) -> Tuple[bytes, Any, int]:
-    """Yokan's packed layout: ``(concatenated bytes, size_t sizes array, n)``.
-
-    This is the one copy of a batch: every item is copied once into the packed buffer.
-    """
-    seq = items if isinstance(items, (list, tuple)) else list(items)
-    kinds = set(map(type, seq))
-    if kinds <= {bytes}:
-        parts: Sequence[Any] = seq
-    elif kinds <= {str}:
-        parts = [s.encode("utf-8") for s in seq]
-    else:
-        parts = [_flat(x, what) for x in seq]
-    data = b"".join(parts)
-    sizes = array(_SIZE_T_CODE, map(len, parts))
-    return data, ffi.from_buffer("size_t[]", sizes), len(parts)
-
-
-def _sizes(b: Any) -> array[int]:
-    """A ``SheafBytes`` of native ``uint64_t`` sizes as an ``array('Q')`` (frees it)."""
-    out = array("Q")
-    if b.len:
-        out.frombytes(ffi.buffer(b.data, b.len))
-    lib.sheaf_bytes_free(b)
-    return out
-
-
-def _owned_view(b: Any) -> memoryview:
-    """A read-only memoryview of a library-owned ``SheafBytes`` without copying; the bytes are
-    freed (``sheaf_bytes_free``) when the last view or object derived from it is collected."""
-    n = int(b.len)
-    if n == 0:
-        lib.sheaf_bytes_free(b)
-        return memoryview(b"")
-
-    def free(data: Any, n: int = n) -> None:
-        holder = ffi.new("SheafBytes *")
-        holder.data = data
-        holder.len = n
-        lib.sheaf_bytes_free(holder)
-
-    owned = ffi.gc(b.data, free, n)
-    return memoryview(ffi.buffer(owned, n)).toreadonly()
-
-
-def unpack(data_b: Any, sizes_b: Any, copy: bool = True) -> List[Any]:
-    """Splits a packed ``SheafBytes`` by its ``uint64_t`` sizes (``None`` for
-    ``SHEAF_SIZE_NOT_FOUND``); frees both. ``copy=False``: memoryview slices of the library's
-    buffer instead of ``bytes``."""
-    sizes = _sizes(sizes_b)
-    data: Any = take_bytes(data_b) if copy else _owned_view(data_b)
-    if NOT_FOUND not in sizes:
-        ends = list(accumulate(sizes))
-        return [data[e - s : e] for s, e in zip(sizes, ends)]
-    out: List[Any] = []
-    pos = 0
-    for s in sizes:
-        if s == NOT_FOUND:
-            out.append(None)
-        else:
-            end = pos + s
-            out.append(data[pos:end])
-            pos = end
-    return out
-
-
 def _count_arg(count: Optional[int]) -> int:
     if count is None:
-        return _SIZE_MAX
+        return SIZE_MAX
     if isinstance(count, bool) or not hasattr(count, "__index__"):
         raise TypeError(f"count must be an int or None, not {type(count).__name__}")
     n = count.__index__()
     if n < 0:
         raise ValueError(f"count must be >= 0, not {n}")
-    return min(n, _SIZE_MAX)
+    return min(n, SIZE_MAX)
 
 
 def _timeout_ms(timeout: float) -> int:
@@ -290,32 +145,26 @@ def _timeout_ms(timeout: float) -> int:
     return min(math.ceil(timeout * 1000), (1 << 64) - 1)
 
 
-def _waiting_call(call: Callable[[int, int], int], m: int, timeout: Optional[float]) -> None:
-    """Runs ``call(mode, timeout_ms)`` for a get that may wait: ``timeout`` seconds (adding
-    WAIT), or with WAIT and no timeout until the key appears, in slices of a second so that
-    Ctrl-C is seen between C calls."""
+def _waiting_call(attempt: Callable[[int, int], int], m: int, timeout: Optional[float]) -> None:
+    """Runs ``attempt(mode, timeout_ms)`` (a C call given this thread's error slot) for a get
+    that may wait: ``timeout`` seconds (adding WAIT), or with WAIT and no timeout until the key
+    appears, in slices of a second so that Ctrl-C is seen between C calls."""
     slot = errslot()
     if timeout is not None:
-        check(call(m | _WAIT, _timeout_ms(timeout)), slot)
+        check(attempt(m | _WAIT, _timeout_ms(timeout)), slot)
     elif m & _WAIT:
         while True:
             try:
-                check(call(m, _WAIT_SLICE_MS), slot)
+                check(attempt(m, _WAIT_SLICE_MS), slot)
                 return
             except SheafTimeoutError:
                 continue
     else:
-        check(call(m, 0), slot)
+        check(attempt(m, 0), slot)
 
 
 # -- the key space -------------------------------------------------------------------------------
-def _reopen(uri: str, name: str) -> KeySpace:
-    from .store import Store
-
-    return Store(uri).kv(name)
-
-
-class KeySpace:
+class KeySpace(Handle):
     """A key space of a store (Yokan's database); get one with :meth:`sheaf.Store.kv`.
 
     Keys are ordered by their bytes. Safe to share between threads (the library releases the
@@ -327,47 +176,25 @@ class KeySpace:
     ``iter(kv)`` (the keys) work as on a dict.
     """
 
-    def __init__(self, store: Store, handle: Any, name: str) -> None:
-        self._store = store
-        self._h: Any = handle
-        self._name = name
-        self._closed = False
+    _close_fn = "sheaf_kv_close"
+    _store: StoreLike
 
-    # -- properties and lifecycle ----------------------------------------------------------------
+    def __init__(self, store: StoreLike, handle: Any, name: str) -> None:
+        super().__init__(handle, name, store)
+
+    # -- properties and lifecycle (close, closed, with: see Handle) ------------------------------
     @property
     def name(self) -> str:
         """The key space's name."""
         return self._name
 
     @property
-    def store(self) -> Store:
-        """The store this key space belongs to."""
+    def store(self) -> StoreLike:
+        """The store this key space belongs to (a :class:`sheaf.Store`)."""
         return self._store
 
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called on this object."""
-        return self._closed
-
-    def close(self) -> None:
-        """Closes this handle: later calls raise :class:`sheaf.ClosedError`. Idempotent and
-        thread-safe; the data and the store stay."""
-        self._closed = True
-        slot = errslot()
-        check(lib.sheaf_kv_close(self._h, slot), slot)
-
-    def __enter__(self) -> KeySpace:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __reduce__(self) -> Any:
-        return (_reopen, (self._store.uri, self._name))
-
-    def __repr__(self) -> str:
-        state = " closed" if self._closed else ""
-        return f"<sheaf.KeySpace {self._name!r} in {self._store.uri!r}{state}>"
+        return (self._store.kv, (self._name,))
 
     # -- single keys -----------------------------------------------------------------------------
     def put(self, key: Key, value: Value, mode: Union[int, Mode] = 0) -> None:
@@ -385,8 +212,7 @@ class KeySpace:
         k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
         v, vn = (value, len(value)) if value.__class__ is bytes else buffer_arg(value, "value")
         m = mode if mode.__class__ is int and 0 <= mode <= _U32_MAX else mode_arg(mode)
-        slot = errslot()
-        check(lib.sheaf_kv_put(self._h, k, kn, v, vn, m, slot), slot)
+        call(lib.sheaf_kv_put, self._h, k, kn, v, vn, m)
 
     def get(
         self,
@@ -414,14 +240,13 @@ class KeySpace:
         m = mode if mode.__class__ is int and 0 <= mode <= _U32_MAX else mode_arg(mode)
         out = ffi.new("SheafBytes *")
         if timeout is None and not m & _WAIT:
-            slot = errslot()
-            check(lib.sheaf_kv_get(self._h, k, kn, m, 0, out, slot), slot)
+            call(lib.sheaf_kv_get, self._h, k, kn, m, 0, out)
         else:
             h = self._h
             _waiting_call(
                 lambda m, ms: lib.sheaf_kv_get(h, k, kn, m, ms, out, errslot()), m, timeout
             )
-        return take_bytes(out) if copy else _owned_view(out)
+        return take_bytes(out) if copy else owned_view(out)
 
     def get_into(
         self,
@@ -465,16 +290,14 @@ class KeySpace:
         """Whether ``key`` exists."""
         k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
         out = ffi.new("bool *")
-        slot = errslot()
-        check(lib.sheaf_kv_exists(self._h, k, kn, out, slot), slot)
+        call(lib.sheaf_kv_exists, self._h, k, kn, out)
         return bool(out[0])
 
     def length(self, key: Key) -> Optional[int]:
         """The size in bytes of the value at ``key``, or ``None`` when the key is missing."""
         k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
         out = ffi.new("uint64_t *")
-        slot = errslot()
-        check(lib.sheaf_kv_length(self._h, k, kn, out, slot), slot)
+        call(lib.sheaf_kv_length, self._h, k, kn, out)
         n = int(out[0])
         return None if n == NOT_FOUND else n
 
@@ -482,23 +305,20 @@ class KeySpace:
         """Erases ``key`` (a missing key is fine); returns whether it existed."""
         k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
         out = ffi.new("bool *")
-        slot = errslot()
-        check(lib.sheaf_kv_erase(self._h, k, kn, out, slot), slot)
+        call(lib.sheaf_kv_erase, self._h, k, kn, out)
         return bool(out[0])
 
     def count(self) -> int:
         """The number of keys in the space."""
         out = ffi.new("uint64_t *")
-        slot = errslot()
-        check(lib.sheaf_kv_count(self._h, out, slot), slot)
+        call(lib.sheaf_kv_count, self._h, out)
         return int(out[0])
 
     def erase_range(self, prefix: Key = b"") -> int:
         """Erases every key starting with ``prefix`` (``b""``: every key); returns how many."""
         p, pn = buffer_arg(prefix, "prefix")
         out = ffi.new("uint64_t *")
-        slot = errslot()
-        check(lib.sheaf_kv_erase_range(self._h, p, pn, out, slot), slot)
+        call(lib.sheaf_kv_erase_range, self._h, p, pn, out)
         return int(out[0])
 
     # -- batches (one C call each, packed layout) ------------------------------------------------
@@ -554,8 +374,7 @@ class KeySpace:
         if n == 0:
             return []
         out = ffi.new("SheafBytes[2]")
-        slot = errslot()
-        check(lib.sheaf_kv_get_multi(self._h, n, kd, ks, mode_arg(mode), out, out + 1, slot), slot)
+        call(lib.sheaf_kv_get_multi, self._h, n, kd, ks, mode_arg(mode), out, out + 1)
         return unpack(out + 0, out + 1, copy)
 
     def exists_multi(self, keys: Iterable[Key]) -> List[bool]:
@@ -564,8 +383,7 @@ class KeySpace:
         if n == 0:
             return []
         flags = ffi.new("uint8_t[]", n)
-        slot = errslot()
-        check(lib.sheaf_kv_exists_multi(self._h, n, kd, ks, flags, slot), slot)
+        call(lib.sheaf_kv_exists_multi, self._h, n, kd, ks, flags)
         return [f != 0 for f in ffi.buffer(flags)[:]]
 
     def length_multi(self, keys: Iterable[Key]) -> List[Optional[int]]:
@@ -574,13 +392,7 @@ class KeySpace:
         if n == 0:
             return []
         lengths = array("Q", bytes(8 * n))
-        slot = errslot()
-        check(
-            lib.sheaf_kv_length_multi(
-                self._h, n, kd, ks, ffi.from_buffer("uint64_t[]", lengths), slot
-            ),
-            slot,
-        )
+        call(lib.sheaf_kv_length_multi, self._h, n, kd, ks, ffi.from_buffer("uint64_t[]", lengths))
         return [None if x == NOT_FOUND else x for x in lengths]
 
     def erase_multi(self, keys: Iterable[Key]) -> List[bool]:
@@ -589,8 +401,7 @@ class KeySpace:
         if n == 0:
             return []
         existed = ffi.new("uint8_t[]", n)
-        slot = errslot()
-        check(lib.sheaf_kv_erase_multi(self._h, n, kd, ks, existed, slot), slot)
+        call(lib.sheaf_kv_erase_multi, self._h, n, kd, ks, existed)
         return [f != 0 for f in ffi.buffer(existed)[:]]
 
     # -- listing ---------------------------------------------------------------------------------
@@ -613,23 +424,19 @@ class KeySpace:
             f, fn = buffer_arg(prefix, "prefix")
         k, kn = (NULL, 0) if from_key is None else buffer_arg(from_key, "from_key")
         out = ffi.new("SheafBytes[4]")
-        slot = errslot()
-        check(
-            lib.sheaf_kv_list(
-                self._h,
-                k,
-                kn,
-                f,
-                fn,
-                _count_arg(count),
-                m,
-                out,
-                out + 1,
-                (out + 2) if with_values else NULL,
-                (out + 3) if with_values else NULL,
-                slot,
-            ),
-            slot,
+        call(
+            lib.sheaf_kv_list,
+            self._h,
+            k,
+            kn,
+            f,
+            fn,
+            _count_arg(count),
+            m,
+            out,
+            out + 1,
+            (out + 2) if with_values else NULL,
+            (out + 3) if with_values else NULL,
         )
         keys: List[bytes] = unpack(out + 0, out + 1)
         values: Optional[List[bytes]] = unpack(out + 2, out + 3) if with_values else None
@@ -750,36 +557,3 @@ class KeySpace:
 
     def __iter__(self) -> Iterator[bytes]:
         return self.keys()
-
-
-def open_kv(store: Store, name: str) -> KeySpace:
-    """``store.kv(name)``: opens the key space, creating it on first use."""
-    if not isinstance(name, str):
-        raise TypeError(f"key space name must be a str, not {type(name).__name__}")
-    raw = name.encode("utf-8")
-    out = ffi.new("SheafKeySpace **")
-    slot = errslot()
-    check(lib.sheaf_kv_open(store._h, raw, len(raw), out, slot), slot)
-    return KeySpace(store, ffi.gc(out[0], lib.sheaf_kv_free), name)
-
-
-def list_kv(store: Store) -> List[str]:
-    """``store.list_kv()``: key space names in byte order."""
-    import json
-
-    out = ffi.new("SheafBytes *")
-    slot = errslot()
-    check(lib.sheaf_kv_list_spaces(store._h, out, slot), slot)
-    names: List[str] = json.loads(take_bytes(out))
-    return names
-
-
-def drop_kv(store: Store, name: str) -> bool:
-    """``store.drop_kv(name)``: drops the space and its entries; returns whether it existed."""
-    if not isinstance(name, str):
-        raise TypeError(f"key space name must be a str, not {type(name).__name__}")
-    raw = name.encode("utf-8")
-    out = ffi.new("bool *")
-    slot = errslot()
-    check(lib.sheaf_kv_drop(store._h, raw, len(raw), out, slot), slot)
-    return bool(out[0])

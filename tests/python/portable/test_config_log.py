@@ -215,7 +215,6 @@ def test_read_threads_is_how_many_threads_one_read_uses(store, threads):
     """With ``read.threads`` = N, a read decodes its segments on N worker threads (1: on the
     calling thread, none started); counted while a read's stream is open, one batch taken."""
     from sheaf import _arrow_c, _lib
-    from sheaf import _timeseries as _ts
 
     lib = store.create_library("threads", rows_per_segment=10)
     values = np.arange(1000)
@@ -223,7 +222,7 @@ def test_read_threads_is_how_many_threads_one_read_uses(store, threads):
     sheaf.set_config_int("read.threads", threads)
     try:
         idle = _threads()
-        stream, _, _ = _ts.read_stream(lib._h, "s", {})
+        stream, _, _ = lib._read_stream("s", {})
         try:
             batch = _lib.ffi.new("struct ArrowArray *")
             assert stream.get_next(stream, batch) == 0 and batch.release != _lib.NULL

@@ -73,3 +73,92 @@ def test_abi_mismatch_is_a_clear_import_error(tmp_path):
     assert out.returncode != 0
     assert "ImportError" in out.stderr
     assert "ABI version" in out.stderr and "99" in out.stderr
+
+
+def _package_imports():
+    """Every import inside the installed package between its own modules, as a graph: module
+    -> the package modules it imports anywhere (top level, inside functions, under
+    ``TYPE_CHECKING``, through ``importlib.import_module``)."""
+    import ast
+
+    root = os.path.dirname(sheaf.__file__)
+    modules = {}
+    for name in sorted(os.listdir(root)):
+        if name.endswith(".py"):
+            mod = "sheaf" if name == "__init__.py" else "sheaf." + name[:-3]
+            modules[mod] = os.path.join(root, name)
+
+    def target(dotted):
+        # "sheaf.x.y" -> the package module "sheaf.x" (None for sheaf._native, not ours).
+        parts = dotted.split(".")
+        if len(parts) == 1:
+            return "sheaf"
+        return ".".join(parts[:2]) if ".".join(parts[:2]) in modules else None
+
+    graph = {}
+    for mod, path in modules.items():
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        package = "sheaf"  # every module is directly inside the package
+        edges = set()
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.rsplit(".", node.level - 1)[0]
+                    base = base + "." + node.module if node.module else base
+                else:
+                    base = node.module or ""
+                # "from .x import y": the module x.y if there is one, else x (a name in it).
+                names = [
+                    base + "." + a.name if (base + "." + a.name) in modules else base
+                    for a in node.names
+                ]
+            elif (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                text = node.args[0].value
+                names = ["sheaf" + text] if text.startswith(".") else [text]
+            for n in names:
+                if n.split(".")[0] != "sheaf":
+                    continue
+                t = target(n)
+                if t is not None and t != mod:
+                    edges.add(t)
+        graph[mod] = edges
+    return graph
+
+
+def test_package_modules_import_each_other_without_circles():
+    graph = _package_imports()
+    assert "sheaf.errors" in graph and graph["sheaf"], graph  # the package really was read
+    # Depth-first search for a back edge; report the circle found.
+    state = {}
+    stack = []
+
+    def visit(mod):
+        state[mod] = "open"
+        stack.append(mod)
+        for dep in sorted(graph[mod]):
+            if state.get(dep) == "open":
+                circle = [*stack[stack.index(dep) :], dep]
+                raise AssertionError("import circle: " + " -> ".join(circle))
+            if dep not in state:
+                visit(dep)
+        stack.pop()
+        state[mod] = "done"
+
+    for mod in sorted(graph):
+        if mod not in state:
+            visit(mod)
+
+
+def test_errors_is_a_leaf():
+    # Every module may raise Sheaf's exceptions, so errors.py imports nothing of the package.
+    assert _package_imports()["sheaf.errors"] == set()

@@ -164,9 +164,9 @@ def test_datetime_literals_are_ns_since_the_epoch_naive_is_utc():
     sub = dt.datetime(2024, 1, 1, 0, 0, 0, 1)
     assert (q["t"] < sub).to_json()["args"][1] == {"ts": T0_NS + 1000}
     # identical to read(date_range=...)
-    from sheaf import _timeseries
+    from sheaf import _options
 
-    assert _timeseries.date_range_value((naive, None)) == [{"ns": ns}, None]
+    assert _options.date_range_value((naive, None)) == [{"ns": ns}, None]
 
 
 def test_clause_json():

@@ -1,0 +1,1233 @@
+"""Libraries: the versioned tables of a store (ArcticDB's ``Library``) and their lazy reads.
+
+Everything :class:`Library` does is here, including each of its C calls: writes, reads, the
+time-series calls, snapshots, batches, staged writes. "Where does a read happen" has one
+answer: :meth:`Library.read` and the ``_read_*`` methods below it. The argument encoding
+(:mod:`sheaf._options`), the result types (:mod:`sheaf._types`), the query builder
+(:mod:`sheaf._query`) and the data conversions (:mod:`sheaf._convert`) are leaves it uses.
+:class:`LazyDataFrame` lives here too (ArcticDB's placement): it is a read not yet made.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+    overload,
+)
+
+from . import _arrow_c, _convert, _metadata, _options
+from ._handle import Handle, StoreLike
+from ._lib import NULL, call, ffi, lib, take_bytes
+from ._options import LibraryOptions
+from ._query import QueryBuilder, plan_value
+from ._types import (
+    AUTO,
+    DataError,
+    ReadRequest,
+    SymbolDescription,
+    SymbolVersion,
+    UpdatePayload,
+    VersionedItem,
+    VersionInfo,
+    WritePayload,
+    data_error,
+    symbol_description,
+    version_info,
+    versioned_item,
+)
+from .errors import NotFoundError
+
+__all__ = ["Library", "LazyDataFrame", "AsOf"]
+
+#: What ``as_of`` takes: ``None`` (latest), a version number (negative counts back), a snapshot
+#: name, or a datetime (naive = UTC; the newest version written at or before it).
+AsOf = Union[int, str, _dt.datetime, None]
+
+
+def _meta_args(meta: Optional[bytes]) -> Tuple[Any, int]:
+    """The ``(pointer, length)`` of encoded metadata (``NULL, 0``: none)."""
+    if meta is None:
+        return NULL, 0
+    return ffi.from_buffer("uint8_t[]", meta), len(meta)
+
+
+class Library(Handle):
+    """A library of versioned symbols (ArcticDB's ``Library``); get one from a :class:`Store`.
+
+    Safe to share between threads. ``symbol in lib`` tests for a live symbol, ``lib[symbol]``
+    reads its latest version. Close it with :meth:`close` or a ``with`` block; it pickles as
+    (store URI, library name) and reopens when unpickled.
+    """
+
+    _close_fn = "sheaf_library_close"
+    _store: StoreLike
+
+    def __init__(
+        self, store: StoreLike, handle: Any, name: str, output_format: Optional[str] = None
+    ) -> None:
+        super().__init__(handle, name, store)
+        self._output_format = _convert.check_output_format(output_format)
+
+    # -- properties ------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The library's name."""
+        return self._name
+
+    @property
+    def store(self) -> StoreLike:
+        """The store this library was opened from (a :class:`sheaf.Store`)."""
+        return self._store
+
+    @property
+    def output_format(self) -> str:
+        """The default ``output_format`` of reads (the store's unless set here)."""
+        return self._output_format or self._store.output_format
+
+    @output_format.setter
+    def output_format(self, value: Optional[str]) -> None:
+        self._output_format = _convert.check_output_format(value)
+
+    @property
+    def options(self) -> LibraryOptions:
+        """The options the library was created with."""
+        out = ffi.new("SheafBytes *")
+        call(lib.sheaf_library_describe, self._h, out)
+        doc = json.loads(take_bytes(out))["options"]
+        return LibraryOptions(
+            rows_per_segment=doc.get("rows_per_segment"),
+            compression=doc.get("compression"),
+            prune_previous_versions=doc.get("prune_previous_versions"),
+            dynamic_schema=doc.get("dynamic_schema"),
+        )
+
+    # -- lifecycle (close, closed, with: see Handle) ---------------------------------------------
+    def __reduce__(self) -> Any:
+        return (self._store._reopen_library, (self._name, self._output_format))
+
+    # -- writing ---------------------------------------------------------------------------------
+    def write(
+        self,
+        symbol: str,
+        data: Any,
+        metadata: Any = None,
+        prune_previous_versions: Optional[bool] = None,
+        validate_index: bool = True,
+        *,
+        index: Optional[str] = AUTO,
+    ) -> VersionedItem:
+        """Writes ``data`` as a new version of ``symbol``, replacing its content.
+
+        Args:
+            symbol: the symbol's name (UTF-8, 1-255 bytes, no control characters).
+            data: a pandas DataFrame or Series (index kept), a pyarrow Table, RecordBatch or
+                RecordBatchReader (a reader is consumed), a polars DataFrame, a dict of numpy
+                arrays or lists (masked arrays and ``None`` give nulls), a :class:`sheaf.Columns`,
+                or any object with ``__arrow_c_stream__`` / ``_export_to_c``.
+            metadata: JSON-compatible value stored with the version (datetimes allowed, at
+                most 100 levels of dicts and lists); ``None`` = no metadata.
+            prune_previous_versions: delete every earlier version after committing;
+                ``None`` takes the library's option.
+            validate_index: refuse an index column that is not sorted ascending.
+            index: the Sheaf index column (timestamp, date or integer, no nulls): it drives
+                order validation. By default (``AUTO``) a pandas DatetimeIndex is the index
+                (its stored column is the index's name, or ``"__index_level_0__"`` when
+                unnamed), as is an integer index that is sorted ascending; a RangeIndex is kept
+                as pandas metadata only (no column); a :class:`sheaf.Columns` keeps the index it
+                was read with; other inputs have none. ``None`` forces no index.
+
+        Returns:
+            A :class:`VersionedItem` with ``data=None``, the new ``version``, ``metadata`` and
+            the commit ``timestamp`` (fetched with one more call).
+
+        Raises:
+            UnsortedIndexError: the index is not sorted and ``validate_index`` is True.
+            UnsupportedTypeError: a column has a type Sheaf does not store.
+            SchemaError: e.g. the index column is missing or has a wrong type.
+            TypeError: ``data`` or ``metadata`` cannot be converted (e.g. an object column
+                mixing types); nothing was written.
+            ValueError: ``metadata`` nests deeper than 100 levels or contains itself.
+            ClosedError: the library or its store was closed.
+        """
+        version = self._stream_commit(
+            lib.sheaf_table_write,
+            symbol,
+            data,
+            metadata,
+            index,
+            lambda chosen: _options.write_options(chosen, validate_index, prune_previous_versions),
+        )
+        return self._committed(symbol, version, metadata)
+
+    def _committed(self, symbol: str, version: int, metadata: Any = AUTO) -> VersionedItem:
+        """The result of a commit: its info fetched from the library (``metadata`` AUTO = the
+        version's own, read back)."""
+        if metadata is AUTO:
+            try:
+                info, metadata = self._read_info(symbol, version)
+            except NotFoundError:
+                return VersionedItem(symbol, self._name, None, version, None)
+            return versioned_item(info, self._name, None, metadata)
+        found = self._committed_info(symbol, version)
+        if found is None:
+            return VersionedItem(symbol, self._name, None, version, metadata)
+        return versioned_item(found, self._name, None, metadata)
+
+    def write_metadata(
+        self, symbol: str, metadata: Any, prune_previous_versions: Optional[bool] = None
+    ) -> VersionedItem:
+        """Writes a new version of ``symbol`` with the data of its latest version and new
+        ``metadata`` (``None`` = no metadata).
+
+        Returns:
+            A :class:`VersionedItem` with ``data=None``, the new ``version`` and its
+            ``timestamp``.
+
+        Raises:
+            NoSuchSymbolError: the symbol does not exist.
+            TypeError: the metadata is not JSON-compatible.
+            ValueError: the metadata nests deeper than 100 levels or contains itself.
+        """
+        raw = _options.name_bytes(symbol, "symbol")
+        meta_ptr, meta_len = _meta_args(_options.metadata_bytes(metadata))
+        opts = _options.prune_options(prune_previous_versions)
+        version = ffi.new("uint64_t *")
+        call(
+            lib.sheaf_table_write_metadata,
+            self._h,
+            raw,
+            len(raw),
+            meta_ptr,
+            meta_len,
+            opts or NULL,
+            len(opts),
+            version,
+        )
+        return self._committed(symbol, int(version[0]), metadata)
+
+    # -- reading ---------------------------------------------------------------------------------
+    @overload
+    def read(
+        self,
+        symbol: str,
+        as_of: AsOf = None,
+        date_range: Any = None,
+        row_range: Any = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+        lazy: Literal[False] = False,
+    ) -> VersionedItem: ...
+
+    @overload
+    def read(
+        self,
+        symbol: str,
+        as_of: AsOf = None,
+        date_range: Any = None,
+        row_range: Any = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+        *,
+        lazy: Literal[True],
+    ) -> LazyDataFrame: ...
+
+    @overload
+    def read(
+        self,
+        symbol: str,
+        as_of: AsOf = None,
+        date_range: Any = None,
+        row_range: Any = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+        lazy: bool = False,
+    ) -> Union[VersionedItem, LazyDataFrame]: ...
+
+    def read(
+        self,
+        symbol: str,
+        as_of: AsOf = None,
+        date_range: Any = None,
+        row_range: Any = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+        lazy: bool = False,
+    ) -> Union[VersionedItem, LazyDataFrame]:
+        """Reads a version of ``symbol``, optionally only some rows and columns, optionally
+        through a query (filters, projections, aggregations) run by the library.
+
+        Args:
+            symbol: the symbol's name.
+            as_of: ``None`` for the latest version; a version number; a negative number
+                counting back over live versions (``-1`` = latest, ``-2`` = the one before); a
+                snapshot name (``str``: the version that snapshot holds, even if it was deleted
+                since); or a ``datetime`` / ``pandas.Timestamp`` (the newest live version
+                written at or before it; a naive datetime is taken as UTC).
+            date_range: ``(start, end)``, inclusive at both ends, ``None`` = open; datetimes,
+                ``pandas.Timestamp`` or ``numpy.datetime64`` (a naive bound is UTC, i.e. the
+                same wall-clock time for a naive index), or ints (raw values of an integer
+                index). Needs an index column; only the segments overlapping it are loaded.
+            row_range: ``(start, end)`` with ``iloc`` semantics: end exclusive, negative values
+                count from the end, ``None`` = open. Cannot be combined with ``date_range``.
+            columns: the columns to return, in this order (``[]`` = only the index); the index
+                column always comes along. An unknown name raises :class:`sheaf.SchemaError`
+                (ArcticDB ignores it). pandas output keeps the stored pandas index.
+            output_format: ``"pandas"`` (DataFrame, index restored from pandas metadata;
+                without it, the Sheaf index column becomes the index), ``"pyarrow"``
+                (``pyarrow.Table``, zero copy), ``"polars"`` (``polars.DataFrame``; an index
+                column is a plain column) or ``"numpy"`` (:class:`sheaf.Columns`, a dict of
+                numpy arrays; masked arrays where there are nulls). ``None`` = the library's.
+            query_builder: a :class:`sheaf.QueryBuilder` whose clauses the library applies,
+                in order, to the rows ``as_of``, ``date_range`` and ``row_range`` select
+                (``columns`` then chooses the stored columns kept). Leading filters skip the
+                segments their statistics rule out. pandas output of a group-by or resample
+                is indexed by its keys (a MultiIndex for several); a stored RangeIndex becomes
+                a fresh ``0..n`` after a filter; a DatetimeIndex or other stored index is
+                kept.
+            lazy: return a :class:`sheaf.LazyDataFrame` instead of reading: extend its query
+                (it has the methods of :class:`sheaf.QueryBuilder`) and call ``collect()``.
+
+        Returns:
+            A :class:`VersionedItem` with ``data``, ``version``, ``metadata`` and
+            ``timestamp``. Its ``data`` supports ``__arrow_c_stream__`` on CPython for every
+            format (pandas >= 2.2, pyarrow, polars, :class:`sheaf.Columns`). With ``lazy``, a
+            :class:`sheaf.LazyDataFrame`.
+
+        Raises:
+            NoSuchSymbolError: (a :class:`KeyError`) no live version of ``symbol``.
+            NoSuchVersionError: (a :class:`KeyError`) ``as_of`` names no live version.
+            NoSuchSnapshotError: (a :class:`KeyError`) ``as_of`` names no snapshot.
+            SchemaError: an unknown column, or a ``date_range`` on a symbol without index.
+            InvalidArgumentError: ``date_range`` and ``row_range`` together; an unknown
+                query clause or operator.
+            SchemaError: a query names a missing column, or mixes types (e.g. a string
+                column compared with a number).
+            ClosedError: the library or its store was closed.
+            SheafError: a segment failed to load while streaming.
+        """
+        fmt = _convert.check_output_format(output_format) or self.output_format
+        if lazy:
+            args: Dict[str, Any] = {}
+            for key, value in (
+                ("as_of", as_of),
+                ("date_range", date_range),
+                ("row_range", row_range),
+                ("columns", None if columns is None else list(columns)),
+                ("output_format", output_format),
+            ):
+                if value is not None:
+                    args[key] = value
+            _options.read_options(
+                as_of, date_range, row_range, args.get("columns"), plan_value(query_builder)
+            )
+            return LazyDataFrame(self, symbol, args, query_builder)
+        doc = _options.read_options(
+            as_of, date_range, row_range, columns, plan_value(query_builder)
+        )
+        stream, info, metadata = self._read_stream(symbol, doc)
+        data = self._import_data(symbol, stream, fmt, info, doc)
+        return versioned_item(info, self._name, data, metadata)
+
+    def __getitem__(self, symbol: str) -> VersionedItem:
+        return self.read(symbol)
+
+    def head(
+        self,
+        symbol: str,
+        n: int = 5,
+        as_of: AsOf = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+    ) -> VersionedItem:
+        """The first ``n`` rows of ``symbol`` (``n < 0``: all rows but the last ``-n``).
+
+        Arguments and result as in :meth:`read` (``row_range=(0, n)``).
+        """
+        return self.read(symbol, as_of, None, _options.head_range(n), columns, output_format)
+
+    def tail(
+        self,
+        symbol: str,
+        n: int = 5,
+        as_of: AsOf = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+    ) -> VersionedItem:
+        """The last ``n`` rows of ``symbol`` (``n < 0``: all rows but the first ``-n``).
+
+        Arguments and result as in :meth:`read` (``row_range=(-n, None)``).
+        """
+        return self.read(symbol, as_of, None, _options.tail_range(n), columns, output_format)
+
+    def read_metadata(self, symbol: str, as_of: AsOf = None) -> VersionedItem:
+        """Reads only the metadata and version info of ``symbol`` (``data`` is None).
+
+        Args:
+            symbol: the symbol's name.
+            as_of: as in :meth:`read`.
+
+        Raises:
+            NoSuchSymbolError, NoSuchVersionError, NoSuchSnapshotError: as in :meth:`read`.
+        """
+        info, metadata = self._read_info(symbol, as_of)
+        return versioned_item(info, self._name, None, metadata)
+
+    def get_description(self, symbol: str, as_of: AsOf = None) -> SymbolDescription:
+        """Describes a version without reading its data: columns and types, index, row count,
+        index range (``date_range`` for a timestamp index), sortedness, last update time.
+
+        Raises:
+            NoSuchSymbolError, NoSuchVersionError, NoSuchSnapshotError: as in :meth:`read`.
+        """
+        raw = _options.name_bytes(symbol, "symbol")
+        opts = _options.as_of_options(as_of)
+        out = ffi.new("SheafBytes *")
+        call(lib.sheaf_table_describe, self._h, raw, len(raw), opts or NULL, len(opts), out)
+        return symbol_description(json.loads(take_bytes(out)))
+
+    # -- listing ---------------------------------------------------------------------------------
+    def list_symbols(
+        self, snapshot_name: Optional[str] = None, regex: Optional[str] = None
+    ) -> List[str]:
+        """The symbols that have a live version (or that the snapshot ``snapshot_name`` holds),
+        in byte order; ``regex`` keeps those it matches anywhere (like ``re.search``). The
+        pattern is matched inside the library with Rust's ``regex`` syntax, in time linear in
+        the name whatever the pattern (Python's backtracking ``re`` can take forever on patterns
+        such as ``^(a+)+$``); backreferences and lookaround are refused.
+
+        Raises:
+            NoSuchSnapshotError: (a :class:`KeyError`) no snapshot of that name.
+            InvalidArgumentError: (a :class:`ValueError`) the pattern is not a valid regex.
+        """
+        out = ffi.new("SheafBytes *")
+        if snapshot_name is None and regex is None:
+            call(lib.sheaf_table_list_symbols, self._h, out)
+        else:
+            options = _options.list_symbols_options(snapshot_name, regex)
+            call(lib.sheaf_table_list_symbols_filtered, self._h, options, len(options), out)
+        names: List[str] = json.loads(take_bytes(out))
+        return names
+
+    def has_symbol(self, symbol: str, as_of: AsOf = None) -> bool:
+        """Whether ``symbol`` has a live version (with ``as_of``: whether that version, as in
+        :meth:`read`, can be read)."""
+        if as_of is not None:
+            try:
+                self.read_metadata(symbol, as_of)
+            except NotFoundError:
+                return False
+            return True
+        raw = _options.name_bytes(symbol, "symbol")
+        out = ffi.new("bool *")
+        call(lib.sheaf_table_has_symbol, self._h, raw, len(raw), out)
+        return bool(out[0])
+
+    def __contains__(self, symbol: object) -> bool:
+        return isinstance(symbol, str) and self.has_symbol(symbol)
+
+    def list_versions(
+        self,
+        symbol: Optional[str] = None,
+        snapshot: Optional[str] = None,
+        latest_only: bool = False,
+        skip_snapshots: bool = False,
+    ) -> Dict[SymbolVersion, VersionInfo]:
+        """The versions of ``symbol`` (or of every symbol), newest first: the live ones and the
+        deleted ones a snapshot still holds (``deleted=True``).
+
+        Args:
+            symbol: one symbol, or ``None`` for all.
+            snapshot: only the versions this snapshot holds.
+            latest_only: only the newest version of each symbol.
+            skip_snapshots: leave ``VersionInfo.snapshots`` empty.
+
+        Returns:
+            ``{SymbolVersion(symbol, version): VersionInfo(date, deleted, snapshots, ...)}``
+            in the library's order (per symbol, newest first).
+
+        Raises:
+            NoSuchSnapshotError: ``snapshot`` does not exist.
+        """
+        opts = _options.query_versions_options(symbol, snapshot, latest_only)
+        out = ffi.new("SheafBytes *")
+        call(lib.sheaf_table_query_versions, self._h, opts or NULL, len(opts), out)
+        infos: List[Dict[str, Any]] = json.loads(take_bytes(out))
+        result: Dict[SymbolVersion, VersionInfo] = {}
+        for info in infos:
+            key, value = version_info(info, skip_snapshots)
+            result[key] = value
+        return result
+
+    # -- time series -----------------------------------------------------------------------------
+    def append(
+        self,
+        symbol: str,
+        data: Any,
+        metadata: Any = None,
+        prune_previous_versions: Optional[bool] = None,
+        validate_index: bool = True,
+        *,
+        index: Optional[str] = AUTO,
+    ) -> VersionedItem:
+        """Appends the rows of ``data`` to the latest version of ``symbol`` as a new version
+        (a missing symbol is created). Concurrent appends, from threads or processes, all land.
+
+        Args:
+            symbol: the symbol.
+            data: as in :meth:`write`; its columns must match the stored ones unless the
+                library has ``dynamic_schema``.
+            metadata: the new version's metadata (not carried over from the previous one).
+            prune_previous_versions: as in :meth:`write`.
+            validate_index: refuse data whose first index value is below the last stored one,
+                or that is not sorted.
+            index: as in :meth:`write`; must be the stored index when given.
+
+        Returns:
+            A :class:`VersionedItem` (``data=None``) with the new version and its timestamp.
+
+        Raises:
+            UnsortedIndexError: the new rows start before the stored ones end (or are not
+                sorted) and ``validate_index`` is True.
+            SchemaError: the columns differ from the stored ones.
+        """
+        version = self._stream_commit(
+            lib.sheaf_table_append,
+            symbol,
+            data,
+            metadata,
+            index,
+            lambda chosen: _options.write_options(chosen, validate_index, prune_previous_versions),
+        )
+        return self._committed(symbol, version, metadata)
+
+    def update(
+        self,
+        symbol: str,
+        data: Any,
+        metadata: Any = None,
+        upsert: bool = False,
+        date_range: Any = None,
+        prune_previous_versions: Optional[bool] = None,
+        index: Optional[str] = None,
+    ) -> VersionedItem:
+        """Replaces the rows of ``symbol`` whose index lies in the span of ``data`` (its first to
+        last index value), or in ``date_range``, by the rows of ``data``, as a new version.
+        Rows outside the span are kept; only the segments overlapping it are rewritten.
+
+        Args:
+            symbol: an indexed symbol (timestamp, date or integer index).
+            data: as in :meth:`write`, with the stored index column (a pandas DatetimeIndex
+                is one).
+            metadata: the new version's metadata (not carried over).
+            upsert: create a missing symbol from ``data`` (indexed by its index column, e.g.
+                a pandas DatetimeIndex) instead of raising.
+            date_range: ``(start, end)`` (inclusive; bounds as in :meth:`read`): the span to
+                replace; rows of ``data`` outside it are dropped. Empty ``data`` with a
+                ``date_range`` deletes the range.
+            prune_previous_versions: as in :meth:`write`.
+            index: the index column of ``data`` when it cannot be detected (a dict or an Arrow
+                table), as in :meth:`write`; needed when ``upsert`` creates the symbol.
+
+        Empty ``data`` without ``date_range`` still makes a new version with the same rows
+        (ArcticDB does the same).
+
+        Raises:
+            NoSuchSymbolError: the symbol does not exist and ``upsert`` is False.
+            SchemaError: the symbol has no index, or the columns differ.
+        """
+        version = self._stream_commit(
+            lib.sheaf_table_update,
+            symbol,
+            data,
+            metadata,
+            AUTO if index is None else index,
+            lambda chosen: _options.update_options(
+                date_range, upsert, prune_previous_versions, chosen
+            ),
+        )
+        return self._committed(symbol, version, metadata)
+
+    def delete_data_in_range(
+        self, symbol: str, date_range: Any, prune_previous_versions: Optional[bool] = None
+    ) -> VersionedItem:
+        """A new version of ``symbol`` without the rows whose index lies in ``date_range``
+        (inclusive; bounds as in :meth:`read`). The latest metadata is kept.
+
+        Returns:
+            A :class:`VersionedItem` (``data=None``) with the new version and its metadata.
+        """
+        if date_range is None:
+            raise TypeError("delete_data_in_range needs a date_range")
+        raw = _options.name_bytes(symbol, "symbol")
+        opts = _options.options_bytes(
+            _options.update_options(date_range, False, prune_previous_versions)
+        )
+        out = ffi.new("uint64_t *")
+        call(lib.sheaf_table_delete_data_in_range, self._h, raw, len(raw), opts, len(opts), out)
+        version = int(out[0])
+        return self._committed(symbol, version)
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def snapshot(
+        self,
+        snap_name: str,
+        metadata: Any = None,
+        skip_symbols: Optional[Iterable[str]] = None,
+        versions: Optional[Dict[str, int]] = None,
+    ) -> None:
+        """Pins versions under the name ``snap_name``: by default the latest version of every
+        symbol (but ``skip_symbols``), or exactly ``versions`` (``{symbol: version}``). Pinned
+        versions stay readable (``read(symbol, as_of=snap_name)``) and keep their data after
+        they are deleted.
+
+        Raises:
+            SnapshotExistsError: a snapshot of that name exists.
+            NoSuchVersionError: a version in ``versions`` is not live.
+        """
+        raw = _options.name_bytes(snap_name, "snapshot name")
+        opts = _options.snapshot_options(skip_symbols, versions)
+        meta_ptr, meta_len = _meta_args(_options.metadata_bytes(metadata))
+        call(
+            lib.sheaf_snapshot_create,
+            self._h,
+            raw,
+            len(raw),
+            meta_ptr,
+            meta_len,
+            opts or NULL,
+            len(opts),
+        )
+
+    def list_snapshots(self, load_metadata: bool = True) -> Any:
+        """The snapshots, by name: ``{name: metadata}`` (metadata ``None`` when there is
+        none), or a list of names with ``load_metadata=False``."""
+        out = ffi.new("SheafBytes *")
+        call(lib.sheaf_snapshot_list, self._h, out)
+        snaps: List[Dict[str, Any]] = json.loads(take_bytes(out))
+        if not load_metadata:
+            return [s["name"] for s in snaps]
+        return {
+            s["name"]: self._snapshot_metadata(s["name"]) if s["has_metadata"] else None
+            for s in snaps
+        }
+
+    def delete_snapshot(self, snapshot_name: str) -> None:
+        """Deletes a snapshot; data of deleted versions only it held is removed.
+
+        Raises:
+            NoSuchSnapshotError: (a :class:`KeyError`) no snapshot of that name.
+        """
+        raw = _options.name_bytes(snapshot_name, "snapshot name")
+        call(lib.sheaf_snapshot_delete, self._h, raw, len(raw))
+
+    # -- batches ---------------------------------------------------------------------------------
+    def write_batch(
+        self,
+        payloads: Iterable[WritePayload],
+        prune_previous_versions: Optional[bool] = None,
+        validate_index: bool = True,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Writes many symbols in one call: one :class:`VersionedItem` per
+        :class:`WritePayload`, or a :class:`DataError` where that item failed. Not atomic
+        across symbols.
+
+        Raises:
+            InvalidArgumentError: a symbol appears twice (nothing is written).
+            TypeError: an item's data or metadata cannot be converted (nothing is written).
+        """
+        return self._commit_batch(
+            "write",
+            list(payloads),
+            lambda p, chosen: _options.write_options(
+                chosen, validate_index, prune_previous_versions
+            ),
+        )
+
+    def append_batch(
+        self,
+        payloads: Iterable[WritePayload],
+        prune_previous_versions: Optional[bool] = None,
+        validate_index: bool = True,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Appends to many symbols in one call (each as :meth:`append`); results as in
+        :meth:`write_batch`."""
+        return self._commit_batch(
+            "append",
+            list(payloads),
+            lambda p, chosen: _options.write_options(
+                chosen, validate_index, prune_previous_versions
+            ),
+        )
+
+    def update_batch(
+        self,
+        payloads: Iterable[UpdatePayload],
+        upsert: bool = False,
+        prune_previous_versions: Optional[bool] = None,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Updates many symbols in one call (each :class:`UpdatePayload` as :meth:`update`,
+        with its own ``date_range``); results as in :meth:`write_batch`."""
+        return self._commit_batch(
+            "update",
+            list(payloads),
+            lambda p, chosen: _options.update_options(
+                p.date_range, upsert, prune_previous_versions, chosen
+            ),
+        )
+
+    def read_batch(
+        self,
+        symbols: Iterable[Union[str, ReadRequest]],
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Reads many symbols in one call: symbols (latest version) or :class:`ReadRequest`
+        objects (``as_of``, ``date_range``, ``row_range``, ``columns``, ``query_builder`` as
+        in :meth:`read`; a symbol may appear more than once). ``query_builder`` here applies
+        to every item that has none of its own. One :class:`VersionedItem` per item, or a
+        :class:`DataError` where that item failed (a query error included)."""
+        fmt = _convert.check_output_format(output_format) or self.output_format
+        return self._read_batch(list(symbols), fmt, query_builder)
+
+    def read_metadata_batch(
+        self, symbols: Iterable[Any], as_ofs: Optional[Iterable[AsOf]] = None
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Reads the metadata of many symbols in one call (symbols or
+        :class:`ReadInfoRequest` objects; ``as_ofs``, when given, one ``as_of`` per symbol).
+        Results as in :meth:`read_batch`, with ``data=None``."""
+        reqs = _options.read_info_requests(list(symbols), None if as_ofs is None else list(as_ofs))
+        n = len(reqs)
+        if n == 0:
+            return []
+        items: List[Dict[str, Any]] = []
+        for r in reqs:
+            value = _options.as_of_value(r.as_of)
+            doc = {} if value is None else {"as_of": value}
+            items.append(_options.batch_item(_options.batch_symbol(r.symbol), doc))
+        text = _options.items_bytes(items)
+        metas = ffi.new("SheafBytes[]", n)
+        out = ffi.new("SheafBytes *")
+        results: List[Union[VersionedItem, DataError]] = []
+        try:
+            call(lib.sheaf_table_read_metadata_batch, self._h, text, len(text), metas, n, out)
+            for i, (req, res) in enumerate(zip(reqs, json.loads(take_bytes(out)))):
+                meta_raw = take_bytes(metas + i)
+                if "error" in res:
+                    results.append(data_error(req.symbol, req.as_of, res["error"]))
+                    continue
+                info = res["info"]
+                metadata = _metadata.decode(meta_raw) if info.get("has_metadata") else None
+                results.append(versioned_item(info, self._name, None, metadata))
+        finally:
+            for i in range(n):
+                lib.sheaf_bytes_free(metas + i)
+        return results
+
+    def delete_batch(self, items: Iterable[Any]) -> List[Optional[DataError]]:
+        """Deletes many symbols (``str``) or some of their versions
+        (:class:`DeleteRequest` ``(symbol, version_ids)``) in one call: ``None`` per item that
+        succeeded, a :class:`DataError` where it failed.
+
+        Raises:
+            InvalidArgumentError: a symbol appears twice (nothing is deleted).
+        """
+        reqs = [_options.delete_request(r) for r in items]
+        if not reqs:
+            return []
+        docs = [{"symbol": _options.batch_symbol(s), "options": {"versions": v}} for s, v in reqs]
+        text = _options.items_bytes(docs)
+        out = ffi.new("SheafBytes *")
+        call(lib.sheaf_table_delete_batch, self._h, text, len(text), out)
+        return [
+            data_error(s, v, r["error"]) if "error" in r else None
+            for (s, v), r in zip(reqs, json.loads(take_bytes(out)))
+        ]
+
+    # -- staged writes ---------------------------------------------------------------------------
+    def stage(
+        self,
+        symbol: str,
+        data: Any,
+        validate_index: bool = True,
+        *,
+        index: Optional[str] = AUTO,
+    ) -> None:
+        """Stores ``data`` as a chunk of ``symbol``, invisible until
+        :meth:`finalize_staged_data`. Many writers (threads or processes) may stage one symbol
+        at once. ``index`` is detected as in :meth:`write`."""
+        raw = _options.name_bytes(symbol, "symbol")
+        stream = ffi.new("struct ArrowArrayStream *")
+        try:
+            chosen = _convert.export_input(data, stream, index)
+            opts = _options.options_bytes(_options.write_options(chosen, validate_index, None))
+        except BaseException:
+            _arrow_c.release_stream(stream)
+            raise
+        call(lib.sheaf_table_stage, self._h, raw, len(raw), stream, opts or NULL, len(opts))
+
+    def finalize_staged_data(
+        self,
+        symbol: str,
+        mode: Any = "write",
+        prune_previous_versions: Optional[bool] = None,
+        metadata: Any = None,
+    ) -> VersionedItem:
+        """Commits every chunk staged for ``symbol`` as one new version: ``mode="write"``
+        replaces the content, ``"append"`` appends to it. With an index, chunks are ordered by
+        it and must not overlap (:class:`sheaf.UnsortedIndexError`; see
+        :meth:`sort_and_finalize_staged_data`).
+
+        Raises:
+            NotFoundError: nothing is staged for ``symbol``.
+        """
+        version = self._finalize(symbol, mode, metadata, prune_previous_versions, sort=False)
+        return self._committed(symbol, version, metadata)
+
+    def sort_and_finalize_staged_data(
+        self,
+        symbol: str,
+        mode: Any = "write",
+        prune_previous_versions: Optional[bool] = None,
+        metadata: Any = None,
+    ) -> VersionedItem:
+        """:meth:`finalize_staged_data` after sorting all staged rows by the index (chunks may
+        overlap)."""
+        version = self._finalize(symbol, mode, metadata, prune_previous_versions, sort=True)
+        return self._committed(symbol, version, metadata)
+
+    def get_staged_symbols(self) -> List[str]:
+        """The symbols with staged chunks, in byte order."""
+        out = ffi.new("SheafBytes *")
+        call(lib.sheaf_table_list_staged_symbols, self._h, out)
+        names: List[str] = json.loads(take_bytes(out))
+        return names
+
+    def delete_staged_data(self, symbol: str) -> int:
+        """Removes the staged chunks of ``symbol``; returns how many there were."""
+        raw = _options.name_bytes(symbol, "symbol")
+        count = ffi.new("uint64_t *")
+        call(lib.sheaf_table_delete_staged, self._h, raw, len(raw), count)
+        return int(count[0])
+
+    # -- maintenance -----------------------------------------------------------------------------
+    def prune_previous_versions(self, symbol: str) -> None:
+        """Deletes every live version of ``symbol`` but the latest (versions held by snapshots
+        keep their data)."""
+        raw = _options.name_bytes(symbol, "symbol")
+        call(lib.sheaf_table_prune_previous_versions, self._h, raw, len(raw))
+
+    def compact_data(self, symbol: str, rows_per_segment: Optional[int] = None) -> VersionedItem:
+        """Rewrites the latest version of ``symbol`` into full segments (of ``rows_per_segment``
+        rows, default the library's) as a new version with the same rows and metadata, e.g.
+        after many small appends. Returns the latest version unchanged when it was already
+        compact."""
+        raw = _options.name_bytes(symbol, "symbol")
+        opts = _options.compact_options(rows_per_segment)
+        out = ffi.new("uint64_t *")
+        call(lib.sheaf_table_compact, self._h, raw, len(raw), opts or NULL, len(opts), out)
+        version = int(out[0])
+        return self._committed(symbol, version)
+
+    # -- deleting --------------------------------------------------------------------------------
+    def delete(self, symbol: str, versions: Union[int, Iterable[int], None] = None) -> None:
+        """Deletes ``symbol`` (every version) or only the given ``versions``.
+
+        Version numbers are never reused: the next write gets a number after the delete.
+        Versions a snapshot holds stay readable through the snapshot.
+
+        Raises:
+            NoSuchSymbolError: the symbol has no live version.
+            NoSuchVersionError: a listed version is not live (nothing is deleted then).
+        """
+        raw = _options.name_bytes(symbol, "symbol")
+        if versions is None:
+            call(lib.sheaf_table_delete, self._h, raw, len(raw), NULL, 0)
+            return
+        items = _options.version_list(versions, "an iterable of ints")
+        if not items:
+            return
+        arr = ffi.new("uint64_t[]", items)
+        call(lib.sheaf_table_delete, self._h, raw, len(raw), arr, len(items))
+
+    # -- the calls several methods share ---------------------------------------------------------
+    def _stream_commit(
+        self,
+        fn: Any,
+        symbol: str,
+        data: Any,
+        metadata: Any,
+        index: Any,
+        make_options: Callable[[Optional[str]], Dict[str, Any]],
+    ) -> int:
+        """Exports ``data``, builds the options (given the chosen index) and calls ``fn`` (one
+        of ``sheaf_table_write`` / ``append`` / ``update``); returns the new version number."""
+        raw = _options.name_bytes(symbol, "symbol")
+        meta = _options.metadata_bytes(metadata)
+        stream = ffi.new("struct ArrowArrayStream *")
+        try:
+            chosen = _convert.export_input(data, stream, index)
+            opts = _options.options_bytes(make_options(chosen))
+        except BaseException:
+            _arrow_c.release_stream(stream)
+            raise
+        meta_ptr, meta_len = _meta_args(meta)
+        version = ffi.new("uint64_t *")
+        call(
+            fn,
+            self._h,
+            raw,
+            len(raw),
+            stream,
+            meta_ptr,
+            meta_len,
+            opts or NULL,
+            len(opts),
+            version,
+        )
+        return int(version[0])
+
+    def _finalize(
+        self,
+        symbol: str,
+        mode: Any,
+        metadata: Any,
+        prune_previous_versions: Optional[bool],
+        sort: bool,
+    ) -> int:
+        raw = _options.name_bytes(symbol, "symbol")
+        opts = _options.finalize_options(mode, prune_previous_versions, sort)
+        meta_ptr, meta_len = _meta_args(_options.metadata_bytes(metadata))
+        version = ffi.new("uint64_t *")
+        call(
+            lib.sheaf_table_finalize_staged,
+            self._h,
+            raw,
+            len(raw),
+            meta_ptr,
+            meta_len,
+            opts,
+            len(opts),
+            version,
+        )
+        return int(version[0])
+
+    def _read_info(self, symbol: str, as_of: Any) -> Tuple[Dict[str, Any], Any]:
+        """The version info and decoded metadata of ``symbol`` at ``as_of``."""
+        raw = _options.name_bytes(symbol, "symbol")
+        opts = _options.as_of_options(as_of)
+        info_b = ffi.new("SheafBytes *")
+        meta_b = ffi.new("SheafBytes *")
+        call(
+            lib.sheaf_table_read_metadata,
+            self._h,
+            raw,
+            len(raw),
+            opts or NULL,
+            len(opts),
+            info_b,
+            meta_b,
+        )
+        info: Dict[str, Any] = json.loads(take_bytes(info_b))
+        meta_raw = take_bytes(meta_b)
+        return info, _metadata.decode(meta_raw) if info.get("has_metadata") else None
+
+    def _committed_info(self, symbol: str, version: int) -> Optional[Dict[str, Any]]:
+        """The info of a version just committed (``None`` if a racing prune removed it)."""
+        raw = _options.name_bytes(symbol, "symbol")
+        opts = b'{"as_of":%d}' % version
+        info_b = ffi.new("SheafBytes *")
+        try:
+            call(
+                lib.sheaf_table_read_metadata,
+                self._h,
+                raw,
+                len(raw),
+                opts,
+                len(opts),
+                info_b,
+                NULL,
+            )
+        except NotFoundError:
+            return None
+        info: Dict[str, Any] = json.loads(take_bytes(info_b))
+        return info
+
+    def _read_stream(self, symbol: str, doc: Dict[str, Any]) -> Tuple[Any, Dict[str, Any], Any]:
+        """Starts a read: (stream, info, decoded metadata). The caller consumes the stream."""
+        raw = _options.name_bytes(symbol, "symbol")
+        opts = _options.options_bytes(doc)
+        stream = ffi.new("struct ArrowArrayStream *")
+        info_b = ffi.new("SheafBytes *")
+        meta_b = ffi.new("SheafBytes *")
+        call(
+            lib.sheaf_table_read,
+            self._h,
+            raw,
+            len(raw),
+            opts or NULL,
+            len(opts),
+            stream,
+            info_b,
+            meta_b,
+        )
+        try:
+            info: Dict[str, Any] = json.loads(take_bytes(info_b))
+            meta_raw = take_bytes(meta_b)
+            metadata = _metadata.decode(meta_raw) if info.get("has_metadata") else None
+        except BaseException:
+            _arrow_c.release_stream(stream)
+            raise
+        return stream, info, metadata
+
+    def _import_data(
+        self, symbol: str, stream: Any, fmt: str, info: Dict[str, Any], doc: Dict[str, Any]
+    ) -> Any:
+        """Consumes ``stream`` (always released) into ``fmt``. pandas output of a column
+        selection keeps the stored pandas index columns: when the selection left them out, the
+        version already resolved is read again with them (and the same query)."""
+        if fmt == "pandas" and "columns" in doc:
+            try:
+                missing = _convert.missing_pandas_index(stream)
+                if missing:
+                    _arrow_c.release_stream(stream)
+                    again = dict(doc)  # the same query too
+                    again["columns"] = list(doc["columns"]) + missing
+                    if not isinstance(doc.get("as_of"), str):  # snapshots are immutable
+                        again["as_of"] = int(info["version"])
+                    stream, _, _ = self._read_stream(symbol, again)
+            except BaseException:
+                _arrow_c.release_stream(stream)
+                raise
+        return _convert.import_data(stream, fmt, info, doc)
+
+    def _snapshot_metadata(self, name: str) -> Any:
+        raw = _options.name_bytes(name, "snapshot name")
+        out = ffi.new("SheafBytes *")
+        has = ffi.new("bool *")
+        call(lib.sheaf_snapshot_read_metadata, self._h, raw, len(raw), out, has)
+        data = take_bytes(out)
+        return _metadata.decode(data) if has[0] else None
+
+    def _commit_batch(
+        self,
+        kind: str,
+        payloads: List[Any],
+        options: Callable[[Any, Optional[str]], Dict[str, Any]],
+    ) -> List[Union[VersionedItem, DataError]]:
+        """``kind`` is ``"write"``, ``"append"`` or ``"update"``; ``options(payload,
+        chosen_index)`` gives each item's options document."""
+        fn = {
+            "write": lib.sheaf_table_write_batch,
+            "append": lib.sheaf_table_append_batch,
+            "update": lib.sheaf_table_update_batch,
+        }[kind]
+        want = UpdatePayload if kind == "update" else WritePayload
+        for p in payloads:
+            if not isinstance(p, want):
+                raise TypeError(
+                    f"{kind}_batch takes {want.__name__} objects, not {type(p).__name__}"
+                )
+        n = len(payloads)
+        if n == 0:
+            return []
+        streams = ffi.new("struct ArrowArrayStream[]", n)
+        slices = ffi.new("SheafSlice[]", n)
+        keep: List[Any] = []
+        items: List[Dict[str, Any]] = []
+        try:
+            for i, p in enumerate(payloads):
+                symbol = _options.batch_symbol(p.symbol)
+                meta = _options.metadata_bytes(p.metadata)
+                if meta is not None:
+                    buf = ffi.from_buffer("uint8_t[]", meta)
+                    keep.append(buf)
+                    slices[i].data = buf
+                    slices[i].len = len(meta)
+                index = getattr(p, "index", AUTO)
+                chosen = _convert.export_input(p.data, streams + i, index)
+                items.append(_options.batch_item(symbol, options(p, chosen)))
+            text = _options.items_bytes(items)
+        except BaseException:
+            for i in range(n):
+                _arrow_c.release_stream(streams + i)
+            raise
+        out = ffi.new("SheafBytes *")
+        call(fn, self._h, text, len(text), streams, slices, n, out)
+        results = json.loads(take_bytes(out))
+        done = [
+            (p.symbol, int(r["version"])) for p, r in zip(payloads, results) if "error" not in r
+        ]
+        infos = iter(self._committed_infos(done))
+        output: List[Union[VersionedItem, DataError]] = []
+        for p, r in zip(payloads, results):
+            if "error" in r:
+                output.append(data_error(p.symbol, None, r["error"]))
+                continue
+            version, info = int(r["version"]), next(infos)
+            if info is None:
+                output.append(VersionedItem(p.symbol, self._name, None, version, p.metadata))
+            else:
+                output.append(versioned_item(info, self._name, None, p.metadata))
+        return output
+
+    def _committed_infos(self, done: List[Tuple[str, int]]) -> List[Optional[Dict[str, Any]]]:
+        """The infos of versions just committed, in one call (``None`` where one is gone)."""
+        if not done:
+            return []
+        items = [{"symbol": s, "options": {"as_of": v}} for s, v in done]
+        text = _options.items_bytes(items)
+        metas = ffi.new("SheafBytes[]", len(done))
+        out = ffi.new("SheafBytes *")
+        try:
+            call(
+                lib.sheaf_table_read_metadata_batch,
+                self._h,
+                text,
+                len(text),
+                metas,
+                len(done),
+                out,
+            )
+        finally:
+            for i in range(len(done)):
+                lib.sheaf_bytes_free(metas + i)
+        return [r.get("info") for r in json.loads(take_bytes(out))]
+
+    def _read_batch(
+        self, requests: List[Any], fmt: str, query_builder: Any
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Reads a batch; ``query_builder`` applies to the items without one of their own."""
+        reqs = [_options.read_request(r) for r in requests]
+        n = len(reqs)
+        if n == 0:
+            return []
+        shared = plan_value(query_builder)  # type-checked even when every item has its own
+        docs = [
+            _options.read_options(
+                r.as_of,
+                r.date_range,
+                r.row_range,
+                r.columns,
+                shared if r.query_builder is None else plan_value(r.query_builder),
+            )
+            for r in reqs
+        ]
+        items = [
+            _options.batch_item(_options.batch_symbol(r.symbol), d) for r, d in zip(reqs, docs)
+        ]
+        text = _options.items_bytes(items)
+        streams = ffi.new("struct ArrowArrayStream[]", n)
+        metas = ffi.new("SheafBytes[]", n)
+        out = ffi.new("SheafBytes *")
+        results: List[Union[VersionedItem, DataError]] = []
+        try:
+            call(lib.sheaf_table_read_batch, self._h, text, len(text), streams, metas, n, out)
+            outcome = json.loads(take_bytes(out))
+            for i, (req, doc, res) in enumerate(zip(reqs, docs, outcome)):
+                meta_raw = take_bytes(metas + i)
+                if "error" in res:
+                    results.append(data_error(req.symbol, req.as_of, res["error"]))
+                    continue
+                info = res["info"]
+                metadata = _metadata.decode(meta_raw) if info.get("has_metadata") else None
+                data = self._import_data(req.symbol, streams + i, fmt, info, doc)
+                results.append(versioned_item(info, self._name, data, metadata))
+        finally:
+            for i in range(n):
+                _arrow_c.release_stream(streams + i)
+                lib.sheaf_bytes_free(metas + i)
+        return results
+
+
+class LazyDataFrame(QueryBuilder):
+    """What ``Library.read(..., lazy=True)`` returns (ArcticDB's ``LazyDataFrame``): a read not
+    yet made, with a :class:`QueryBuilder` to extend. It has every method of
+    :class:`QueryBuilder` (``lazy[expr]``, ``lazy["new"] = expr``, ``lazy["col"]`` for
+    expressions, ``apply``, ``groupby(...).agg``, ``resample(...).agg``, ``date_range``,
+    ``row_range``, ``head``, ``tail``, ``then``), and :meth:`collect` makes the read (one
+    call) and returns its :class:`sheaf.VersionedItem`.
+    """
+
+    def __init__(
+        self,
+        library: Library,
+        symbol: str,
+        read_args: Optional[Mapping[str, Any]] = None,
+        query_builder: Optional[QueryBuilder] = None,
+    ) -> None:
+        super().__init__()
+        self._library = library
+        self._symbol = symbol
+        self._read_args: Dict[str, Any] = dict(read_args or {})
+        if query_builder is not None:
+            if not isinstance(query_builder, QueryBuilder):
+                raise TypeError(
+                    f"query_builder must be a QueryBuilder, not {type(query_builder).__name__}"
+                )
+            self._clauses = query_builder.to_json()
+
+    @property
+    def symbol(self) -> str:
+        """The symbol to read."""
+        return self._symbol
+
+    @property
+    def library(self) -> Library:
+        """The library to read from."""
+        return self._library
+
+    @property
+    def query_builder(self) -> QueryBuilder:
+        """The plan so far, as a plain :class:`QueryBuilder` (a copy)."""
+        return QueryBuilder.from_json(self._clauses)
+
+    def collect(self) -> VersionedItem:
+        """Makes the read with the plan built so far (one call) and returns the
+        :class:`sheaf.VersionedItem`."""
+        args = self._read_args
+        return self._library.read(
+            self._symbol,
+            as_of=args.get("as_of"),
+            date_range=args.get("date_range"),
+            row_range=args.get("row_range"),
+            columns=args.get("columns"),
+            output_format=args.get("output_format"),
+            query_builder=self.query_builder,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LazyDataFrame):
+            return NotImplemented
+        return (
+            self._library is other._library
+            and self._symbol == other._symbol
+            and self._read_args == other._read_args
+            and self._clauses == other._clauses
+        )
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self._read_args.items())
+        return (
+            f"LazyDataFrame({self._library.name!r}, {self._symbol!r}{args}: "
+            f"{' | '.join(self._lines())})"
+        )
+
+    def __str__(self) -> str:
+        return f"LazyDataFrame of {self._symbol!r}: " + QueryBuilder.__str__(self)
