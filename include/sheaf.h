@@ -20,6 +20,34 @@
  * - No function panics or aborts: an internal failure is SHEAF_ERR_INTERNAL.
  * - Thread safety: SheafStore and SheafLibrary handles may be shared between threads; an
  *   ArrowArrayStream has a single consumer; SheafError and SheafBytes belong to one caller.
+ * - Handles are typed: passing a handle of another kind (a store where a library is expected),
+ *   a freed one or a pointer that is no handle is SHEAF_ERR_INVALID_ARGUMENT, never a crash.
+ * - Errors: every fallible function lists the statuses it returns for its own reasons on an
+ *   "Errors:" line. Any of them may also return SHEAF_ERR_NULL_POINTER (a required pointer
+ *   was NULL), SHEAF_ERR_INVALID_UTF8, SHEAF_ERR_INVALID_ARGUMENT (a bad handle), and
+ *   SHEAF_ERR_INTERNAL (a bug); those that touch storage also SHEAF_ERR_CLOSED,
+ *   SHEAF_ERR_IO, SHEAF_ERR_STORAGE, SHEAF_ERR_STORAGE_FULL and SHEAF_ERR_CORRUPT.
+ *
+ * Order of this file: conventions and caveats; status codes and constants; types; then the
+ * functions in order of use — the runtime (errors, configuration, logging), stores and
+ * libraries, tables, snapshots, batch calls, staged writes, key spaces, document collections.
+ *
+ * Caveats
+ * - fork(): an LMDB store opened before fork() cannot be used in the child; calls there fail
+ *   with an error saying so. Open stores after forking (Python: the "spawn" start method).
+ * - LMDB map size: an LMDB store cannot grow past its map size (default 64 GiB of address
+ *   space, not disk); a write past it fails with SHEAF_ERR_STORAGE_FULL. Raise it with
+ *   "?map_size=256GB" in the URI or config key "lmdb.map_size" before opening.
+ * - mem://NAME is shared by every store opened with that name in this process while any of
+ *   them is open; once the last one is closed and freed, its data is gone. A bare mem:// is
+ *   private to its store. Nothing in mem:// survives the process.
+ * - Key-space WAIT across processes: a get waiting for a key is woken at once by a NOTIFY put
+ *   in the same process, but sees a put from another process only by polling (within ~10 ms).
+ * - Streams keep their data alive: an ArrowArrayStream returned by a read holds what it reads
+ *   from (the library's storage: an LMDB environment stays open, a mem:// space stays alive)
+ *   until the stream is released, even after sheaf_library_free and sheaf_store_free.
+ * - Multi-key atomicity: key-value modes that read and then write (APPEND, CONSUME, NEW_ONLY,
+ *   EXIST_ONLY) and collection id counters are atomic per call on mem:// and LMDB.
  */
 
 #ifndef SHEAF_H
@@ -113,6 +141,34 @@ struct ArrowArrayStream {
 #endif  // ARROW_C_STREAM_INTERFACE
 
 
+// Major version of the library.
+#define SHEAF_VERSION_MAJOR 0
+
+// Minor version of the library.
+#define SHEAF_VERSION_MINOR 1
+
+// Patch version of the library.
+#define SHEAF_VERSION_PATCH 0
+
+// Version of the C ABI this header describes. It only grows; a binding built for ABI N works
+// with a library whose `sheaf_abi_version()` is N.
+#define SHEAF_ABI_VERSION 1
+
+// Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
+#define SHEAF_LOG_ERROR 1
+
+// Warnings.
+#define SHEAF_LOG_WARN 2
+
+// Informational records (store opened, ...).
+#define SHEAF_LOG_INFO 3
+
+// Debugging records (commits, retries, garbage collection).
+#define SHEAF_LOG_DEBUG 4
+
+// Everything.
+#define SHEAF_LOG_TRACE 5
+
 // Size reported for a key or document that does not exist.
 #define SHEAF_SIZE_NOT_FOUND 18446744073709551615ull
 
@@ -156,34 +212,6 @@ struct ArrowArrayStream {
 // A document update may create the id.
 #define SHEAF_MODE_UPDATE_NEW 4096
 
-// Major version of the library.
-#define SHEAF_VERSION_MAJOR 0
-
-// Minor version of the library.
-#define SHEAF_VERSION_MINOR 1
-
-// Patch version of the library.
-#define SHEAF_VERSION_PATCH 0
-
-// Version of the C ABI this header describes. It only grows; a binding built for ABI N works
-// with a library whose `sheaf_abi_version()` is N.
-#define SHEAF_ABI_VERSION 1
-
-// Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
-#define SHEAF_LOG_ERROR 1
-
-// Warnings.
-#define SHEAF_LOG_WARN 2
-
-// Informational records (store opened, ...).
-#define SHEAF_LOG_INFO 3
-
-// Debugging records (commits, retries, garbage collection).
-#define SHEAF_LOG_DEBUG 4
-
-// Everything.
-#define SHEAF_LOG_TRACE 5
-
 // A document collection. Safe to share between threads.
 typedef struct SheafCollection SheafCollection;
 
@@ -211,16 +239,16 @@ typedef struct SheafBytes {
   size_t len;
 } SheafBytes;
 
+// Receives log records: `level` is one of `SHEAF_LOG_*`; `message` is UTF-8 of `len` bytes,
+// valid only during the call (also NUL-terminated). May be called from any thread, from inside
+// any Sheaf call; it must not call back into Sheaf's configuration functions.
+typedef void (*SheafLogCallback)(int32_t level, const char *message, size_t len, void *user_data);
+
 // Borrowed bytes passed in by the caller: `data` NULL with `len` 0 means "none".
 typedef struct SheafSlice {
   const uint8_t *data;
   size_t len;
 } SheafSlice;
-
-// Receives log records: `level` is one of `SHEAF_LOG_*`; `message` is UTF-8 of `len` bytes,
-// valid only during the call (also NUL-terminated). May be called from any thread, from inside
-// any Sheaf call; it must not call back into Sheaf's configuration functions.
-typedef void (*SheafLogCallback)(int32_t level, const char *message, size_t len, void *user_data);
 
 // Success.
 #define SHEAF_OK 0
@@ -334,6 +362,13 @@ typedef void (*SheafLogCallback)(int32_t level, const char *message, size_t len,
 extern "C" {
 #endif // __cplusplus
 
+// ==============================================================================================
+// 1. The runtime
+//
+// The runtime: errors and library-owned bytes, versions, status names, process-wide
+// configuration, the log callback, and the test-build hooks.
+// ==============================================================================================
+
 // The status code of an error. A NULL error gives `SHEAF_OK`.
 //
 // Thread safety: safe from any thread.
@@ -349,184 +384,6 @@ void sheaf_error_free(struct SheafError *err);
 // Frees bytes returned by the library and resets `*bytes` to `{NULL, 0}`, so a second call
 // does nothing. NULL is ignored.
 void sheaf_bytes_free(struct SheafBytes *bytes);
-
-// Writes many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…write
-// options…}}, …]` with `n_items` entries; `streams`: an array of `n_items` streams, all moved
-// in (and released, whatever happens); `metadata`: NULL, or an array of `n_items` slices
-// (`{NULL, 0}` = none). `*out_results_json`: `[{"version": N} | {"error": {"code": 302,
-// "name": "SHEAF_ERR_NO_SUCH_SYMBOL", "message": "…"}}, …]`. A symbol
-// named twice is `SHEAF_ERR_INVALID_ARGUMENT` for the whole batch (nothing is written).
-SheafStatus sheaf_table_write_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
-
-// Appends to many symbols in one call; arguments as in `sheaf_table_write_batch`.
-SheafStatus sheaf_table_append_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
-
-// Updates many symbols in one call; `options` of each item are update options (see
-// `sheaf_table_update`); otherwise as `sheaf_table_write_batch`.
-SheafStatus sheaf_table_update_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
-
-// Reads many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…read
-// options, a "query" plan included…}}, …]` (a symbol may appear more than once; each item
-// has its own plan, and a bad plan fails only its item). `out_streams`: a caller-allocated
-// array of `n_items` streams, each filled (a failed item's is left released: `release` NULL);
-// `out_metadata`: NULL or an array of `n_items` SheafBytes. `*out_results_json`:
-// `[{"info": {…version info…}} | {"error": {…}}, …]`.
-SheafStatus sheaf_table_read_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *out_streams, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
-
-// Reads the metadata of many symbols in one call. `items_json`: `[{"symbol": "a", "options":
-// {"as_of": …}}, …]`; `out_metadata`: an array of `n_items` SheafBytes (`{NULL, 0}` for none
-// or for a failed item); `*out_results_json`: `[{"info": {…}} | {"error": {…}}, …]`.
-SheafStatus sheaf_table_read_metadata_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
-
-// Deletes many symbols (or some of their versions) in one call. `items_json`:
-// `[{"symbol": "a", "options": {"versions": null | [1, 2]}}, …]`; `*out_results_json`:
-// `[{} | {"error": {…}}, …]`. A symbol named twice fails the whole batch.
-SheafStatus sheaf_table_delete_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_results_json, struct SheafError **err);
-
-// Stages `data` as a chunk of `symbol`: stored but invisible until `sheaf_table_finalize_staged`
-// (many writers, threads or processes, may stage one symbol at once). `data` is moved in.
-// `options_json` (may be NULL): `{"index": null | "ts", "validate_index": true}`.
-SheafStatus sheaf_table_stage(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const char *options_json, size_t options_len, struct SheafError **err);
-
-// Commits every chunk staged for `symbol` as one new version and forgets the chunks.
-// `options_json` (may be NULL): `{"mode": "write" | "append", "sort": false,
-// "prune_previous_versions": null}`. With an index, chunks are ordered by it and must not
-// overlap (`SHEAF_ERR_UNSORTED_INDEX`) unless `sort` is true, which sorts all staged rows.
-// No staged data: `SHEAF_ERR_NOT_FOUND`. `metadata` as in `sheaf_table_write`.
-SheafStatus sheaf_table_finalize_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
-
-// The symbols with staged chunks, as a JSON array of names in byte order.
-SheafStatus sheaf_table_list_staged_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
-
-// Removes the staged chunks of `symbol` and their data; `*out_count` (may be NULL) gets how
-// many chunks there were.
-SheafStatus sheaf_table_delete_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, uint64_t *out_count, struct SheafError **err);
-
-// Opens the key space `name` of a store, creating it on first use. Free with `sheaf_kv_free`.
-SheafStatus sheaf_kv_open(const struct SheafStore *store, const char *name, size_t name_len, struct SheafKeySpace **out, struct SheafError **err);
-
-// Lists key spaces as a JSON array of names.
-SheafStatus sheaf_kv_list_spaces(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
-
-// Drops a key space and all its entries; `*out_existed` (may be NULL) says whether it existed.
-SheafStatus sheaf_kv_drop(const struct SheafStore *store, const char *name, size_t name_len, bool *out_existed, struct SheafError **err);
-
-// Closes a key space handle (idempotent, thread-safe); later calls return `SHEAF_ERR_CLOSED`.
-SheafStatus sheaf_kv_close(struct SheafKeySpace *kv, struct SheafError **err);
-
-// Frees a key space handle. NULL is ignored; a second free is detected and ignored.
-void sheaf_kv_free(struct SheafKeySpace *kv);
-
-// Stores `value` at `key`. Modes: APPEND, NEW_ONLY (`SHEAF_ERR_KEY_EXISTS`), EXIST_ONLY
-// (`SHEAF_ERR_NO_SUCH_KEY`), NOTIFY; others are `SHEAF_ERR_INVALID_MODE`.
-SheafStatus sheaf_kv_put(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len, uint32_t mode, struct SheafError **err);
-
-// Stores `n` pairs in one transaction (packed keys and values with their sizes). Every key is
-// attempted; `out_statuses` (may be NULL) receives each key's status (e.g.
-// `SHEAF_ERR_KEY_EXISTS` for a NEW_ONLY key that exists). Returns `SHEAF_OK` when every key
-// succeeded, else the first failing key's status.
-SheafStatus sheaf_kv_put_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, const uint8_t *values, const size_t *value_sizes, uint32_t mode, int32_t *out_statuses, struct SheafError **err);
-
-// Gets the value at `key` into `*out_value`. Modes: CONSUME (erase it, atomically), WAIT (wait
-// up to `timeout_ms` for a missing key). Missing key: `SHEAF_ERR_NO_SUCH_KEY`.
-SheafStatus sheaf_kv_get(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint32_t mode, uint64_t timeout_ms, struct SheafBytes *out_value, struct SheafError **err);
-
-// Gets the value at `key` into the caller's `buffer` of `capacity` bytes; `*out_size` gets the
-// value's size. A value larger than `capacity` is `SHEAF_ERR_BUFFER_TOO_SMALL` with
-// `*out_size` set to the size needed (and, with CONSUME, the key is not erased). Missing key:
-// `SHEAF_ERR_NO_SUCH_KEY`. Modes as in `sheaf_kv_get`.
-SheafStatus sheaf_kv_get_into(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint32_t mode, uint64_t timeout_ms, uint8_t *buffer, size_t capacity, size_t *out_size, struct SheafError **err);
-
-// Gets `n` values in one call: `*out_values` receives them packed, `*out_sizes` an array of
-// `n` `uint64_t` sizes (`SHEAF_SIZE_NOT_FOUND` for missing keys). Mode: CONSUME (one
-// transaction). Missing keys are not an error here.
-SheafStatus sheaf_kv_get_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint32_t mode, struct SheafBytes *out_values, struct SheafBytes *out_sizes, struct SheafError **err);
-
-// Sets `out_flags[i]` to 1 when key i exists, else 0 (`n` keys, packed).
-SheafStatus sheaf_kv_exists_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint8_t *out_flags, struct SheafError **err);
-
-// Sets `out_lengths[i]` to the value size of key i, or `SHEAF_SIZE_NOT_FOUND`.
-SheafStatus sheaf_kv_length_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint64_t *out_lengths, struct SheafError **err);
-
-// Erases `n` keys in one transaction (missing keys are fine); `out_existed` (may be NULL)
-// gets 1 for keys that existed.
-SheafStatus sheaf_kv_erase_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint8_t *out_existed, struct SheafError **err);
-
-// Sets `*out` to whether `key` exists.
-SheafStatus sheaf_kv_exists(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, bool *out, struct SheafError **err);
-
-// Sets `*out` to the size of the value at `key`, or `SHEAF_SIZE_NOT_FOUND` when missing.
-SheafStatus sheaf_kv_length(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint64_t *out, struct SheafError **err);
-
-// Erases `key` (a missing key is fine); `*out_existed` (may be NULL) says whether it existed.
-SheafStatus sheaf_kv_erase(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, bool *out_existed, struct SheafError **err);
-
-// Sets `*out` to the number of keys in the space.
-SheafStatus sheaf_kv_count(const struct SheafKeySpace *kv, uint64_t *out, struct SheafError **err);
-
-// Erases every key starting with `prefix` (empty = all); `*out_erased` (may be NULL) gets how many.
-SheafStatus sheaf_kv_erase_range(const struct SheafKeySpace *kv, const uint8_t *prefix, size_t prefix_len, uint64_t *out_erased, struct SheafError **err);
-
-// Lists up to `count` entries after `from_key` (exclusive unless INCLUSIVE; empty = from the
-// start) whose key starts with `filter` (ends with it, with SUFFIX). `*out_keys` / `*out_key_sizes`
-// receive the keys packed with their `uint64_t` sizes (the number of entries is
-// `out_key_sizes.len / 8`); `out_values` and `out_value_sizes` are both NULL (keys only) or
-// both set (values likewise) — one without the other is `SHEAF_ERR_INVALID_ARGUMENT`. Modes: INCLUSIVE, SUFFIX, NO_PREFIX, IGNORE_KEYS, KEEP_LAST,
-// CONSUME (erase what is returned, atomically).
-SheafStatus sheaf_kv_list(const struct SheafKeySpace *kv, const uint8_t *from_key, size_t from_key_len, const uint8_t *filter, size_t filter_len, size_t count, uint32_t mode, struct SheafBytes *out_keys, struct SheafBytes *out_key_sizes, struct SheafBytes *out_values, struct SheafBytes *out_value_sizes, struct SheafError **err);
-
-// Creates a collection (`SHEAF_ERR_COLLECTION_EXISTS` if it exists). Free with `sheaf_collection_free`.
-SheafStatus sheaf_collection_create(const struct SheafStore *store, const char *name, size_t name_len, struct SheafCollection **out, struct SheafError **err);
-
-// Opens a collection (`SHEAF_ERR_NO_SUCH_COLLECTION` if missing).
-SheafStatus sheaf_collection_open(const struct SheafStore *store, const char *name, size_t name_len, struct SheafCollection **out, struct SheafError **err);
-
-// Drops a collection and its documents (`SHEAF_ERR_NO_SUCH_COLLECTION` if missing).
-SheafStatus sheaf_collection_drop(const struct SheafStore *store, const char *name, size_t name_len, struct SheafError **err);
-
-// Sets `*out` to whether a collection exists.
-SheafStatus sheaf_collection_exists(const struct SheafStore *store, const char *name, size_t name_len, bool *out, struct SheafError **err);
-
-// Lists collections as a JSON array of names.
-SheafStatus sheaf_collection_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
-
-// Closes a collection handle (idempotent, thread-safe).
-SheafStatus sheaf_collection_close(struct SheafCollection *c, struct SheafError **err);
-
-// Frees a collection handle. NULL is ignored; a second free is detected and ignored.
-void sheaf_collection_free(struct SheafCollection *c);
-
-// Sets `*out_size` to the number of documents and `*out_last_id` (may be NULL) to the id the
-// next stored document will get (Yokan's "last id").
-SheafStatus sheaf_collection_size(const struct SheafCollection *c, uint64_t *out_size, uint64_t *out_last_id, struct SheafError **err);
-
-// Stores one document; `*out_id` (may be NULL) receives its id.
-SheafStatus sheaf_doc_store(const struct SheafCollection *c, const uint8_t *doc, size_t doc_len, uint64_t *out_id, struct SheafError **err);
-
-// Loads one document into `*out_doc`; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`.
-SheafStatus sheaf_doc_load(const struct SheafCollection *c, uint64_t id, struct SheafBytes *out_doc, struct SheafError **err);
-
-// Stores `n` documents (packed with their sizes) in one transaction; `out_ids` (array of
-// `n`) receives their ids, sequential from the collection's next id.
-SheafStatus sheaf_doc_store_multi(const struct SheafCollection *c, size_t n, const uint8_t *docs, const size_t *doc_sizes, uint64_t *out_ids, struct SheafError **err);
-
-// Loads `n` documents by id: packed into `*out_docs` with `uint64_t` sizes in `*out_sizes`
-// (`SHEAF_SIZE_NOT_FOUND` for a missing id).
-SheafStatus sheaf_doc_load_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
-
-// Replaces `n` documents by id in one transaction; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`
-// (nothing changes) unless `mode` has `SHEAF_MODE_UPDATE_NEW`, which creates it.
-SheafStatus sheaf_doc_update_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, const uint8_t *docs, const size_t *doc_sizes, uint32_t mode, struct SheafError **err);
-
-// Erases `n` documents by id in one transaction; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`
-// (nothing is erased).
-SheafStatus sheaf_doc_erase_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafError **err);
-
-// Lists up to `count` documents with id ≥ `start_id` whose top-level JSON fields equal those of
-// `filter_json` (NULL or `{}` = every document; documents that are not JSON objects match only
-// an empty filter). `*out_ids` receives `uint64_t` ids; `*out_docs` / `*out_sizes` the
-// documents packed with their `uint64_t` sizes.
-SheafStatus sheaf_doc_list(const struct SheafCollection *c, uint64_t start_id, size_t count, const char *filter_json, size_t filter_len, struct SheafBytes *out_ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
 
 // The library version as "MAJOR.MINOR.PATCH": static, NUL-terminated, never freed.
 const char *sheaf_version(void);
@@ -548,20 +405,33 @@ const char *sheaf_status_name(SheafStatus status);
 //
 // Returns `SHEAF_ERR_UNKNOWN_CONFIG_KEY` for another key, `SHEAF_ERR_INVALID_ARGUMENT` for a
 // value out of range. Thread safety: safe from any thread.
+//
+// Errors: SHEAF_ERR_UNKNOWN_CONFIG_KEY (a key it does not know), SHEAF_ERR_INVALID_ARGUMENT (a
+// value out of range for the key).
 SheafStatus sheaf_config_set_int(const char *key, size_t key_len, int64_t value, struct SheafError **err);
 
 // Sets a configuration value from text: the keys of `sheaf_config_set_int`, where `log_level`
 // also takes "off", "error", "warn", "info", "debug", "trace" and `lmdb.map_size` takes sizes
 // like "64GB" or "1TB" (binary multiples).
+//
+// Errors: SHEAF_ERR_UNKNOWN_CONFIG_KEY, SHEAF_ERR_INVALID_ARGUMENT (text the key cannot take, e.g.
+// "12XB").
 SheafStatus sheaf_config_set_string(const char *key, size_t key_len, const char *value, size_t value_len, struct SheafError **err);
 
 // Installs the function that receives log records (NULL removes it). Records below the level
 // set with config `log_level` are not produced at all. `user_data` is passed back unchanged.
+//
+// Errors: none of its own (see Conventions).
 SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, struct SheafError **err);
 
+#if defined(SHEAF_TEST_BUILD)
 // For tests of the error path: panics inside the library and returns the status the panic
-// became (always `SHEAF_ERR_INTERNAL`), proving no panic crosses the C boundary.
+// became (always `SHEAF_ERR_INTERNAL`), proving no panic crosses the C boundary. Only in the
+// test build (the `failpoints` feature); the shipped library does not export it.
+//
+// Errors: always SHEAF_ERR_INTERNAL (that is its purpose).
 SheafStatus sheaf_debug_panic(struct SheafError **err);
+#endif
 
 // For tests that prove two calls run inside the library at once: arms the storage step named
 // `step` (`"get"`, `"get_many"`, `"put"`, `"put_if_absent"`, `"compare_and_swap"`, `"delete"`,
@@ -576,37 +446,24 @@ SheafStatus sheaf_debug_pause_arm(const char *step, size_t step_len, struct Shea
 // Waits up to `timeout_ms` for a call to stop at the armed step: `SHEAF_OK` while one is
 // stopped there, `SHEAF_ERR_TIMEOUT` if none got there or it is no longer stopped (released,
 // or it gave up after 60 s). `SHEAF_ERR_UNSUPPORTED` without the `failpoints` feature.
+//
+// Errors: SHEAF_ERR_TIMEOUT (no call stopped at the armed step in time), SHEAF_ERR_UNSUPPORTED
+// (shipped build).
 SheafStatus sheaf_debug_pause_wait(uint64_t timeout_ms, struct SheafError **err);
 
 // Lets the stopped call go on and disarms the step. `SHEAF_ERR_UNSUPPORTED` without the
 // `failpoints` feature.
+//
+// Errors: SHEAF_ERR_UNSUPPORTED (shipped build).
 SheafStatus sheaf_debug_pause_release(struct SheafError **err);
 
-// Pins versions under the snapshot `name` (library-wide). `metadata` as in `sheaf_table_write`.
-// `options_json` (may be NULL): `{"skip_symbols": ["a"], "versions": {"sym": 3}}` — by default
-// the latest version of every symbol; `versions` pins exactly those (mutually exclusive with
-// `skip_symbols`). Versions a snapshot holds stay readable (`{"as_of": "name"}`) and keep their
-// data after they are deleted. Errors: `SHEAF_ERR_SNAPSHOT_EXISTS`, `SHEAF_ERR_NO_SUCH_VERSION`,
-// `SHEAF_ERR_CONFLICT` (a pinned version was deleted meanwhile; nothing is created).
-SheafStatus sheaf_snapshot_create(const struct SheafLibrary *library, const char *name, size_t name_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, struct SheafError **err);
-
-// Lists snapshots as JSON: `[{"name", "timestamp_ns", "has_metadata", "symbols"}]` by name.
-SheafStatus sheaf_snapshot_list(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
-
-// A snapshot's metadata into `*out_metadata` (`{NULL, 0}` when none); `*out_has_metadata`
-// (may be NULL) tells none from empty. Missing snapshot: `SHEAF_ERR_NO_SUCH_SNAPSHOT`.
-SheafStatus sheaf_snapshot_read_metadata(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_metadata, bool *out_has_metadata, struct SheafError **err);
-
-// Deletes a snapshot; data of deleted versions only it held is removed.
-// Missing snapshot: `SHEAF_ERR_NO_SUCH_SNAPSHOT`.
-SheafStatus sheaf_snapshot_delete(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafError **err);
-
-// The symbols a snapshot holds, as a JSON array of names in byte order.
-SheafStatus sheaf_snapshot_list_symbols(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_json, struct SheafError **err);
-
-// Counters of this library handle as JSON: `{"segments_loaded": N}` — how many stored segments
-// reads through it have loaded (date_range reads load only overlapping ones).
-SheafStatus sheaf_library_stats(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+// ==============================================================================================
+// 2. Stores and libraries
+//
+// Stores and libraries: open a store from a URI; create, open, list and delete its
+// libraries; check the whole store (verify) and remove what crashes and drops left behind
+// (reclaim). A library handle is what the table, snapshot, batch and staging calls take.
+// ==============================================================================================
 
 // Opens a store.
 //
@@ -622,6 +479,8 @@ SheafStatus sheaf_store_open(const char *uri, size_t uri_len, struct SheafStore 
 // Closes a store: later calls on it, and on libraries opened from it, return
 // `SHEAF_ERR_CLOSED`; calls already running on other threads finish. Idempotent and
 // thread-safe. The handle must still be freed with `sheaf_store_free`.
+//
+// Errors: none of its own (see Conventions).
 SheafStatus sheaf_store_close(struct SheafStore *store, struct SheafError **err);
 
 // Frees a store handle (without closing the store for libraries still open from it). NULL is
@@ -641,17 +500,26 @@ SheafStatus sheaf_library_create(const struct SheafStore *store, const char *nam
 // Opens a library. A missing library is `SHEAF_ERR_NO_SUCH_LIBRARY` unless `create_if_missing`
 // is true, in which case it is created with `options_json` (as in `sheaf_library_create`;
 // NULL = defaults; ignored when the library exists).
+//
+// Errors: SHEAF_ERR_NO_SUCH_LIBRARY (missing, without create_if_missing), SHEAF_ERR_INVALID_NAME,
+// SHEAF_ERR_INVALID_JSON (bad options), SHEAF_ERR_CLOSED.
 SheafStatus sheaf_library_open(const struct SheafStore *store, const char *name, size_t name_len, bool create_if_missing, const char *options_json, size_t options_len, struct SheafLibrary **out, struct SheafError **err);
 
 // Deletes a library and all its data. A missing library is not an error;
 // `*out_existed` (may be NULL) says whether it existed.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
 SheafStatus sheaf_library_delete(const struct SheafStore *store, const char *name, size_t name_len, bool *out_existed, struct SheafError **err);
 
 // Sets `*out` to whether a library exists.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
 SheafStatus sheaf_library_exists(const struct SheafStore *store, const char *name, size_t name_len, bool *out, struct SheafError **err);
 
 // Lists the libraries as a JSON array of names in byte order, e.g. `["prices","trades"]`.
 // Free `*out_json` with `sheaf_bytes_free`.
+//
+// Errors: SHEAF_ERR_CLOSED, SHEAF_ERR_CORRUPT (a damaged registry entry).
 SheafStatus sheaf_library_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
 
 // Checks the whole store: every version record, staged chunk, snapshot and registry entry is
@@ -685,14 +553,37 @@ SheafStatus sheaf_store_reclaim(const struct SheafStore *store, const char *opti
 
 // The library's options as JSON (the shape `sheaf_library_create` takes, every field present)
 // together with its name: `{"name": "prices", "options": {...}}`.
+//
+// Errors: SHEAF_ERR_CLOSED.
 SheafStatus sheaf_library_describe(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+// Counters of this library handle as JSON: `{"segments_loaded": N}` — how many stored segments
+// reads through it have loaded (date_range reads load only overlapping ones).
+//
+// Errors: SHEAF_ERR_CLOSED.
+SheafStatus sheaf_library_stats(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
 
 // Closes a library handle: later calls on it return `SHEAF_ERR_CLOSED`. Idempotent and
 // thread-safe; free it afterwards with `sheaf_library_free`.
+//
+// Errors: none of its own (see Conventions).
 SheafStatus sheaf_library_close(struct SheafLibrary *library, struct SheafError **err);
 
 // Frees a library handle. NULL is ignored; a second free is detected and ignored.
 void sheaf_library_free(struct SheafLibrary *library);
+
+// ==============================================================================================
+// 3. Tables
+//
+// Tables: every write of a symbol makes a new immutable version (0, 1, 2, …) that stays
+// readable until deleted; reads choose one with `as_of`.
+//
+// JSON shapes used here:
+// - write options: `{"index": "ts", "validate_index": true, "prune_previous_versions": null}`
+// - read options: `{"as_of": null | <version> | <negative: counts back, -1 = latest>}`
+// - version info: `{"symbol": "s", "version": 3, "timestamp_ns": 1700000000000000000,
+// "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true}`
+// ==============================================================================================
 
 // Writes a new version of `symbol` whose content is the rows of `data`.
 //
@@ -705,8 +596,11 @@ void sheaf_library_free(struct SheafLibrary *library);
 // integer without nulls and, unless `validate_index` is false, sorted ascending
 // (`SHEAF_ERR_UNSORTED_INDEX`). `*out_version` (may be NULL) receives the new version number.
 //
-// Errors also: `SHEAF_ERR_UNSUPPORTED_TYPE` (names the column), `SHEAF_ERR_SCHEMA`,
-// `SHEAF_ERR_INVALID_NAME`, `SHEAF_ERR_CONFLICT`, `SHEAF_ERR_CLOSED`, storage errors.
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON (bad options), SHEAF_ERR_INVALID_ARROW
+// (malformed input or a failing stream), SHEAF_ERR_UNSUPPORTED_TYPE (a column type Sheaf does not
+// store), SHEAF_ERR_SCHEMA (no such index column, or one of a type that cannot index),
+// SHEAF_ERR_UNSORTED_INDEX (validate_index and an unsorted index), SHEAF_ERR_CONFLICT
+// (commit.max_retries lost races), SHEAF_ERR_NO_SUCH_LIBRARY (the library was deleted).
 SheafStatus sheaf_table_write(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
 // Appends the rows of `data` to the latest version of `symbol` as a new version, reusing the
@@ -716,6 +610,11 @@ SheafStatus sheaf_table_write(const struct SheafLibrary *library, const char *sy
 // unless `validate_index` is false (`SHEAF_ERR_UNSORTED_INDEX`). The columns must match the
 // stored ones (`SHEAF_ERR_SCHEMA`) unless the library has `dynamic_schema`. Metadata is not
 // carried over from the previous version. Concurrent appends all land (none is lost).
+//
+// Errors: as sheaf_table_write, plus SHEAF_ERR_SCHEMA (columns or index that do not match the
+// stored ones without dynamic_schema, or an `index` other than the stored one),
+// SHEAF_ERR_UNSORTED_INDEX (the first new index value is below the last stored one),
+// SHEAF_ERR_CONFLICT (the symbol was deleted or re-indexed while appending).
 SheafStatus sheaf_table_append(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
 // Replaces the rows of an indexed `symbol` whose index lies in the span of `data` (its first
@@ -728,37 +627,29 @@ SheafStatus sheaf_table_append(const struct SheafLibrary *library, const char *s
 // `data` outside an explicit `date_range` are dropped. Empty `data` without `date_range` makes
 // a new version with unchanged rows; with `date_range` it deletes the range. `metadata` as in
 // `sheaf_table_write` (not carried over). Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+//
+// Errors: as sheaf_table_write, plus SHEAF_ERR_NO_SUCH_SYMBOL (missing symbol without upsert),
+// SHEAF_ERR_INVALID_ARGUMENT (upsert of a missing symbol without `index`; a bad date_range),
+// SHEAF_ERR_SCHEMA (a symbol without index, or columns that do not match),
+// SHEAF_ERR_UNSORTED_INDEX (a symbol written with validate_index=false).
 SheafStatus sheaf_table_update(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
 // A new version of `symbol` without the rows whose index lies in the inclusive `date_range`;
 // the latest metadata is kept. `options_json`: `{"date_range": [start, end],
 // "prune_previous_versions": null}` (bounds as in `sheaf_table_update`; required).
+//
+// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_JSON / SHEAF_ERR_INVALID_ARGUMENT (a missing
+// or bad date_range), SHEAF_ERR_SCHEMA (a symbol without index), SHEAF_ERR_UNSORTED_INDEX,
+// SHEAF_ERR_CONFLICT, SHEAF_ERR_INVALID_NAME.
 SheafStatus sheaf_table_delete_data_in_range(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
-// Describes a version without reading its data. `options_json`: `{"as_of": …}` (may be NULL).
-// `*out_json`: `{"symbol", "version", "columns": [{"name", "type", "nullable"}], "index":
-// {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
-// index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
-// "segments", "stored_bytes" (bytes the segments take in storage, after compression),
-// "has_metadata"}`.
-SheafStatus sheaf_table_describe(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
-
-// Deletes every live version of `symbol` but the latest; segments only they used are removed
-// (versions held by snapshots keep theirs).
-SheafStatus sheaf_table_prune_previous_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafError **err);
-
-// Rewrites the latest version of `symbol` into full segments as a new version with the same
-// rows and metadata (useful after many small appends). `options_json` (may be NULL):
-// `{"rows_per_segment": null | N}` (null = the library's). `*out_version` (may be NULL) gets the
-// new version, or the latest one when it was already compact.
-SheafStatus sheaf_table_compact(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
-
-// Lists versions, newest first, as a JSON array of version infos (the shape documented at
-// `sheaf_table_list_versions`): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
-// `options_json` (may be NULL): `{"symbol": null | "s", "snapshot": null | "name",
-// "latest_only": false}` — one symbol or all; only the versions a snapshot holds; only the
-// newest per symbol.
-SheafStatus sheaf_table_query_versions(const struct SheafLibrary *library, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+// Writes a new version of an existing `symbol` with the data of its latest version and new
+// `metadata` (NULL with length 0 = none). `options_json` (may be NULL):
+// `{"prune_previous_versions": null|true|false}`. Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+//
+// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON,
+// SHEAF_ERR_CONFLICT.
+SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
 // Reads a version of `symbol` into the caller-allocated `*out_stream` (one batch per stored
 // segment, loaded lazily; the stream has a single consumer and keeps the library alive until
@@ -804,14 +695,25 @@ SheafStatus sheaf_table_read(const struct SheafLibrary *library, const char *sym
 
 // Reads only the info and metadata of a version. `options_json` (may be NULL):
 // `{"as_of": …}` as in `sheaf_table_read`; `*out_info` and `*out_metadata` may each be NULL.
+//
+// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_NO_SUCH_VERSION, SHEAF_ERR_NO_SUCH_SNAPSHOT (as_of
+// names a missing snapshot), SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON.
 SheafStatus sheaf_table_read_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
 
-// Writes a new version of an existing `symbol` with the data of its latest version and new
-// `metadata` (NULL with length 0 = none). `options_json` (may be NULL):
-// `{"prune_previous_versions": null|true|false}`. Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
-SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+// Describes a version without reading its data. `options_json`: `{"as_of": …}` (may be NULL).
+// `*out_json`: `{"symbol", "version", "columns": [{"name", "type", "nullable"}], "index":
+// {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
+// index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
+// "segments", "stored_bytes" (bytes the segments take in storage, after compression),
+// "has_metadata"}`.
+//
+// Errors: as sheaf_table_read_metadata.
+SheafStatus sheaf_table_describe(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
 
 // Lists the symbols that have a live version, as a JSON array of names in byte order.
+//
+// Errors: SHEAF_ERR_CLOSED, SHEAF_ERR_NO_SUCH_LIBRARY (the library was deleted),
+// SHEAF_ERR_CORRUPT.
 SheafStatus sheaf_table_list_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
 
 // Lists symbols, filtered. `options` (JSON, may be empty): `{"snapshot": NAME | null,
@@ -825,6 +727,8 @@ SheafStatus sheaf_table_list_symbols(const struct SheafLibrary *library, struct 
 SheafStatus sheaf_table_list_symbols_filtered(const struct SheafLibrary *library, const char *options, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
 
 // Sets `*out` to whether `symbol` has a live version.
+//
+// Errors: SHEAF_ERR_INVALID_NAME (a missing symbol is `*out = false`, not an error).
 SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, bool *out, struct SheafError **err);
 
 // Lists the versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest first,
@@ -832,7 +736,19 @@ SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const cha
 // "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true, "snapshots":
 // ["name", …]}` — the live versions and the deleted ones snapshots still hold
 // (`"deleted": true`). `sheaf_table_query_versions` filters the same list.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CORRUPT (a missing symbol gives `[]`).
 SheafStatus sheaf_table_list_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);
+
+// Lists versions, newest first, as a JSON array of version infos (the shape documented at
+// `sheaf_table_list_versions`): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
+// `options_json` (may be NULL): `{"symbol": null | "s", "snapshot": null | "name",
+// "latest_only": false}` — one symbol or all; only the versions a snapshot holds; only the
+// newest per symbol.
+//
+// Errors: SHEAF_ERR_NO_SUCH_SNAPSHOT (a `snapshot` that does not exist), SHEAF_ERR_INVALID_NAME,
+// SHEAF_ERR_INVALID_JSON.
+SheafStatus sheaf_table_query_versions(const struct SheafLibrary *library, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
 
 // Deletes versions of `symbol`: the `n_versions` numbers at `versions`, or every version when
 // `versions` is NULL. Segments no live version uses any more are removed from storage.
@@ -842,6 +758,380 @@ SheafStatus sheaf_table_list_versions(const struct SheafLibrary *library, const 
 // Errors: `SHEAF_ERR_NO_SUCH_SYMBOL`, `SHEAF_ERR_NO_SUCH_VERSION` (a version that is not live;
 // nothing is deleted then), `SHEAF_ERR_CLOSED`, storage errors.
 SheafStatus sheaf_table_delete(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint64_t *versions, size_t n_versions, struct SheafError **err);
+
+// Deletes every live version of `symbol` but the latest; segments only they used are removed
+// (versions held by snapshots keep theirs).
+//
+// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CONFLICT.
+SheafStatus sheaf_table_prune_previous_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafError **err);
+
+// Rewrites the latest version of `symbol` into full segments as a new version with the same
+// rows and metadata (useful after many small appends). `options_json` (may be NULL):
+// `{"rows_per_segment": null | N}` (null = the library's). `*out_version` (may be NULL) gets the
+// new version, or the latest one when it was already compact.
+//
+// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_ARGUMENT (rows_per_segment 0),
+// SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON, SHEAF_ERR_CONFLICT (the symbol kept changing
+// during compaction).
+SheafStatus sheaf_table_compact(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+// ==============================================================================================
+// 4. Snapshots
+//
+// Snapshots: library-wide named pins of one version per symbol. A pinned version stays
+// readable through the snapshot after it is deleted from its symbol's chain.
+// ==============================================================================================
+
+// Pins versions under the snapshot `name` (library-wide). `metadata` as in `sheaf_table_write`.
+// `options_json` (may be NULL): `{"skip_symbols": ["a"], "versions": {"sym": 3}}` — by default
+// the latest version of every symbol; `versions` pins exactly those (mutually exclusive with
+// `skip_symbols`). Versions a snapshot holds stay readable (`{"as_of": "name"}`) and keep their
+// data after they are deleted. Errors: `SHEAF_ERR_SNAPSHOT_EXISTS`, `SHEAF_ERR_NO_SUCH_VERSION`,
+// `SHEAF_ERR_CONFLICT` (a pinned version was deleted meanwhile; nothing is created).
+SheafStatus sheaf_snapshot_create(const struct SheafLibrary *library, const char *name, size_t name_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, struct SheafError **err);
+
+// Lists snapshots as JSON: `[{"name", "timestamp_ns", "has_metadata", "symbols"}]` by name.
+//
+// Errors: SHEAF_ERR_CLOSED, SHEAF_ERR_CORRUPT.
+SheafStatus sheaf_snapshot_list(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+// A snapshot's metadata into `*out_metadata` (`{NULL, 0}` when none); `*out_has_metadata`
+// (may be NULL) tells none from empty. Missing snapshot: `SHEAF_ERR_NO_SUCH_SNAPSHOT`.
+//
+// Errors: SHEAF_ERR_NO_SUCH_SNAPSHOT, SHEAF_ERR_INVALID_NAME.
+SheafStatus sheaf_snapshot_read_metadata(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_metadata, bool *out_has_metadata, struct SheafError **err);
+
+// Deletes a snapshot; data of deleted versions only it held is removed.
+// Missing snapshot: `SHEAF_ERR_NO_SUCH_SNAPSHOT`.
+//
+// Errors: SHEAF_ERR_NO_SUCH_SNAPSHOT (also when another caller deleted it first),
+// SHEAF_ERR_INVALID_NAME.
+SheafStatus sheaf_snapshot_delete(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafError **err);
+
+// The symbols a snapshot holds, as a JSON array of names in byte order.
+//
+// Errors: SHEAF_ERR_NO_SUCH_SNAPSHOT, SHEAF_ERR_INVALID_NAME.
+SheafStatus sheaf_snapshot_list_symbols(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_json, struct SheafError **err);
+
+// ==============================================================================================
+// 5. Batch calls
+//
+// Batch calls: one C call, many symbols, one result per item.
+//
+// Batch items are described by a JSON array; results come back as a JSON array of the same
+// length where each entry is either a success object or `{"error": {"code": 302, "name":
+// "SHEAF_ERR_NO_SUCH_SYMBOL", "message": "…"}}`. A batch call itself fails only when the batch
+// as a whole is unusable (bad JSON, wrong counts, a symbol named twice in a writing batch).
+// ==============================================================================================
+
+// Writes many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…write
+// options…}}, …]` with `n_items` entries; `streams`: an array of `n_items` streams, all moved
+// in (and released, whatever happens); `metadata`: NULL, or an array of `n_items` slices
+// (`{NULL, 0}` = none). `*out_results_json`: `[{"version": N} | {"error": {"code": 302,
+// "name": "SHEAF_ERR_NO_SUCH_SYMBOL", "message": "…"}}, …]`. A symbol
+// named twice is `SHEAF_ERR_INVALID_ARGUMENT` for the whole batch (nothing is written).
+//
+// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON (bad items), SHEAF_ERR_INVALID_ARGUMENT (a
+// count that does not match, a symbol named twice), SHEAF_ERR_CLOSED; per item (in the results,
+// not the status): the errors of sheaf_table_write.
+SheafStatus sheaf_table_write_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Appends to many symbols in one call; arguments as in `sheaf_table_write_batch`.
+//
+// Errors: as sheaf_table_write_batch, per item those of sheaf_table_append.
+SheafStatus sheaf_table_append_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Updates many symbols in one call; `options` of each item are update options (see
+// `sheaf_table_update`); otherwise as `sheaf_table_write_batch`.
+//
+// Errors: as sheaf_table_write_batch, per item those of sheaf_table_update.
+SheafStatus sheaf_table_update_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Reads many symbols in one call. `items_json`: `[{"symbol": "a", "options": {…read
+// options, a "query" plan included…}}, …]` (a symbol may appear more than once; each item
+// has its own plan, and a bad plan fails only its item). `out_streams`: a caller-allocated
+// array of `n_items` streams, each filled (a failed item's is left released: `release` NULL);
+// `out_metadata`: NULL or an array of `n_items` SheafBytes. `*out_results_json`:
+// `[{"info": {…version info…}} | {"error": {…}}, …]`.
+//
+// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT,
+// SHEAF_ERR_CLOSED; per item: the errors of sheaf_table_read.
+SheafStatus sheaf_table_read_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *out_streams, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Reads the metadata of many symbols in one call. `items_json`: `[{"symbol": "a", "options":
+// {"as_of": …}}, …]`; `out_metadata`: an array of `n_items` SheafBytes (`{NULL, 0}` for none
+// or for a failed item); `*out_results_json`: `[{"info": {…}} | {"error": {…}}, …]`.
+//
+// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT,
+// SHEAF_ERR_CLOSED; per item: those of sheaf_table_read_metadata.
+SheafStatus sheaf_table_read_metadata_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Deletes many symbols (or some of their versions) in one call. `items_json`:
+// `[{"symbol": "a", "options": {"versions": null | [1, 2]}}, …]`; `*out_results_json`:
+// `[{} | {"error": {…}}, …]`. A symbol named twice fails the whole batch.
+//
+// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT (a symbol named
+// twice), SHEAF_ERR_CLOSED; per item: those of sheaf_table_delete.
+SheafStatus sheaf_table_delete_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// ==============================================================================================
+// 6. Staged writes
+//
+// Staged writes: chunks many writers stage for one symbol, invisible until one finalize
+// commits them all as a single version.
+// ==============================================================================================
+
+// Stages `data` as a chunk of `symbol`: stored but invisible until `sheaf_table_finalize_staged`
+// (many writers, threads or processes, may stage one symbol at once). `data` is moved in.
+// `options_json` (may be NULL): `{"index": null | "ts", "validate_index": true}`.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARROW,
+// SHEAF_ERR_UNSUPPORTED_TYPE, SHEAF_ERR_SCHEMA (a bad index column), SHEAF_ERR_UNSORTED_INDEX
+// (validate_index and an unsorted chunk).
+SheafStatus sheaf_table_stage(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const char *options_json, size_t options_len, struct SheafError **err);
+
+// Commits every chunk staged for `symbol` as one new version and forgets the chunks.
+// `options_json` (may be NULL): `{"mode": "write" | "append", "sort": false,
+// "prune_previous_versions": null}`. With an index, chunks are ordered by it and must not
+// overlap (`SHEAF_ERR_UNSORTED_INDEX`) unless `sort` is true, which sorts all staged rows.
+// No staged data: `SHEAF_ERR_NOT_FOUND`. `metadata` as in `sheaf_table_write`.
+//
+// Errors: SHEAF_ERR_NOT_FOUND (nothing staged, or another finalize or delete consumed it first),
+// SHEAF_ERR_UNSORTED_INDEX (overlapping chunks without sort), SHEAF_ERR_SCHEMA (chunks that do not
+// match each other or the stored symbol), SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON,
+// SHEAF_ERR_CONFLICT.
+SheafStatus sheaf_table_finalize_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+// The symbols with staged chunks, as a JSON array of names in byte order.
+//
+// Errors: SHEAF_ERR_CLOSED, SHEAF_ERR_CORRUPT.
+SheafStatus sheaf_table_list_staged_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+// Removes the staged chunks of `symbol` and their data; `*out_count` (may be NULL) gets how
+// many chunks there were.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CONFLICT (nothing staged is `*out_count = 0`, not an
+// error).
+SheafStatus sheaf_table_delete_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, uint64_t *out_count, struct SheafError **err);
+
+// ==============================================================================================
+// 7. Key spaces
+//
+// Key spaces: Yokan's key-value model with its mode bits.
+//
+// Multi calls use Yokan's packed layout: `n` keys concatenated in one buffer
+// plus an array of their `n` sizes (likewise values). Variable-size results come back as one
+// packed `SheafBytes` plus a `SheafBytes` holding an array of `uint64_t` sizes (native byte
+// order); a missing entry has size `SHEAF_SIZE_NOT_FOUND`.
+// ==============================================================================================
+
+// Opens the key space `name` of a store, creating it on first use. Free with `sheaf_kv_free`.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_open(const struct SheafStore *store, const char *name, size_t name_len, struct SheafKeySpace **out, struct SheafError **err);
+
+// Lists key spaces as a JSON array of names.
+//
+// Errors: SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_list_spaces(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+// Drops a key space and all its entries; `*out_existed` (may be NULL) says whether it existed.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_drop(const struct SheafStore *store, const char *name, size_t name_len, bool *out_existed, struct SheafError **err);
+
+// Closes a key space handle (idempotent, thread-safe); later calls return `SHEAF_ERR_CLOSED`.
+//
+// Errors: none of its own (see Conventions).
+SheafStatus sheaf_kv_close(struct SheafKeySpace *kv, struct SheafError **err);
+
+// Frees a key space handle. NULL is ignored; a second free is detected and ignored.
+void sheaf_kv_free(struct SheafKeySpace *kv);
+
+// Stores `value` at `key`. Modes: APPEND, NEW_ONLY (`SHEAF_ERR_KEY_EXISTS`), EXIST_ONLY
+// (`SHEAF_ERR_NO_SUCH_KEY`), NOTIFY; others are `SHEAF_ERR_INVALID_MODE`.
+//
+// Errors: SHEAF_ERR_KEY_EXISTS (NEW_ONLY), SHEAF_ERR_NO_SUCH_KEY (EXIST_ONLY),
+// SHEAF_ERR_INVALID_MODE, SHEAF_ERR_INVALID_ARGUMENT (an empty key or one longer than 448 bytes),
+// SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_put(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len, uint32_t mode, struct SheafError **err);
+
+// Stores `n` pairs in one transaction (packed keys and values with their sizes). Every key is
+// attempted; `out_statuses` (may be NULL) receives each key's status (e.g.
+// `SHEAF_ERR_KEY_EXISTS` for a NEW_ONLY key that exists). Returns `SHEAF_OK` when every key
+// succeeded, else the first failing key's status.
+//
+// Errors: as sheaf_kv_put (the first failing key's status), SHEAF_ERR_INVALID_ARGUMENT (bad sizes
+// or counts).
+SheafStatus sheaf_kv_put_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, const uint8_t *values, const size_t *value_sizes, uint32_t mode, int32_t *out_statuses, struct SheafError **err);
+
+// Gets the value at `key` into `*out_value`. Modes: CONSUME (erase it, atomically), WAIT (wait
+// up to `timeout_ms` for a missing key). Missing key: `SHEAF_ERR_NO_SUCH_KEY`.
+//
+// Errors: SHEAF_ERR_NO_SUCH_KEY, SHEAF_ERR_TIMEOUT (WAIT ran out), SHEAF_ERR_INVALID_MODE,
+// SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_get(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint32_t mode, uint64_t timeout_ms, struct SheafBytes *out_value, struct SheafError **err);
+
+// Gets the value at `key` into the caller's `buffer` of `capacity` bytes; `*out_size` gets the
+// value's size. A value larger than `capacity` is `SHEAF_ERR_BUFFER_TOO_SMALL` with
+// `*out_size` set to the size needed (and, with CONSUME, the key is not erased). Missing key:
+// `SHEAF_ERR_NO_SUCH_KEY`. Modes as in `sheaf_kv_get`.
+//
+// Errors: as sheaf_kv_get, plus SHEAF_ERR_BUFFER_TOO_SMALL.
+SheafStatus sheaf_kv_get_into(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint32_t mode, uint64_t timeout_ms, uint8_t *buffer, size_t capacity, size_t *out_size, struct SheafError **err);
+
+// Gets `n` values in one call: `*out_values` receives them packed, `*out_sizes` an array of
+// `n` `uint64_t` sizes (`SHEAF_SIZE_NOT_FOUND` for missing keys). Mode: CONSUME (one
+// transaction). Missing keys are not an error here.
+//
+// Errors: SHEAF_ERR_INVALID_MODE, SHEAF_ERR_INVALID_ARGUMENT (bad sizes or counts),
+// SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_get_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint32_t mode, struct SheafBytes *out_values, struct SheafBytes *out_sizes, struct SheafError **err);
+
+// Sets `out_flags[i]` to 1 when key i exists, else 0 (`n` keys, packed).
+//
+// Errors: SHEAF_ERR_INVALID_ARGUMENT (bad sizes or counts), SHEAF_ERR_NOT_FOUND (the space was
+// dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_exists_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint8_t *out_flags, struct SheafError **err);
+
+// Sets `out_lengths[i]` to the value size of key i, or `SHEAF_SIZE_NOT_FOUND`.
+//
+// Errors: as sheaf_kv_exists_multi.
+SheafStatus sheaf_kv_length_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint64_t *out_lengths, struct SheafError **err);
+
+// Erases `n` keys in one transaction (missing keys are fine); `out_existed` (may be NULL)
+// gets 1 for keys that existed.
+//
+// Errors: as sheaf_kv_exists_multi.
+SheafStatus sheaf_kv_erase_multi(const struct SheafKeySpace *kv, size_t n, const uint8_t *keys, const size_t *key_sizes, uint8_t *out_existed, struct SheafError **err);
+
+// Sets `*out` to whether `key` exists.
+//
+// Errors: SHEAF_ERR_INVALID_ARGUMENT (a bad key), SHEAF_ERR_NOT_FOUND (the space was dropped),
+// SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_exists(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, bool *out, struct SheafError **err);
+
+// Sets `*out` to the size of the value at `key`, or `SHEAF_SIZE_NOT_FOUND` when missing.
+//
+// Errors: as sheaf_kv_exists.
+SheafStatus sheaf_kv_length(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, uint64_t *out, struct SheafError **err);
+
+// Erases `key` (a missing key is fine); `*out_existed` (may be NULL) says whether it existed.
+//
+// Errors: as sheaf_kv_exists.
+SheafStatus sheaf_kv_erase(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, bool *out_existed, struct SheafError **err);
+
+// Sets `*out` to the number of keys in the space.
+//
+// Errors: SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_count(const struct SheafKeySpace *kv, uint64_t *out, struct SheafError **err);
+
+// Erases every key starting with `prefix` (empty = all); `*out_erased` (may be NULL) gets how many.
+//
+// Errors: as sheaf_kv_count.
+SheafStatus sheaf_kv_erase_range(const struct SheafKeySpace *kv, const uint8_t *prefix, size_t prefix_len, uint64_t *out_erased, struct SheafError **err);
+
+// Lists up to `count` entries after `from_key` (exclusive unless INCLUSIVE; empty = from the
+// start) whose key starts with `filter` (ends with it, with SUFFIX). `*out_keys` / `*out_key_sizes`
+// receive the keys packed with their `uint64_t` sizes (the number of entries is
+// `out_key_sizes.len / 8`); `out_values` and `out_value_sizes` are both NULL (keys only) or
+// both set (values likewise) — one without the other is `SHEAF_ERR_INVALID_ARGUMENT`. Modes: INCLUSIVE, SUFFIX, NO_PREFIX, IGNORE_KEYS, KEEP_LAST,
+// CONSUME (erase what is returned, atomically).
+//
+// Errors: SHEAF_ERR_INVALID_MODE, SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_kv_list(const struct SheafKeySpace *kv, const uint8_t *from_key, size_t from_key_len, const uint8_t *filter, size_t filter_len, size_t count, uint32_t mode, struct SheafBytes *out_keys, struct SheafBytes *out_key_sizes, struct SheafBytes *out_values, struct SheafBytes *out_value_sizes, struct SheafError **err);
+
+// ==============================================================================================
+// 8. Document collections
+//
+// Document collections: Yokan's model of JSON (or raw) documents with sequential ids from 0.
+// Multi calls use the packed layout and the mode bits of key spaces.
+// ==============================================================================================
+
+// Creates a collection (`SHEAF_ERR_COLLECTION_EXISTS` if it exists). Free with `sheaf_collection_free`.
+//
+// Errors: SHEAF_ERR_COLLECTION_EXISTS, SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
+SheafStatus sheaf_collection_create(const struct SheafStore *store, const char *name, size_t name_len, struct SheafCollection **out, struct SheafError **err);
+
+// Opens a collection (`SHEAF_ERR_NO_SUCH_COLLECTION` if missing).
+//
+// Errors: SHEAF_ERR_NO_SUCH_COLLECTION, SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
+SheafStatus sheaf_collection_open(const struct SheafStore *store, const char *name, size_t name_len, struct SheafCollection **out, struct SheafError **err);
+
+// Drops a collection and its documents (`SHEAF_ERR_NO_SUCH_COLLECTION` if missing).
+//
+// Errors: SHEAF_ERR_NO_SUCH_COLLECTION, SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
+SheafStatus sheaf_collection_drop(const struct SheafStore *store, const char *name, size_t name_len, struct SheafError **err);
+
+// Sets `*out` to whether a collection exists.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
+SheafStatus sheaf_collection_exists(const struct SheafStore *store, const char *name, size_t name_len, bool *out, struct SheafError **err);
+
+// Lists collections as a JSON array of names.
+//
+// Errors: SHEAF_ERR_CLOSED.
+SheafStatus sheaf_collection_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+// Closes a collection handle (idempotent, thread-safe).
+//
+// Errors: none of its own (see Conventions).
+SheafStatus sheaf_collection_close(struct SheafCollection *c, struct SheafError **err);
+
+// Frees a collection handle. NULL is ignored; a second free is detected and ignored.
+void sheaf_collection_free(struct SheafCollection *c);
+
+// Sets `*out_size` to the number of documents and `*out_last_id` (may be NULL) to the id the
+// next stored document will get (Yokan's "last id").
+//
+// Errors: SHEAF_ERR_NO_SUCH_COLLECTION (dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_collection_size(const struct SheafCollection *c, uint64_t *out_size, uint64_t *out_last_id, struct SheafError **err);
+
+// Stores one document; `*out_id` (may be NULL) receives its id.
+//
+// Errors: SHEAF_ERR_NO_SUCH_COLLECTION (dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_doc_store(const struct SheafCollection *c, const uint8_t *doc, size_t doc_len, uint64_t *out_id, struct SheafError **err);
+
+// Loads one document into `*out_doc`; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`.
+//
+// Errors: SHEAF_ERR_NO_SUCH_DOCUMENT, SHEAF_ERR_NO_SUCH_COLLECTION (dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_doc_load(const struct SheafCollection *c, uint64_t id, struct SheafBytes *out_doc, struct SheafError **err);
+
+// Stores `n` documents (packed with their sizes) in one transaction; `out_ids` (array of
+// `n`) receives their ids, sequential from the collection's next id.
+//
+// Errors: SHEAF_ERR_INVALID_ARGUMENT (bad sizes or counts), SHEAF_ERR_NO_SUCH_COLLECTION
+// (dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_doc_store_multi(const struct SheafCollection *c, size_t n, const uint8_t *docs, const size_t *doc_sizes, uint64_t *out_ids, struct SheafError **err);
+
+// Loads `n` documents by id: packed into `*out_docs` with `uint64_t` sizes in `*out_sizes`
+// (`SHEAF_SIZE_NOT_FOUND` for a missing id).
+//
+// Errors: as sheaf_doc_store_multi (a missing id is not an error here).
+SheafStatus sheaf_doc_load_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
+
+// Replaces `n` documents by id in one transaction; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`
+// (nothing changes) unless `mode` has `SHEAF_MODE_UPDATE_NEW`, which creates it.
+//
+// Errors: SHEAF_ERR_NO_SUCH_DOCUMENT (without UPDATE_NEW), SHEAF_ERR_INVALID_MODE,
+// SHEAF_ERR_INVALID_ARGUMENT, SHEAF_ERR_NO_SUCH_COLLECTION (dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_doc_update_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, const uint8_t *docs, const size_t *doc_sizes, uint32_t mode, struct SheafError **err);
+
+// Erases `n` documents by id in one transaction; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`
+// (nothing is erased).
+//
+// Errors: SHEAF_ERR_NO_SUCH_DOCUMENT, SHEAF_ERR_INVALID_ARGUMENT, SHEAF_ERR_NO_SUCH_COLLECTION
+// (dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_doc_erase_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafError **err);
+
+// Lists up to `count` documents with id ≥ `start_id` whose top-level JSON fields equal those of
+// `filter_json` (NULL or `{}` = every document; documents that are not JSON objects match only
+// an empty filter). `*out_ids` receives `uint64_t` ids; `*out_docs` / `*out_sizes` the
+// documents packed with their `uint64_t` sizes.
+//
+// Errors: SHEAF_ERR_INVALID_JSON (a filter that is not a JSON object),
+// SHEAF_ERR_NO_SUCH_COLLECTION (dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_doc_list(const struct SheafCollection *c, uint64_t start_id, size_t count, const char *filter_json, size_t filter_len, struct SheafBytes *out_ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,9 +1,9 @@
 //! Document collections (Yokan's model): documents with sequential u64 ids from 0, stored as
 //! JSON (or raw bytes).
 //!
-//! Layout: `C\0<collection>` → `{"next_id": N, "size": M, "incarnation": id}`; documents under
-//! `E\0<incarnation>\0<id big-endian>` (collections created before incarnations: under
-//! `D\0<collection>\0`). Dropping deletes the registry entry first — the one atomic step — so a
+//! Layout ([`crate::keys`]): the registry entry holds `{"next_id": N, "size": M,
+//! "incarnation": id}`; documents live under the incarnation's prefix by big-endian id
+//! (collections created before incarnations: under their name). Dropping deletes the registry entry first — the one atomic step — so a
 //! re-created collection never sees the old documents. Every change runs in one storage transaction that also
 //! updates the counters, so ids are unique and `size` exact, across processes on LMDB.
 
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::keys;
 use crate::kv::mode;
 use crate::storage::{KeyRange, ScanOptions, SharedStorage, Transaction};
 use crate::store::{new_incarnation, validate_name, Store};
@@ -28,13 +29,11 @@ struct Counters {
 }
 
 pub(crate) fn registry_key(name: &str) -> Vec<u8> {
-    let mut k = b"C\0".to_vec();
-    k.extend_from_slice(name.as_bytes());
-    k
+    keys::registry_key(keys::COLLECTION_REGISTRY, name)
 }
 
 fn docs_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
-    crate::store::incarnation_prefix(b'E', b'D', name, incarnation)
+    keys::data_prefix(keys::COLLECTION_DATA, name, incarnation)
 }
 
 fn encode_counters(counters: &Counters) -> Result<Vec<u8>> {
@@ -138,7 +137,7 @@ impl Store {
 
     /// Collection names in byte order.
     pub fn list_collections(&self) -> Result<Vec<String>> {
-        self.registered_names(b"C\0", "collection")
+        self.registered_names(keys::COLLECTION_REGISTRY, "collection")
     }
 
     /// Drops a collection and its documents; a missing one is `NoSuchCollection`.

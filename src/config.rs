@@ -131,7 +131,7 @@ pub fn set_string(key: &str, value: &str) -> Result<()> {
             },
         },
         "lmdb.map_size" => {
-            let size = crate::storage::parse_size(value)?;
+            let size = parse_size(value)?;
             set_int(
                 key,
                 i64::try_from(size).map_err(|_| Error::invalid("map size too large"))?,
@@ -202,6 +202,29 @@ fn one_line(message: String) -> String {
         .collect()
 }
 
+/// Parses sizes like `1048576`, `512MB`, `64GB`, `1TB` (binary multiples, as ArcticDB does).
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits_end);
+    let bad = || {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("'{text}' is not a size (examples: 1048576, 512MB, 64GB, 1TB)"),
+        )
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(1u64 << shift).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -211,5 +234,19 @@ mod tests {
             super::one_line("column 'a\nCRITICAL sheaf: forged\r\x07' is missing".into()),
             "column 'a\\nCRITICAL sheaf: forged\\r\\u{7}' is missing"
         );
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_in_binary_multiples() {
+        assert_eq!(parse_size("64GB").unwrap(), 64 << 30);
+        assert_eq!(parse_size("1tb").unwrap(), 1 << 40);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("").is_err());
     }
 }

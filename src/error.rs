@@ -8,95 +8,87 @@ use std::fmt;
 /// Result type used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What went wrong, as a stable category. The numeric value is the C status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum ErrorKind {
+/// Declares [`ErrorKind`] once: each kind's variant, C status code, C constant name and
+/// meaning. The enum, [`ErrorKind::ALL`], [`ErrorKind::name`] and [`ErrorKind::meaning`] all
+/// come from this one list; `src/ffi/status.rs` repeats the codes as C constants for the
+/// header (cbindgen cannot expand macros) and `tests/ffi.rs` checks the two agree.
+macro_rules! error_kinds {
+    ($($variant:ident = $code:literal, $name:literal, $meaning:literal;)*) => {
+        /// What went wrong, as a stable category. The numeric value is the C status code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(i32)]
+        pub enum ErrorKind {
+            $(#[doc = $meaning] $variant = $code,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in code order; used to build the C tables and to test them.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$variant,)*];
+
+            /// The C constant name, e.g. `SHEAF_ERR_NO_SUCH_SYMBOL`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$variant => $name,)*
+                }
+            }
+
+            /// One sentence on what the kind means (the C constant's documentation).
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$variant => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
     // 100–199: generic
-    Generic = 100,
-    Unsupported = 101,
-    Timeout = 102,
+    Generic = 100, "SHEAF_ERR_GENERIC", "An error with no better category.";
+    Unsupported = 101, "SHEAF_ERR_UNSUPPORTED", "The operation or option is not available (yet) in this build.";
+    Timeout = 102, "SHEAF_ERR_TIMEOUT", "A wait ran out of time.";
     // 200–299: I/O and storage
-    Io = 200,
-    Storage = 201,
-    StorageFull = 202,
-    Corrupt = 203,
+    Io = 200, "SHEAF_ERR_IO", "The operating system refused a file operation.";
+    Storage = 201, "SHEAF_ERR_STORAGE", "The storage backend (e.g. LMDB) failed.";
+    StorageFull = 202, "SHEAF_ERR_STORAGE_FULL", "The storage is full (LMDB: raise `?map_size=` in the URI or config `lmdb.map_size`).";
+    Corrupt = 203, "SHEAF_ERR_CORRUPT", "Stored bytes could not be decoded or fail their checksum.";
     // 300–399: not found
-    NotFound = 300,
-    NoSuchLibrary = 301,
-    NoSuchSymbol = 302,
-    NoSuchVersion = 303,
-    NoSuchSnapshot = 304,
-    NoSuchKey = 305,
-    NoSuchCollection = 306,
-    NoSuchDocument = 307,
+    NotFound = 300, "SHEAF_ERR_NOT_FOUND", "Something named does not exist.";
+    NoSuchLibrary = 301, "SHEAF_ERR_NO_SUCH_LIBRARY", "No library of that name.";
+    NoSuchSymbol = 302, "SHEAF_ERR_NO_SUCH_SYMBOL", "No symbol of that name (or every version of it was deleted).";
+    NoSuchVersion = 303, "SHEAF_ERR_NO_SUCH_VERSION", "The symbol exists but not the requested version.";
+    NoSuchSnapshot = 304, "SHEAF_ERR_NO_SUCH_SNAPSHOT", "No snapshot of that name.";
+    NoSuchKey = 305, "SHEAF_ERR_NO_SUCH_KEY", "No such key in a key space.";
+    NoSuchCollection = 306, "SHEAF_ERR_NO_SUCH_COLLECTION", "No collection of that name.";
+    NoSuchDocument = 307, "SHEAF_ERR_NO_SUCH_DOCUMENT", "No document with that id.";
     // 400–499: conflict
-    Conflict = 400,
-    LibraryExists = 401,
-    KeyExists = 402,
-    SnapshotExists = 403,
-    CollectionExists = 404,
+    Conflict = 400, "SHEAF_ERR_CONFLICT", "A commit kept losing races (see config `commit.max_retries`).";
+    LibraryExists = 401, "SHEAF_ERR_LIBRARY_EXISTS", "A library of that name already exists.";
+    KeyExists = 402, "SHEAF_ERR_KEY_EXISTS", "The key already exists.";
+    SnapshotExists = 403, "SHEAF_ERR_SNAPSHOT_EXISTS", "A snapshot of that name already exists.";
+    CollectionExists = 404, "SHEAF_ERR_COLLECTION_EXISTS", "A collection of that name already exists.";
     // 500–599: schema and data
-    Schema = 500,
-    UnsortedIndex = 501,
-    UnsupportedType = 502,
+    Schema = 500, "SHEAF_ERR_SCHEMA", "The data does not fit the schema or the operation.";
+    UnsortedIndex = 501, "SHEAF_ERR_UNSORTED_INDEX", "The index column is not sorted ascending.";
+    UnsupportedType = 502, "SHEAF_ERR_UNSUPPORTED_TYPE", "A column type Sheaf does not store; the message names the column and the type.";
     // 600–699: invalid argument
-    InvalidArgument = 600,
-    NullPointer = 601,
-    InvalidUtf8 = 602,
-    InvalidName = 603,
-    InvalidUri = 604,
-    InvalidJson = 605,
-    BufferTooSmall = 606,
-    InvalidMode = 607,
-    UnknownConfigKey = 608,
-    InvalidArrow = 609,
+    InvalidArgument = 600, "SHEAF_ERR_INVALID_ARGUMENT", "The caller passed something unusable.";
+    NullPointer = 601, "SHEAF_ERR_NULL_POINTER", "A required pointer was NULL.";
+    InvalidUtf8 = 602, "SHEAF_ERR_INVALID_UTF8", "Text that must be UTF-8 is not.";
+    InvalidName = 603, "SHEAF_ERR_INVALID_NAME", "A library or symbol name is empty, longer than 255 bytes, or holds a control character.";
+    InvalidUri = 604, "SHEAF_ERR_INVALID_URI", "The store URI cannot be understood.";
+    InvalidJson = 605, "SHEAF_ERR_INVALID_JSON", "An options document is not valid JSON or has unknown fields.";
+    BufferTooSmall = 606, "SHEAF_ERR_BUFFER_TOO_SMALL", "A caller buffer is too small; the message says the size needed.";
+    InvalidMode = 607, "SHEAF_ERR_INVALID_MODE", "A mode flag that makes no sense for the call.";
+    UnknownConfigKey = 608, "SHEAF_ERR_UNKNOWN_CONFIG_KEY", "`sheaf_config_set_*` got a key it does not know.";
+    InvalidArrow = 609, "SHEAF_ERR_INVALID_ARROW", "Arrow input is malformed (bad offsets, invalid UTF-8, NULL buffers, a failing stream).";
     // 700–799: closed handle
-    Closed = 700,
+    Closed = 700, "SHEAF_ERR_CLOSED", "The handle (or its store) was closed.";
     // 900–999: internal
-    Internal = 900,
+    Internal = 900, "SHEAF_ERR_INTERNAL", "A bug in Sheaf, including a caught panic. Please report it.";
 }
 
 impl ErrorKind {
-    /// Every kind, in code order; used to build the C tables and to test them.
-    pub const ALL: &'static [ErrorKind] = &[
-        ErrorKind::Generic,
-        ErrorKind::Unsupported,
-        ErrorKind::Timeout,
-        ErrorKind::Io,
-        ErrorKind::Storage,
-        ErrorKind::StorageFull,
-        ErrorKind::Corrupt,
-        ErrorKind::NotFound,
-        ErrorKind::NoSuchLibrary,
-        ErrorKind::NoSuchSymbol,
-        ErrorKind::NoSuchVersion,
-        ErrorKind::NoSuchSnapshot,
-        ErrorKind::NoSuchKey,
-        ErrorKind::NoSuchCollection,
-        ErrorKind::NoSuchDocument,
-        ErrorKind::Conflict,
-        ErrorKind::LibraryExists,
-        ErrorKind::KeyExists,
-        ErrorKind::SnapshotExists,
-        ErrorKind::CollectionExists,
-        ErrorKind::Schema,
-        ErrorKind::UnsortedIndex,
-        ErrorKind::UnsupportedType,
-        ErrorKind::InvalidArgument,
-        ErrorKind::NullPointer,
-        ErrorKind::InvalidUtf8,
-        ErrorKind::InvalidName,
-        ErrorKind::InvalidUri,
-        ErrorKind::InvalidJson,
-        ErrorKind::BufferTooSmall,
-        ErrorKind::InvalidMode,
-        ErrorKind::UnknownConfigKey,
-        ErrorKind::InvalidArrow,
-        ErrorKind::Closed,
-        ErrorKind::Internal,
-    ];
-
     /// The C status code.
     pub fn code(self) -> i32 {
         self as i32
@@ -106,51 +98,12 @@ impl ErrorKind {
     pub fn from_code(code: i32) -> Option<ErrorKind> {
         Self::ALL.iter().copied().find(|k| k.code() == code)
     }
-
-    /// The C constant name, e.g. `SHEAF_ERR_NO_SUCH_SYMBOL`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::Generic => "SHEAF_ERR_GENERIC",
-            ErrorKind::Unsupported => "SHEAF_ERR_UNSUPPORTED",
-            ErrorKind::Timeout => "SHEAF_ERR_TIMEOUT",
-            ErrorKind::Io => "SHEAF_ERR_IO",
-            ErrorKind::Storage => "SHEAF_ERR_STORAGE",
-            ErrorKind::StorageFull => "SHEAF_ERR_STORAGE_FULL",
-            ErrorKind::Corrupt => "SHEAF_ERR_CORRUPT",
-            ErrorKind::NotFound => "SHEAF_ERR_NOT_FOUND",
-            ErrorKind::NoSuchLibrary => "SHEAF_ERR_NO_SUCH_LIBRARY",
-            ErrorKind::NoSuchSymbol => "SHEAF_ERR_NO_SUCH_SYMBOL",
-            ErrorKind::NoSuchVersion => "SHEAF_ERR_NO_SUCH_VERSION",
-            ErrorKind::NoSuchSnapshot => "SHEAF_ERR_NO_SUCH_SNAPSHOT",
-            ErrorKind::NoSuchKey => "SHEAF_ERR_NO_SUCH_KEY",
-            ErrorKind::NoSuchCollection => "SHEAF_ERR_NO_SUCH_COLLECTION",
-            ErrorKind::NoSuchDocument => "SHEAF_ERR_NO_SUCH_DOCUMENT",
-            ErrorKind::Conflict => "SHEAF_ERR_CONFLICT",
-            ErrorKind::LibraryExists => "SHEAF_ERR_LIBRARY_EXISTS",
-            ErrorKind::KeyExists => "SHEAF_ERR_KEY_EXISTS",
-            ErrorKind::SnapshotExists => "SHEAF_ERR_SNAPSHOT_EXISTS",
-            ErrorKind::CollectionExists => "SHEAF_ERR_COLLECTION_EXISTS",
-            ErrorKind::Schema => "SHEAF_ERR_SCHEMA",
-            ErrorKind::UnsortedIndex => "SHEAF_ERR_UNSORTED_INDEX",
-            ErrorKind::UnsupportedType => "SHEAF_ERR_UNSUPPORTED_TYPE",
-            ErrorKind::InvalidArgument => "SHEAF_ERR_INVALID_ARGUMENT",
-            ErrorKind::NullPointer => "SHEAF_ERR_NULL_POINTER",
-            ErrorKind::InvalidUtf8 => "SHEAF_ERR_INVALID_UTF8",
-            ErrorKind::InvalidName => "SHEAF_ERR_INVALID_NAME",
-            ErrorKind::InvalidUri => "SHEAF_ERR_INVALID_URI",
-            ErrorKind::InvalidJson => "SHEAF_ERR_INVALID_JSON",
-            ErrorKind::BufferTooSmall => "SHEAF_ERR_BUFFER_TOO_SMALL",
-            ErrorKind::InvalidMode => "SHEAF_ERR_INVALID_MODE",
-            ErrorKind::UnknownConfigKey => "SHEAF_ERR_UNKNOWN_CONFIG_KEY",
-            ErrorKind::InvalidArrow => "SHEAF_ERR_INVALID_ARROW",
-            ErrorKind::Closed => "SHEAF_ERR_CLOSED",
-            ErrorKind::Internal => "SHEAF_ERR_INTERNAL",
-        }
-    }
 }
 
-/// An error: a stable kind, a message for people, and an optional cause chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An error: a stable kind, a message for people, and an optional cause chain. It displays as
+/// the message followed by each cause, separated by `: `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}{}", .causes.iter().map(|c| format!(": {c}")).collect::<String>())]
 pub struct Error {
     kind: ErrorKind,
     message: String,
@@ -209,18 +162,6 @@ impl Error {
         Error::new(ErrorKind::Internal, message)
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        for cause in &self.causes {
-            write!(f, ": {cause}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {

@@ -1,12 +1,12 @@
 //! Key spaces: Mochi Yokan's key-value model (modes, multi calls, listing) over the same
 //! storage as tables.
 //!
-//! Layout: `K\0<space>` registers a space and names its incarnation (`{"incarnation": id}`);
-//! its entries live under `W\0<incarnation>\0<key>` (keys are arbitrary bytes: the prefix is
-//! fixed, so a `\0` inside a key is harmless). Dropping a space deletes the registry key — one
+//! Layout ([`crate::keys`]): a registry entry names the space's incarnation
+//! (`{"incarnation": id}`); its entries live under the incarnation's prefix (keys are arbitrary
+//! bytes: the prefix is fixed, so a `\0` inside a key is harmless). Dropping a space deletes the registry key — one
 //! atomic step — and then the old incarnation's entries; a re-created space gets a new
 //! incarnation and starts empty even if a crash left the old entries behind. Spaces registered
-//! before incarnations existed (`{}`) keep their entries under `V\0<space>\0`. Modes that read
+//! before incarnations existed (`{}`) keep their entries under their name. Modes that read
 //! and then write (APPEND, CONSUME, NEW_ONLY, EXIST_ONLY) run inside one storage transaction,
 //! so they are atomic — on LMDB across processes too.
 //!
@@ -22,6 +22,7 @@ use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::keys;
 use crate::storage::{delete_prefix, KeyRange, ScanOptions, SharedStorage, Transaction, WriteOp};
 use crate::store::{new_incarnation, validate_name, Store};
 
@@ -89,13 +90,11 @@ fn check_mode(call: &str, given: u32, allowed: u32) -> Result<()> {
 }
 
 pub(crate) fn space_key(name: &str) -> Vec<u8> {
-    let mut k = b"K\0".to_vec();
-    k.extend_from_slice(name.as_bytes());
-    k
+    keys::registry_key(keys::KEY_SPACE_REGISTRY, name)
 }
 
 fn entries_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
-    crate::store::incarnation_prefix(b'W', b'V', name, incarnation)
+    keys::data_prefix(keys::KEY_SPACE_DATA, name, incarnation)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -186,7 +185,7 @@ impl Store {
 
     /// Key space names in byte order.
     pub fn list_kv(&self) -> Result<Vec<String>> {
-        self.registered_names(b"K\0", "key space")
+        self.registered_names(keys::KEY_SPACE_REGISTRY, "key space")
     }
 
     /// Drops a key space and every entry in it; returns whether it existed.

@@ -3,6 +3,7 @@
 //!
 //! Layers, bottom to top (imports only point down):
 //! - [`storage`] — ordered key → bytes backends (`mem://`, `lmdb://`); knows nothing of tables.
+//! - `keys` — the key layout: what every stored key means (the one place that says so).
 //! - [`store`] — a store opened from a URI, and its libraries.
 //! - [`table`] — versioned Arrow tables (the commit rule lives there).
 //! - [`query`] — query plans (filters, projections, aggregations) over Arrow batches, used
@@ -17,6 +18,7 @@ pub mod error;
 #[cfg(feature = "failpoints")]
 pub mod failpoints;
 pub mod ffi;
+pub(crate) mod keys;
 pub mod kv;
 pub mod query;
 pub mod storage;

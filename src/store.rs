@@ -1,16 +1,13 @@
 //! `Store`: opened from a URI, owns the storage, and hands out libraries.
 //!
-//! Key layout inside the storage (the `\0` separators are safe because names may not hold
-//! control characters):
-//!
-//! - `L\0<library>` → the library's options and its *incarnation*, as JSON
-//! - `I\0<incarnation>\0…` → everything the library's tables hold (see [`crate::table`])
+//! A library is a registry entry (its options and its *incarnation*) plus everything its
+//! tables hold under the incarnation's prefix; the keys are laid out in [`crate::keys`].
 //!
 //! The incarnation is a fresh id given to each creation of a name. Dropping a library deletes
 //! its one registry key — that is the whole, atomic drop — and only then removes the old
 //! incarnation's keys, page by page; a crash in between leaves garbage no name points to (see
 //! `reclaim`), never data a re-created library of the same name could see. Libraries created
-//! before incarnations existed have none and keep their data under `T\0<library>\0`.
+//! before incarnations existed have none and keep their data under their name.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +16,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::keys;
 use crate::storage::{self, KeyRange, ScanOptions, SharedStorage};
 
 /// Longest library or symbol name, in bytes.
@@ -128,29 +126,7 @@ pub struct Store {
 }
 
 pub(crate) fn library_key(name: &str) -> Vec<u8> {
-    let mut key = b"L\0".to_vec();
-    key.extend_from_slice(name.as_bytes());
-    key
-}
-
-/// Where the data of one creation of a name lives: `<tag>\0<incarnation>\0`, or, for names
-/// created before incarnations existed, `<legacy tag>\0<name>\0`. Libraries, key spaces and
-/// collections each have their own pair of tags.
-pub(crate) fn incarnation_prefix(
-    tag: u8,
-    legacy_tag: u8,
-    name: &str,
-    incarnation: Option<&str>,
-) -> Vec<u8> {
-    let (tag, id) = match incarnation {
-        Some(id) => (tag, id),
-        None => (legacy_tag, name),
-    };
-    let mut key = Vec::with_capacity(id.len() + 3);
-    key.extend_from_slice(&[tag, 0]);
-    key.extend_from_slice(id.as_bytes());
-    key.push(0);
-    key
+    keys::registry_key(keys::LIBRARY_REGISTRY, name)
 }
 
 /// Drops a registered name: deletes its registry entry `key` by compare-and-swap — the one
@@ -174,9 +150,9 @@ pub(crate) fn drop_registered(
     }
 }
 
-/// Where a library's tables live (`I\0<incarnation>\0`; before incarnations `T\0<name>\0`).
+/// Where a library's tables live (see [`crate::keys`]).
 pub(crate) fn library_data_prefix(name: &str, incarnation: Option<&str>) -> Vec<u8> {
-    incarnation_prefix(b'I', b'T', name, incarnation)
+    keys::data_prefix(keys::LIBRARY_DATA, name, incarnation)
 }
 
 /// A new id for one creation of a library, key space or collection: unique across processes
@@ -326,7 +302,7 @@ impl Store {
 
     /// Library names in byte order.
     pub fn list_libraries(&self) -> Result<Vec<String>> {
-        self.registered_names(b"L\0", "library")
+        self.registered_names(keys::LIBRARY_REGISTRY, "library")
     }
 
     /// The names registered under a one-letter registry prefix (`L\0`, `K\0`, `C\0`), in

@@ -115,7 +115,7 @@ pub struct ReclaimReport {
 /// registry entry points to.
 fn dropped_prefixes(storage: &SharedStorage, live: &BTreeSet<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
-    for tag in [b"I\0", b"T\0", b"W\0", b"V\0", b"E\0", b"D\0"] {
+    for tag in crate::keys::DATA_TAGS {
         let range = KeyRange::prefix(tag);
         let mut start = tag.to_vec();
         while let Some(key) = storage::first_key_from(storage.as_ref(), &start, &range.end)? {

@@ -42,6 +42,24 @@ struct ArrowArrayStream {
 };
 
 
+#define SHEAF_VERSION_MAJOR 0
+
+#define SHEAF_VERSION_MINOR 1
+
+#define SHEAF_VERSION_PATCH 0
+
+#define SHEAF_ABI_VERSION 1
+
+#define SHEAF_LOG_ERROR 1
+
+#define SHEAF_LOG_WARN 2
+
+#define SHEAF_LOG_INFO 3
+
+#define SHEAF_LOG_DEBUG 4
+
+#define SHEAF_LOG_TRACE 5
+
 #define SHEAF_SIZE_NOT_FOUND 18446744073709551615
 
 #define SHEAF_MODE_DEFAULT 0
@@ -70,24 +88,6 @@ struct ArrowArrayStream {
 
 #define SHEAF_MODE_UPDATE_NEW 4096
 
-#define SHEAF_VERSION_MAJOR 0
-
-#define SHEAF_VERSION_MINOR 1
-
-#define SHEAF_VERSION_PATCH 0
-
-#define SHEAF_ABI_VERSION 1
-
-#define SHEAF_LOG_ERROR 1
-
-#define SHEAF_LOG_WARN 2
-
-#define SHEAF_LOG_INFO 3
-
-#define SHEAF_LOG_DEBUG 4
-
-#define SHEAF_LOG_TRACE 5
-
 typedef struct SheafCollection SheafCollection;
 
 typedef struct SheafError SheafError;
@@ -105,12 +105,12 @@ typedef struct SheafBytes {
   size_t len;
 } SheafBytes;
 
+typedef void (*SheafLogCallback)(int32_t level, const char *message, size_t len, void *user_data);
+
 typedef struct SheafSlice {
   const uint8_t *data;
   size_t len;
 } SheafSlice;
-
-typedef void (*SheafLogCallback)(int32_t level, const char *message, size_t len, void *user_data);
 
 #define SHEAF_OK 0
 
@@ -191,6 +191,96 @@ const char *sheaf_error_message(const struct SheafError *err);
 void sheaf_error_free(struct SheafError *err);
 
 void sheaf_bytes_free(struct SheafBytes *bytes);
+
+const char *sheaf_version(void);
+
+uint32_t sheaf_abi_version(void);
+
+const char *sheaf_status_name(SheafStatus status);
+
+SheafStatus sheaf_config_set_int(const char *key, size_t key_len, int64_t value, struct SheafError **err);
+
+SheafStatus sheaf_config_set_string(const char *key, size_t key_len, const char *value, size_t value_len, struct SheafError **err);
+
+SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, struct SheafError **err);
+
+SheafStatus sheaf_debug_panic(struct SheafError **err);
+
+SheafStatus sheaf_debug_pause_arm(const char *step, size_t step_len, struct SheafError **err);
+
+SheafStatus sheaf_debug_pause_wait(uint64_t timeout_ms, struct SheafError **err);
+
+SheafStatus sheaf_debug_pause_release(struct SheafError **err);
+
+SheafStatus sheaf_store_open(const char *uri, size_t uri_len, struct SheafStore **out, struct SheafError **err);
+
+SheafStatus sheaf_store_close(struct SheafStore *store, struct SheafError **err);
+
+void sheaf_store_free(struct SheafStore *store);
+
+SheafStatus sheaf_library_create(const struct SheafStore *store, const char *name, size_t name_len, const char *options_json, size_t options_len, struct SheafLibrary **out, struct SheafError **err);
+
+SheafStatus sheaf_library_open(const struct SheafStore *store, const char *name, size_t name_len, bool create_if_missing, const char *options_json, size_t options_len, struct SheafLibrary **out, struct SheafError **err);
+
+SheafStatus sheaf_library_delete(const struct SheafStore *store, const char *name, size_t name_len, bool *out_existed, struct SheafError **err);
+
+SheafStatus sheaf_library_exists(const struct SheafStore *store, const char *name, size_t name_len, bool *out, struct SheafError **err);
+
+SheafStatus sheaf_library_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_store_verify(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_store_reclaim(const struct SheafStore *store, const char *options, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_library_describe(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_library_stats(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_library_close(struct SheafLibrary *library, struct SheafError **err);
+
+void sheaf_library_free(struct SheafLibrary *library);
+
+SheafStatus sheaf_table_write(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_append(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_update(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_delete_data_in_range(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_read(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct ArrowArrayStream *out_stream, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
+
+SheafStatus sheaf_table_read_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
+
+SheafStatus sheaf_table_describe(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_list_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_list_symbols_filtered(const struct SheafLibrary *library, const char *options, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, bool *out, struct SheafError **err);
+
+SheafStatus sheaf_table_list_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_query_versions(const struct SheafLibrary *library, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_delete(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint64_t *versions, size_t n_versions, struct SheafError **err);
+
+SheafStatus sheaf_table_prune_previous_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafError **err);
+
+SheafStatus sheaf_table_compact(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_snapshot_create(const struct SheafLibrary *library, const char *name, size_t name_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, struct SheafError **err);
+
+SheafStatus sheaf_snapshot_list(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_snapshot_read_metadata(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_metadata, bool *out_has_metadata, struct SheafError **err);
+
+SheafStatus sheaf_snapshot_delete(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafError **err);
+
+SheafStatus sheaf_snapshot_list_symbols(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_json, struct SheafError **err);
 
 SheafStatus sheaf_table_write_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
 
@@ -279,93 +369,3 @@ SheafStatus sheaf_doc_update_multi(const struct SheafCollection *c, size_t n, co
 SheafStatus sheaf_doc_erase_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafError **err);
 
 SheafStatus sheaf_doc_list(const struct SheafCollection *c, uint64_t start_id, size_t count, const char *filter_json, size_t filter_len, struct SheafBytes *out_ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
-
-const char *sheaf_version(void);
-
-uint32_t sheaf_abi_version(void);
-
-const char *sheaf_status_name(SheafStatus status);
-
-SheafStatus sheaf_config_set_int(const char *key, size_t key_len, int64_t value, struct SheafError **err);
-
-SheafStatus sheaf_config_set_string(const char *key, size_t key_len, const char *value, size_t value_len, struct SheafError **err);
-
-SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, struct SheafError **err);
-
-SheafStatus sheaf_debug_panic(struct SheafError **err);
-
-SheafStatus sheaf_debug_pause_arm(const char *step, size_t step_len, struct SheafError **err);
-
-SheafStatus sheaf_debug_pause_wait(uint64_t timeout_ms, struct SheafError **err);
-
-SheafStatus sheaf_debug_pause_release(struct SheafError **err);
-
-SheafStatus sheaf_snapshot_create(const struct SheafLibrary *library, const char *name, size_t name_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, struct SheafError **err);
-
-SheafStatus sheaf_snapshot_list(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_snapshot_read_metadata(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_metadata, bool *out_has_metadata, struct SheafError **err);
-
-SheafStatus sheaf_snapshot_delete(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafError **err);
-
-SheafStatus sheaf_snapshot_list_symbols(const struct SheafLibrary *library, const char *name, size_t name_len, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_library_stats(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_store_open(const char *uri, size_t uri_len, struct SheafStore **out, struct SheafError **err);
-
-SheafStatus sheaf_store_close(struct SheafStore *store, struct SheafError **err);
-
-void sheaf_store_free(struct SheafStore *store);
-
-SheafStatus sheaf_library_create(const struct SheafStore *store, const char *name, size_t name_len, const char *options_json, size_t options_len, struct SheafLibrary **out, struct SheafError **err);
-
-SheafStatus sheaf_library_open(const struct SheafStore *store, const char *name, size_t name_len, bool create_if_missing, const char *options_json, size_t options_len, struct SheafLibrary **out, struct SheafError **err);
-
-SheafStatus sheaf_library_delete(const struct SheafStore *store, const char *name, size_t name_len, bool *out_existed, struct SheafError **err);
-
-SheafStatus sheaf_library_exists(const struct SheafStore *store, const char *name, size_t name_len, bool *out, struct SheafError **err);
-
-SheafStatus sheaf_library_list(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_store_verify(const struct SheafStore *store, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_store_reclaim(const struct SheafStore *store, const char *options, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_library_describe(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_library_close(struct SheafLibrary *library, struct SheafError **err);
-
-void sheaf_library_free(struct SheafLibrary *library);
-
-SheafStatus sheaf_table_write(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
-
-SheafStatus sheaf_table_append(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
-
-SheafStatus sheaf_table_update(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
-
-SheafStatus sheaf_table_delete_data_in_range(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
-
-SheafStatus sheaf_table_describe(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_table_prune_previous_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafError **err);
-
-SheafStatus sheaf_table_compact(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
-
-SheafStatus sheaf_table_query_versions(const struct SheafLibrary *library, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_table_read(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct ArrowArrayStream *out_stream, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
-
-SheafStatus sheaf_table_read_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
-
-SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
-
-SheafStatus sheaf_table_list_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_table_list_symbols_filtered(const struct SheafLibrary *library, const char *options, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, bool *out, struct SheafError **err);
-
-SheafStatus sheaf_table_list_versions(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);
-
-SheafStatus sheaf_table_delete(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint64_t *versions, size_t n_versions, struct SheafError **err);

@@ -1,4 +1,4 @@
-//! Batch calls (one C call, many symbols, one result per item) and staged writes.
+//! Batch calls: one C call, many symbols, one result per item.
 //!
 //! Batch items are described by a JSON array; results come back as a JSON array of the same
 //! length where each entry is either a success object or `{"error": {"code": 302, "name":
@@ -16,14 +16,13 @@ use super::arrow::{export_stream, import_stream};
 use super::store::library_ref;
 use super::table::metadata_arg;
 use super::{
-    bytes_out, guard, json_out, opt_str_arg, require_out, str_arg, write_out, SheafBytes,
-    SheafError, SheafLibrary, SheafStatus,
+    bytes_out, guard, json_out, require_out, str_arg, write_out, SheafBytes, SheafError,
+    SheafLibrary, SheafStatus,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::table::options::as_of_from_json;
 use crate::table::{
-    BatchWriteMode, FinalizeMode, FinalizeOptions, ReadOptions, UpdateItem, UpdateOptions,
-    WriteItem, WriteOptions,
+    BatchWriteMode, ReadOptions, UpdateItem, UpdateOptions, WriteItem, WriteOptions,
 };
 
 /// Borrowed bytes passed in by the caller: `data` NULL with `len` 0 means "none".
@@ -217,6 +216,10 @@ fn writing_batch(
 /// (`{NULL, 0}` = none). `*out_results_json`: `[{"version": N} | {"error": {"code": 302,
 /// "name": "SHEAF_ERR_NO_SUCH_SYMBOL", "message": "…"}}, …]`. A symbol
 /// named twice is `SHEAF_ERR_INVALID_ARGUMENT` for the whole batch (nothing is written).
+///
+/// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON (bad items), SHEAF_ERR_INVALID_ARGUMENT (a
+/// count that does not match, a symbol named twice), SHEAF_ERR_CLOSED; per item (in the results,
+/// not the status): the errors of sheaf_table_write.
 #[no_mangle]
 pub extern "C" fn sheaf_table_write_batch(
     library: *const SheafLibrary,
@@ -243,6 +246,8 @@ pub extern "C" fn sheaf_table_write_batch(
 }
 
 /// Appends to many symbols in one call; arguments as in `sheaf_table_write_batch`.
+///
+/// Errors: as sheaf_table_write_batch, per item those of sheaf_table_append.
 #[no_mangle]
 pub extern "C" fn sheaf_table_append_batch(
     library: *const SheafLibrary,
@@ -270,6 +275,8 @@ pub extern "C" fn sheaf_table_append_batch(
 
 /// Updates many symbols in one call; `options` of each item are update options (see
 /// `sheaf_table_update`); otherwise as `sheaf_table_write_batch`.
+///
+/// Errors: as sheaf_table_write_batch, per item those of sheaf_table_update.
 #[no_mangle]
 pub extern "C" fn sheaf_table_update_batch(
     library: *const SheafLibrary,
@@ -301,6 +308,9 @@ pub extern "C" fn sheaf_table_update_batch(
 /// array of `n_items` streams, each filled (a failed item's is left released: `release` NULL);
 /// `out_metadata`: NULL or an array of `n_items` SheafBytes. `*out_results_json`:
 /// `[{"info": {…version info…}} | {"error": {…}}, …]`.
+///
+/// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT,
+/// SHEAF_ERR_CLOSED; per item: the errors of sheaf_table_read.
 #[no_mangle]
 pub extern "C" fn sheaf_table_read_batch(
     library: *const SheafLibrary,
@@ -372,6 +382,9 @@ pub extern "C" fn sheaf_table_read_batch(
 /// Reads the metadata of many symbols in one call. `items_json`: `[{"symbol": "a", "options":
 /// {"as_of": …}}, …]`; `out_metadata`: an array of `n_items` SheafBytes (`{NULL, 0}` for none
 /// or for a failed item); `*out_results_json`: `[{"info": {…}} | {"error": {…}}, …]`.
+///
+/// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT,
+/// SHEAF_ERR_CLOSED; per item: those of sheaf_table_read_metadata.
 #[no_mangle]
 pub extern "C" fn sheaf_table_read_metadata_batch(
     library: *const SheafLibrary,
@@ -415,6 +428,9 @@ pub extern "C" fn sheaf_table_read_metadata_batch(
 /// Deletes many symbols (or some of their versions) in one call. `items_json`:
 /// `[{"symbol": "a", "options": {"versions": null | [1, 2]}}, …]`; `*out_results_json`:
 /// `[{} | {"error": {…}}, …]`. A symbol named twice fails the whole batch.
+///
+/// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT (a symbol named
+/// twice), SHEAF_ERR_CLOSED; per item: those of sheaf_table_delete.
 #[no_mangle]
 pub extern "C" fn sheaf_table_delete_batch(
     library: *const SheafLibrary,
@@ -451,132 +467,5 @@ pub extern "C" fn sheaf_table_delete_batch(
             "out_results_json",
             &results_json(results, |()| json!({})),
         )
-    })
-}
-
-/// Stages `data` as a chunk of `symbol`: stored but invisible until `sheaf_table_finalize_staged`
-/// (many writers, threads or processes, may stage one symbol at once). `data` is moved in.
-/// `options_json` (may be NULL): `{"index": null | "ts", "validate_index": true}`.
-#[no_mangle]
-pub extern "C" fn sheaf_table_stage(
-    library: *const SheafLibrary,
-    symbol: *const c_char,
-    symbol_len: usize,
-    data: *mut FFI_ArrowArrayStream,
-    options_json: *const c_char,
-    options_len: usize,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        let mut reader = import_stream(data)?;
-        let lib = library_ref(library)?;
-        let symbol = str_arg(symbol, symbol_len, "symbol")?;
-        let options =
-            WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
-        if options.prune_previous_versions.is_some() {
-            return Err(Error::invalid(
-                "stage takes index and validate_index; pruning belongs to finalize",
-            ));
-        }
-        lib.stage(
-            symbol,
-            &mut reader,
-            options.index.as_deref(),
-            options.validate_index,
-        )
-    })
-}
-
-/// Commits every chunk staged for `symbol` as one new version and forgets the chunks.
-/// `options_json` (may be NULL): `{"mode": "write" | "append", "sort": false,
-/// "prune_previous_versions": null}`. With an index, chunks are ordered by it and must not
-/// overlap (`SHEAF_ERR_UNSORTED_INDEX`) unless `sort` is true, which sorts all staged rows.
-/// No staged data: `SHEAF_ERR_NOT_FOUND`. `metadata` as in `sheaf_table_write`.
-#[no_mangle]
-pub extern "C" fn sheaf_table_finalize_staged(
-    library: *const SheafLibrary,
-    symbol: *const c_char,
-    symbol_len: usize,
-    metadata: *const u8,
-    metadata_len: usize,
-    options_json: *const c_char,
-    options_len: usize,
-    out_version: *mut u64,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    #[derive(Deserialize, Default)]
-    #[serde(deny_unknown_fields, default)]
-    struct Json {
-        mode: Option<String>,
-        sort: bool,
-        prune_previous_versions: Option<bool>,
-    }
-    guard(err, || {
-        let lib = library_ref(library)?;
-        let symbol = str_arg(symbol, symbol_len, "symbol")?;
-        let metadata = metadata_arg(metadata, metadata_len)?;
-        let text = opt_str_arg(options_json, options_len, "options_json")?;
-        let raw: Json = if text.trim().is_empty() {
-            Json::default()
-        } else {
-            serde_json::from_str(text).map_err(|e| {
-                Error::new(ErrorKind::InvalidJson, "invalid finalize options").caused_by(e)
-            })?
-        };
-        let mode = match raw.mode.as_deref() {
-            None | Some("write") => FinalizeMode::Write,
-            Some("append") => FinalizeMode::Append,
-            Some(other) => {
-                return Err(Error::invalid(format!(
-                    "mode must be \"write\" or \"append\", not {other:?}"
-                )))
-            }
-        };
-        let options = FinalizeOptions {
-            mode,
-            sort: raw.sort,
-            prune_previous_versions: raw.prune_previous_versions,
-        };
-        let version = lib.finalize_staged_data(symbol, metadata, &options)?;
-        if !out_version.is_null() {
-            write_out(out_version, "out_version", version)?;
-        }
-        Ok(())
-    })
-}
-
-/// The symbols with staged chunks, as a JSON array of names in byte order.
-#[no_mangle]
-pub extern "C" fn sheaf_table_list_staged_symbols(
-    library: *const SheafLibrary,
-    out_json: *mut SheafBytes,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out_json, "out_json")?;
-        json_out(
-            out_json,
-            "out_json",
-            &library_ref(library)?.get_staged_symbols()?,
-        )
-    })
-}
-
-/// Removes the staged chunks of `symbol` and their data; `*out_count` (may be NULL) gets how
-/// many chunks there were.
-#[no_mangle]
-pub extern "C" fn sheaf_table_delete_staged(
-    library: *const SheafLibrary,
-    symbol: *const c_char,
-    symbol_len: usize,
-    out_count: *mut u64,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        let n = library_ref(library)?.delete_staged_data(str_arg(symbol, symbol_len, "symbol")?)?;
-        if !out_count.is_null() {
-            write_out(out_count, "out_count", n as u64)?;
-        }
-        Ok(())
     })
 }

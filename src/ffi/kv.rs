@@ -1,18 +1,18 @@
-//! Key spaces and document collections.
+//! Key spaces: Yokan's key-value model with its mode bits.
 //!
-//! Multi calls use Yokan's packed layout: `n` keys concatenated in one buffer plus an array of
-//! their `n` sizes (likewise values and documents). Variable-size results come back as one
+//! Multi calls use Yokan's packed layout: `n` keys concatenated in one buffer
+//! plus an array of their `n` sizes (likewise values). Variable-size results come back as one
 //! packed `SheafBytes` plus a `SheafBytes` holding an array of `uint64_t` sizes (native byte
 //! order); a missing entry has size `SHEAF_SIZE_NOT_FOUND`.
 
 use std::ffi::c_char;
 use std::time::Duration;
 
+use super::packed::{out_slice, pack, sizes_bytes, unpack};
 use super::{
     bytes_arg, bytes_out, free_handle, guard, handle_ref, json_out, register_handle, require_out,
     str_arg, write_out, SheafBytes, SheafError, SheafStatus, SheafStore,
 };
-use crate::collection::Collection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::KeySpace;
 
@@ -52,105 +52,17 @@ pub struct SheafKeySpace {
     kv: KeySpace,
 }
 
-/// A document collection. Safe to share between threads.
-pub struct SheafCollection {
-    collection: Collection,
-}
-
 fn kv_ref<'a>(kv: *const SheafKeySpace) -> Result<&'a KeySpace> {
     Ok(&handle_ref(kv, "key space")?.kv)
 }
 
-fn collection_ref<'a>(c: *const SheafCollection) -> Result<&'a Collection> {
-    Ok(&handle_ref(c, "collection")?.collection)
-}
-
-fn store_of<'a>(store: *const SheafStore) -> Result<&'a crate::store::Store> {
+pub(super) fn store_of<'a>(store: *const SheafStore) -> Result<&'a crate::store::Store> {
     super::store::store_ref(store)
 }
 
-/// Splits a packed buffer by `n` sizes.
-fn unpack<'a>(
-    packed: *const u8,
-    sizes: *const usize,
-    n: usize,
-    what: &str,
-) -> Result<Vec<&'a [u8]>> {
-    super::count_arg(n, "the number of items")?;
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if sizes.is_null() {
-        return Err(Error::new(
-            ErrorKind::NullPointer,
-            format!("{what} sizes are NULL"),
-        ));
-    }
-    // SAFETY: the caller passes `n` sizes.
-    let sizes = unsafe { std::slice::from_raw_parts(sizes, n) };
-    let total = sizes
-        .iter()
-        .try_fold(0usize, |acc, s| acc.checked_add(*s))
-        .ok_or_else(|| Error::invalid(format!("{what} sizes overflow")))?;
-    let all = bytes_arg(packed, total, what)?;
-    let mut out = Vec::with_capacity(n);
-    let mut offset = 0;
-    for s in sizes {
-        out.push(&all[offset..offset + s]);
-        offset += s;
-    }
-    Ok(out)
-}
-
-/// Borrows `n` ids; NULL only with `n == 0`.
-fn ids_arg<'a>(ids: *const u64, n: usize) -> Result<&'a [u64]> {
-    super::count_arg(n, "the number of ids")?;
-    if n == 0 {
-        return Ok(&[]);
-    }
-    if ids.is_null() {
-        return Err(Error::new(ErrorKind::NullPointer, "ids is NULL"));
-    }
-    // SAFETY: the caller passes `n` readable ids.
-    Ok(unsafe { std::slice::from_raw_parts(ids, n) })
-}
-
-fn sizes_bytes(sizes: impl Iterator<Item = u64>) -> Vec<u8> {
-    sizes.flat_map(u64::to_ne_bytes).collect()
-}
-
-/// Packs optional values into (concatenation, sizes with SHEAF_SIZE_NOT_FOUND for None).
-fn pack(values: Vec<Option<Vec<u8>>>) -> (Vec<u8>, Vec<u8>) {
-    let mut data = Vec::new();
-    let mut sizes = Vec::with_capacity(values.len() * 8);
-    for v in values {
-        match v {
-            Some(v) => {
-                sizes.extend_from_slice(&(v.len() as u64).to_ne_bytes());
-                data.extend_from_slice(&v);
-            }
-            None => sizes.extend_from_slice(&SHEAF_SIZE_NOT_FOUND.to_ne_bytes()),
-        }
-    }
-    (data, sizes)
-}
-
-fn out_slice<'a, T>(ptr: *mut T, n: usize, what: &str) -> Result<&'a mut [T]> {
-    super::count_arg(n, what)?;
-    if n == 0 {
-        return Ok(&mut []);
-    }
-    if ptr.is_null() {
-        return Err(Error::new(
-            ErrorKind::NullPointer,
-            format!("{what} is NULL"),
-        ));
-    }
-    // SAFETY: the caller passes an array of `n` writable entries.
-    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, n) })
-}
-
 /// Opens the key space `name` of a store, creating it on first use. Free with `sheaf_kv_free`.
+///
+/// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_open(
     store: *const SheafStore,
@@ -167,6 +79,8 @@ pub extern "C" fn sheaf_kv_open(
 }
 
 /// Lists key spaces as a JSON array of names.
+///
+/// Errors: SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_list_spaces(
     store: *const SheafStore,
@@ -180,6 +94,8 @@ pub extern "C" fn sheaf_kv_list_spaces(
 }
 
 /// Drops a key space and all its entries; `*out_existed` (may be NULL) says whether it existed.
+///
+/// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_drop(
     store: *const SheafStore,
@@ -198,6 +114,8 @@ pub extern "C" fn sheaf_kv_drop(
 }
 
 /// Closes a key space handle (idempotent, thread-safe); later calls return `SHEAF_ERR_CLOSED`.
+///
+/// Errors: none of its own (see Conventions).
 #[no_mangle]
 pub extern "C" fn sheaf_kv_close(kv: *mut SheafKeySpace, err: *mut *mut SheafError) -> SheafStatus {
     guard(err, || {
@@ -214,6 +132,10 @@ pub extern "C" fn sheaf_kv_free(kv: *mut SheafKeySpace) {
 
 /// Stores `value` at `key`. Modes: APPEND, NEW_ONLY (`SHEAF_ERR_KEY_EXISTS`), EXIST_ONLY
 /// (`SHEAF_ERR_NO_SUCH_KEY`), NOTIFY; others are `SHEAF_ERR_INVALID_MODE`.
+///
+/// Errors: SHEAF_ERR_KEY_EXISTS (NEW_ONLY), SHEAF_ERR_NO_SUCH_KEY (EXIST_ONLY),
+/// SHEAF_ERR_INVALID_MODE, SHEAF_ERR_INVALID_ARGUMENT (an empty key or one longer than 448 bytes),
+/// SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_put(
     kv: *const SheafKeySpace,
@@ -237,6 +159,9 @@ pub extern "C" fn sheaf_kv_put(
 /// attempted; `out_statuses` (may be NULL) receives each key's status (e.g.
 /// `SHEAF_ERR_KEY_EXISTS` for a NEW_ONLY key that exists). Returns `SHEAF_OK` when every key
 /// succeeded, else the first failing key's status.
+///
+/// Errors: as sheaf_kv_put (the first failing key's status), SHEAF_ERR_INVALID_ARGUMENT (bad sizes
+/// or counts).
 #[no_mangle]
 pub extern "C" fn sheaf_kv_put_multi(
     kv: *const SheafKeySpace,
@@ -270,6 +195,9 @@ pub extern "C" fn sheaf_kv_put_multi(
 
 /// Gets the value at `key` into `*out_value`. Modes: CONSUME (erase it, atomically), WAIT (wait
 /// up to `timeout_ms` for a missing key). Missing key: `SHEAF_ERR_NO_SUCH_KEY`.
+///
+/// Errors: SHEAF_ERR_NO_SUCH_KEY, SHEAF_ERR_TIMEOUT (WAIT ran out), SHEAF_ERR_INVALID_MODE,
+/// SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_get(
     kv: *const SheafKeySpace,
@@ -301,6 +229,8 @@ pub extern "C" fn sheaf_kv_get(
 /// value's size. A value larger than `capacity` is `SHEAF_ERR_BUFFER_TOO_SMALL` with
 /// `*out_size` set to the size needed (and, with CONSUME, the key is not erased). Missing key:
 /// `SHEAF_ERR_NO_SUCH_KEY`. Modes as in `sheaf_kv_get`.
+///
+/// Errors: as sheaf_kv_get, plus SHEAF_ERR_BUFFER_TOO_SMALL.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_get_into(
     kv: *const SheafKeySpace,
@@ -347,6 +277,9 @@ pub extern "C" fn sheaf_kv_get_into(
 /// Gets `n` values in one call: `*out_values` receives them packed, `*out_sizes` an array of
 /// `n` `uint64_t` sizes (`SHEAF_SIZE_NOT_FOUND` for missing keys). Mode: CONSUME (one
 /// transaction). Missing keys are not an error here.
+///
+/// Errors: SHEAF_ERR_INVALID_MODE, SHEAF_ERR_INVALID_ARGUMENT (bad sizes or counts),
+/// SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_get_multi(
     kv: *const SheafKeySpace,
@@ -369,6 +302,9 @@ pub extern "C" fn sheaf_kv_get_multi(
 }
 
 /// Sets `out_flags[i]` to 1 when key i exists, else 0 (`n` keys, packed).
+///
+/// Errors: SHEAF_ERR_INVALID_ARGUMENT (bad sizes or counts), SHEAF_ERR_NOT_FOUND (the space was
+/// dropped), SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_exists_multi(
     kv: *const SheafKeySpace,
@@ -389,6 +325,8 @@ pub extern "C" fn sheaf_kv_exists_multi(
 }
 
 /// Sets `out_lengths[i]` to the value size of key i, or `SHEAF_SIZE_NOT_FOUND`.
+///
+/// Errors: as sheaf_kv_exists_multi.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_length_multi(
     kv: *const SheafKeySpace,
@@ -410,6 +348,8 @@ pub extern "C" fn sheaf_kv_length_multi(
 
 /// Erases `n` keys in one transaction (missing keys are fine); `out_existed` (may be NULL)
 /// gets 1 for keys that existed.
+///
+/// Errors: as sheaf_kv_exists_multi.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_erase_multi(
     kv: *const SheafKeySpace,
@@ -435,6 +375,9 @@ pub extern "C" fn sheaf_kv_erase_multi(
 }
 
 /// Sets `*out` to whether `key` exists.
+///
+/// Errors: SHEAF_ERR_INVALID_ARGUMENT (a bad key), SHEAF_ERR_NOT_FOUND (the space was dropped),
+/// SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_exists(
     kv: *const SheafKeySpace,
@@ -451,6 +394,8 @@ pub extern "C" fn sheaf_kv_exists(
 }
 
 /// Sets `*out` to the size of the value at `key`, or `SHEAF_SIZE_NOT_FOUND` when missing.
+///
+/// Errors: as sheaf_kv_exists.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_length(
     kv: *const SheafKeySpace,
@@ -467,6 +412,8 @@ pub extern "C" fn sheaf_kv_length(
 }
 
 /// Erases `key` (a missing key is fine); `*out_existed` (may be NULL) says whether it existed.
+///
+/// Errors: as sheaf_kv_exists.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_erase(
     kv: *const SheafKeySpace,
@@ -485,6 +432,8 @@ pub extern "C" fn sheaf_kv_erase(
 }
 
 /// Sets `*out` to the number of keys in the space.
+///
+/// Errors: SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_count(
     kv: *const SheafKeySpace,
@@ -499,6 +448,8 @@ pub extern "C" fn sheaf_kv_count(
 }
 
 /// Erases every key starting with `prefix` (empty = all); `*out_erased` (may be NULL) gets how many.
+///
+/// Errors: as sheaf_kv_count.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_erase_range(
     kv: *const SheafKeySpace,
@@ -522,6 +473,8 @@ pub extern "C" fn sheaf_kv_erase_range(
 /// `out_key_sizes.len / 8`); `out_values` and `out_value_sizes` are both NULL (keys only) or
 /// both set (values likewise) — one without the other is `SHEAF_ERR_INVALID_ARGUMENT`. Modes: INCLUSIVE, SUFFIX, NO_PREFIX, IGNORE_KEYS, KEEP_LAST,
 /// CONSUME (erase what is returned, atomically).
+///
+/// Errors: SHEAF_ERR_INVALID_MODE, SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_list(
     kv: *const SheafKeySpace,
@@ -567,276 +520,5 @@ pub extern "C" fn sheaf_kv_list(
             bytes_out(out_value_sizes, "out_value_sizes", value_sizes)?;
         }
         Ok(())
-    })
-}
-
-/// Creates a collection (`SHEAF_ERR_COLLECTION_EXISTS` if it exists). Free with `sheaf_collection_free`.
-#[no_mangle]
-pub extern "C" fn sheaf_collection_create(
-    store: *const SheafStore,
-    name: *const c_char,
-    name_len: usize,
-    out: *mut *mut SheafCollection,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out, "out")?;
-        let collection = store_of(store)?.create_collection(str_arg(name, name_len, "name")?)?;
-        write_out(
-            out,
-            "out",
-            register_handle(Box::new(SheafCollection { collection })),
-        )
-    })
-}
-
-/// Opens a collection (`SHEAF_ERR_NO_SUCH_COLLECTION` if missing).
-#[no_mangle]
-pub extern "C" fn sheaf_collection_open(
-    store: *const SheafStore,
-    name: *const c_char,
-    name_len: usize,
-    out: *mut *mut SheafCollection,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out, "out")?;
-        let collection = store_of(store)?.open_collection(str_arg(name, name_len, "name")?)?;
-        write_out(
-            out,
-            "out",
-            register_handle(Box::new(SheafCollection { collection })),
-        )
-    })
-}
-
-/// Drops a collection and its documents (`SHEAF_ERR_NO_SUCH_COLLECTION` if missing).
-#[no_mangle]
-pub extern "C" fn sheaf_collection_drop(
-    store: *const SheafStore,
-    name: *const c_char,
-    name_len: usize,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        store_of(store)?.drop_collection(str_arg(name, name_len, "name")?)
-    })
-}
-
-/// Sets `*out` to whether a collection exists.
-#[no_mangle]
-pub extern "C" fn sheaf_collection_exists(
-    store: *const SheafStore,
-    name: *const c_char,
-    name_len: usize,
-    out: *mut bool,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out, "out")?;
-        let exists = store_of(store)?.collection_exists(str_arg(name, name_len, "name")?)?;
-        write_out(out, "out", exists)
-    })
-}
-
-/// Lists collections as a JSON array of names.
-#[no_mangle]
-pub extern "C" fn sheaf_collection_list(
-    store: *const SheafStore,
-    out_json: *mut SheafBytes,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out_json, "out_json")?;
-        json_out(out_json, "out_json", &store_of(store)?.list_collections()?)
-    })
-}
-
-/// Closes a collection handle (idempotent, thread-safe).
-#[no_mangle]
-pub extern "C" fn sheaf_collection_close(
-    c: *mut SheafCollection,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        collection_ref(c)?.close();
-        Ok(())
-    })
-}
-
-/// Frees a collection handle. NULL is ignored; a second free is detected and ignored.
-#[no_mangle]
-pub extern "C" fn sheaf_collection_free(c: *mut SheafCollection) {
-    free_handle(c);
-}
-
-/// Sets `*out_size` to the number of documents and `*out_last_id` (may be NULL) to the id the
-/// next stored document will get (Yokan's "last id").
-#[no_mangle]
-pub extern "C" fn sheaf_collection_size(
-    c: *const SheafCollection,
-    out_size: *mut u64,
-    out_last_id: *mut u64,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out_size, "out_size")?;
-        let c = collection_ref(c)?;
-        write_out(out_size, "out_size", c.size()?)?;
-        if !out_last_id.is_null() {
-            write_out(out_last_id, "out_last_id", c.last_id()?)?;
-        }
-        Ok(())
-    })
-}
-
-/// Stores one document; `*out_id` (may be NULL) receives its id.
-#[no_mangle]
-pub extern "C" fn sheaf_doc_store(
-    c: *const SheafCollection,
-    doc: *const u8,
-    doc_len: usize,
-    out_id: *mut u64,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        let id = collection_ref(c)?.store(bytes_arg(doc, doc_len, "doc")?)?;
-        if !out_id.is_null() {
-            write_out(out_id, "out_id", id)?;
-        }
-        Ok(())
-    })
-}
-
-/// Loads one document into `*out_doc`; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`.
-#[no_mangle]
-pub extern "C" fn sheaf_doc_load(
-    c: *const SheafCollection,
-    id: u64,
-    out_doc: *mut SheafBytes,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out_doc, "out_doc")?;
-        let c = collection_ref(c)?;
-        let doc = c.load_multi(&[id])?.pop().flatten().ok_or_else(|| {
-            Error::new(
-                ErrorKind::NoSuchDocument,
-                format!("no document {id} in '{}'", c.name()),
-            )
-        })?;
-        bytes_out(out_doc, "out_doc", doc)
-    })
-}
-
-/// Stores `n` documents (packed with their sizes) in one transaction; `out_ids` (array of
-/// `n`) receives their ids, sequential from the collection's next id.
-#[no_mangle]
-pub extern "C" fn sheaf_doc_store_multi(
-    c: *const SheafCollection,
-    n: usize,
-    docs: *const u8,
-    doc_sizes: *const usize,
-    out_ids: *mut u64,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        let ids_out = out_slice(out_ids, n, "out_ids")?;
-        let docs = unpack(docs, doc_sizes, n, "docs")?;
-        let ids = collection_ref(c)?.store_multi(&docs)?;
-        ids_out.copy_from_slice(&ids);
-        Ok(())
-    })
-}
-
-/// Loads `n` documents by id: packed into `*out_docs` with `uint64_t` sizes in `*out_sizes`
-/// (`SHEAF_SIZE_NOT_FOUND` for a missing id).
-#[no_mangle]
-pub extern "C" fn sheaf_doc_load_multi(
-    c: *const SheafCollection,
-    n: usize,
-    ids: *const u64,
-    out_docs: *mut SheafBytes,
-    out_sizes: *mut SheafBytes,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out_docs, "out_docs")?;
-        require_out(out_sizes, "out_sizes")?;
-        let ids = ids_arg(ids, n)?;
-        let (data, sizes) = pack(collection_ref(c)?.load_multi(ids)?);
-        bytes_out(out_docs, "out_docs", data)?;
-        bytes_out(out_sizes, "out_sizes", sizes)
-    })
-}
-
-/// Replaces `n` documents by id in one transaction; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`
-/// (nothing changes) unless `mode` has `SHEAF_MODE_UPDATE_NEW`, which creates it.
-#[no_mangle]
-pub extern "C" fn sheaf_doc_update_multi(
-    c: *const SheafCollection,
-    n: usize,
-    ids: *const u64,
-    docs: *const u8,
-    doc_sizes: *const usize,
-    mode: u32,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        let ids = ids_arg(ids, n)?;
-        let docs = unpack(docs, doc_sizes, n, "docs")?;
-        collection_ref(c)?.update_multi(ids, &docs, mode)
-    })
-}
-
-/// Erases `n` documents by id in one transaction; a missing id is `SHEAF_ERR_NO_SUCH_DOCUMENT`
-/// (nothing is erased).
-#[no_mangle]
-pub extern "C" fn sheaf_doc_erase_multi(
-    c: *const SheafCollection,
-    n: usize,
-    ids: *const u64,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        let ids = ids_arg(ids, n)?;
-        collection_ref(c)?.erase_multi(ids)
-    })
-}
-
-/// Lists up to `count` documents with id ≥ `start_id` whose top-level JSON fields equal those of
-/// `filter_json` (NULL or `{}` = every document; documents that are not JSON objects match only
-/// an empty filter). `*out_ids` receives `uint64_t` ids; `*out_docs` / `*out_sizes` the
-/// documents packed with their `uint64_t` sizes.
-#[no_mangle]
-pub extern "C" fn sheaf_doc_list(
-    c: *const SheafCollection,
-    start_id: u64,
-    count: usize,
-    filter_json: *const c_char,
-    filter_len: usize,
-    out_ids: *mut SheafBytes,
-    out_docs: *mut SheafBytes,
-    out_sizes: *mut SheafBytes,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out_ids, "out_ids")?;
-        require_out(out_docs, "out_docs")?;
-        require_out(out_sizes, "out_sizes")?;
-        let text = super::opt_str_arg(filter_json, filter_len, "filter_json")?;
-        let filter: serde_json::Map<String, serde_json::Value> = if text.trim().is_empty() {
-            serde_json::Map::new()
-        } else {
-            serde_json::from_str(text).map_err(|e| {
-                Error::new(ErrorKind::InvalidJson, "the filter must be a JSON object").caused_by(e)
-            })?
-        };
-        let docs = collection_ref(c)?.list(start_id, count, &filter)?;
-        let ids = sizes_bytes(docs.iter().map(|(id, _)| *id));
-        let (data, sizes) = pack(docs.into_iter().map(|(_, d)| Some(d)).collect());
-        bytes_out(out_ids, "out_ids", ids)?;
-        bytes_out(out_docs, "out_docs", data)?;
-        bytes_out(out_sizes, "out_sizes", sizes)
     })
 }

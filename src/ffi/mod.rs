@@ -6,15 +6,37 @@
 // stated in the header, and NULL is checked before any dereference.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+// The header (cbindgen) declares functions in the order these modules appear: the order of
+// use. Each group is kept apart so rustfmt does not sort them by name.
 pub mod status;
 
-mod arrow;
-mod batch;
-mod kv;
+// 1. the runtime: errors, bytes, version, configuration, logging, test hooks
 mod runtime;
-mod snapshot;
+
+// 2. stores and libraries
 mod store;
+
+// 3. tables: write, read, versions, metadata
 mod table;
+
+// 4. snapshots
+mod snapshot;
+
+// 5. batch calls
+mod batch;
+
+// 6. staged writes
+mod staging;
+
+// 7. key spaces
+mod kv;
+
+// 8. document collections
+mod collection;
+
+// helpers, no exports
+mod arrow;
+mod packed;
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -25,9 +47,11 @@ use parking_lot::RwLock;
 
 pub(crate) use self::arrow::*;
 pub use self::batch::*;
+pub use self::collection::*;
 pub use self::kv::*;
 pub use self::runtime::*;
 pub use self::snapshot::*;
+pub use self::staging::*;
 pub use self::status::*;
 pub use self::store::*;
 pub use self::table::*;

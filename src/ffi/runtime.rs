@@ -1,4 +1,5 @@
-//! Versions, status names, runtime configuration, the log callback, and the test-only panic.
+//! The runtime: errors and library-owned bytes, versions, status names, process-wide
+//! configuration, the log callback, and the test-build hooks.
 
 use std::ffi::{c_char, c_void};
 
@@ -82,6 +83,9 @@ pub extern "C" fn sheaf_status_name(status: SheafStatus) -> *const c_char {
 ///
 /// Returns `SHEAF_ERR_UNKNOWN_CONFIG_KEY` for another key, `SHEAF_ERR_INVALID_ARGUMENT` for a
 /// value out of range. Thread safety: safe from any thread.
+///
+/// Errors: SHEAF_ERR_UNKNOWN_CONFIG_KEY (a key it does not know), SHEAF_ERR_INVALID_ARGUMENT (a
+/// value out of range for the key).
 #[no_mangle]
 pub extern "C" fn sheaf_config_set_int(
     key: *const c_char,
@@ -97,6 +101,9 @@ pub extern "C" fn sheaf_config_set_int(
 /// Sets a configuration value from text: the keys of `sheaf_config_set_int`, where `log_level`
 /// also takes "off", "error", "warn", "info", "debug", "trace" and `lmdb.map_size` takes sizes
 /// like "64GB" or "1TB" (binary multiples).
+///
+/// Errors: SHEAF_ERR_UNKNOWN_CONFIG_KEY, SHEAF_ERR_INVALID_ARGUMENT (text the key cannot take, e.g.
+/// "12XB").
 #[no_mangle]
 pub extern "C" fn sheaf_config_set_string(
     key: *const c_char,
@@ -143,6 +150,8 @@ unsafe impl Sync for CallbackTarget {}
 
 /// Installs the function that receives log records (NULL removes it). Records below the level
 /// set with config `log_level` are not produced at all. `user_data` is passed back unchanged.
+///
+/// Errors: none of its own (see Conventions).
 #[no_mangle]
 pub extern "C" fn sheaf_log_set_callback(
     callback: SheafLogCallback,
@@ -164,7 +173,11 @@ pub extern "C" fn sheaf_log_set_callback(
 }
 
 /// For tests of the error path: panics inside the library and returns the status the panic
-/// became (always `SHEAF_ERR_INTERNAL`), proving no panic crosses the C boundary.
+/// became (always `SHEAF_ERR_INTERNAL`), proving no panic crosses the C boundary. Only in the
+/// test build (the `failpoints` feature); the shipped library does not export it.
+///
+/// Errors: always SHEAF_ERR_INTERNAL (that is its purpose).
+#[cfg(feature = "failpoints")]
 #[no_mangle]
 pub extern "C" fn sheaf_debug_panic(err: *mut *mut SheafError) -> SheafStatus {
     guard(err, || -> crate::error::Result<()> {
@@ -202,6 +215,9 @@ pub extern "C" fn sheaf_debug_pause_arm(
 /// Waits up to `timeout_ms` for a call to stop at the armed step: `SHEAF_OK` while one is
 /// stopped there, `SHEAF_ERR_TIMEOUT` if none got there or it is no longer stopped (released,
 /// or it gave up after 60 s). `SHEAF_ERR_UNSUPPORTED` without the `failpoints` feature.
+///
+/// Errors: SHEAF_ERR_TIMEOUT (no call stopped at the armed step in time), SHEAF_ERR_UNSUPPORTED
+/// (shipped build).
 #[no_mangle]
 pub extern "C" fn sheaf_debug_pause_wait(
     timeout_ms: u64,
@@ -217,6 +233,8 @@ pub extern "C" fn sheaf_debug_pause_wait(
 
 /// Lets the stopped call go on and disarms the step. `SHEAF_ERR_UNSUPPORTED` without the
 /// `failpoints` feature.
+///
+/// Errors: SHEAF_ERR_UNSUPPORTED (shipped build).
 #[no_mangle]
 pub extern "C" fn sheaf_debug_pause_release(err: *mut *mut SheafError) -> SheafStatus {
     guard(err, || {

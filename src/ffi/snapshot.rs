@@ -1,4 +1,5 @@
-//! Snapshots and library statistics.
+//! Snapshots: library-wide named pins of one version per symbol. A pinned version stays
+//! readable through the snapshot after it is deleted from its symbol's chain.
 
 use std::ffi::c_char;
 
@@ -52,6 +53,8 @@ pub extern "C" fn sheaf_snapshot_create(
 }
 
 /// Lists snapshots as JSON: `[{"name", "timestamp_ns", "has_metadata", "symbols"}]` by name.
+///
+/// Errors: SHEAF_ERR_CLOSED, SHEAF_ERR_CORRUPT.
 #[no_mangle]
 pub extern "C" fn sheaf_snapshot_list(
     library: *const SheafLibrary,
@@ -70,6 +73,8 @@ pub extern "C" fn sheaf_snapshot_list(
 
 /// A snapshot's metadata into `*out_metadata` (`{NULL, 0}` when none); `*out_has_metadata`
 /// (may be NULL) tells none from empty. Missing snapshot: `SHEAF_ERR_NO_SUCH_SNAPSHOT`.
+///
+/// Errors: SHEAF_ERR_NO_SUCH_SNAPSHOT, SHEAF_ERR_INVALID_NAME.
 #[no_mangle]
 pub extern "C" fn sheaf_snapshot_read_metadata(
     library: *const SheafLibrary,
@@ -92,6 +97,9 @@ pub extern "C" fn sheaf_snapshot_read_metadata(
 
 /// Deletes a snapshot; data of deleted versions only it held is removed.
 /// Missing snapshot: `SHEAF_ERR_NO_SUCH_SNAPSHOT`.
+///
+/// Errors: SHEAF_ERR_NO_SUCH_SNAPSHOT (also when another caller deleted it first),
+/// SHEAF_ERR_INVALID_NAME.
 #[no_mangle]
 pub extern "C" fn sheaf_snapshot_delete(
     library: *const SheafLibrary,
@@ -105,6 +113,8 @@ pub extern "C" fn sheaf_snapshot_delete(
 }
 
 /// The symbols a snapshot holds, as a JSON array of names in byte order.
+///
+/// Errors: SHEAF_ERR_NO_SUCH_SNAPSHOT, SHEAF_ERR_INVALID_NAME.
 #[no_mangle]
 pub extern "C" fn sheaf_snapshot_list_symbols(
     library: *const SheafLibrary,
@@ -120,25 +130,6 @@ pub extern "C" fn sheaf_snapshot_list_symbols(
             out_json,
             "out_json",
             &lib.list_symbols(Some(str_arg(name, name_len, "name")?))?,
-        )
-    })
-}
-
-/// Counters of this library handle as JSON: `{"segments_loaded": N}` — how many stored segments
-/// reads through it have loaded (date_range reads load only overlapping ones).
-#[no_mangle]
-pub extern "C" fn sheaf_library_stats(
-    library: *const SheafLibrary,
-    out_json: *mut SheafBytes,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out_json, "out_json")?;
-        let lib = library_ref(library)?;
-        json_out(
-            out_json,
-            "out_json",
-            &serde_json::json!({"segments_loaded": lib.segments_loaded()}),
         )
     })
 }

@@ -1,4 +1,6 @@
-//! Stores and libraries.
+//! Stores and libraries: open a store from a URI; create, open, list and delete its
+//! libraries; check the whole store (verify) and remove what crashes and drops left behind
+//! (reclaim). A library handle is what the table, snapshot, batch and staging calls take.
 
 use std::ffi::c_char;
 
@@ -55,6 +57,8 @@ pub extern "C" fn sheaf_store_open(
 /// Closes a store: later calls on it, and on libraries opened from it, return
 /// `SHEAF_ERR_CLOSED`; calls already running on other threads finish. Idempotent and
 /// thread-safe. The handle must still be freed with `sheaf_store_free`.
+///
+/// Errors: none of its own (see Conventions).
 #[no_mangle]
 pub extern "C" fn sheaf_store_close(
     store: *mut SheafStore,
@@ -108,6 +112,9 @@ pub extern "C" fn sheaf_library_create(
 /// Opens a library. A missing library is `SHEAF_ERR_NO_SUCH_LIBRARY` unless `create_if_missing`
 /// is true, in which case it is created with `options_json` (as in `sheaf_library_create`;
 /// NULL = defaults; ignored when the library exists).
+///
+/// Errors: SHEAF_ERR_NO_SUCH_LIBRARY (missing, without create_if_missing), SHEAF_ERR_INVALID_NAME,
+/// SHEAF_ERR_INVALID_JSON (bad options), SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_library_open(
     store: *const SheafStore,
@@ -136,6 +143,8 @@ pub extern "C" fn sheaf_library_open(
 
 /// Deletes a library and all its data. A missing library is not an error;
 /// `*out_existed` (may be NULL) says whether it existed.
+///
+/// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_library_delete(
     store: *const SheafStore,
@@ -154,6 +163,8 @@ pub extern "C" fn sheaf_library_delete(
 }
 
 /// Sets `*out` to whether a library exists.
+///
+/// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_library_exists(
     store: *const SheafStore,
@@ -171,6 +182,8 @@ pub extern "C" fn sheaf_library_exists(
 
 /// Lists the libraries as a JSON array of names in byte order, e.g. `["prices","trades"]`.
 /// Free `*out_json` with `sheaf_bytes_free`.
+///
+/// Errors: SHEAF_ERR_CLOSED, SHEAF_ERR_CORRUPT (a damaged registry entry).
 #[no_mangle]
 pub extern "C" fn sheaf_library_list(
     store: *const SheafStore,
@@ -240,6 +253,8 @@ pub extern "C" fn sheaf_store_reclaim(
 
 /// The library's options as JSON (the shape `sheaf_library_create` takes, every field present)
 /// together with its name: `{"name": "prices", "options": {...}}`.
+///
+/// Errors: SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_library_describe(
     library: *const SheafLibrary,
@@ -258,8 +273,31 @@ pub extern "C" fn sheaf_library_describe(
     })
 }
 
+/// Counters of this library handle as JSON: `{"segments_loaded": N}` — how many stored segments
+/// reads through it have loaded (date_range reads load only overlapping ones).
+///
+/// Errors: SHEAF_ERR_CLOSED.
+#[no_mangle]
+pub extern "C" fn sheaf_library_stats(
+    library: *const SheafLibrary,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let lib = library_ref(library)?;
+        json_out(
+            out_json,
+            "out_json",
+            &serde_json::json!({"segments_loaded": lib.segments_loaded()}),
+        )
+    })
+}
+
 /// Closes a library handle: later calls on it return `SHEAF_ERR_CLOSED`. Idempotent and
 /// thread-safe; free it afterwards with `sheaf_library_free`.
+///
+/// Errors: none of its own (see Conventions).
 #[no_mangle]
 pub extern "C" fn sheaf_library_close(
     library: *mut SheafLibrary,

@@ -1,4 +1,5 @@
-//! Versioned tables.
+//! Tables: every write of a symbol makes a new immutable version (0, 1, 2, …) that stays
+//! readable until deleted; reads choose one with `as_of`.
 //!
 //! JSON shapes used here:
 //! - write options: `{"index": "ts", "validate_index": true, "prune_previous_versions": null}`
@@ -40,8 +41,11 @@ pub(crate) fn metadata_arg(ptr: *const u8, len: usize) -> Result<Option<Vec<u8>>
 /// integer without nulls and, unless `validate_index` is false, sorted ascending
 /// (`SHEAF_ERR_UNSORTED_INDEX`). `*out_version` (may be NULL) receives the new version number.
 ///
-/// Errors also: `SHEAF_ERR_UNSUPPORTED_TYPE` (names the column), `SHEAF_ERR_SCHEMA`,
-/// `SHEAF_ERR_INVALID_NAME`, `SHEAF_ERR_CONFLICT`, `SHEAF_ERR_CLOSED`, storage errors.
+/// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON (bad options), SHEAF_ERR_INVALID_ARROW
+/// (malformed input or a failing stream), SHEAF_ERR_UNSUPPORTED_TYPE (a column type Sheaf does not
+/// store), SHEAF_ERR_SCHEMA (no such index column, or one of a type that cannot index),
+/// SHEAF_ERR_UNSORTED_INDEX (validate_index and an unsorted index), SHEAF_ERR_CONFLICT
+/// (commit.max_retries lost races), SHEAF_ERR_NO_SUCH_LIBRARY (the library was deleted).
 #[no_mangle]
 pub extern "C" fn sheaf_table_write(
     library: *const SheafLibrary,
@@ -72,30 +76,6 @@ pub extern "C" fn sheaf_table_write(
     })
 }
 
-/// The common part of the calls that move a stream in: the stream is taken first so that it
-/// is released on every path, then the arguments are checked and `op` runs.
-#[allow(clippy::too_many_arguments)]
-fn take_stream_then(
-    library: *const SheafLibrary,
-    symbol: *const c_char,
-    symbol_len: usize,
-    data: *mut FFI_ArrowArrayStream,
-    metadata: *const u8,
-    metadata_len: usize,
-    out_version: *mut u64,
-    op: impl FnOnce(&Library, &str, &mut dyn RecordBatchReader, Option<Vec<u8>>) -> Result<u64>,
-) -> Result<()> {
-    let mut reader = import_stream(data)?;
-    let lib = library_ref(library)?;
-    let symbol = str_arg(symbol, symbol_len, "symbol")?;
-    let metadata = metadata_arg(metadata, metadata_len)?;
-    let version = op(lib, symbol, &mut reader, metadata)?;
-    if !out_version.is_null() {
-        write_out(out_version, "out_version", version)?;
-    }
-    Ok(())
-}
-
 /// Appends the rows of `data` to the latest version of `symbol` as a new version, reusing the
 /// stored segments; a symbol with no live version is created (with `options_json`'s index).
 /// Arguments as in `sheaf_table_write`; `options_json` takes the same fields (`index` must be
@@ -103,6 +83,11 @@ fn take_stream_then(
 /// unless `validate_index` is false (`SHEAF_ERR_UNSORTED_INDEX`). The columns must match the
 /// stored ones (`SHEAF_ERR_SCHEMA`) unless the library has `dynamic_schema`. Metadata is not
 /// carried over from the previous version. Concurrent appends all land (none is lost).
+///
+/// Errors: as sheaf_table_write, plus SHEAF_ERR_SCHEMA (columns or index that do not match the
+/// stored ones without dynamic_schema, or an `index` other than the stored one),
+/// SHEAF_ERR_UNSORTED_INDEX (the first new index value is below the last stored one),
+/// SHEAF_ERR_CONFLICT (the symbol was deleted or re-indexed while appending).
 #[no_mangle]
 pub extern "C" fn sheaf_table_append(
     library: *const SheafLibrary,
@@ -143,6 +128,11 @@ pub extern "C" fn sheaf_table_append(
 /// `data` outside an explicit `date_range` are dropped. Empty `data` without `date_range` makes
 /// a new version with unchanged rows; with `date_range` it deletes the range. `metadata` as in
 /// `sheaf_table_write` (not carried over). Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+///
+/// Errors: as sheaf_table_write, plus SHEAF_ERR_NO_SUCH_SYMBOL (missing symbol without upsert),
+/// SHEAF_ERR_INVALID_ARGUMENT (upsert of a missing symbol without `index`; a bad date_range),
+/// SHEAF_ERR_SCHEMA (a symbol without index, or columns that do not match),
+/// SHEAF_ERR_UNSORTED_INDEX (a symbol written with validate_index=false).
 #[no_mangle]
 pub extern "C" fn sheaf_table_update(
     library: *const SheafLibrary,
@@ -176,6 +166,10 @@ pub extern "C" fn sheaf_table_update(
 /// A new version of `symbol` without the rows whose index lies in the inclusive `date_range`;
 /// the latest metadata is kept. `options_json`: `{"date_range": [start, end],
 /// "prune_previous_versions": null}` (bounds as in `sheaf_table_update`; required).
+///
+/// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_JSON / SHEAF_ERR_INVALID_ARGUMENT (a missing
+/// or bad date_range), SHEAF_ERR_SCHEMA (a symbol without index), SHEAF_ERR_UNSORTED_INDEX,
+/// SHEAF_ERR_CONFLICT, SHEAF_ERR_INVALID_NAME.
 #[no_mangle]
 pub extern "C" fn sheaf_table_delete_data_in_range(
     library: *const SheafLibrary,
@@ -205,122 +199,42 @@ pub extern "C" fn sheaf_table_delete_data_in_range(
     })
 }
 
-/// Describes a version without reading its data. `options_json`: `{"as_of": …}` (may be NULL).
-/// `*out_json`: `{"symbol", "version", "columns": [{"name", "type", "nullable"}], "index":
-/// {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
-/// index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
-/// "segments", "stored_bytes" (bytes the segments take in storage, after compression),
-/// "has_metadata"}`.
+/// Writes a new version of an existing `symbol` with the data of its latest version and new
+/// `metadata` (NULL with length 0 = none). `options_json` (may be NULL):
+/// `{"prune_previous_versions": null|true|false}`. Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+///
+/// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON,
+/// SHEAF_ERR_CONFLICT.
 #[no_mangle]
-pub extern "C" fn sheaf_table_describe(
+pub extern "C" fn sheaf_table_write_metadata(
     library: *const SheafLibrary,
     symbol: *const c_char,
     symbol_len: usize,
-    options_json: *const c_char,
-    options_len: usize,
-    out_json: *mut SheafBytes,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        require_out(out_json, "out_json")?;
-        let lib = library_ref(library)?;
-        let as_of = as_of_from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
-        json_out(
-            out_json,
-            "out_json",
-            &lib.get_description(str_arg(symbol, symbol_len, "symbol")?, &as_of)?,
-        )
-    })
-}
-
-/// Deletes every live version of `symbol` but the latest; segments only they used are removed
-/// (versions held by snapshots keep theirs).
-#[no_mangle]
-pub extern "C" fn sheaf_table_prune_previous_versions(
-    library: *const SheafLibrary,
-    symbol: *const c_char,
-    symbol_len: usize,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    guard(err, || {
-        library_ref(library)?.prune_previous_versions(str_arg(symbol, symbol_len, "symbol")?)
-    })
-}
-
-/// Rewrites the latest version of `symbol` into full segments as a new version with the same
-/// rows and metadata (useful after many small appends). `options_json` (may be NULL):
-/// `{"rows_per_segment": null | N}` (null = the library's). `*out_version` (may be NULL) gets the
-/// new version, or the latest one when it was already compact.
-#[no_mangle]
-pub extern "C" fn sheaf_table_compact(
-    library: *const SheafLibrary,
-    symbol: *const c_char,
-    symbol_len: usize,
+    metadata: *const u8,
+    metadata_len: usize,
     options_json: *const c_char,
     options_len: usize,
     out_version: *mut u64,
     err: *mut *mut SheafError,
 ) -> SheafStatus {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(deny_unknown_fields, default)]
-    struct CompactOptions {
-        rows_per_segment: Option<u64>,
-    }
     guard(err, || {
         let lib = library_ref(library)?;
-        let symbol = str_arg(symbol, symbol_len, "symbol")?;
-        let text = opt_str_arg(options_json, options_len, "options_json")?;
-        let options: CompactOptions = if text.trim().is_empty() {
-            CompactOptions::default()
-        } else {
-            serde_json::from_str(text).map_err(|e| {
-                Error::new(ErrorKind::InvalidJson, "invalid compact options").caused_by(e)
-            })?
-        };
-        let version = lib.compact_data(symbol, options.rows_per_segment)?;
+        let options =
+            WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        if options.index.is_some() || !options.validate_index {
+            return Err(Error::invalid(
+                "write_metadata takes only prune_previous_versions as an option",
+            ));
+        }
+        let version = lib.write_metadata(
+            str_arg(symbol, symbol_len, "symbol")?,
+            metadata_arg(metadata, metadata_len)?,
+            options.prune_previous_versions,
+        )?;
         if !out_version.is_null() {
             write_out(out_version, "out_version", version)?;
         }
         Ok(())
-    })
-}
-
-/// Lists versions, newest first, as a JSON array of version infos (the shape documented at
-/// `sheaf_table_list_versions`): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
-/// `options_json` (may be NULL): `{"symbol": null | "s", "snapshot": null | "name",
-/// "latest_only": false}` — one symbol or all; only the versions a snapshot holds; only the
-/// newest per symbol.
-#[no_mangle]
-pub extern "C" fn sheaf_table_query_versions(
-    library: *const SheafLibrary,
-    options_json: *const c_char,
-    options_len: usize,
-    out_json: *mut SheafBytes,
-    err: *mut *mut SheafError,
-) -> SheafStatus {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(deny_unknown_fields, default)]
-    struct QueryOptions {
-        symbol: Option<String>,
-        snapshot: Option<String>,
-        latest_only: bool,
-    }
-    guard(err, || {
-        require_out(out_json, "out_json")?;
-        let lib = library_ref(library)?;
-        let text = opt_str_arg(options_json, options_len, "options_json")?;
-        let q: QueryOptions = if text.trim().is_empty() {
-            QueryOptions::default()
-        } else {
-            serde_json::from_str(text).map_err(|e| {
-                Error::new(ErrorKind::InvalidJson, "invalid version query").caused_by(e)
-            })?
-        };
-        json_out(
-            out_json,
-            "out_json",
-            &lib.list_versions(q.symbol.as_deref(), q.snapshot.as_deref(), q.latest_only)?,
-        )
     })
 }
 
@@ -398,6 +312,9 @@ pub extern "C" fn sheaf_table_read(
 
 /// Reads only the info and metadata of a version. `options_json` (may be NULL):
 /// `{"as_of": …}` as in `sheaf_table_read`; `*out_info` and `*out_metadata` may each be NULL.
+///
+/// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_NO_SUCH_VERSION, SHEAF_ERR_NO_SUCH_SNAPSHOT (as_of
+/// names a missing snapshot), SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON.
 #[no_mangle]
 pub extern "C" fn sheaf_table_read_metadata(
     library: *const SheafLibrary,
@@ -423,43 +340,40 @@ pub extern "C" fn sheaf_table_read_metadata(
     })
 }
 
-/// Writes a new version of an existing `symbol` with the data of its latest version and new
-/// `metadata` (NULL with length 0 = none). `options_json` (may be NULL):
-/// `{"prune_previous_versions": null|true|false}`. Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+/// Describes a version without reading its data. `options_json`: `{"as_of": …}` (may be NULL).
+/// `*out_json`: `{"symbol", "version", "columns": [{"name", "type", "nullable"}], "index":
+/// {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
+/// index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
+/// "segments", "stored_bytes" (bytes the segments take in storage, after compression),
+/// "has_metadata"}`.
+///
+/// Errors: as sheaf_table_read_metadata.
 #[no_mangle]
-pub extern "C" fn sheaf_table_write_metadata(
+pub extern "C" fn sheaf_table_describe(
     library: *const SheafLibrary,
     symbol: *const c_char,
     symbol_len: usize,
-    metadata: *const u8,
-    metadata_len: usize,
     options_json: *const c_char,
     options_len: usize,
-    out_version: *mut u64,
+    out_json: *mut SheafBytes,
     err: *mut *mut SheafError,
 ) -> SheafStatus {
     guard(err, || {
+        require_out(out_json, "out_json")?;
         let lib = library_ref(library)?;
-        let options =
-            WriteOptions::from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
-        if options.index.is_some() || !options.validate_index {
-            return Err(Error::invalid(
-                "write_metadata takes only prune_previous_versions as an option",
-            ));
-        }
-        let version = lib.write_metadata(
-            str_arg(symbol, symbol_len, "symbol")?,
-            metadata_arg(metadata, metadata_len)?,
-            options.prune_previous_versions,
-        )?;
-        if !out_version.is_null() {
-            write_out(out_version, "out_version", version)?;
-        }
-        Ok(())
+        let as_of = as_of_from_json(opt_str_arg(options_json, options_len, "options_json")?)?;
+        json_out(
+            out_json,
+            "out_json",
+            &lib.get_description(str_arg(symbol, symbol_len, "symbol")?, &as_of)?,
+        )
     })
 }
 
 /// Lists the symbols that have a live version, as a JSON array of names in byte order.
+///
+/// Errors: SHEAF_ERR_CLOSED, SHEAF_ERR_NO_SUCH_LIBRARY (the library was deleted),
+/// SHEAF_ERR_CORRUPT.
 #[no_mangle]
 pub extern "C" fn sheaf_table_list_symbols(
     library: *const SheafLibrary,
@@ -515,6 +429,8 @@ pub extern "C" fn sheaf_table_list_symbols_filtered(
 }
 
 /// Sets `*out` to whether `symbol` has a live version.
+///
+/// Errors: SHEAF_ERR_INVALID_NAME (a missing symbol is `*out = false`, not an error).
 #[no_mangle]
 pub extern "C" fn sheaf_table_has_symbol(
     library: *const SheafLibrary,
@@ -536,6 +452,8 @@ pub extern "C" fn sheaf_table_has_symbol(
 /// "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true, "snapshots":
 /// ["name", …]}` — the live versions and the deleted ones snapshots still hold
 /// (`"deleted": true`). `sheaf_table_query_versions` filters the same list.
+///
+/// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CORRUPT (a missing symbol gives `[]`).
 #[no_mangle]
 pub extern "C" fn sheaf_table_list_versions(
     library: *const SheafLibrary,
@@ -556,6 +474,48 @@ pub extern "C" fn sheaf_table_list_versions(
             out_json,
             "out_json",
             &lib.list_versions(symbol, None, false)?,
+        )
+    })
+}
+
+/// Lists versions, newest first, as a JSON array of version infos (the shape documented at
+/// `sheaf_table_list_versions`): the live ones and the deleted ones snapshots still hold (`"deleted": true`).
+/// `options_json` (may be NULL): `{"symbol": null | "s", "snapshot": null | "name",
+/// "latest_only": false}` — one symbol or all; only the versions a snapshot holds; only the
+/// newest per symbol.
+///
+/// Errors: SHEAF_ERR_NO_SUCH_SNAPSHOT (a `snapshot` that does not exist), SHEAF_ERR_INVALID_NAME,
+/// SHEAF_ERR_INVALID_JSON.
+#[no_mangle]
+pub extern "C" fn sheaf_table_query_versions(
+    library: *const SheafLibrary,
+    options_json: *const c_char,
+    options_len: usize,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct QueryOptions {
+        symbol: Option<String>,
+        snapshot: Option<String>,
+        latest_only: bool,
+    }
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let lib = library_ref(library)?;
+        let text = opt_str_arg(options_json, options_len, "options_json")?;
+        let q: QueryOptions = if text.trim().is_empty() {
+            QueryOptions::default()
+        } else {
+            serde_json::from_str(text).map_err(|e| {
+                Error::new(ErrorKind::InvalidJson, "invalid version query").caused_by(e)
+            })?
+        };
+        json_out(
+            out_json,
+            "out_json",
+            &lib.list_versions(q.symbol.as_deref(), q.snapshot.as_deref(), q.latest_only)?,
         )
     })
 }
@@ -594,4 +554,86 @@ pub extern "C" fn sheaf_table_delete(
         };
         lib.delete(symbol, list)
     })
+}
+
+/// Deletes every live version of `symbol` but the latest; segments only they used are removed
+/// (versions held by snapshots keep theirs).
+///
+/// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CONFLICT.
+#[no_mangle]
+pub extern "C" fn sheaf_table_prune_previous_versions(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        library_ref(library)?.prune_previous_versions(str_arg(symbol, symbol_len, "symbol")?)
+    })
+}
+
+/// Rewrites the latest version of `symbol` into full segments as a new version with the same
+/// rows and metadata (useful after many small appends). `options_json` (may be NULL):
+/// `{"rows_per_segment": null | N}` (null = the library's). `*out_version` (may be NULL) gets the
+/// new version, or the latest one when it was already compact.
+///
+/// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_ARGUMENT (rows_per_segment 0),
+/// SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON, SHEAF_ERR_CONFLICT (the symbol kept changing
+/// during compaction).
+#[no_mangle]
+pub extern "C" fn sheaf_table_compact(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_version: *mut u64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct CompactOptions {
+        rows_per_segment: Option<u64>,
+    }
+    guard(err, || {
+        let lib = library_ref(library)?;
+        let symbol = str_arg(symbol, symbol_len, "symbol")?;
+        let text = opt_str_arg(options_json, options_len, "options_json")?;
+        let options: CompactOptions = if text.trim().is_empty() {
+            CompactOptions::default()
+        } else {
+            serde_json::from_str(text).map_err(|e| {
+                Error::new(ErrorKind::InvalidJson, "invalid compact options").caused_by(e)
+            })?
+        };
+        let version = lib.compact_data(symbol, options.rows_per_segment)?;
+        if !out_version.is_null() {
+            write_out(out_version, "out_version", version)?;
+        }
+        Ok(())
+    })
+}
+
+/// The common part of the calls that move a stream in: the stream is taken first so that it
+/// is released on every path, then the arguments are checked and `op` runs.
+#[allow(clippy::too_many_arguments)]
+fn take_stream_then(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    data: *mut FFI_ArrowArrayStream,
+    metadata: *const u8,
+    metadata_len: usize,
+    out_version: *mut u64,
+    op: impl FnOnce(&Library, &str, &mut dyn RecordBatchReader, Option<Vec<u8>>) -> Result<u64>,
+) -> Result<()> {
+    let mut reader = import_stream(data)?;
+    let lib = library_ref(library)?;
+    let symbol = str_arg(symbol, symbol_len, "symbol")?;
+    let metadata = metadata_arg(metadata, metadata_len)?;
+    let version = op(lib, symbol, &mut reader, metadata)?;
+    if !out_version.is_null() {
+        write_out(out_version, "out_version", version)?;
+    }
+    Ok(())
 }

@@ -2,18 +2,16 @@
 //! stream of record batches with Arrow compute kernels.
 //!
 //! The plan's JSON grammar is `docs/query-plan.md` (and the `sheaf_table_read` documentation
-//! in the header). This module knows nothing of storage: the table layer hands it batches
-//! (one per segment) and asks [`prune::may_match`] which segments it may skip.
+//! in the header). This module knows nothing of storage or tables: the table layer hands it
+//! batches (one per segment). Which segments a filter can skip is the table layer's business
+//! (`table::stats`, `table::prune`), since the statistics are part of the version record.
 //!
 //! Files: `expr` (expressions and their evaluation), `aggregate` (hash aggregation),
-//! `exec` (the streaming pipeline), `stats` (per-segment column statistics), `prune`
-//! (deciding from statistics that a filter cannot match).
+//! `exec` (the streaming pipeline).
 
 pub mod aggregate;
 pub mod exec;
 pub mod expr;
-pub mod prune;
-pub mod stats;
 
 use serde_json::Value as Json;
 

@@ -257,7 +257,7 @@ fn open_backend(uri: &str) -> Result<SharedStorage> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "map_size" => {
-                options.map_size = Some(parse_size(value).map_err(|e| {
+                options.map_size = Some(crate::config::parse_size(value).map_err(|e| {
                     Error::new(
                         ErrorKind::InvalidUri,
                         format!("'{uri}': map_size {}", e.message()),
@@ -279,29 +279,6 @@ fn split_query(s: &str) -> (&str, &str) {
     s.split_once('?').unwrap_or((s, ""))
 }
 
-/// Parses sizes like `1048576`, `512MB`, `64GB`, `1TB` (binary multiples, as ArcticDB does).
-pub fn parse_size(text: &str) -> Result<u64> {
-    let t = text.trim();
-    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits_end);
-    let bad = || {
-        Error::new(
-            ErrorKind::InvalidArgument,
-            format!("'{text}' is not a size (examples: 1048576, 512MB, 64GB, 1TB)"),
-        )
-    };
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let shift = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        "T" | "TB" | "TIB" => 40,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(1u64 << shift).ok_or_else(bad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,14 +288,5 @@ mod tests {
         assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_successor(b"\xff\xff"), None);
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("64GB").unwrap(), 64 << 30);
-        assert_eq!(parse_size("1tb").unwrap(), 1 << 40);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert!(parse_size("12XB").is_err());
-        assert!(parse_size("").is_err());
     }
 }

@@ -6,8 +6,8 @@ use std::cmp::Ordering;
 
 use arrow_schema::{DataType, Schema};
 
-use super::expr::{BinaryOp, Expr, Lit, UnaryOp};
 use super::stats::{ColumnStats, SegmentStats, StatValue};
+use crate::query::expr::{BinaryOp, Expr, Lit, UnaryOp};
 
 #[derive(Debug, Clone, Copy)]
 enum Num {
@@ -25,7 +25,7 @@ fn cmp(a: Num, b: Num) -> Option<Ordering> {
 }
 
 fn stat_num(v: StatValue, dt: &DataType) -> Num {
-    let scale = super::nanos_per_unit(dt).unwrap_or(1) as i128;
+    let scale = crate::query::nanos_per_unit(dt).unwrap_or(1) as i128;
     match v {
         StatValue::Int(i) => Num::I(i as i128 * scale),
         StatValue::UInt(u) => Num::I(u as i128 * scale),
@@ -45,7 +45,7 @@ fn lit_num(l: &Lit, dt: &DataType) -> Option<Num> {
         Lit::UInt(u) if numeric => Some(Num::I(*u as i128)),
         Lit::Float(f) if numeric => Some(Num::F(*f)),
         Lit::Bool(b) if dt == &DataType::Boolean => Some(Num::I(*b as i128)),
-        Lit::Ts(ns) if super::nanos_per_unit(dt).is_some() => Some(Num::I(*ns as i128)),
+        Lit::Ts(ns) if crate::query::nanos_per_unit(dt).is_some() => Some(Num::I(*ns as i128)),
         _ => None,
     }
 }

@@ -3,16 +3,18 @@
 //! statistics, and which stored columns must be decoded at all.
 
 use super::options::{DateRange, IndexBound, ReadOptions};
-use super::read::{self, QueryReader, SegmentLoader};
-use super::record::{Keys, Record, SegmentRef};
+use super::prune;
+use super::reader::{self, QueryReader, SegmentLoader};
+use super::record::{Record, SegmentRef};
 use crate::error::Result;
+use crate::keys::TableKeys;
 use crate::query::exec::resolve_bounds;
-use crate::query::{prune, Clause, Expr, Pipeline, Query, QueryInput};
+use crate::query::{Clause, Expr, Pipeline, Query, QueryInput};
 
 /// The reader of `options` (which carries `query`) over `record`.
 pub(crate) fn reader(
     record: &Record,
-    keys: &Keys<'_>,
+    keys: &TableKeys<'_>,
     symbol: &str,
     options: &ReadOptions,
     query: &Query,
@@ -36,7 +38,7 @@ pub(crate) fn reader(
             (Clause::DateRange(a, b), Some(index_type)) if base.row_range.is_none() => {
                 let (mut lo, mut hi) = resolve_bounds(*a, *b, index_type)?;
                 if let Some(r) = &base.date_range {
-                    let (l0, h0) = read::resolve_range(r, index_type)?;
+                    let (l0, h0) = reader::resolve_range(r, index_type)?;
                     lo = lo.max(l0);
                     hi = hi.min(h0);
                 }
@@ -99,7 +101,7 @@ pub(crate) fn reader(
             .all(|f| prune::may_match(f, &stored, stats, s.rows)),
         None => true,
     };
-    let (schema, reads) = read::plan(record, keys, symbol, &base, &keep)?;
+    let (schema, reads) = reader::plan(record, keys, symbol, &base, &keep)?;
     let input = QueryInput {
         schema: schema.clone(),
         index,

@@ -11,9 +11,10 @@ use arrow_schema::{ArrowError, DataType, Field, SchemaRef};
 
 use super::options::{DateRange, ReadOptions};
 use super::parallel::OrderedParallel;
-use super::record::{Keys, Record, SegmentRef};
+use super::record::{Record, SegmentRef};
 use super::segment;
 use crate::error::{Error, ErrorKind, Result};
+use crate::keys::TableKeys;
 use crate::query::exec::{apply_map_stages, MapStage};
 use crate::query::Pipeline;
 use crate::storage::SharedStorage;
@@ -42,7 +43,7 @@ pub(crate) use crate::query::exec::resolve_rows;
 /// positions are resolved before it is asked, so a refused segment only drops its own rows.
 pub(crate) fn plan(
     record: &Record,
-    keys: &Keys<'_>,
+    keys: &TableKeys<'_>,
     symbol: &str,
     options: &ReadOptions,
     keep: &dyn Fn(&SegmentRef) -> bool,

@@ -17,8 +17,8 @@ use arrow_schema::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
+use super::stats::SegmentStats;
 use crate::error::{Error, Result};
-use crate::query::stats::SegmentStats;
 
 const MAGIC: &[u8; 4] = b"SHV1";
 
@@ -219,52 +219,6 @@ pub mod live {
             n -= width;
         }
         None
-    }
-}
-
-/// Key builders for one library's table space.
-pub struct Keys<'a> {
-    pub prefix: &'a [u8],
-}
-
-impl Keys<'_> {
-    pub fn versions_of_all(&self) -> Vec<u8> {
-        let mut k = self.prefix.to_vec();
-        k.extend_from_slice(b"v\0");
-        k
-    }
-
-    pub fn versions_of(&self, symbol: &str) -> Vec<u8> {
-        let mut k = self.versions_of_all();
-        k.extend_from_slice(symbol.as_bytes());
-        k.push(0);
-        k
-    }
-
-    pub fn version(&self, symbol: &str, version: u64) -> Vec<u8> {
-        let mut k = self.versions_of(symbol);
-        k.extend_from_slice(&version.to_be_bytes());
-        k
-    }
-
-    pub fn segments_of(&self, symbol: &str) -> Vec<u8> {
-        let mut k = self.prefix.to_vec();
-        k.extend_from_slice(b"s\0");
-        k.extend_from_slice(symbol.as_bytes());
-        k.push(0);
-        k
-    }
-
-    pub fn segment(&self, symbol: &str, id: &str) -> Vec<u8> {
-        let mut k = self.segments_of(symbol);
-        k.extend_from_slice(id.as_bytes());
-        k
-    }
-
-    /// The version number at the end of a version key.
-    pub fn version_of_key(key: &[u8]) -> Option<u64> {
-        let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
-        Some(u64::from_be_bytes(tail))
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use super::read::nullable;
+use super::reader::nullable;
 use crate::error::{Error, ErrorKind, Result};
 
 fn int_bits(dt: &DataType) -> Option<(bool, u32)> {

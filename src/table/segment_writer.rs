@@ -5,9 +5,10 @@ use std::collections::VecDeque;
 use arrow_array::RecordBatch;
 use arrow_select::concat::concat_batches;
 
-use super::record::{now_ns, Keys, SegmentRef};
+use super::record::{now_ns, SegmentRef};
 use super::segment;
 use crate::error::{Error, ErrorKind, Result};
+use crate::keys::TableKeys;
 use crate::storage::{SharedStorage, WriteOp};
 use crate::store::Compression;
 
@@ -50,7 +51,7 @@ pub(crate) struct SegmentWriter {
 impl SegmentWriter {
     pub(crate) fn new(
         storage: SharedStorage,
-        keys: &Keys<'_>,
+        keys: &TableKeys<'_>,
         symbol: &str,
         compression: Compression,
         index: Option<(String, usize)>,
@@ -155,7 +156,7 @@ impl SegmentWriter {
             index_min,
             index_max,
             bytes: bytes.len() as u64,
-            stats: Some(crate::query::stats::compute(batch)),
+            stats: Some(super::stats::compute(batch)),
             checksum: Some(crate::checksum::hash(&bytes)),
         });
         let mut key = self.key_prefix.clone();

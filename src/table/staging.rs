@@ -18,10 +18,11 @@ use std::sync::Arc;
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::SchemaRef;
 
-use super::record::{Keys, Record, RecordHeader, RecordKind, SegmentRef};
+use super::record::{Record, RecordHeader, RecordKind, SegmentRef};
 use super::schema;
-use super::write::new_segment_id;
+use super::segment_writer::new_segment_id;
 use crate::error::{Error, ErrorKind, Result};
+use crate::keys::TableKeys;
 use crate::storage::{KeyRange, ScanOptions, SharedStorage, WriteOp};
 use crate::store::{validate_name, Library};
 
@@ -66,17 +67,8 @@ fn consumed_concurrently(symbol: &str) -> Error {
 }
 
 impl Library {
-    fn staging_prefix(&self) -> Vec<u8> {
-        let mut k = self.inner.prefix.clone();
-        k.extend_from_slice(b"g\0");
-        k
-    }
-
     fn staging_of(&self, symbol: &str) -> Vec<u8> {
-        let mut k = self.staging_prefix();
-        k.extend_from_slice(symbol.as_bytes());
-        k.push(0);
-        k
+        self.keys().staging_of(symbol)
     }
 
     fn staged_chunks(&self, storage: &SharedStorage, symbol: &str) -> Result<Vec<Chunk>> {
@@ -261,7 +253,7 @@ impl Library {
     /// Symbols with staged chunks, in byte order.
     pub fn get_staged_symbols(&self) -> Result<Vec<String>> {
         let storage = self.storage()?;
-        let prefix = self.staging_prefix();
+        let prefix = self.keys().staging_of_all();
         let entries = storage.scan(
             &KeyRange::prefix(&prefix),
             ScanOptions {
@@ -337,7 +329,7 @@ impl Library {
         chunks: &[Chunk],
         with_segments: bool,
     ) -> Result<()> {
-        let keys = Keys {
+        let keys = TableKeys {
             prefix: &self.inner.prefix,
         };
         let mut doomed: Vec<Vec<u8>> = chunks.iter().map(|c| c.key.clone()).collect();
@@ -491,7 +483,7 @@ impl Library {
             Ok(v) => v,
             Err(e) => {
                 if rewritten {
-                    let keys = Keys {
+                    let keys = TableKeys {
                         prefix: &self.inner.prefix,
                     };
                     let doomed: Vec<Vec<u8>> = segments

@@ -15,7 +15,7 @@ use arrow_buffer::BooleanBuffer;
 use arrow_schema::DataType;
 use serde::{Deserialize, Serialize};
 
-use super::expr::missing_mask;
+use crate::query::expr::missing_mask;
 
 /// One number of a statistic.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ fn integer_values(column: &ArrayRef) -> Option<ArrayRef> {
         | Date64
         | Time32(_)
         | Time64(_)
-        | Duration(_) => super::exec::as_i64(column).ok(),
+        | Duration(_) => crate::query::exec::as_i64(column).ok(),
         _ => None,
     }
 }

@@ -10,9 +10,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::record::{live, Keys, Record, SegmentRef};
+use super::record::{live, Record, SegmentRef};
 use super::snapshot::Snapshot;
 use crate::error::Result;
+use crate::keys::TableKeys;
 use crate::storage::{KeyRange, ScanOptions, SharedStorage};
 use crate::store::Library;
 use crate::verify::{Leftover, LeftoverKind, VerifyReport};
@@ -37,13 +38,12 @@ impl Library {
         check_data: bool,
         report: &mut VerifyReport,
     ) -> Result<()> {
-        let keys = Keys {
+        let keys = TableKeys {
             prefix: &self.inner.prefix,
         };
         let all = ScanOptions::default();
         // 1. staged chunks (see the module doc for why first)
-        let mut staging_prefix = self.inner.prefix.clone();
-        staging_prefix.extend_from_slice(b"g\0");
+        let staging_prefix = keys.staging_of_all();
         let mut chunks: Vec<(String, String, Vec<u8>, Record)> = Vec::new();
         for e in storage.scan(&KeyRange::prefix(&staging_prefix), all)? {
             report.checked += 1;
@@ -75,8 +75,7 @@ impl Library {
             }
         }
         // 3. snapshots
-        let mut snapshot_prefix = self.inner.prefix.clone();
-        snapshot_prefix.extend_from_slice(b"n\0");
+        let snapshot_prefix = keys.snapshots();
         let mut held: HashSet<(String, u64)> = HashSet::new();
         for e in storage.scan(&KeyRange::prefix(&snapshot_prefix), all)? {
             report.checked += 1;
@@ -132,8 +131,7 @@ impl Library {
             }
         }
         // 4. segments
-        let mut segment_prefix = self.inner.prefix.clone();
-        segment_prefix.extend_from_slice(b"s\0");
+        let segment_prefix = keys.segments_of_all();
         let stored = storage.scan(
             &KeyRange::prefix(&segment_prefix),
             ScanOptions {

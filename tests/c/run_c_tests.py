@@ -169,6 +169,11 @@ class _Runner:
         code = re.sub(r"/\*.*?\*/", " ", header, flags=re.S)
         code = re.sub(r"//[^\n]*", " ", code)
         declared: Set[str] = set(re.findall(r"\b(sheaf_[A-Za-z0-9_]+)\s*\(", code))
+        # Functions only the test build has (the failpoints feature) sit inside
+        # `#if defined(SHEAF_TEST_BUILD)`: a library exports all of them or none.
+        test_only: Set[str] = set()
+        for block in re.findall(r"#if defined\(SHEAF_TEST_BUILD\)(.*?)#endif", code, flags=re.S):
+            test_only |= set(re.findall(r"\b(sheaf_[A-Za-z0-9_]+)\s*\(", block))
         proc = subprocess.run(
             ["nm", "-D", "--defined-only", str(self.lib_dir / "libsheaf.so")],
             check=False,
@@ -192,6 +197,15 @@ class _Runner:
             problems.append("no sheaf_* declarations found in include/sheaf.h")
         if exported - declared:
             problems.append("exported but not declared: " + ", ".join(sorted(exported - declared)))
+        if not test_only:
+            problems.append("no test-build-only declarations (#if defined(SHEAF_TEST_BUILD))")
+        if test_only & exported and test_only - exported:
+            problems.append(
+                "a test build must export every test-only function; missing: "
+                + ", ".join(sorted(test_only - exported))
+            )
+        if not test_only & exported:
+            declared -= test_only  # a shipped build: the test-only functions are absent
         if declared - exported:
             problems.append("declared but not exported: " + ", ".join(sorted(declared - exported)))
         self._step(
@@ -249,6 +263,7 @@ class _Runner:
         cmd = [
             "gcc",
             *C_FLAGS,
+            "-DSHEAF_TEST_BUILD",  # the tests run against the test build (failpoints)
             *threads,
             *POSIX_FLAGS,
             *(ASAN_FLAGS if mode == "asan" else []),
