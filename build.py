@@ -540,12 +540,15 @@ COMMIT_PATH_TESTS = [
 ]
 
 
-def cmd_mutants(files: List[str], in_diff: Optional[str]) -> None:
+def cmd_mutants(files: List[str], in_diff: Optional[str], python: bool = False) -> None:
     """Mutation testing (not part of CI): cargo-mutants over `files` (default: the commit
     path) or over what changed since `in_diff`, each mutant scoped to the tests that exercise
     the commit path (or the cargo test arguments in SHEAF_MUTANTS_TESTS, e.g. "--lib --test
     corruption" for checksum.rs). Results go to build/mutants/; docs/testing.md records the
-    last runs."""
+    last runs. With `python`, mutmut over the Python package instead (cmd_mutants_python)."""
+    if python:
+        cmd_mutants_python(files)
+        return
     out = BUILD / "mutants"
     out.mkdir(parents=True, exist_ok=True)
     installed = subprocess.run(
@@ -594,6 +597,92 @@ def cmd_mutants(files: List[str], in_diff: Optional[str]) -> None:
         count = len(listing.read_text().splitlines()) if listing.exists() else 0
         print(f"{name[:-4]}: {count}")
     print(f"survivors: {out / 'mutants.out' / 'missed.txt'}")
+
+
+#: mutmut, the Python side of `build.py mutants --python` (3.x; works on the full venv's 3.11).
+MUTMUT_VERSION = "3.8.1"
+#: What `mutants --python` mutates by default: the status -> class mapping, the calling helper,
+#: the packed buffers and the option encoding. `--file sheaf/x.py` picks others and
+#: `--file sheaf/` the whole package (about 2 hours on 2 cores).
+PY_MUTANTS_DEFAULT = ["sheaf/errors.py", "sheaf/_lib.py", "sheaf/_packed.py", "sheaf/_options.py"]
+#: Portable test files each mutant does not run: other processes and thread timing (slow,
+#: and about concurrency the library owns, not the Python code).
+PY_MUTANTS_SKIPPED_TESTS = [
+    "test_processes.py",
+    "test_kv_processes.py",
+    "test_threads.py",
+    "_procs.py",
+    "_kv_workers.py",
+]
+
+
+def cmd_mutants_python(files: List[str]) -> None:
+    """Mutation testing of the Python package with pinned mutmut: the package is staged from
+    source with its `_native/` (cffi module + a failpoints libsheaf.so; SHEAF_MUTANTS_LIB
+    names a prebuilt one instead of building it) in build/mutmut-py/, and each mutant runs the
+    portable tests that cover the mutated function (mutmut 3 picks them by coverage)."""
+    import json
+
+    python = tooling_python()
+    run([python, "-m", "pip", "install", "-q", f"mutmut=={MUTMUT_VERSION}"])
+    prebuilt = os.environ.get("SHEAF_MUTANTS_LIB")
+    if prebuilt:
+        lib = Path(prebuilt)
+    else:
+        cmd_build(test_build=True)
+        lib = LIBRARY
+    work = BUILD / "mutmut-py"
+    if work.exists():
+        shutil.rmtree(work)
+    run([python, ROOT / "python" / "build_wheel.py", "--lib", lib, "--out", work, "--stage-only"])
+    tests = work / "tests"
+    tests.mkdir()
+    for helper in ("conftest.py", "_hypothesis.py", "_pause.py"):
+        shutil.copy2(ROOT / "tests" / "python" / helper, tests / helper)
+    shutil.copytree(
+        ROOT / "tests" / "python" / "portable",
+        tests / "portable",
+        ignore=shutil.ignore_patterns("__pycache__", *PY_MUTANTS_SKIPPED_TESTS),
+    )
+    # The tests that check the installed wheel itself do not apply to a staged source tree.
+    deselect = "not abi_mismatch and not installed_wheel and not needs_no_pycparser"
+    only = files or PY_MUTANTS_DEFAULT
+    (work / "pyproject.toml").write_text(
+        "[tool.mutmut]\n"
+        'paths_to_mutate = ["sheaf/"]\n'
+        'source_paths = ["sheaf/"]\n'
+        + ("" if only == ["sheaf/"] else f"only_mutate = {json.dumps(only)}\n")
+        + 'tests_dir = ["tests/portable/"]\n'
+        + "pytest_add_cli_args = "
+        + json.dumps(["-p", "no:cacheprovider", "-q", "-x", "-k", deselect])
+        + "\n"
+    )
+    step(f"mutmut {MUTMUT_VERSION}: " + " ".join(only))
+    env = dict(os.environ, SHEAF_HYPOTHESIS_PROFILE="local")
+    env.setdefault("SHEAF_C_TOOLS_DIR", str(BUILD / "c" / "tools"))
+    cores = str(os.cpu_count() or 1)
+    subprocess.run(
+        [str(python), "-m", "mutmut", "run", "--max-children", cores],
+        cwd=str(work),
+        env=env,
+        check=False,
+    )
+    results = subprocess.run(
+        [str(python), "-m", "mutmut", "results", "--all", "true"],
+        cwd=str(work),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    counts: Dict[str, int] = {}
+    for line in results.splitlines():
+        if ": " in line:
+            status = line.rsplit(": ", 1)[1].strip()
+            counts[status] = counts.get(status, 0) + 1
+    for status, n in sorted(counts.items()):
+        print(f"{status}: {n}")
+    print(f"survivors: cd {work} && {python} -m mutmut results; ... mutmut show NAME")
 
 
 def cmd_bench(quick: bool) -> None:
@@ -685,7 +774,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--file",
         action="append",
         default=[],
-        help="mutants: a Rust file to mutate (repeatable; default: the commit path)",
+        help="mutants: a Rust file to mutate (repeatable; default: the commit path); with "
+        "--python a package file such as sheaf/errors.py, or sheaf/ for all",
+    )
+    parser.add_argument(
+        "--python",
+        action="store_true",
+        help="mutants: mutmut over the Python package instead of cargo-mutants over Rust",
     )
     parser.add_argument(
         "--in-diff", metavar="REF", help="mutants: mutate only the lines changed since REF"
@@ -693,7 +788,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     if args.command == "mutants":
-        cmd_mutants(args.file, args.in_diff)
+        cmd_mutants(args.file, args.in_diff, args.python)
         return
     if args.command == "bench":
         cmd_bench(args.quick)

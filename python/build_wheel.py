@@ -169,9 +169,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lib", required=True, type=Path, help="path to libsheaf.so")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
-    parser.add_argument("--version", required=True, help="package version, e.g. 0.1.0")
+    parser.add_argument("--version", default=None, help="package version, e.g. 0.1.0")
     parser.add_argument("--platform", default=None, help="platform tag (default: this machine)")
+    parser.add_argument(
+        "--stage-only",
+        action="store_true",
+        help="only write the importable package (sheaf/ with _native/) into --out, no wheel "
+        "(mutation testing imports it from there)",
+    )
     args = parser.parse_args(argv)
+    if args.stage_only:
+        target = args.out / "sheaf"
+        if target.exists():
+            shutil.rmtree(target)
+        args.out.mkdir(parents=True, exist_ok=True)
+        _stage(args.out, args.lib)
+        print(target)
+        return 0
+    if args.version is None:
+        parser.error("--version is required to build a wheel")
     path = build_wheel(args.lib, args.out, args.version, args.platform)
     print(path)
     return 0

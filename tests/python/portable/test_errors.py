@@ -103,3 +103,36 @@ def test_storage_error_is_oserror_with_plain_message():
     assert isinstance(err, OSError)
     assert str(err) == "disk on fire"
     assert repr(err) == "StorageError('disk on fire', code=201)"
+
+
+def test_classes_carry_their_status_without_the_library():
+    # Raised from Python (no code given): the class's own code and name.
+    err = sheaf.NoSuchSymbolError("gone")
+    assert err.code == 302 and err.status_name == "SHEAF_ERR_NO_SUCH_SYMBOL"
+    assert err.args == ("gone",) and err.message == "gone"
+    assert sheaf.NonContiguousBufferError("x").status_name == "SHEAF_ERR_INVALID_ARGUMENT"
+    # A code given: its name, whatever the class; unknown codes as the library names them.
+    assert sheaf.SheafError("m", 303).status_name == "SHEAF_ERR_NO_SUCH_VERSION"
+    assert sheaf.SheafError("m", 999).status_name == "SHEAF_ERR_UNKNOWN" == _lib.status_name(999)
+    assert errors.status_name(0) == "SHEAF_OK" == _lib.status_name(0)
+    assert sheaf.SheafError("m", 302, "given").status_name == "given"
+
+
+@pytest.mark.parametrize(
+    "code, cls, category",
+    [
+        (150, errors.GenericError, "GENERIC"),
+        (299, errors.StorageError, "STORAGE"),
+        (350, errors.NotFoundError, "NOT_FOUND"),
+        (499, errors.ConflictError, "CONFLICT"),
+        (599, errors.SchemaError, "SCHEMA"),
+        (650, errors.InvalidArgumentError, "INVALID_ARGUMENT"),
+        (701, errors.ClosedError, "CLOSED"),
+        (901, errors.InternalError, "INTERNAL"),
+        (800, sheaf.SheafError, "GENERIC"),
+        (302, errors.NoSuchSymbolError, "NOT_FOUND"),
+    ],
+)
+def test_codes_without_a_class_of_their_own_map_to_their_range(code, cls, category):
+    assert errors.error_class(code) is cls
+    assert errors.error_category(code) == category
