@@ -218,9 +218,7 @@ impl Collection {
     }
 
     fn doc_key(&self, id: u64) -> Vec<u8> {
-        let mut k = self.inner.prefix.clone();
-        k.extend_from_slice(&id.to_be_bytes());
-        k
+        keys::document_key(&self.inner.prefix, id)
     }
 
     fn counters(&self, t: &dyn Transaction) -> Result<Counters> {

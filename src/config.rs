@@ -235,14 +235,10 @@ mod tests {
             "column 'a\\nCRITICAL sheaf: forged\\r\\u{7}' is missing"
         );
     }
-}
-
-#[cfg(test)]
-mod size_tests {
-    use super::parse_size;
 
     #[test]
     fn sizes_parse_in_binary_multiples() {
+        use super::parse_size;
         assert_eq!(parse_size("64GB").unwrap(), 64 << 30);
         assert_eq!(parse_size("1tb").unwrap(), 1 << 40);
         assert_eq!(parse_size("4096").unwrap(), 4096);

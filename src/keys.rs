@@ -61,6 +61,23 @@ pub(crate) fn data_prefix(tags: (u8, u8), name: &str, incarnation: Option<&str>)
     key
 }
 
+/// A key-space entry: the space's data prefix followed by the caller's key bytes.
+pub(crate) fn entry_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + key.len());
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(key);
+    k
+}
+
+/// A document: the collection's data prefix followed by the id, big-endian (so documents scan
+/// in id order).
+pub(crate) fn document_key(prefix: &[u8], id: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 8);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
 /// The keys of one library's tables, under its data prefix.
 pub(crate) struct TableKeys<'a> {
     pub prefix: &'a [u8],
@@ -126,6 +143,12 @@ impl TableKeys<'_> {
         self.of_symbol(b"g\0", symbol)
     }
 
+    pub fn staged_chunk(&self, symbol: &str, id: &str) -> Vec<u8> {
+        let mut k = self.staging_of(symbol);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
     /// The prefix of every snapshot.
     pub fn snapshots(&self) -> Vec<u8> {
         self.under(b"n\0")
@@ -152,9 +175,12 @@ mod tests {
         );
         assert_eq!(keys.segment("s", "id"), b"I\0x\0s\0s\0id");
         assert_eq!(keys.staging_of("s"), b"I\0x\0g\0s\0");
+        assert_eq!(keys.staged_chunk("s", "c"), b"I\0x\0g\0s\0c");
         assert_eq!(keys.snapshot("n"), b"I\0x\0n\0n");
         assert_eq!(data_prefix(LIBRARY_DATA, "lib", Some("7")), b"I\x007\0");
         assert_eq!(data_prefix(LIBRARY_DATA, "lib", None), b"T\0lib\0");
         assert_eq!(registry_key(KEY_SPACE_REGISTRY, "sp"), b"K\0sp");
+        assert_eq!(entry_key(b"W\0i\0", b"k\0"), b"W\0i\0k\0");
+        assert_eq!(document_key(b"E\0i\0", 258), b"E\0i\0\0\0\0\0\0\0\x01\x02");
     }
 }

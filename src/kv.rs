@@ -266,9 +266,7 @@ impl KeySpace {
     }
 
     fn key(&self, key: &[u8]) -> Vec<u8> {
-        let mut k = self.inner.prefix.clone();
-        k.extend_from_slice(key);
-        k
+        keys::entry_key(&self.inner.prefix, key)
     }
 
     fn put_in(&self, t: &mut dyn Transaction, key: &[u8], value: &[u8], m: u32) -> Result<()> {

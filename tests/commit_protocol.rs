@@ -246,6 +246,17 @@ const OPS: &[(&str, Op)] = &[
         )
         .map(drop)
     }),
+    // k 11..13 lies in the appended tail segment, which only v1 holds (v0 is pinned by a
+    // snapshot): a pruning write or delete racing it collects what this update must trim.
+    ("update_tail", |_, l| {
+        l.update(
+            SYM,
+            &mut reader(rows(11, 2, 650.0)),
+            None,
+            &UpdateOptions::default(),
+        )
+        .map(drop)
+    }),
     ("delete_range", |_, l| {
         l.delete_data_in_range(SYM, ts_range(2, 5), None).map(drop)
     }),

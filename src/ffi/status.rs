@@ -1,5 +1,7 @@
 //! Status codes as C constants. Grouped in ranges; a released code never changes meaning.
-//! `tests/ffi.rs` checks that this list and [`crate::error::ErrorKind`] agree.
+//! They repeat the codes of [`crate::error::ErrorKind`] (declared once there) as literals,
+//! because cbindgen cannot expand macros; `tests/ffi.rs` checks that the header's codes and
+//! `ErrorKind` agree exactly.
 
 /// The result of every fallible call: `SHEAF_OK` or one of the `SHEAF_ERR_*` codes.
 pub type SheafStatus = i32;
@@ -84,43 +86,3 @@ pub const SHEAF_ERR_CLOSED: SheafStatus = 700;
 
 /// 900–999, internal: a bug in Sheaf, including a caught panic. Please report it.
 pub const SHEAF_ERR_INTERNAL: SheafStatus = 900;
-
-/// Every status code, for tests and bindings that build their own tables.
-pub const ALL_STATUSES: &[SheafStatus] = &[
-    SHEAF_OK,
-    SHEAF_ERR_GENERIC,
-    SHEAF_ERR_UNSUPPORTED,
-    SHEAF_ERR_TIMEOUT,
-    SHEAF_ERR_IO,
-    SHEAF_ERR_STORAGE,
-    SHEAF_ERR_STORAGE_FULL,
-    SHEAF_ERR_CORRUPT,
-    SHEAF_ERR_NOT_FOUND,
-    SHEAF_ERR_NO_SUCH_LIBRARY,
-    SHEAF_ERR_NO_SUCH_SYMBOL,
-    SHEAF_ERR_NO_SUCH_VERSION,
-    SHEAF_ERR_NO_SUCH_SNAPSHOT,
-    SHEAF_ERR_NO_SUCH_KEY,
-    SHEAF_ERR_NO_SUCH_COLLECTION,
-    SHEAF_ERR_NO_SUCH_DOCUMENT,
-    SHEAF_ERR_CONFLICT,
-    SHEAF_ERR_LIBRARY_EXISTS,
-    SHEAF_ERR_KEY_EXISTS,
-    SHEAF_ERR_SNAPSHOT_EXISTS,
-    SHEAF_ERR_COLLECTION_EXISTS,
-    SHEAF_ERR_SCHEMA,
-    SHEAF_ERR_UNSORTED_INDEX,
-    SHEAF_ERR_UNSUPPORTED_TYPE,
-    SHEAF_ERR_INVALID_ARGUMENT,
-    SHEAF_ERR_NULL_POINTER,
-    SHEAF_ERR_INVALID_UTF8,
-    SHEAF_ERR_INVALID_NAME,
-    SHEAF_ERR_INVALID_URI,
-    SHEAF_ERR_INVALID_JSON,
-    SHEAF_ERR_BUFFER_TOO_SMALL,
-    SHEAF_ERR_INVALID_MODE,
-    SHEAF_ERR_UNKNOWN_CONFIG_KEY,
-    SHEAF_ERR_INVALID_ARROW,
-    SHEAF_ERR_CLOSED,
-    SHEAF_ERR_INTERNAL,
-];

@@ -127,6 +127,23 @@ impl Library {
     ) -> Result<(u64, Record)> {
         let max_retries = crate::config::max_commit_retries();
         let mut attempt = 0u64;
+        // Every lost race, whichever way it was lost, spends one retry; past the budget the
+        // caller gets `Conflict`, never the error the race happened to surface as.
+        let lost_race = |attempt: u64, how: &str| -> Result<()> {
+            log(LogLevel::Debug, || {
+                format!("commit of '{symbol}' {how}; re-basing (attempt {attempt})")
+            });
+            if attempt > max_retries {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "gave up committing '{symbol}' after {attempt} lost races \
+                         (commit.max_retries)"
+                    ),
+                ));
+            }
+            Ok(())
+        };
         loop {
             let head = self.head(storage, symbol)?;
             let next = head.as_ref().map_or(0, |h| h.number + 1);
@@ -139,9 +156,7 @@ impl Library {
                         && self.head_moved(storage, symbol, next)? =>
                 {
                     attempt += 1;
-                    if attempt > max_retries {
-                        return Err(e);
-                    }
+                    lost_race(attempt, "found a segment of its base collected")?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -151,15 +166,7 @@ impl Library {
                 return Ok((next, record));
             }
             attempt += 1;
-            log(LogLevel::Debug, || {
-                format!("commit of '{symbol}' v{next} lost a race; re-basing (attempt {attempt})")
-            });
-            if attempt > max_retries {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("gave up committing '{symbol}' after {attempt} lost races (commit.max_retries)"),
-                ));
-            }
+            lost_race(attempt, &format!("v{next} lost a race"))?;
             std::thread::yield_now();
         }
     }

@@ -1,7 +1,7 @@
-//! Version records: the immutable entries of a symbol's chain, and their keys.
+//! Version records: the immutable entries of a symbol's chain.
 //!
-//! A symbol's chain lives under `T\0<library>\0v\0<symbol>\0<u64 big-endian>`; segments under
-//! `T\0<library>\0s\0<symbol>\0<segment id>`. A record is either a *data* version (schema,
+//! A symbol's chain is its version keys `v\0<symbol>\0<u64 big-endian>` in the library's
+//! prefix; its segments are under `s\0<symbol>\0<segment id>` ([`crate::keys`]). A record is either a *data* version (schema,
 //! segment list, metadata) or a *tombstone* (a delete). Both take their number by put-if-absent,
 //! which is what serialises writers: a delete is in the chain, so an append that raced it must
 //! re-base after it and can never point at collected segments. Every record also carries the

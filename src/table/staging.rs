@@ -237,8 +237,7 @@ impl Library {
             schema: Some(schema),
             metadata: None,
         };
-        let mut key = self.staging_of(symbol);
-        key.extend_from_slice(new_segment_id().as_bytes());
+        let key = self.keys().staged_chunk(symbol, &new_segment_id());
         let stored = self
             .ensure_library_live(&storage)
             .and_then(|_| record.encode())

@@ -76,9 +76,9 @@ impl Library {
             let name = std::str::from_utf8(&rest[..name_end])
                 .map_err(|_| Error::corrupt("a symbol name is not UTF-8"))?
                 .to_string();
-            start = all.clone();
-            start.extend_from_slice(name.as_bytes());
-            start.push(1);
+            // Skip every version key of this symbol: the next key after `v\0<name>\0...`.
+            start = crate::storage::prefix_successor(&self.keys().versions_of(&name))
+                .ok_or_else(|| Error::internal("a version prefix has no successor"))?;
             out.push(name);
         }
         Ok(out)
