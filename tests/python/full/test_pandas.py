@@ -158,3 +158,17 @@ def test_large_frame_many_segments(store):
     )
     lib.write("s", df)
     assert_frame_equal(lib.read("s").data, df, check_freq=False)
+
+
+def test_timestamps_and_nat_as_options():
+    # What portable/test_options.py's look-alikes stand in for: a Timestamp's own nanoseconds
+    # (tz-aware or naive = UTC), NaT an error as a point in time and an open range end.
+    from sheaf import _options
+
+    ts = pd.Timestamp("2024-01-02 03:04:05.000006007")
+    assert _options.to_ns(ts, "x") == 1704164645_000006007 == ts.value
+    aware = pd.Timestamp("2024-01-02 04:04:05.000006007", tz="Europe/Paris")
+    assert _options.as_of_value(aware) == {"timestamp_ns": 1704164645_000006007}
+    assert _options.date_range_value((pd.NaT, ts)) == [None, {"ns": 1704164645_000006007}]
+    with pytest.raises(ValueError, match="as_of is NaT"):
+        _options.as_of_value(pd.NaT)

@@ -136,3 +136,41 @@ def test_classes_carry_their_status_without_the_library():
 def test_codes_without_a_class_of_their_own_map_to_their_range(code, cls, category):
     assert errors.error_class(code) is cls
     assert errors.error_category(code) == category
+
+
+def test_a_failure_without_a_message_raises_by_its_status():
+    # A status with nothing in the error slot: the class, code and name come from the status.
+    slot = _lib.ffi.new("SheafError **")
+    with pytest.raises(sheaf.NoSuchSymbolError) as info:
+        _lib.check(302, slot)
+    err = info.value
+    assert err.code == 302 and err.status_name == "SHEAF_ERR_NO_SUCH_SYMBOL"
+    assert str(err) == "SHEAF_ERR_NO_SUCH_SYMBOL (the library gave no message)"
+    with pytest.raises(errors.NotFoundError) as info:  # a code of the range, no class of its own
+        _lib.check(350, slot)
+    assert info.value.code == 350 and type(info.value) is errors.NotFoundError
+    assert str(info.value) == "SHEAF_ERR_UNKNOWN (the library gave no message)"
+    # call: the C function gets the thread's slot as its last argument and leaves it empty.
+    given = []
+
+    def fails(a, b, slot):
+        given.append((a, b, slot))
+        return 701
+
+    with pytest.raises(sheaf.ClosedError) as info:
+        _lib.call(fails, 1, 2)
+    assert info.value.code == 701 and "no message" in str(info.value)
+    assert given == [(1, 2, _lib.errslot())]
+    assert _lib.call(lambda slot: 0) is None
+
+
+def test_status_names_and_codes_in_messages_from_cold_caches(monkeypatch):
+    monkeypatch.setattr(_lib, "_status_names", {})
+    assert _lib.status_name(302) == "SHEAF_ERR_NO_SUCH_SYMBOL"
+    assert _lib._status_names == {302: "SHEAF_ERR_NO_SUCH_SYMBOL"}  # asked once, then cached
+    assert _lib.status_name(302) == "SHEAF_ERR_NO_SUCH_SYMBOL"
+    monkeypatch.setattr(_lib, "_CODES_BY_NAME", None)
+    closed = int(_lib.lib.SHEAF_ERR_CLOSED)
+    assert _lib.code_in_message("stream: SHEAF_ERR_NOT_A_CODE, then SHEAF_ERR_CLOSED") == closed
+    assert _lib.code_in_message("stream: SHEAF_ERR_NOT_A_CODE") is None
+    assert _lib.code_in_message("no status named") is None
