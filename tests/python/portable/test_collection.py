@@ -229,3 +229,54 @@ def test_dropped_collection_handle(store):
         c.store({})
     with pytest.raises(sheaf.NoSuchCollectionError):
         c.size()
+
+
+# -- id and argument edges ----------------------------------------------------------------------
+def test_ids_up_to_the_largest_uint64(coll):
+    top = (1 << 64) - 1
+    coll.update(1 << 63, {"half": 1}, Mode.UPDATE_NEW)
+    assert coll.store_multi([{"next": 1}]) == [(1 << 63) + 1]
+    coll.update_multi([top], [{"top": 1}], Mode.UPDATE_NEW)
+    assert coll.load(top) == {"top": 1}
+    assert coll.load_multi([1 << 63, top, 0]) == [{"half": 1}, {"top": 1}, None]
+    # The last page ends at the largest id: iteration stops there instead of asking past it.
+    for page_size in (1, 2, 1000):
+        assert [i for i, _ in coll.items(start_id=1 << 63, page_size=page_size)] == [
+            1 << 63,
+            (1 << 63) + 1,
+            top,
+        ]
+    for bad in (1 << 64, -1):
+        with pytest.raises(ValueError):
+            coll.load(bad)
+        with pytest.raises(ValueError):
+            coll.load_multi([bad])
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError):
+            coll.load(bad)
+        with pytest.raises(TypeError):
+            coll.load_multi([bad])
+
+
+def test_list_docs_count_is_an_int(coll):
+    coll.store_multi([{"a": 1}, {"a": 2}])
+    for bad in (True, 1.0):
+        with pytest.raises(TypeError):
+            coll.list_docs(count=bad)
+    with pytest.raises(ValueError):
+        coll.list_docs(count=-1)
+    assert coll.list_docs(count=1) == [(0, {"a": 1})]
+
+
+def test_items_raw_and_one_page_at_a_time(coll):
+    coll.store_multi([{"a": 1}, {"a": 2}, {"a": 3}])
+    assert list(coll.items(raw=True, page_size=2)) == [
+        (0, b'{"a":1}'),
+        (1, b'{"a":2}'),
+        (2, b'{"a":3}'),
+    ]
+    it = coll.items(page_size=2)
+    assert [next(it), next(it)] == [(0, {"a": 1}), (1, {"a": 2})]
+    coll.erase(2)  # not a snapshot: the next page sees the collection as it is then
+    coll.store({"a": 4})
+    assert list(it) == [(3, {"a": 4})]

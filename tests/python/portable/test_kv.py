@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import math
 import pickle
+import sys
 import threading
 import time
 
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 
 import sheaf
-from sheaf import Mode
+from sheaf import Mode, _lib
 from sheaf._lib import lib
 
 
@@ -185,6 +187,36 @@ def test_get_multi_without_copy(kv):
     a, b, missing = kv.get_multi(["a", "b", "c"], copy=False)
     assert missing is None
     assert bytes(a) == b"AAA" and bytes(b) == b"BB" and a.readonly
+
+
+def test_views_of_every_size_and_their_buffers_freed_cleanly(kv, monkeypatch):
+    # The library's buffer is freed by a cffi destructor when the last view goes; an error
+    # there would only reach sys.unraisablehook, so collect what reaches it.
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append, raising=False)
+    kv.put_multi(["0", "1", "2"], [b"", b"x", b"yz"])
+    for key, value in [("0", b""), ("1", b"x"), ("2", b"yz")]:
+        view = kv.get(key, copy=False)
+        assert bytes(view) == value and view.readonly
+        del view
+        gc.collect()
+    views = kv.get_multi(["2", "1", "0", "none"], copy=False)
+    assert [None if v is None else bytes(v) for v in views] == [b"yz", b"x", b"", None]
+    del views
+    gc.collect()
+    assert unraisable == []
+
+
+def test_multi_values_of_any_shape_are_their_bytes(kv):
+    values = [
+        np.array([[5]], dtype=np.uint8),  # one byte, two dimensions
+        np.zeros((0, 3), dtype=np.int32),  # no bytes, two dimensions
+        np.array([[1, -2]], dtype=np.int16),
+        memoryview(b"abcd").cast("B", (2, 2)),
+    ]
+    keys = ["one", "none", "ints", "2x2"]
+    assert kv.put_multi(keys, values) == [True] * 4
+    assert kv.get_multi(keys) == [b"\x05", b"", values[2].tobytes(), b"abcd"]
 
 
 def test_get_into(kv):
@@ -454,3 +486,96 @@ def test_threads_share_a_key_space(kv):
         t.join()
     assert not errors
     assert kv.count() == 800
+
+
+# -- argument edges --------------------------------------------------------------------------------
+def test_timeouts_zero_infinite_and_huge(kv):
+    kv.put("here", b"v")
+    with pytest.raises(sheaf.SheafTimeoutError):
+        kv.get("missing", timeout=0)  # zero is a valid timeout: no wait at all
+    with pytest.raises(sheaf.SheafTimeoutError):
+        kv.get_into("missing", bytearray(4), timeout=0)
+    for timeout in (math.inf, 1e30, 2.0**64):  # the C timeout saturates at its maximum
+        assert kv.get("here", timeout=timeout) == b"v"
+        assert kv.get_into("here", bytearray(4), timeout=timeout) == 1
+    for bad in (-0.001, math.nan, -math.inf):
+        with pytest.raises(ValueError):
+            kv.get("here", timeout=bad)
+
+
+def test_an_unbounded_wait_outlasts_its_slices(kv, monkeypatch):
+    # Unbounded WAITs run in slices (so Ctrl-C is seen); with 1 ms slices several run out
+    # before the put, and the get must go on waiting and return the value.
+    monkeypatch.setattr(sheaf.kv, "_WAIT_SLICE_MS", 1)
+
+    def later():
+        time.sleep(0.05)
+        kv.put("late", b"here", Mode.NOTIFY)
+
+    t = threading.Thread(target=later)
+    t.start()
+    try:
+        assert kv.get("late", Mode.WAIT) == b"here"
+    finally:
+        t.join()
+    assert _lib.errslot()[0] == _lib.ffi.NULL
+
+
+def test_counts_and_modes_are_checked_before_the_call(kv):
+    kv.put_multi(["a", "b"], [b"1", b"2"])
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError):
+            kv.list_keys(count=bad)
+    with pytest.raises(ValueError):
+        kv.list_keys(count=-1)
+    assert kv.list_keys(count=np.int64(1)) == [b"a"]
+    for bad in (-1, 1 << 32):
+        with pytest.raises(sheaf.InvalidModeError):
+            kv.get("a", bad)
+        with pytest.raises(sheaf.InvalidModeError):
+            kv.put("a", b"x", bad)
+    with pytest.raises(TypeError):
+        kv.get("a", 1.0)
+
+
+def test_refused_keys_leave_the_error_slot_empty(kv):
+    kv.put("a", b"1")
+    assert kv.put_multi(["a", "b"], [b"x", b"y"], Mode.NEW_ONLY) == [False, True]
+    assert _lib.errslot()[0] == _lib.ffi.NULL
+    assert kv.put_multi(["c", "b"], [b"x", b"z"], Mode.EXIST_ONLY) == [False, True]
+    assert _lib.errslot()[0] == _lib.ffi.NULL
+    assert kv.get_multi(["a", "b", "c"]) == [b"1", b"z", None]
+
+
+def test_values_come_back_as_bytes_unless_asked(kv):
+    kv.put_multi(["a", "b"], [b"1", b""])
+    for values in (kv.get_multi(["a", "b"]), [v for _, v in kv.items()], kv.list_keys()):
+        assert all(type(v) is bytes for v in values), values
+    assert all(type(v) is memoryview for v in kv.get_multi(["a", "b"], copy=False))
+
+
+def test_listing_defaults_start_after_from_key(kv):
+    kv.put_multi(["a", "b", "ab", "ca", "cb"], [b"1", b"2", b"3", b"4", b"5"])
+    assert kv.list_keyvals(from_key="ca") == [(b"cb", b"5")]
+    assert [k for k, _ in kv.items(from_key="ab")] == [b"b", b"ca", b"cb"]
+    assert [k for k, _ in kv.items(from_key="ab", inclusive=True)] == [b"ab", b"b", b"ca", b"cb"]
+    assert list(kv.items(suffix="b", from_key="ab")) == [(b"b", b"2"), (b"cb", b"5")]
+    assert list(kv.keys(suffix="b", from_key="ab", inclusive=True)) == [b"ab", b"b", b"cb"]
+
+
+def test_pages_resume_right_after_the_last_key(kv):
+    keys = [b"a", b"a\x00", b"a\x00\x00", b"aA", b"aXX", b"b"]
+    kv.put_multi(keys, [b""] * len(keys))
+    for page_size in (1, 2, 3):
+        assert list(kv.keys(page_size=page_size)) == keys
+        assert [k for k, _ in kv.items(page_size=page_size)] == keys
+
+
+def test_iteration_reads_one_page_at_a_time(kv):
+    # Not a snapshot: a page read after a put or an erase sees it (one C call per page).
+    kv.put_multi(["a", "b", "c"], [b"1", b"2", b"3"])
+    it = kv.keys(page_size=2)
+    assert [next(it), next(it)] == [b"a", b"b"]
+    kv.put("bb", b"4")
+    kv.erase("c")
+    assert list(it) == [b"bb"]
