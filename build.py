@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import ClassVar, Dict, List, NamedTuple, Optional, Sequence
+from typing import ClassVar, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent
 TARGET = ROOT / "target" / "release"
@@ -511,41 +511,68 @@ def cmd_demo() -> None:
 #: Pinned mutation-testing tool (installed through the registry on first use).
 CARGO_MUTANTS_VERSION = "27.1.0"
 
-#: The commit path: what decides whether acknowledged data is durable, applied once and
-#: readable — commits and re-basing, staging, drops, checksums, verify/reclaim, and the C ABI's
-#: status mapping.
-COMMIT_PATH = [
-    "src/checksum.rs",
-    "src/table/staging.rs",
-    "src/table/verify.rs",
-    "src/verify.rs",
-    "src/store.rs",
-    "src/table/record.rs",
-    "src/ffi/status.rs",
-]
+#: The commit path — what decides whether acknowledged data is durable, applied once and
+#: readable — file by file, with the tests each of its mutants runs: cargo test targets, and the
+#: operations of tests/commit_protocol.rs that touch the file (SHEAF_PROTOCOL_OPS). The scope
+#: goes to the build as well, so a mutant links only the test binaries that run.
+COMMIT_PATH: Dict[str, Tuple[List[str], str]] = {
+    "src/table/commit.rs": (
+        ["--lib", "commit_protocol", "commit_retries", "table", "timeseries"],
+        "write,write_prune,append,update,update_tail,delete,prune,compact,finalize_append,"
+        "delete_staged,snapshot,delete_snapshot,delete_library",
+    ),
+    "src/table/staging.rs": (
+        ["--lib", "commit_protocol", "timeseries"],
+        "stage,finalize_append,finalize_write,finalize_sort,delete_staged,write,append,delete,"
+        "write_prune,delete_library",
+    ),
+    "src/table/versions.rs": (
+        ["--lib", "commit_protocol", "commit_retries", "table", "timeseries"],
+        "write,write_prune,append,delete,prune,compact,snapshot,delete_snapshot",
+    ),
+    "src/table/record.rs": (
+        ["--lib", "commit_protocol", "corruption", "table"],
+        "write,append,update,delete,prune,finalize_append,delete_staged,stage,snapshot,"
+        "write_metadata",
+    ),
+    "src/checksum.rs": (["--lib", "corruption"], "write"),
+    "src/keys.rs": (["--lib"], "write"),
+    "src/error.rs": (["--lib", "ffi"], "write"),
+    "src/store.rs": (
+        ["--lib", "commit_protocol", "kv", "ffi", "storage"],
+        "create_library,delete_library,kv_put,kv_erase,drop_kv,doc_store,doc_update,doc_erase,"
+        "drop_collection,write",
+    ),
+    "src/table/verify.rs": (
+        ["--lib", "commit_protocol", "corruption"],
+        "write,append,finalize_append,stage,snapshot,delete,prune,delete_library",
+    ),
+    "src/verify.rs": (
+        ["--lib", "commit_protocol", "corruption"],
+        "write,append,finalize_append,stage,snapshot,kv_put,doc_store,delete_library,drop_kv,"
+        "drop_collection",
+    ),
+}
 
-#: The tests that exercise the commit path (each mutant runs only these).
-COMMIT_PATH_TESTS = [
-    "--lib",
-    "--test",
-    "commit_protocol",
-    "--test",
-    "corruption",
-    "--test",
-    "table",
-    "--test",
-    "timeseries",
-    "--test",
-    "ffi",
-]
+#: The scope of a file outside the commit path, and of an --in-diff run.
+DEFAULT_MUTANT_TESTS = ["--lib", "commit_protocol", "commit_retries", "corruption", "table", "ffi"]
+
+
+def mutant_scope(tests: List[str]) -> List[str]:
+    """Cargo arguments selecting test targets, each passed with -C so that cargo-mutants uses
+    them for the build and the test run alike."""
+    args: List[str] = []
+    for t in tests:
+        args += ["-C", t if t.startswith("--") else f"--test={t}"]
+    return args
 
 
 def cmd_mutants(files: List[str], in_diff: Optional[str], python: bool = False) -> None:
     """Mutation testing (not part of CI): cargo-mutants over `files` (default: the commit
-    path) or over what changed since `in_diff`, each mutant scoped to the tests that exercise
-    the commit path (or the cargo test arguments in SHEAF_MUTANTS_TESTS, e.g. "--lib --test
-    corruption" for checksum.rs). Results go to build/mutants/; docs/testing.md records the
-    last runs. With `python`, mutmut over the Python package instead (cmd_mutants_python)."""
+    path) or over what changed since `in_diff`, each file's mutants scoped to the tests that
+    exercise it (COMMIT_PATH; SHEAF_MUTANTS_TESTS, e.g. "--lib corruption", overrides).
+    Results go to build/mutants/<file>/; docs/testing.md records the last runs. With `python`,
+    mutmut over the Python package instead (cmd_mutants_python)."""
     if python:
         cmd_mutants_python(files)
         return
@@ -557,7 +584,8 @@ def cmd_mutants(files: List[str], in_diff: Optional[str], python: bool = False) 
     if CARGO_MUTANTS_VERSION not in installed.stdout:
         step(f"installing cargo-mutants {CARGO_MUTANTS_VERSION}")
         cargo("install", "--locked", "cargo-mutants", "--version", CARGO_MUTANTS_VERSION)
-    selection: List[str] = []
+    override = os.environ.get("SHEAF_MUTANTS_TESTS")
+    runs: List[Tuple[str, List[str], List[str], Optional[str]]] = []
     if in_diff:
         diff = out / "in-diff.patch"
         changed = subprocess.run(
@@ -568,35 +596,44 @@ def cmd_mutants(files: List[str], in_diff: Optional[str], python: bool = False) 
             check=True,
         )
         diff.write_text(changed.stdout)
-        selection = ["--in-diff", str(diff)]
+        tests = override.split() if override else DEFAULT_MUTANT_TESTS
+        runs.append(("in-diff", ["--in-diff", str(diff)], tests, None))
     else:
-        for f in files or COMMIT_PATH:
-            selection += ["--file", f]
-    step("cargo-mutants: " + " ".join(selection))
-    # In place: the 15 GB debug target is reused instead of copied (do not edit src/ while it
-    # runs; each mutation is reverted after its test). The unmutated tree must pass first.
-    cmd = [
-        "cargo",
-        "mutants",
-        "--in-place",
-        "--no-shuffle",
-        "-o",
-        str(out),
-        "--features",
-        "failpoints",
-    ]
-    tests = os.environ.get("SHEAF_MUTANTS_TESTS")
-    scope = tests.split() if tests else COMMIT_PATH_TESTS
-    cmd += [*selection, "--", *scope]
-    result = subprocess.run(cmd, cwd=str(ROOT), check=False)
-    # cargo-mutants exits 2 when mutants survive: a finding to read, not a crash of the tool.
-    if result.returncode not in (0, 2, 3):
-        raise SystemExit(f"cargo mutants failed with status {result.returncode}")
-    for name in ("caught.txt", "missed.txt", "timeout.txt", "unviable.txt"):
-        listing = out / "mutants.out" / name
-        count = len(listing.read_text().splitlines()) if listing.exists() else 0
-        print(f"{name[:-4]}: {count}")
-    print(f"survivors: {out / 'mutants.out' / 'missed.txt'}")
+        for f in files or list(COMMIT_PATH):
+            tests, ops = COMMIT_PATH.get(f, (DEFAULT_MUTANT_TESTS, None))
+            name = f.replace("src/", "").replace("/", "-").replace(".rs", "")
+            runs.append((name, ["--file", f], override.split() if override else tests, ops))
+    totals: Dict[str, int] = {}
+    for name, selection, tests, ops in runs:
+        step(f"cargo-mutants {name}: {' '.join(selection)} (tests: {' '.join(tests)})")
+        # In place: the debug target is reused instead of copied (do not edit src/ while it
+        # runs; each mutation is reverted after its test). The unmutated tree must pass first.
+        cmd = [
+            "cargo",
+            "mutants",
+            "--in-place",
+            "--no-shuffle",
+            "-o",
+            str(out / name),
+            "--features",
+            "failpoints",
+            *selection,
+            *mutant_scope(tests),
+        ]
+        env = dict(os.environ)
+        if ops and "SHEAF_PROTOCOL_OPS" not in env:
+            env["SHEAF_PROTOCOL_OPS"] = ops
+        result = subprocess.run(cmd, cwd=str(ROOT), env=env, check=False)
+        # cargo-mutants exits 2 when mutants survive: a finding to read, not a tool crash.
+        if result.returncode not in (0, 2, 3):
+            raise SystemExit(f"cargo mutants failed with status {result.returncode}")
+        for kind in ("caught", "missed", "timeout", "unviable"):
+            listing = out / name / "mutants.out" / f"{kind}.txt"
+            count = len(listing.read_text().splitlines()) if listing.exists() else 0
+            totals[kind] = totals.get(kind, 0) + count
+            print(f"  {kind}: {count}")
+    print("total: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    print(f"survivors: {out}/*/mutants.out/missed.txt")
 
 
 #: mutmut, the Python side of `build.py mutants --python` (3.x; works on the full venv's 3.11).

@@ -176,6 +176,10 @@ mod tests {
         assert_eq!(keys.segment("s", "id"), b"I\0x\0s\0s\0id");
         assert_eq!(keys.staging_of("s"), b"I\0x\0g\0s\0");
         assert_eq!(keys.staged_chunk("s", "c"), b"I\0x\0g\0s\0c");
+        assert_eq!(keys.versions_of_all(), b"I\0x\0v\0");
+        assert_eq!(keys.segments_of_all(), b"I\0x\0s\0");
+        assert_eq!(keys.staging_of_all(), b"I\0x\0g\0");
+        assert_eq!(keys.snapshots(), b"I\0x\0n\0");
         assert_eq!(keys.snapshot("n"), b"I\0x\0n\0n");
         assert_eq!(data_prefix(LIBRARY_DATA, "lib", Some("7")), b"I\x007\0");
         assert_eq!(data_prefix(LIBRARY_DATA, "lib", None), b"T\0lib\0");

@@ -259,3 +259,54 @@ impl Store {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_json_shows_keys_readably() {
+        let mut report = VerifyReport {
+            checked: 3,
+            ..Default::default()
+        };
+        report.problem(b"I\0x\0v\0s\0", "checksum mismatch");
+        report.leftovers.push(Leftover {
+            key: b"I\0x\0s\0s\0seg".to_vec(),
+            kind: LeftoverKind::UnreferencedSegment,
+            written_ns: Some(7),
+        });
+        report.leftovers.push(Leftover {
+            key: b"W\0old\0".to_vec(),
+            kind: LeftoverKind::DroppedData,
+            written_ns: None,
+        });
+        assert_eq!(
+            report.to_json(),
+            r#"{"checked":3,"problems":[{"key":"I/x/v/s/","problem":"checksum mismatch"}],"leftovers":[{"key":"I/x/s/s/seg","kind":"unreferenced_segment","written_ns":7},{"key":"W/old/","kind":"dropped_data","written_ns":null}]}"#
+        );
+    }
+
+    #[test]
+    fn reclaim_options_default_to_a_day_and_refuse_nonsense() {
+        assert_eq!(parse_reclaim_options("").unwrap(), DEFAULT_GRACE);
+        assert_eq!(parse_reclaim_options("{}").unwrap(), DEFAULT_GRACE);
+        assert_eq!(DEFAULT_GRACE, Duration::from_secs(86_400));
+        assert_eq!(
+            parse_reclaim_options(r#"{"grace_seconds": 1.5}"#).unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_reclaim_options(r#"{"grace_seconds": 0}"#).unwrap(),
+            Duration::ZERO
+        );
+        for bad in [
+            r#"{"grace_seconds": -1}"#,
+            r#"{"grace": 1}"#,
+            "[",
+            r#"{"grace_seconds": 1e400}"#,
+        ] {
+            assert!(parse_reclaim_options(bad).is_err(), "{bad}");
+        }
+    }
+}

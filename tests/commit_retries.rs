@@ -207,6 +207,25 @@ fn append_own(lib: &Library) -> sheaf::Result<u64> {
     )
 }
 
+/// Flips a bit in the middle of the last segment of `s` (by key order: v1's tail).
+fn damage_a_segment(raw: &SharedStorage) {
+    let keys = raw
+        .scan(
+            &sheaf::storage::KeyRange::prefix(b""),
+            sheaf::storage::ScanOptions::default(),
+        )
+        .unwrap();
+    let tail_segment = keys
+        .iter()
+        .filter(|e| e.key.windows(3).any(|w| w == b"s\0s"))
+        .max_by_key(|e| e.key.clone())
+        .expect("segments exist");
+    let mut damaged = tail_segment.value.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x40;
+    raw.put(&tail_segment.key, &damaged).unwrap();
+}
+
 #[test]
 fn retry_rules_of_the_commit_loop() {
     let set_retries = |n: i64| sheaf::config::set_int("commit.max_retries", n).unwrap();
@@ -278,24 +297,10 @@ fn retry_rules_of_the_commit_loop() {
     // 6. Real corruption (a damaged segment nobody is racing for) is reported at once: the
     //    chain head is read a handful of times, not once per allowed retry.
     let (raw, hook, lib) = setup();
-    let keys = raw
-        .scan(
-            &sheaf::storage::KeyRange::prefix(b""),
-            sheaf::storage::ScanOptions::default(),
-        )
-        .unwrap();
-    let tail_segment = keys
-        .iter()
-        .filter(|e| e.key.windows(3).any(|w| w == b"s\0s"))
-        .max_by_key(|e| e.key.clone())
-        .expect("segments exist");
-    let mut damaged = tail_segment.value.clone();
-    let middle = damaged.len() / 2;
-    damaged[middle] ^= 0x40;
-    raw.put(&tail_segment.key, &damaged).unwrap();
+    damage_a_segment(&raw);
     hook.steps.lock().clear();
     let err = update_tail(&lib).unwrap_err();
-    let _ = &raw;
+
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
     let scans = hook
         .steps
@@ -304,4 +309,147 @@ fn retry_rules_of_the_commit_loop() {
         .filter(|s| **s == StepKind::Scan)
         .count();
     assert!(scans <= 4, "corruption was retried: {scans} head reads");
+
+    // 7. Compaction whose segment a competitor's pruning write collects: re-based (it then
+    //    compacts the competitor's version), and with no retries allowed a Conflict.
+    let compact = |lib: &Library| lib.compact_data(SYM, Some(6));
+    // Compaction's first read by key after it reads the head is the first segment it
+    // rewrites (occurrences count from the setup, whose open reads the registry).
+    let compact_steps = steps_of(compact);
+    let head_read = compact_steps
+        .iter()
+        .position(|s| *s == StepKind::Scan)
+        .expect("compaction reads the head");
+    let first_segment_read = compact_steps[..head_read]
+        .iter()
+        .filter(|s| **s == StepKind::Get)
+        .count();
+    set_retries(1);
+    let (raw, hook, lib) = setup();
+    hook.before_nth(
+        StepKind::Get,
+        first_segment_read,
+        competing_pruning_write(&raw),
+    );
+    assert_eq!(
+        compact(&lib).unwrap(),
+        3,
+        "compacted the competitor's v2 as v3"
+    );
+    assert_eq!(content(&lib), (0..12).map(|k| (k, 5.0)).collect::<Vec<_>>());
+    set_retries(0);
+    let (raw, hook, lib) = setup();
+    hook.before_nth(
+        StepKind::Get,
+        first_segment_read,
+        competing_pruning_write(&raw),
+    );
+    assert_eq!(compact(&lib).unwrap_err().kind(), ErrorKind::Conflict);
+    set_retries(1000);
+
+    // 8. Compaction over a damaged segment reports Corrupt at once.
+    let (raw, hook, lib) = setup();
+    damage_a_segment(&raw);
+    hook.steps.lock().clear();
+    assert_eq!(compact(&lib).unwrap_err().kind(), ErrorKind::Corrupt);
+    let scans = hook
+        .steps
+        .lock()
+        .iter()
+        .filter(|s| **s == StepKind::Scan)
+        .count();
+    assert!(scans <= 4, "corruption was retried: {scans} head reads");
+
+    // 9. prune_previous_versions racing a delete of one of the versions it prunes: it prunes
+    //    what is left instead of failing.
+    let (raw, hook, lib) = setup();
+    lib.write(SYM, &mut reader(rows(0, 3, 4.0)), None, &indexed())
+        .unwrap(); // v2; v0 and v1 are older
+    let other = plain_library(&raw);
+    hook.steps.lock().clear();
+    hook.before_nth(
+        StepKind::PutIfAbsent,
+        0,
+        Box::new(move || other.delete(SYM, Some(&[0])).unwrap()),
+    );
+    lib.prune_previous_versions(SYM).unwrap();
+    let live: Vec<u64> = lib
+        .list_versions(Some(SYM), None, false)
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(live, vec![2], "only the latest is left");
+
+    // 10. Compaction racing an append that commits before compaction's put: compaction starts
+    //     again from the new latest (it never replaces a version it did not read); one retry
+    //     allowed. Two such races with one retry allowed: Conflict. None allowed: Conflict.
+    set_retries(1);
+    let (raw, hook, lib) = setup();
+    hook.before_nth(StepKind::PutIfAbsent, 0, competing_append(&raw, 100));
+    assert_eq!(
+        compact(&lib).unwrap(),
+        3,
+        "compacted the competitor's v2 as v3"
+    );
+    let got = content(&lib);
+    assert_eq!(got.len(), 14);
+    assert_eq!(&got[12..], &[(100, 9.0), (101, 9.0)]);
+    let (raw, hook, lib) = setup();
+    hook.before_nth(StepKind::PutIfAbsent, 0, competing_append(&raw, 100));
+    hook.before_nth(StepKind::PutIfAbsent, 1, competing_append(&raw, 150));
+    assert_eq!(compact(&lib).unwrap_err().kind(), ErrorKind::Conflict);
+    set_retries(0);
+    let (raw, hook, lib) = setup();
+    hook.before_nth(StepKind::PutIfAbsent, 0, competing_append(&raw, 100));
+    assert_eq!(compact(&lib).unwrap_err().kind(), ErrorKind::Conflict);
+
+    // 11. Two collected-segment races during compaction with one retry allowed: Conflict.
+    set_retries(1);
+    let (raw, hook, lib) = setup();
+    hook.before_nth(
+        StepKind::Get,
+        first_segment_read,
+        competing_pruning_write(&raw),
+    );
+    // The second attempt's first segment read is two reads later: a missing segment is
+    // followed by a read of the library's registry entry (is the library itself gone?).
+    hook.before_nth(
+        StepKind::Get,
+        first_segment_read + 2,
+        competing_pruning_write(&raw),
+    );
+    assert_eq!(compact(&lib).unwrap_err().kind(), ErrorKind::Conflict);
+    set_retries(1000);
+
+    // 12. open_library(create_if_missing) racing a create of the same name: it opens the
+    //     library that won (with the winner's options), never fails with LibraryExists.
+    let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://open-race"));
+    let hook = Arc::new(Inject::default());
+    let hooked = Store::from_storage(
+        "mem://hooked",
+        Arc::new(HookedStorage::new(
+            raw.clone(),
+            hook.clone() as Arc<dyn StepHook>,
+        )),
+    );
+    let winner = LibraryOptions {
+        rows_per_segment: 3,
+        ..Default::default()
+    };
+    let plain = Store::from_storage("mem://plain", raw.clone());
+    let winner_options = winner.clone();
+    hook.before_nth(
+        StepKind::PutIfAbsent,
+        0,
+        Box::new(move || {
+            plain
+                .create_library("racy", winner_options.clone())
+                .unwrap();
+        }),
+    );
+    let opened = hooked
+        .open_library("racy", true, LibraryOptions::default())
+        .unwrap();
+    assert_eq!(opened.options(), &winner);
 }

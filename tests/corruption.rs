@@ -178,3 +178,81 @@ fn every_flipped_byte_in_every_checked_value_is_reported_as_corrupt() {
         );
     }
 }
+
+/// `verify` checks every stored value once: one check per key, except key-value entries and
+/// documents (the caller's bytes, stored unchecked).
+#[test]
+fn verify_checks_every_stored_value_once() {
+    let raw: sheaf::storage::SharedStorage =
+        std::sync::Arc::new(sheaf::storage::MemoryStorage::new("mem://count"));
+    let store = sheaf::Store::from_storage("mem://count", raw.clone());
+    let lib = store
+        .create_library(
+            "lib",
+            sheaf::LibraryOptions {
+                rows_per_segment: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+        "k",
+        arrow_schema::DataType::Int64,
+        false,
+    )]));
+    let batch = |start: i64| {
+        arrow_array::RecordBatch::try_new(
+            schema.clone(),
+            vec![std::sync::Arc::new(
+                arrow_array::Int64Array::from_iter_values(start..start + 5),
+            )],
+        )
+        .unwrap()
+    };
+    let reader = |b: arrow_array::RecordBatch| {
+        arrow_array::RecordBatchIterator::new(vec![Ok(b)].into_iter(), schema.clone())
+    };
+    let indexed = sheaf::WriteOptions {
+        index: Some("k".into()),
+        ..Default::default()
+    };
+    lib.write("a", &mut reader(batch(0)), None, &indexed)
+        .unwrap();
+    lib.snapshot("snap", None, &[], None).unwrap();
+    lib.append(
+        "a",
+        &mut reader(batch(5)),
+        None,
+        &sheaf::WriteOptions::default(),
+    )
+    .unwrap();
+    lib.write("b", &mut reader(batch(0)), None, &indexed)
+        .unwrap();
+    lib.stage("a", &mut reader(batch(10)), Some("k"), true)
+        .unwrap();
+    lib.stage("a", &mut reader(batch(20)), Some("k"), true)
+        .unwrap();
+    // Key spaces and collections: their registry entries are checked, their entries and
+    // documents (the caller's bytes) are not.
+    let space = store.kv("space").unwrap();
+    space.put(b"k1", b"v1", 0).unwrap();
+    space.put(b"k2", b"v2", 0).unwrap();
+    let docs = store.create_collection("docs").unwrap();
+    docs.store_multi(&[b"{}", b"[]", b"1"]).unwrap();
+    let user_values = 5;
+    let keys = raw
+        .scan(
+            &sheaf::storage::KeyRange::prefix(b""),
+            sheaf::storage::ScanOptions::default(),
+        )
+        .unwrap()
+        .len() as u64;
+    let report = store.verify().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(report.leftovers.is_empty());
+    assert_eq!(
+        report.checked,
+        keys - user_values,
+        "one check per stored value"
+    );
+}

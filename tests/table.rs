@@ -819,3 +819,228 @@ fn concurrent_writers_on_one_symbol_lose_nothing() {
         assert_eq!(seen, expected);
     }
 }
+
+/// Listings answer from the chain and the snapshots, each filter with its own effect: a regex
+/// keeps only matching names, `has_symbol` tells missing symbols, versions and snapshots from
+/// present ones (and lets other errors through), and a snapshot filter shows only what that
+/// snapshot holds.
+#[test]
+fn listings_filter_by_pattern_existence_and_snapshot() {
+    for (store, _dir) in stores() {
+        let lib = store
+            .create_library("listing", LibraryOptions::default())
+            .unwrap();
+        let indexed = WriteOptions {
+            index: Some("ts".into()),
+            ..Default::default()
+        };
+        for name in ["alpha", "beta", "alphabet"] {
+            lib.write(name, &mut reader(vec![series(0, 3)]), None, &indexed)
+                .unwrap();
+        }
+        lib.snapshot("first", None, &[], None).unwrap();
+        lib.write("alpha", &mut reader(vec![series(0, 4)]), None, &indexed)
+            .unwrap();
+        lib.snapshot("second", None, &["beta".to_string()], None)
+            .unwrap();
+
+        let matching = |p: &str| lib.list_symbols_matching(None, Some(p)).unwrap();
+        assert_eq!(matching("^alpha"), vec!["alpha", "alphabet"]);
+        assert_eq!(matching("et$"), vec!["alphabet"]);
+        assert_eq!(matching("a.*a"), vec!["alpha", "alphabet"]);
+        assert_eq!(
+            lib.list_symbols_matching(None, None).unwrap(),
+            vec!["alpha", "alphabet", "beta"]
+        );
+        assert_eq!(
+            lib.list_symbols_matching(Some("second"), Some("alpha"))
+                .unwrap(),
+            vec!["alpha", "alphabet"]
+        );
+        let bad = lib.list_symbols_matching(None, Some("(")).unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::InvalidArgument);
+
+        assert!(lib.has_symbol("alpha", &AsOf::Latest).unwrap());
+        assert!(lib.has_symbol("alpha", &AsOf::Version(0)).unwrap());
+        assert!(!lib.has_symbol("gamma", &AsOf::Latest).unwrap());
+        assert!(!lib.has_symbol("alpha", &AsOf::Version(7)).unwrap());
+        assert!(!lib
+            .has_symbol("alpha", &AsOf::Snapshot("none".into()))
+            .unwrap());
+        assert!(lib
+            .has_symbol("beta", &AsOf::Snapshot("first".into()))
+            .unwrap());
+        assert_eq!(
+            lib.has_symbol("", &AsOf::Latest).unwrap_err().kind(),
+            ErrorKind::InvalidName
+        );
+        lib.close();
+        assert_eq!(
+            lib.has_symbol("alpha", &AsOf::Latest).unwrap_err().kind(),
+            ErrorKind::Closed
+        );
+        let lib = store
+            .open_library("listing", false, LibraryOptions::default())
+            .unwrap();
+
+        // alpha: v0 held by "first", v1 (latest) by "second".
+        let all = lib.list_versions(Some("alpha"), None, false).unwrap();
+        let shown: Vec<(u64, Vec<String>)> = all
+            .iter()
+            .map(|v| (v.version, v.snapshots.clone()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                (1, vec!["second".to_string()]),
+                (0, vec!["first".to_string()])
+            ]
+        );
+        let in_first = lib
+            .list_versions(Some("alpha"), Some("first"), false)
+            .unwrap();
+        assert_eq!(
+            in_first.iter().map(|v| v.version).collect::<Vec<_>>(),
+            vec![0]
+        );
+        let in_second = lib.list_versions(None, Some("second"), false).unwrap();
+        let mut pairs: Vec<(String, u64)> = in_second
+            .iter()
+            .map(|v| (v.symbol.clone(), v.version))
+            .collect();
+        pairs.sort();
+        assert_eq!(
+            pairs,
+            vec![("alpha".to_string(), 1), ("alphabet".to_string(), 0)]
+        );
+        assert_eq!(
+            lib.list_versions(None, Some("third"), false)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::NoSuchSnapshot
+        );
+    }
+}
+
+/// Library options are checked and shown as given; a store says where it came from and whether
+/// it is closed; open_library creates only when asked, with the options asked for.
+#[test]
+fn store_and_library_options() {
+    let store = Store::open("mem://options-test").unwrap();
+    assert_eq!(store.uri(), "mem://options-test");
+    for bad in [0u64, (1 << 31) + 1] {
+        let options = LibraryOptions {
+            rows_per_segment: bad,
+            ..Default::default()
+        };
+        let err = store.create_library("bad", options).err().expect("refused");
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
+        let text = format!("{{\"rows_per_segment\": {bad}}}");
+        assert_eq!(
+            LibraryOptions::from_json(&text).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+    let largest = LibraryOptions {
+        rows_per_segment: 1 << 31,
+        ..Default::default()
+    };
+    store.create_library("largest", largest.clone()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&largest.to_json()).unwrap();
+    assert_eq!(json["rows_per_segment"], 1u64 << 31);
+    assert_eq!(json["compression"], "lz4");
+    assert_eq!(json["prune_previous_versions"], false);
+    assert_eq!(json["dynamic_schema"], false);
+    assert_eq!(
+        LibraryOptions::from_json(&largest.to_json()).unwrap(),
+        largest
+    );
+
+    let asked = LibraryOptions {
+        rows_per_segment: 7,
+        dynamic_schema: true,
+        ..Default::default()
+    };
+    let err = store
+        .open_library("made", false, asked.clone())
+        .err()
+        .expect("missing");
+    assert_eq!(err.kind(), ErrorKind::NoSuchLibrary);
+    assert!(!store.has_library("made").unwrap());
+    let made = store.open_library("made", true, asked.clone()).unwrap();
+    assert_eq!(made.options(), &asked);
+    let again = store
+        .open_library("made", true, LibraryOptions::default())
+        .unwrap();
+    assert_eq!(
+        again.options(),
+        &asked,
+        "an existing library keeps its options"
+    );
+
+    assert!(!store.is_closed());
+    store.close();
+    assert!(store.is_closed());
+    assert_eq!(
+        store.has_library("made").unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+}
+
+/// A handle to a deleted library refuses to write instead of writing where nobody will look,
+/// also after the name is created again; a closed handle fails a batch as a whole; a handle
+/// knows its name and counts the segments its reads load.
+#[test]
+fn stale_and_closed_library_handles() {
+    for (store, _dir) in stores() {
+        let options = LibraryOptions {
+            rows_per_segment: 4,
+            ..Default::default()
+        };
+        let lib = store.create_library("h", options.clone()).unwrap();
+        assert_eq!(lib.name(), "h");
+        let indexed = WriteOptions {
+            index: Some("ts".into()),
+            ..Default::default()
+        };
+        lib.write("s", &mut reader(vec![series(0, 12)]), None, &indexed)
+            .unwrap();
+        assert_eq!(lib.segments_loaded(), 0);
+        let (_, batches) = read_all(&lib, "s", AsOf::Latest);
+        assert_eq!(concat(&batches).num_rows(), 12);
+        assert_eq!(lib.segments_loaded(), 3, "12 rows in segments of 4");
+
+        assert!(store.delete_library("h").unwrap());
+        let err = lib
+            .write("s", &mut reader(vec![series(0, 2)]), None, &indexed)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NoSuchLibrary, "{err}");
+        let fresh = store.create_library("h", options.clone()).unwrap();
+        let err = lib
+            .append(
+                "s",
+                &mut reader(vec![series(100, 2)]),
+                None,
+                &WriteOptions::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NoSuchLibrary, "{err}");
+        assert!(
+            fresh.list_symbols(None).unwrap().is_empty(),
+            "nothing leaked in"
+        );
+
+        fresh.close();
+        let mut data = reader(vec![series(0, 2)]);
+        let items = vec![sheaf::table::WriteItem {
+            symbol: "t".into(),
+            data: &mut data,
+            metadata: None,
+            options: indexed.clone(),
+        }];
+        let err = fresh
+            .write_batch(items, sheaf::table::BatchWriteMode::Write)
+            .expect_err("a closed handle fails the batch as a whole");
+        assert_eq!(err.kind(), ErrorKind::Closed);
+    }
+}

@@ -285,11 +285,20 @@ impl Library {
             })();
             if let Err(e) = rewritten {
                 writer.abandon();
+                // A segment collected by a racing delete or pruning write: a lost race (as in
+                // the commit loop), re-based within the same budget, never reported as Corrupt.
                 if e.kind() == ErrorKind::Corrupt
-                    && attempts < crate::config::max_commit_retries()
                     && self.head_moved(&storage, symbol, head.number + 1)?
                 {
                     attempts += 1;
+                    if attempts > crate::config::max_commit_retries() {
+                        return Err(Error::new(
+                            ErrorKind::Conflict,
+                            format!(
+                                "'{symbol}' kept changing during compaction (commit.max_retries)"
+                            ),
+                        ));
+                    }
                     continue;
                 }
                 return Err(e);
