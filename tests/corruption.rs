@@ -256,3 +256,32 @@ fn verify_checks_every_stored_value_once() {
         "one check per stored value"
     );
 }
+
+/// A damaged version record makes `has_symbol` fail with `Corrupt`, never answer "no such
+/// symbol" (which would invite a caller to write over it).
+#[test]
+fn has_symbol_reports_damage_instead_of_absence() {
+    let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://has"));
+    let store = Store::from_storage("mem://has", raw.clone());
+    let lib = store
+        .create_library("lib", LibraryOptions::default())
+        .unwrap();
+    let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+    let batch =
+        RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
+    let mut data = RecordBatchIterator::new(vec![Ok(batch)].into_iter(), schema);
+    lib.write("a", &mut data, None, &WriteOptions::default())
+        .unwrap();
+    let record = raw
+        .scan(&KeyRange::prefix(b""), ScanOptions::default())
+        .unwrap()
+        .into_iter()
+        .find(|e| e.key.windows(4).any(|w| w == b"v\0a\0"))
+        .expect("the version record");
+    let mut damaged = record.value.clone();
+    damaged[10] ^= 0x01;
+    raw.put(&record.key, &damaged).unwrap();
+    let err = lib.has_symbol("a", &AsOf::Latest).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(!lib.has_symbol("b", &AsOf::Latest).unwrap());
+}

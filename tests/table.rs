@@ -935,6 +935,15 @@ fn store_and_library_options() {
         };
         let err = store.create_library("bad", options).err().expect("refused");
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
+        let bad_options = LibraryOptions {
+            rows_per_segment: bad,
+            ..Default::default()
+        };
+        let err = store
+            .open_library("bad", true, bad_options)
+            .err()
+            .expect("refused, not retried");
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
         let text = format!("{{\"rows_per_segment\": {bad}}}");
         assert_eq!(
             LibraryOptions::from_json(&text).unwrap_err().kind(),
