@@ -71,16 +71,16 @@ def test_nat_is_an_error_as_a_point_and_open_as_a_bound():
     with pytest.raises(ValueError, match="as_of"):
         _options.as_of_value(nat)
     with pytest.raises(ValueError, match="NaT"):
-        _options.to_ns(np.datetime64("NaT"), "x")
+        _options.to_ns(np.datetime64("NaT", "ns"), "x")
     assert _options.date_range_value((nat, nat)) == [None, None]
     assert _options.date_range_value((None, np.datetime64(3, "ns"))) == [None, {"ns": 3}]
 
 
 def test_range_errors_name_the_bad_end():
     with pytest.raises(ValueError, match="date_range start"):
-        _options.date_range_value((np.datetime64("NaT"), None))
+        _options.date_range_value((np.datetime64("NaT", "ns"), None))
     with pytest.raises(ValueError, match="date_range end"):
-        _options.date_range_value((None, np.datetime64("NaT")))
+        _options.date_range_value((None, np.datetime64("NaT", "ns")))
     with pytest.raises(TypeError, match="date_range end"):
         _options.date_range_value((None, "tomorrow"))
 
