@@ -3,8 +3,8 @@
 
 use std::ffi::c_char;
 
-use super::kv::store_of;
 use super::packed::{ids_arg, out_slice, pack, sizes_bytes, unpack};
+use super::store::store_ref;
 use super::{
     bytes_arg, bytes_out, free_handle, guard, handle_ref, json_out, register_handle, require_out,
     str_arg, write_out, SheafBytes, SheafError, SheafStatus, SheafStore,
@@ -34,7 +34,7 @@ pub extern "C" fn sheaf_collection_create(
 ) -> SheafStatus {
     guard(err, || {
         require_out(out, "out")?;
-        let collection = store_of(store)?.create_collection(str_arg(name, name_len, "name")?)?;
+        let collection = store_ref(store)?.create_collection(str_arg(name, name_len, "name")?)?;
         write_out(
             out,
             "out",
@@ -56,7 +56,7 @@ pub extern "C" fn sheaf_collection_open(
 ) -> SheafStatus {
     guard(err, || {
         require_out(out, "out")?;
-        let collection = store_of(store)?.open_collection(str_arg(name, name_len, "name")?)?;
+        let collection = store_ref(store)?.open_collection(str_arg(name, name_len, "name")?)?;
         write_out(
             out,
             "out",
@@ -76,7 +76,7 @@ pub extern "C" fn sheaf_collection_drop(
     err: *mut *mut SheafError,
 ) -> SheafStatus {
     guard(err, || {
-        store_of(store)?.drop_collection(str_arg(name, name_len, "name")?)
+        store_ref(store)?.drop_collection(str_arg(name, name_len, "name")?)
     })
 }
 
@@ -93,7 +93,7 @@ pub extern "C" fn sheaf_collection_exists(
 ) -> SheafStatus {
     guard(err, || {
         require_out(out, "out")?;
-        let exists = store_of(store)?.collection_exists(str_arg(name, name_len, "name")?)?;
+        let exists = store_ref(store)?.collection_exists(str_arg(name, name_len, "name")?)?;
         write_out(out, "out", exists)
     })
 }
@@ -109,7 +109,7 @@ pub extern "C" fn sheaf_collection_list(
 ) -> SheafStatus {
     guard(err, || {
         require_out(out_json, "out_json")?;
-        json_out(out_json, "out_json", &store_of(store)?.list_collections()?)
+        json_out(out_json, "out_json", &store_ref(store)?.list_collections()?)
     })
 }
 

@@ -9,6 +9,7 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use super::packed::{out_slice, pack, sizes_bytes, unpack};
+use super::store::store_ref;
 use super::{
     bytes_arg, bytes_out, free_handle, guard, handle_ref, json_out, register_handle, require_out,
     str_arg, write_out, SheafBytes, SheafError, SheafStatus, SheafStore,
@@ -56,10 +57,6 @@ fn kv_ref<'a>(kv: *const SheafKeySpace) -> Result<&'a KeySpace> {
     Ok(&handle_ref(kv, "key space")?.kv)
 }
 
-pub(super) fn store_of<'a>(store: *const SheafStore) -> Result<&'a crate::store::Store> {
-    super::store::store_ref(store)
-}
-
 /// Opens the key space `name` of a store, creating it on first use. Free with `sheaf_kv_free`.
 ///
 /// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED.
@@ -73,7 +70,7 @@ pub extern "C" fn sheaf_kv_open(
 ) -> SheafStatus {
     guard(err, || {
         require_out(out, "out")?;
-        let kv = store_of(store)?.kv(str_arg(name, name_len, "name")?)?;
+        let kv = store_ref(store)?.kv(str_arg(name, name_len, "name")?)?;
         write_out(out, "out", register_handle(Box::new(SheafKeySpace { kv })))
     })
 }
@@ -89,7 +86,7 @@ pub extern "C" fn sheaf_kv_list_spaces(
 ) -> SheafStatus {
     guard(err, || {
         require_out(out_json, "out_json")?;
-        json_out(out_json, "out_json", &store_of(store)?.list_kv()?)
+        json_out(out_json, "out_json", &store_ref(store)?.list_kv()?)
     })
 }
 
@@ -105,7 +102,7 @@ pub extern "C" fn sheaf_kv_drop(
     err: *mut *mut SheafError,
 ) -> SheafStatus {
     guard(err, || {
-        let existed = store_of(store)?.drop_kv(str_arg(name, name_len, "name")?)?;
+        let existed = store_ref(store)?.drop_kv(str_arg(name, name_len, "name")?)?;
         if !out_existed.is_null() {
             write_out(out_existed, "out_existed", existed)?;
         }

@@ -50,6 +50,25 @@ pub(super) fn data_record(
     }
 }
 
+/// Spends one retry of `commit.max_retries` on the `attempt`-th lost race of a commit to
+/// `symbol`. Every lost race, whichever way it was lost (a taken version number, a segment
+/// collected under the reader), spends from the same budget; past it the caller gets
+/// `Conflict`, never the error the race happened to surface as.
+pub(super) fn lost_race(symbol: &str, attempt: u64, how: &str) -> Result<()> {
+    log(LogLevel::Debug, || {
+        format!("commit of '{symbol}' {how}; re-basing (attempt {attempt})")
+    });
+    if attempt > crate::config::max_commit_retries() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "gave up committing '{symbol}' after {attempt} lost races (commit.max_retries)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Row counts and index facts of a segment list.
 pub(super) fn summarize(segments: &[SegmentRef]) -> (u64, Option<i64>) {
     (
@@ -125,25 +144,7 @@ impl Library {
         symbol: &str,
         mut make: impl FnMut(Option<&Head>, u64) -> Result<Record>,
     ) -> Result<(u64, Record)> {
-        let max_retries = crate::config::max_commit_retries();
         let mut attempt = 0u64;
-        // Every lost race, whichever way it was lost, spends one retry; past the budget the
-        // caller gets `Conflict`, never the error the race happened to surface as.
-        let lost_race = |attempt: u64, how: &str| -> Result<()> {
-            log(LogLevel::Debug, || {
-                format!("commit of '{symbol}' {how}; re-basing (attempt {attempt})")
-            });
-            if attempt > max_retries {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "gave up committing '{symbol}' after {attempt} lost races \
-                         (commit.max_retries)"
-                    ),
-                ));
-            }
-            Ok(())
-        };
         loop {
             let head = self.head(storage, symbol)?;
             let next = head.as_ref().map_or(0, |h| h.number + 1);
@@ -156,7 +157,7 @@ impl Library {
                         && self.head_moved(storage, symbol, next)? =>
                 {
                     attempt += 1;
-                    lost_race(attempt, "found a segment of its base collected")?;
+                    lost_race(symbol, attempt, "found a segment of its base collected")?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -166,7 +167,7 @@ impl Library {
                 return Ok((next, record));
             }
             attempt += 1;
-            lost_race(attempt, &format!("v{next} lost a race"))?;
+            lost_race(symbol, attempt, &format!("v{next} lost a race"))?;
             std::thread::yield_now();
         }
     }

@@ -67,16 +67,10 @@ fn consumed_concurrently(symbol: &str) -> Error {
 }
 
 impl Library {
-    fn staging_of(&self, symbol: &str) -> Vec<u8> {
-        self.keys().staging_of(symbol)
-    }
-
     fn staged_chunks(&self, storage: &SharedStorage, symbol: &str) -> Result<Vec<Chunk>> {
-        let entries = storage.scan(
-            &KeyRange::prefix(&self.staging_of(symbol)),
-            ScanOptions::default(),
-        )?;
-        let prefix_len = self.staging_of(symbol).len();
+        let prefix = self.keys().staging_of(symbol);
+        let entries = storage.scan(&KeyRange::prefix(&prefix), ScanOptions::default())?;
+        let prefix_len = prefix.len();
         entries
             .into_iter()
             .map(|e| {

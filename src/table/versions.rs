@@ -1,7 +1,7 @@
 //! Operations on a symbol's chain as a whole: listing symbols and versions, deleting versions
 //! (a tombstone commit, then garbage collection), pruning, and compaction.
 
-use super::commit::no_such_symbol;
+use super::commit::{lost_race, no_such_symbol};
 use super::options::AsOf;
 use super::record::{live, now_ns, Record, RecordHeader, RecordKind};
 use super::results::VersionInfo;
@@ -291,14 +291,11 @@ impl Library {
                     && self.head_moved(&storage, symbol, head.number + 1)?
                 {
                     attempts += 1;
-                    if attempts > crate::config::max_commit_retries() {
-                        return Err(Error::new(
-                            ErrorKind::Conflict,
-                            format!(
-                                "'{symbol}' kept changing during compaction (commit.max_retries)"
-                            ),
-                        ));
-                    }
+                    lost_race(
+                        symbol,
+                        attempts,
+                        "found a segment collected during compaction",
+                    )?;
                     continue;
                 }
                 return Err(e);
