@@ -5,7 +5,14 @@ from __future__ import annotations
 import statistics
 from typing import Any, Dict, List, Optional, Tuple
 
-ENGINE_NAMES = {"sheaf": "Sheaf", "arcticdb": "ArcticDB", "parquet": "Parquet", "ipc": "Arrow IPC"}
+ENGINE_NAMES = {
+    "sheaf": "Sheaf",
+    "arcticdb": "ArcticDB",
+    "parquet": "Parquet",
+    "ipc": "Arrow IPC",
+    "floor_copy": "memcpy floor",
+    "floor_lz4": "LZ4 floor",
+}
 STEP_NAMES = {
     "write": "write (from pandas)",
     "read_pandas": "full read → pandas",

@@ -43,6 +43,9 @@ STEP_TIMEOUT = 45 * 60
 SECOND = 1_000_000_000
 
 TABLE_ENGINES = ["sheaf", "arcticdb", "parquet", "ipc"]
+# The machine's floor for each step (tables_worker.FloorEngine): not for the filter steps.
+FLOOR_ENGINES = ["floor_copy", "floor_lz4"]
+FLOOR_OPS = ["write", "read_pandas", "read_arrow", "append", "date_range", "two_cols"]
 TABLE_OPS = [
     "write",
     "read_pandas",
@@ -289,9 +292,10 @@ class Runner:
             append = datagen.ensure(self.workdir, "floats_append", n)
             start = datagen.START_NS + int(n * 0.4) * SECOND
             date_range = [start, start + (datagen.APPEND_ROWS - 1) * SECOND]
-            stores = {e: os.path.join(self.workdir, "tables", f"{e}-{n}") for e in TABLE_ENGINES}
+            engines = TABLE_ENGINES + FLOOR_ENGINES
+            stores = {e: os.path.join(self.workdir, "tables", f"{e}-{n}") for e in engines}
             print(f"\n== tables, {label} rows x 10 float64", flush=True)
-            for engine in TABLE_ENGINES:
+            for engine in engines:
                 spec: Dict[str, Any] = {
                     "engine": engine,
                     "op": "prepare",
@@ -305,6 +309,8 @@ class Runner:
             for op in TABLE_OPS:
                 plan = self.plan.table_reps(n, op)
                 variants = list(TABLE_ENGINES)
+                if op in FLOOR_OPS:
+                    variants += FLOOR_ENGINES
                 if op in DIAG_OPS:
                     variants.insert(1, "sheaf_malloc")
                 runs: Dict[str, List[Dict[str, Any]]] = {v: [] for v in variants}
@@ -345,7 +351,7 @@ class Runner:
                     if got:
                         out.setdefault(op, {})[variant] = merge_rounds(got)
                 self.save()
-            for engine in TABLE_ENGINES:
+            for engine in engines:
                 shutil.rmtree(stores[engine], ignore_errors=True)
             self.sizes(n)
 

@@ -557,8 +557,11 @@ SheafStatus sheaf_store_reclaim(const struct SheafStore *store, const char *opti
 // Errors: SHEAF_ERR_CLOSED.
 SheafStatus sheaf_library_describe(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
 
-// Counters of this library handle as JSON: `{"segments_loaded": N}` — how many stored segments
-// reads through it have loaded (date_range reads load only overlapping ones).
+// Counters of this library handle as JSON: `{"segments_loaded": N, "bytes_decoded": B,
+// "reads_assembled_in_place": R}` — how many stored segments reads through it have loaded
+// (date_range reads load only overlapping ones), how many bytes of column data they decoded (a
+// read of some columns decodes only those), and how many contiguous reads had every column
+// decompressed straight into place.
 //
 // Errors: SHEAF_ERR_CLOSED.
 SheafStatus sheaf_library_stats(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
@@ -662,7 +665,10 @@ SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const
 // range overlaps it are loaded; `row_range` has Python slice semantics (end exclusive,
 // negatives from the end, null = open; head/tail are row ranges) and cannot be combined with
 // `date_range`; `columns` selects and orders columns (unknown name: `SHEAF_ERR_SCHEMA`), the
-// index column always comes along (first unless listed), `[]` returns only the index. `*out_info` (may be
+// index column always comes along (first unless listed), `[]` returns only the index;
+// `"contiguous": true` (without a query) makes the stream one batch with one buffer per column,
+// each stored buffer decompressed straight into its place (for callers that collect the whole
+// result; the default streams a batch per segment). `*out_info` (may be
 // NULL) receives the version info JSON; `*out_metadata` (may be NULL) the metadata bytes, or
 // `{NULL, 0}` when there are none (`has_metadata` in the info tells none from empty).
 //

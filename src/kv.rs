@@ -371,7 +371,7 @@ impl KeySpace {
         check_mode("get", m, mode::CONSUME | mode::WAIT)?;
         let storage = self.storage()?;
         let full = self.key(key);
-        let deadline = Instant::now() + timeout;
+        let mut deadline = None;
         loop {
             let mut out = None;
             if m & mode::CONSUME != 0 {
@@ -383,13 +383,18 @@ impl KeySpace {
                     }
                     Ok(())
                 })?;
-            } else if let Some(v) = storage.get(&full)? {
-                out = Some(use_value(&v)?);
+            } else {
+                // Straight from the storage's own bytes: no copy besides the caller's.
+                storage.with_value(&full, &mut |v| {
+                    out = v.map(&mut use_value).transpose()?;
+                    Ok(())
+                })?;
             }
             if out.is_some() || m & mode::WAIT == 0 {
                 return Ok(out);
             }
             let now = Instant::now();
+            let deadline = *deadline.get_or_insert(now + timeout);
             if now >= deadline {
                 return Err(Error::new(
                     ErrorKind::Timeout,

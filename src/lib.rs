@@ -11,6 +11,12 @@
 //! - [`kv`] — key spaces with Yokan's modes; [`collection`] — JSON document collections.
 //! - [`ffi`] — the C ABI (`include/sheaf.h`): argument checks and translation only.
 
+mod allocator;
+
+/// See [`allocator`]: mimalloc, or malloc under `SHEAF_SYSTEM_ALLOCATOR`.
+#[global_allocator]
+static ALLOCATOR: allocator::SheafAllocator = allocator::SheafAllocator;
+
 pub mod checksum;
 pub mod collection;
 pub mod config;

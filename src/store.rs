@@ -9,7 +9,7 @@
 //! `reclaim`), never data a re-created library of the same name could see. Libraries created
 //! before incarnations existed have none and keep their data under their name.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -348,8 +348,8 @@ pub(crate) struct LibraryInner {
     pub(crate) prefix: Vec<u8>,
     incarnation: Option<String>,
     closed: AtomicBool,
-    /// Segments loaded by reads through this handle (observability, and proof of pruning).
-    pub(crate) segment_loads: Arc<AtomicU64>,
+    /// What reads through this handle loaded (observability, and proof of pruning).
+    pub(crate) read_counters: Arc<crate::table::reader::ReadCounters>,
 }
 
 impl Library {
@@ -367,7 +367,7 @@ impl Library {
                 prefix: library_data_prefix(name, incarnation.as_deref()),
                 incarnation,
                 closed: AtomicBool::new(false),
-                segment_loads: Arc::new(AtomicU64::new(0)),
+                read_counters: Arc::default(),
             }),
         }
     }
@@ -389,7 +389,25 @@ impl Library {
 
     /// How many segments reads through this handle have loaded so far.
     pub fn segments_loaded(&self) -> u64 {
-        self.inner.segment_loads.load(Ordering::Relaxed)
+        self.inner.read_counters.segments.load(Ordering::Relaxed)
+    }
+
+    /// How many bytes of column data reads through this handle have decoded (decompressed, or
+    /// copied when stored raw): a read of some columns decodes only those.
+    pub fn bytes_decoded(&self) -> u64 {
+        self.inner
+            .read_counters
+            .bytes_decoded
+            .load(Ordering::Relaxed)
+    }
+
+    /// How many contiguous reads through this handle had every column decompressed straight
+    /// into place (fixed-width columns; see `ReadOptions::contiguous`).
+    pub fn reads_assembled_in_place(&self) -> u64 {
+        self.inner
+            .read_counters
+            .assembled_in_place
+            .load(Ordering::Relaxed)
     }
 
     /// Closes this handle (and its clones). Idempotent.

@@ -86,6 +86,14 @@ fn read_everything(raw: &SharedStorage) -> sheaf::Result<usize> {
         for b in r.reader {
             rows += b.map_err(stream_error)?.num_rows();
         }
+        // The same version assembled in place (decoded from the stored bytes directly).
+        let whole = ReadOptions {
+            contiguous: true,
+            ..ReadOptions::as_of(AsOf::Version(v.version as i64))
+        };
+        for b in lib.read("s", &whole)?.reader {
+            b.map_err(stream_error)?;
+        }
     }
     for s in lib.list_snapshots()? {
         lib.read_snapshot_metadata(&s.name)?;

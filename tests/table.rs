@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::StringDictionaryBuilder;
+use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
 use arrow_array::*;
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
@@ -1051,5 +1052,338 @@ fn stale_and_closed_library_handles() {
             .write_batch(items, sheaf::table::BatchWriteMode::Write)
             .expect_err("a closed handle fails the batch as a whole");
         assert_eq!(err.kind(), ErrorKind::Closed);
+    }
+}
+
+/// A read with `contiguous`: one batch (one buffer per column).
+fn read_contiguous(lib: &sheaf::Library, symbol: &str, options: &ReadOptions) -> RecordBatch {
+    let options = ReadOptions {
+        contiguous: true,
+        ..options.clone()
+    };
+    let batches = lib
+        .read(symbol, &options)
+        .unwrap()
+        .reader
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    assert!(batches.len() <= 1, "a contiguous read is one batch");
+    batches.into_iter().next().unwrap_or_else(|| {
+        RecordBatch::new_empty(lib.read(symbol, &options).unwrap().reader.schema())
+    })
+}
+
+fn read_streamed(lib: &sheaf::Library, symbol: &str, options: &ReadOptions) -> RecordBatch {
+    let r = lib.read(symbol, options).unwrap();
+    let schema = r.reader.schema();
+    let batches = r.reader.collect::<Result<Vec<_>, _>>().unwrap();
+    arrow_select::concat::concat_batches(&schema, &batches).unwrap()
+}
+
+/// Fixed-width columns only (what a contiguous read assembles in place), with nulls, over a
+/// sorted index: `n` rows from `start`.
+fn fixed_width_batch(start: i64, n: usize) -> RecordBatch {
+    let ts: Vec<i64> = (0..n as i64).map(|i| (start + i) * 1_000).collect();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("ts", Arc::new(TimestampMicrosecondArray::from(ts))),
+        (
+            "f",
+            Arc::new(Float64Array::from_iter((0..n).map(|i| {
+                (i % 5 != 2).then_some((start + i as i64) as f64 * 0.25)
+            }))),
+        ),
+        (
+            "i",
+            Arc::new(Int32Array::from_iter_values(
+                (0..n as i32).map(|i| i.wrapping_mul(7919) - 13),
+            )),
+        ),
+        (
+            "u",
+            Arc::new(UInt8Array::from_iter(
+                (0..n).map(|i| (i % 3 != 0).then_some(i as u8)),
+            )),
+        ),
+        (
+            "dec",
+            Arc::new(
+                Decimal128Array::from_iter((0..n as i128).map(|i| Some(i * 1_000_001 - 5)))
+                    .with_precision_and_scale(20, 3)
+                    .unwrap(),
+            ),
+        ),
+        (
+            "d",
+            Arc::new(Date32Array::from_iter(
+                (0..n as i32).map(|i| (i % 4 != 1).then_some(18_000 + i)),
+            )),
+        ),
+    ];
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), *n != "ts"))
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn contiguous_reads_return_what_streamed_reads_return() {
+    for (store, _dir) in stores() {
+        for compression in ["lz4", "zstd", "none"] {
+            let options = LibraryOptions::from_json(&format!(
+                "{{\"compression\": \"{compression}\", \"rows_per_segment\": 7, \"dynamic_schema\": true}}"
+            ))
+            .unwrap();
+            let lib = store
+                .create_library(&format!("contiguous-{compression}"), options)
+                .unwrap();
+            let indexed = WriteOptions {
+                index: Some("ts".into()),
+                ..Default::default()
+            };
+            // Fixed-width columns: assembled in place. 40 rows = 6 segments of 7 and one of 5.
+            lib.write(
+                "fixed",
+                &mut reader(vec![fixed_width_batch(0, 25), fixed_width_batch(25, 15)]),
+                None,
+                &indexed,
+            )
+            .unwrap();
+            let ts = |i: i64| sheaf::table::IndexBound::Raw(i * 1_000);
+            let range = |a: Option<i64>, b: Option<i64>| ReadOptions {
+                date_range: Some(sheaf::table::DateRange {
+                    start: a.map(ts),
+                    end: b.map(ts),
+                }),
+                ..Default::default()
+            };
+            let cases = vec![
+                ReadOptions::default(),
+                ReadOptions {
+                    columns: Some(vec!["dec".into(), "f".into()]),
+                    ..Default::default()
+                },
+                ReadOptions {
+                    row_range: Some((Some(3), Some(-4))),
+                    ..Default::default()
+                },
+                ReadOptions {
+                    row_range: Some((Some(9), Some(10))),
+                    ..Default::default()
+                },
+                ReadOptions {
+                    row_range: Some((Some(30), Some(30))),
+                    ..Default::default()
+                },
+                range(Some(5), Some(23)),
+                range(Some(8), Some(8)),
+                range(None, Some(3)),
+                range(Some(36), None),
+                range(Some(100), None),
+            ];
+            for options in &cases {
+                let want = read_streamed(&lib, "fixed", options);
+                let in_place = lib.reads_assembled_in_place();
+                let got = read_contiguous(&lib, "fixed", options);
+                assert_eq!(got, want, "{compression} {options:?}");
+                assert_eq!(lib.reads_assembled_in_place(), in_place + 1, "{options:?}");
+                for column in got.columns() {
+                    assert_eq!(column.to_data().buffers().len(), 1);
+                }
+            }
+            assert_eq!(
+                read_contiguous(&lib, "fixed", &range(Some(5), Some(23))).num_rows(),
+                19
+            );
+            // A column added later (older segments lack it): the general path, same answer.
+            let mut wider = fixed_width_batch(40, 10);
+            let extra: ArrayRef = Arc::new(Int64Array::from_iter_values(0..10));
+            let mut fields = wider.schema().fields().to_vec();
+            fields.push(Arc::new(Field::new("extra", DataType::Int64, true)));
+            let mut columns = wider.columns().to_vec();
+            columns.push(extra);
+            wider = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+            lib.append("fixed", &mut reader(vec![wider]), None, &indexed)
+                .unwrap();
+            let in_place = lib.reads_assembled_in_place();
+            for options in &cases {
+                assert_eq!(
+                    read_contiguous(&lib, "fixed", options),
+                    read_streamed(&lib, "fixed", options),
+                    "after a new column: {options:?}"
+                );
+            }
+            // Only the reads that stay clear of the older segments are assembled in place.
+            assert_eq!(lib.reads_assembled_in_place(), in_place + 2);
+            // Every type (strings, dictionaries, views...): concatenated, same answer.
+            let every = every_type_batch();
+            lib.write(
+                "every",
+                &mut reader(vec![every.clone(), every.clone(), every]),
+                None,
+                &WriteOptions::default(),
+            )
+            .unwrap();
+            for options in [
+                ReadOptions::default(),
+                ReadOptions {
+                    row_range: Some((Some(2), Some(9))),
+                    columns: Some(vec!["utf8".into(), "f64".into(), "dict".into()]),
+                    ..Default::default()
+                },
+            ] {
+                assert_eq!(
+                    read_contiguous(&lib, "every", &options),
+                    read_streamed(&lib, "every", &options),
+                    "{options:?}"
+                );
+            }
+            // An unsorted index under a date_range: the general path.
+            let unsorted = WriteOptions {
+                index: Some("ts".into()),
+                validate_index: false,
+                ..Default::default()
+            };
+            lib.write(
+                "unsorted",
+                &mut reader(vec![fixed_width_batch(20, 10), fixed_width_batch(0, 15)]),
+                None,
+                &unsorted,
+            )
+            .unwrap();
+            let options = range(Some(4), Some(24));
+            let in_place = lib.reads_assembled_in_place();
+            let got = read_contiguous(&lib, "unsorted", &options);
+            assert_eq!(lib.reads_assembled_in_place(), in_place);
+            assert_eq!(got, read_streamed(&lib, "unsorted", &options));
+            assert_eq!(got.num_rows(), 5 + 11);
+        }
+    }
+}
+
+#[test]
+fn a_read_of_some_columns_decodes_only_those() {
+    for (store, _dir) in stores() {
+        for compression in ["lz4", "zstd", "none"] {
+            let options = LibraryOptions::from_json(&format!(
+                "{{\"compression\": \"{compression}\", \"rows_per_segment\": 1000}}"
+            ))
+            .unwrap();
+            let lib = store
+                .create_library(&format!("projection-{compression}"), options)
+                .unwrap();
+            let rows = 3000usize;
+            let mut columns: Vec<(String, ArrayRef)> = vec![(
+                "ts".into(),
+                Arc::new(TimestampNanosecondArray::from_iter_values(0..rows as i64)),
+            )];
+            for c in 0..10 {
+                columns.push((
+                    format!("c{c}"),
+                    Arc::new(Float64Array::from_iter_values(
+                        (0..rows).map(|i| ((i * 31 + c) % 977) as f64),
+                    )),
+                ));
+            }
+            let batch = RecordBatch::try_from_iter(columns).unwrap();
+            lib.write(
+                "wide",
+                &mut reader(vec![batch]),
+                None,
+                &WriteOptions {
+                    index: Some("ts".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let width = (rows * 8) as u64;
+            for contiguous in [true, false] {
+                let measure = |columns: Option<Vec<String>>| {
+                    let (segments, bytes) = (lib.segments_loaded(), lib.bytes_decoded());
+                    let options = ReadOptions {
+                        columns,
+                        contiguous,
+                        ..Default::default()
+                    };
+                    let batches = lib
+                        .read("wide", &options)
+                        .unwrap()
+                        .reader
+                        .collect::<Result<Vec<_>, _>>()
+                        .unwrap();
+                    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), rows);
+                    (
+                        lib.segments_loaded() - segments,
+                        lib.bytes_decoded() - bytes,
+                    )
+                };
+                // The index comes along with every selection.
+                assert_eq!(measure(Some(vec!["c3".into()])), (3, 2 * width));
+                assert_eq!(
+                    measure(Some(vec!["c7".into(), "c3".into()])),
+                    (3, 3 * width)
+                );
+                assert_eq!(measure(None), (3, 11 * width), "{compression}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unsorted_index_is_refused_wherever_it_descends() {
+    // Written with several encoder threads: the order is still checked segment by segment,
+    // across their boundaries too, and nothing of the refused write stays behind.
+    let options = LibraryOptions::from_json("{\"rows_per_segment\": 10}").unwrap();
+    for (store, _dir) in stores() {
+        let lib = store.create_library("unsorted", options.clone()).unwrap();
+        let indexed = WriteOptions {
+            index: Some("ts".into()),
+            ..Default::default()
+        };
+        for (descent_at, parts) in [
+            // Inside the third segment.
+            (
+                25usize,
+                vec![fixed_width_batch(0, 25), fixed_width_batch(-3, 20)],
+            ),
+            // Exactly at the boundary of the fourth.
+            (
+                30,
+                vec![fixed_width_batch(0, 30), fixed_width_batch(-1, 20)],
+            ),
+        ] {
+            let err = lib
+                .write("s", &mut reader(parts.clone()), None, &indexed)
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::UnsortedIndex, "{}", err.message());
+            let first = parts[1]
+                .column(0)
+                .as_primitive::<arrow_array::types::TimestampMicrosecondType>()
+                .value(0);
+            let previous = parts[0]
+                .column(0)
+                .as_primitive::<arrow_array::types::TimestampMicrosecondType>()
+                .value(descent_at - 1);
+            assert!(
+                err.message()
+                    .contains(&format!("value {first} follows {previous}")),
+                "{}",
+                err.message()
+            );
+            assert!(!lib.has_symbol("s", &AsOf::Latest).unwrap());
+            let report = store.verify().unwrap();
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            assert!(
+                !report
+                    .leftovers
+                    .iter()
+                    .any(|l| matches!(l.kind, sheaf::verify::LeftoverKind::UnreferencedSegment)),
+                "the refused write left segments behind"
+            );
+        }
     }
 }

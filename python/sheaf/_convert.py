@@ -218,8 +218,44 @@ def _aggregate_keys(md: Mapping[bytes, bytes]) -> Optional[List[str]]:
     return keys
 
 
+def _writable_view(np: Any, values: Any) -> Any:
+    """A writable array over the memory of the read-only array ``values``, keeping it alive.
+
+    pyarrow hands out its zero-copy arrays read-only, but a read's buffers belong to its
+    result alone (the library made them for this read; the Arrow table is dropped), so the
+    DataFrame may own them: writing into a column must work as it does on any DataFrame."""
+    if values.nbytes == 0:
+        return values.copy()
+    address = values.__array_interface__["data"][0]
+    owner = ffi.gc(ffi.cast("char *", address), lambda _ptr, keep=values: None)
+    return np.frombuffer(ffi.buffer(owner, values.nbytes), dtype=values.dtype)
+
+
+def _owned_frame(pd: Any, frame: Any) -> Any:
+    """``frame`` (from ``to_pandas(split_blocks=True)``: one block per column, numeric columns
+    viewing the Arrow buffers) with those columns made writable, still without a copy."""
+    np = _arrow_c._np()
+    columns: Dict[int, Any] = {}
+    changed = False
+    for i in range(frame.shape[1]):
+        column = frame.iloc[:, i]
+        dtype = column.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+            values = column.to_numpy()
+            if not values.flags.writeable and values.flags.c_contiguous:
+                columns[i] = _writable_view(np, values)
+                changed = True
+                continue
+        columns[i] = column
+    if not changed:
+        return frame
+    owned = pd.DataFrame(columns, index=frame.index, copy=False)
+    owned.columns = frame.columns
+    return owned
+
+
 def _to_pandas(table: Any, index: Optional[str]) -> Any:
-    _require("pandas", "output_format='pandas'")
+    pd = _require("pandas", "output_format='pandas'")
     md = table.schema.metadata or {}
     keys = _aggregate_keys(md)
     if keys is not None:
@@ -235,7 +271,11 @@ def _to_pandas(table: Any, index: Optional[str]) -> Any:
                 for n in frame.index.names
             ]
         return frame
-    frame = table.to_pandas()
+    # One buffer per column (contiguous reads): pandas can take them as they are.
+    if all(c.num_chunks == 1 for c in table.columns):
+        frame = _owned_frame(pd, table.to_pandas(split_blocks=True))
+    else:
+        frame = table.to_pandas()
     if b"pandas" not in md and index is not None and index in frame.columns:
         frame = frame.set_index(index)
     series = md.get(_SERIES_KEY)

@@ -93,6 +93,31 @@ def errslot() -> Any:
         return slot
 
 
+#: Bytes of this thread's scratch buffer for small values read by single calls.
+SCRATCH_BYTES = 4096
+
+
+class Scratch:
+    """One thread's reusable out-arguments for single calls (a value buffer, a size, the error
+    slot): allocating them per call costs more than the call itself."""
+
+    __slots__ = ("buffer", "size", "slot")
+
+    def __init__(self) -> None:
+        self.buffer = ffi.new("char[]", SCRATCH_BYTES)
+        self.size = ffi.new("size_t *")
+        self.slot = errslot()
+
+
+def scratch() -> Scratch:
+    """This thread's :class:`Scratch`."""
+    try:
+        return _tls.scratch  # type: ignore[no-any-return]
+    except AttributeError:
+        made = _tls.scratch = Scratch()
+        return made
+
+
 def raise_error(status: int, slot: Any) -> None:
     """Turns a failed call's status and ``*slot`` into the matching exception (and frees it)."""
     err = slot[0]

@@ -169,7 +169,9 @@ def read_options(
     plan: Optional[List[Any]] = None,
 ) -> Dict[str, Any]:
     """The read options document (only the fields that are set); ``plan`` is a query plan
-    (``QueryBuilder.to_json()``; ``None`` or empty: no query)."""
+    (``QueryBuilder.to_json()``; ``None`` or empty: no query). A read without a query asks
+    for one contiguous buffer per column: every Python read collects its whole result, and
+    pandas and numpy then take the columns without copying them."""
     doc: Dict[str, Any] = {}
     value = as_of_value(as_of)
     if value is not None:
@@ -182,6 +184,8 @@ def read_options(
         doc["columns"] = columns_value(columns)
     if plan:
         doc["query"] = plan
+    else:
+        doc["contiguous"] = True
     return doc
 
 

@@ -44,7 +44,18 @@ from array import array
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 from ._handle import Handle, StoreLike
-from ._lib import NULL, call, check, errslot, ffi, lib, take_bytes
+from ._lib import (
+    NULL,
+    SCRATCH_BYTES,
+    call,
+    check,
+    errslot,
+    ffi,
+    lib,
+    raise_error,
+    scratch,
+    take_bytes,
+)
 from ._packed import NOT_FOUND, SIZE_MAX, buffer_arg, owned_view, pack, unpack, writable_buffer_arg
 from .errors import (
     BufferTooSmallError,
@@ -105,6 +116,7 @@ _OK = int(lib.SHEAF_OK)
 _KEY_EXISTS = KeyExistsError.default_code
 _NO_SUCH_KEY = NoSuchKeyError.default_code
 _U32_MAX = 0xFFFFFFFF
+_BUFFER_TOO_SMALL = int(lib.SHEAF_ERR_BUFFER_TOO_SMALL)
 # One slice of an unbounded WAIT: the C call cannot be interrupted, so Ctrl-C is seen between
 # slices.
 _WAIT_SLICE_MS = 1000
@@ -236,6 +248,26 @@ class KeySpace(Handle):
             NoSuchKeyError: the key is missing (a ``KeyError``).
             SheafTimeoutError: ``timeout`` passed before the key appeared.
         """
+        if (
+            copy
+            and key.__class__ is bytes
+            and mode.__class__ is int
+            and mode == 0
+            and timeout is None
+        ):
+            # The common case in one crossing: a small value lands in this thread's scratch
+            # buffer (a larger one takes the general path below).
+            s = scratch()
+            status = lib.sheaf_kv_get_into(
+                self._h, key, len(key), 0, 0, s.buffer, SCRATCH_BYTES, s.size, s.slot
+            )
+            if not status:
+                return ffi.unpack(s.buffer, s.size[0])
+            if status != _BUFFER_TOO_SMALL:
+                raise_error(status, s.slot)
+            if s.slot[0] != NULL:
+                lib.sheaf_error_free(s.slot[0])
+                s.slot[0] = NULL
         k, kn = (key, len(key)) if key.__class__ is bytes else buffer_arg(key, "key")
         m = mode if mode.__class__ is int and 0 <= mode <= _U32_MAX else mode_arg(mode)
         out = ffi.new("SheafBytes *")

@@ -273,8 +273,11 @@ pub extern "C" fn sheaf_library_describe(
     })
 }
 
-/// Counters of this library handle as JSON: `{"segments_loaded": N}` — how many stored segments
-/// reads through it have loaded (date_range reads load only overlapping ones).
+/// Counters of this library handle as JSON: `{"segments_loaded": N, "bytes_decoded": B,
+/// "reads_assembled_in_place": R}` — how many stored segments reads through it have loaded
+/// (date_range reads load only overlapping ones), how many bytes of column data they decoded (a
+/// read of some columns decodes only those), and how many contiguous reads had every column
+/// decompressed straight into place.
 ///
 /// Errors: SHEAF_ERR_CLOSED.
 #[no_mangle]
@@ -289,7 +292,11 @@ pub extern "C" fn sheaf_library_stats(
         json_out(
             out_json,
             "out_json",
-            &serde_json::json!({"segments_loaded": lib.segments_loaded()}),
+            &serde_json::json!({
+                "segments_loaded": lib.segments_loaded(),
+                "bytes_decoded": lib.bytes_decoded(),
+                "reads_assembled_in_place": lib.reads_assembled_in_place(),
+            }),
         )
     })
 }

@@ -249,7 +249,10 @@ pub extern "C" fn sheaf_table_write_metadata(
 /// range overlaps it are loaded; `row_range` has Python slice semantics (end exclusive,
 /// negatives from the end, null = open; head/tail are row ranges) and cannot be combined with
 /// `date_range`; `columns` selects and orders columns (unknown name: `SHEAF_ERR_SCHEMA`), the
-/// index column always comes along (first unless listed), `[]` returns only the index. `*out_info` (may be
+/// index column always comes along (first unless listed), `[]` returns only the index;
+/// `"contiguous": true` (without a query) makes the stream one batch with one buffer per column,
+/// each stored buffer decompressed straight into its place (for callers that collect the whole
+/// result; the default streams a batch per segment). `*out_info` (may be
 /// NULL) receives the version info JSON; `*out_metadata` (may be NULL) the metadata bytes, or
 /// `{NULL, 0}` when there are none (`has_metadata` in the info tells none from empty).
 ///

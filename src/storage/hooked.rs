@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use super::{Entry, KeyRange, ScanOptions, SharedStorage, Storage, TransactionBody, WriteOp};
+use super::{
+    Entry, KeyRange, ScanOptions, SharedStorage, Storage, TransactionBody, ValueVisitor, WriteOp,
+};
 use crate::error::Result;
 
 /// Which storage primitive is about to run.
@@ -85,6 +87,11 @@ impl Storage for HookedStorage {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.hook.before(StepKind::Get)?;
         self.inner.get(key)
+    }
+
+    fn with_value(&self, key: &[u8], f: &mut ValueVisitor<'_>) -> Result<()> {
+        self.hook.before(StepKind::Get)?;
+        self.inner.with_value(key, f)
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {

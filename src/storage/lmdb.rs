@@ -14,7 +14,8 @@ use heed::{Database, Env, EnvOpenOptions, MdbError, PutFlags, WithoutTls};
 use parking_lot::Mutex;
 
 use super::{
-    Entry, KeyRange, ScanOptions, SharedStorage, Storage, Transaction, TransactionBody, WriteOp,
+    Entry, KeyRange, ScanOptions, SharedStorage, Storage, Transaction, TransactionBody,
+    ValueVisitor, WriteOp,
 };
 use crate::error::{Error, ErrorKind, Result};
 
@@ -178,6 +179,15 @@ impl Storage for LmdbStorage {
             .get(&rtxn, key)
             .map_err(|e| lmdb_error("read failed", e))?;
         Ok(value.map(<[u8]>::to_vec))
+    }
+
+    fn with_value(&self, key: &[u8], f: &mut ValueVisitor<'_>) -> Result<()> {
+        let rtxn = self.read_txn()?;
+        let value = self
+            .db
+            .get(&rtxn, key)
+            .map_err(|e| lmdb_error("read failed", e))?;
+        f(value)
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {

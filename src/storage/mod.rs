@@ -118,6 +118,9 @@ pub trait Transaction {
     fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>>;
 }
 
+/// What [`Storage::with_value`] lends a value to.
+pub type ValueVisitor<'a> = dyn FnMut(Option<&[u8]>) -> Result<()> + 'a;
+
 /// The body of a transaction.
 pub type TransactionBody<'a> = dyn FnMut(&mut dyn Transaction) -> Result<()> + 'a;
 
@@ -147,6 +150,13 @@ pub trait Storage: Send + Sync {
     /// writer (on LMDB, across processes too): all its writes apply, or — when it returns an
     /// error — none do.
     fn transact(&self, body: &mut TransactionBody<'_>) -> Result<()>;
+    /// Calls `f` with the value at `key` (`None`: absent) lent for the duration of the call,
+    /// so a caller that only decodes it copies nothing: LMDB lends the bytes straight from its
+    /// map, inside one read transaction that ends when `f` returns.
+    fn with_value(&self, key: &[u8], f: &mut ValueVisitor<'_>) -> Result<()> {
+        let value = self.get(key)?;
+        f(value.as_deref())
+    }
     /// The values of many keys, read at one point in time.
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
         keys.iter().map(|k| self.get(k)).collect()

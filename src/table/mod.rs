@@ -18,12 +18,14 @@
 //! | `segment` | one segment's IPC encoding, type and index checks |
 //! | `segment_writer` | cutting an incoming stream into stored segments |
 //! | `reader` | planning a read (segments, columns) and the lazy readers |
+//! | `assemble` | a contiguous read: stored buffers decompressed straight into one buffer per column |
 //! | `query_read` | planning a read that runs a [`crate::query`] plan |
 //! | `parallel` | the ordered worker pool reads use |
 //! | `schema` | dynamic-schema merging and index conversions |
 //!
 //! Where keys live in storage: [`crate::keys`].
 
+mod assemble;
 pub mod batch;
 mod commit;
 pub mod options;

@@ -138,6 +138,10 @@ impl AsOf {
 /// requested elsewhere); `[]` returns only the index. `query` is a plan (`docs/query-plan.md`)
 /// run over the selected rows; with a query, `columns` chooses the stored columns the result
 /// keeps (columns made by `project` come after them), and the plan may use any stored column.
+/// `"contiguous": true` (without a query) makes the stream one batch with one buffer per
+/// column, each stored buffer decompressed straight into its place — what a caller that
+/// collects the whole result wants (pandas and numpy then take the columns without a copy);
+/// the default streams one batch per stored segment, holding only a few in memory at once.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReadOptions {
     pub as_of: AsOf,
@@ -145,6 +149,7 @@ pub struct ReadOptions {
     pub row_range: Option<(Option<i64>, Option<i64>)>,
     pub columns: Option<Vec<String>>,
     pub query: Option<Query>,
+    pub contiguous: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -155,6 +160,7 @@ struct ReadOptionsJson {
     row_range: Value,
     columns: Option<Vec<String>>,
     query: Value,
+    contiguous: bool,
 }
 
 fn opt_i64(v: &Value, what: &str) -> Result<Option<i64>> {
@@ -203,6 +209,7 @@ impl ReadOptions {
                 Value::Null => None,
                 v => Some(Query::from_json(v)?),
             },
+            contiguous: raw.contiguous,
         })
     }
 

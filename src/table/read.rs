@@ -35,7 +35,8 @@ impl Library {
             format!("segment {} of '{symbol}'", segment.id)
         })?;
         self.inner
-            .segment_loads
+            .read_counters
+            .segments
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         conform(&segment::decode(bytes)?, schema)
     }
@@ -155,13 +156,18 @@ impl Library {
             storage: storage.clone(),
             schema,
             index: record.header.index.clone(),
-            loads: self.inner.segment_loads.clone(),
+            counters: self.inner.read_counters.clone(),
         };
         let reader: Box<dyn RecordBatchReader + Send> = match &options.query {
             None => {
                 let (schema, reads) =
                     reader::plan(&record, &self.keys(), symbol, options, &|_| true)?;
-                Box::new(TableReader::new(loader(schema), reads))
+                Box::new(TableReader::new(
+                    loader(schema),
+                    reads,
+                    options.contiguous,
+                    record.header.index_sorted,
+                ))
             }
             Some(q) => Box::new(query_read::reader(
                 &record,

@@ -23,6 +23,8 @@ use crate::storage::SharedStorage;
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentRead {
     pub key: Vec<u8>,
+    /// The rows the segment holds.
+    pub rows: u64,
     /// The checksum the version record holds for the segment.
     pub checksum: Option<u64>,
     /// Keep rows whose index lies in this inclusive range.
@@ -111,6 +113,7 @@ pub(crate) fn plan(
             let whole = lo <= min && max <= hi;
             reads.push(SegmentRead {
                 key: keys.segment(symbol, &s.id),
+                rows: s.rows,
                 checksum: s.checksum,
                 index_filter: (!whole).then_some((lo, hi)),
                 slice: None,
@@ -133,6 +136,7 @@ pub(crate) fn plan(
             let whole = keep_start == 0 && keep_end == s.rows;
             reads.push(SegmentRead {
                 key: keys.segment(symbol, &s.id),
+                rows: s.rows,
                 checksum: s.checksum,
                 index_filter: None,
                 slice: (!whole).then_some((keep_start as usize, (keep_end - keep_start) as usize)),
@@ -148,7 +152,21 @@ pub(crate) struct SegmentLoader {
     pub storage: SharedStorage,
     pub schema: SchemaRef,
     pub index: Option<String>,
-    pub loads: Arc<AtomicU64>,
+    pub counters: Arc<ReadCounters>,
+}
+
+/// What the reads through one library handle have loaded: observability, and the proof that
+/// pruning and projection work (exposed by `sheaf_library_stats`).
+#[derive(Debug, Default)]
+pub(crate) struct ReadCounters {
+    /// Stored segments loaded.
+    pub segments: AtomicU64,
+    /// Bytes of column data produced from them (decompressed, or copied when stored raw):
+    /// a read of some columns decodes only those.
+    pub bytes_decoded: AtomicU64,
+    /// Contiguous reads whose columns were all decompressed in place (the others were decoded
+    /// segment by segment and concatenated): tells whether a table gets the fast path.
+    pub assembled_in_place: AtomicU64,
 }
 
 /// Loaded segments in order, each run through `prefix` (a query's stateless stages; empty for
@@ -196,18 +214,61 @@ impl SegmentBatches {
     }
 }
 
-/// Streams a version's rows, one record batch per loaded segment (see [`SegmentBatches`]).
+/// Streams a version's rows: one record batch per loaded segment (see [`SegmentBatches`]), or
+/// — `contiguous` — one batch with one buffer per column (see [`super::assemble`]).
 pub struct TableReader {
     schema: SchemaRef,
-    source: SegmentBatches,
+    source: Option<SegmentBatches>,
+    /// Set for a contiguous read until its one batch is made.
+    whole: Option<(SegmentLoader, Vec<SegmentRead>, bool)>,
 }
 
 impl TableReader {
-    pub(crate) fn new(loader: SegmentLoader, reads: Vec<SegmentRead>) -> Self {
-        TableReader {
-            schema: loader.schema.clone(),
-            source: SegmentBatches::new(loader, reads, Arc::new(Vec::new())),
+    /// `index_sorted`: whether the version's index is ascending (only used when contiguous).
+    pub(crate) fn new(
+        loader: SegmentLoader,
+        reads: Vec<SegmentRead>,
+        contiguous: bool,
+        index_sorted: bool,
+    ) -> Self {
+        let schema = loader.schema.clone();
+        if contiguous {
+            TableReader {
+                schema,
+                source: None,
+                whole: Some((loader, reads, index_sorted)),
+            }
+        } else {
+            TableReader {
+                schema,
+                source: Some(SegmentBatches::new(loader, reads, Arc::new(Vec::new()))),
+                whole: None,
+            }
         }
+    }
+
+    /// The whole read as one batch: assembled in place where every column allows it, else
+    /// decoded segment by segment and concatenated.
+    fn read_whole(
+        loader: SegmentLoader,
+        reads: Vec<SegmentRead>,
+        index_sorted: bool,
+    ) -> Result<RecordBatch> {
+        if let Some(batch) = super::assemble::assemble(&loader, &reads, index_sorted)? {
+            loader
+                .counters
+                .assembled_in_place
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(batch);
+        }
+        let schema = loader.schema.clone();
+        let mut source = SegmentBatches::new(loader, reads, Arc::new(Vec::new()));
+        let mut batches = Vec::new();
+        while let Some(batch) = source.next() {
+            batches.push(batch?);
+        }
+        arrow_select::concat::concat_batches(&schema, &batches)
+            .map_err(|e| Error::internal("cannot join the segments of a read").caused_by(e))
     }
 }
 
@@ -220,7 +281,7 @@ impl SegmentLoader {
             )
         })?;
         crate::checksum::verify_segment(&bytes, read.checksum, || "a segment".to_string())?;
-        self.loads.fetch_add(1, Ordering::Relaxed);
+        self.counters.segments.fetch_add(1, Ordering::Relaxed);
         let mut names: Vec<&str> = self
             .schema
             .fields()
@@ -233,6 +294,18 @@ impl SegmentLoader {
             }
         }
         let mut batch = decode_columns(bytes, &names)?;
+        let decoded: usize = batch
+            .columns()
+            .iter()
+            .map(|c| {
+                let data = c.to_data();
+                data.buffers().iter().map(|b| b.len()).sum::<usize>()
+                    + data.nulls().map_or(0, |n| n.buffer().len())
+            })
+            .sum();
+        self.counters
+            .bytes_decoded
+            .fetch_add(decoded as u64, Ordering::Relaxed);
         if let Some((lo, hi)) = read.index_filter {
             let ix = self.index.as_deref().unwrap_or_default();
             let column = batch
@@ -375,8 +448,15 @@ impl Iterator for TableReader {
     type Item = std::result::Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some((loader, reads, index_sorted)) = self.whole.take() {
+            return match Self::read_whole(loader, reads, index_sorted) {
+                Ok(batch) if batch.num_rows() == 0 => None,
+                Ok(batch) => Some(Ok(batch)),
+                Err(e) => Some(Err(ArrowError::ExternalError(Box::new(e)))),
+            };
+        }
         loop {
-            match self.source.next()? {
+            match self.source.as_mut()?.next()? {
                 Ok(batch) if batch.num_rows() == 0 => continue,
                 Ok(batch) => return Some(Ok(batch)),
                 Err(e) => return Some(Err(ArrowError::ExternalError(Box::new(e)))),

@@ -1,9 +1,11 @@
 //! Turning an incoming stream into stored segments: cutting, checking, encoding, writing.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{mpsc, Arc};
 
 use arrow_array::RecordBatch;
 use arrow_select::concat::concat_batches;
+use parking_lot::Mutex;
 
 use super::record::{now_ns, SegmentRef};
 use super::segment;
@@ -25,11 +27,151 @@ pub(crate) fn new_segment_id() -> String {
 }
 
 /// Bytes of encoded segments to gather before writing them in one storage batch.
-const SEGMENT_BATCH_BYTES: usize = 64 << 20;
+const SEGMENT_BATCH_BYTES: usize = 8 << 20;
+
+/// What a worker makes of one segment: everything that needs every byte of it.
+struct Encoded {
+    rows: u64,
+    bytes: Vec<u8>,
+    stats: super::stats::SegmentStats,
+    checksum: u64,
+    index: Option<IndexSummary>,
+}
+
+/// A segment's index values, summed up so the writer can check the order across segments.
+struct IndexSummary {
+    first: i64,
+    last: i64,
+    min: i64,
+    max: i64,
+    /// The first value below its predecessor inside the segment: (value, predecessor).
+    descent: Option<(i64, i64)>,
+}
+
+fn encode_segment(
+    batch: &RecordBatch,
+    index: Option<&(String, usize)>,
+    compression: Compression,
+) -> Result<Encoded> {
+    let index = match index {
+        None => None,
+        Some((name, col)) => {
+            let values = segment::index_values(name, batch.column(*col).as_ref())?;
+            let descent = values
+                .windows(2)
+                .find(|w| w[1] < w[0])
+                .map(|w| (w[1], w[0]));
+            match (values.first(), values.last()) {
+                (Some(&first), Some(&last)) => Some(IndexSummary {
+                    first,
+                    last,
+                    min: values.iter().copied().min().unwrap_or(first),
+                    max: values.iter().copied().max().unwrap_or(last),
+                    descent,
+                }),
+                _ => None,
+            }
+        }
+    };
+    let bytes = segment::encode(batch, compression)?;
+    Ok(Encoded {
+        rows: batch.num_rows() as u64,
+        checksum: crate::checksum::hash(&bytes),
+        stats: super::stats::compute(batch),
+        bytes,
+        index,
+    })
+}
+
+/// Segments encoded on worker threads (Arrow IPC, compression, statistics, checksum: the work
+/// that touches every byte), handed back in the order they were given, at most `window` ahead
+/// of the writer so memory stays bounded. Dropping it stops the workers.
+struct EncoderPool {
+    jobs: Option<mpsc::SyncSender<(usize, RecordBatch)>>,
+    results: mpsc::Receiver<(usize, Result<Encoded>)>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    submitted: usize,
+    returned: usize,
+    early: BTreeMap<usize, Result<Encoded>>,
+}
+
+impl EncoderPool {
+    fn new(threads: usize, index: Option<(String, usize)>, compression: Compression) -> Self {
+        let (jobs, job_queue) = mpsc::sync_channel::<(usize, RecordBatch)>(threads);
+        let job_queue = Arc::new(Mutex::new(job_queue));
+        let (done, results) = mpsc::channel();
+        let workers = (0..threads)
+            .map(|_| {
+                let job_queue = job_queue.clone();
+                let done = done.clone();
+                let index = index.clone();
+                std::thread::spawn(move || loop {
+                    let job = job_queue.lock().recv();
+                    let Ok((seq, batch)) = job else { return };
+                    let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        encode_segment(&batch, index.as_ref(), compression)
+                    }))
+                    .unwrap_or_else(|_| Err(Error::internal("a segment encoder panicked")));
+                    if done.send((seq, encoded)).is_err() {
+                        return;
+                    }
+                })
+            })
+            .collect();
+        EncoderPool {
+            jobs: Some(jobs),
+            results,
+            workers,
+            submitted: 0,
+            returned: 0,
+            early: BTreeMap::new(),
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.submitted - self.returned
+    }
+
+    fn submit(&mut self, batch: RecordBatch) -> Result<()> {
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| Error::internal("the encoders stopped"))?;
+        jobs.send((self.submitted, batch))
+            .map_err(|_| Error::internal("the segment encoders stopped"))?;
+        self.submitted += 1;
+        Ok(())
+    }
+
+    /// The next segment in submission order (blocks until it is encoded).
+    fn next(&mut self) -> Result<Encoded> {
+        loop {
+            if let Some(done) = self.early.remove(&self.returned) {
+                self.returned += 1;
+                return done;
+            }
+            let (seq, done) = self
+                .results
+                .recv()
+                .map_err(|_| Error::internal("the segment encoders stopped"))?;
+            self.early.insert(seq, done);
+        }
+    }
+}
+
+impl Drop for EncoderPool {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
 
 /// Splits incoming batches into segments of `rows_per_segment` rows, checks them (full Arrow
-/// validation, index order), and writes them to storage in batches. The segments it wrote are
-/// in `written`; `abandon` removes them after a failure.
+/// validation, index order), encodes them (on worker threads once a write spans several
+/// segments) and writes them to storage in batches. The segments it wrote are in `written`;
+/// `abandon` removes them after a failure.
 pub(crate) struct SegmentWriter {
     storage: SharedStorage,
     key_prefix: Vec<u8>,
@@ -39,6 +181,7 @@ pub(crate) struct SegmentWriter {
     rows_per_segment: usize,
     buffered: VecDeque<RecordBatch>,
     buffered_rows: usize,
+    pool: Option<EncoderPool>,
     encoded: Vec<(Vec<u8>, Vec<u8>)>,
     encoded_bytes: usize,
     pub written: Vec<SegmentRef>,
@@ -67,6 +210,7 @@ impl SegmentWriter {
             rows_per_segment: rows_per_segment.max(1),
             buffered: VecDeque::new(),
             buffered_rows: 0,
+            pool: None,
             encoded: Vec::new(),
             encoded_bytes: 0,
             written: Vec::new(),
@@ -87,14 +231,15 @@ impl SegmentWriter {
         self.buffered_rows += batch.num_rows();
         self.buffered.push_back(batch);
         while self.buffered_rows >= self.rows_per_segment {
-            self.cut(self.rows_per_segment)?;
+            let segment = self.cut(self.rows_per_segment)?;
+            self.encode(segment, true)?;
         }
         Ok(())
     }
 
-    /// Turns the first `rows` buffered rows into a segment. Large incoming batches are only
+    /// Takes the first `rows` buffered rows as one segment. Large incoming batches are only
     /// sliced (zero-copy); small ones are concatenated.
-    fn cut(&mut self, rows: usize) -> Result<()> {
+    fn cut(&mut self, rows: usize) -> Result<Option<RecordBatch>> {
         let mut parts = Vec::new();
         let mut needed = rows;
         while needed > 0 {
@@ -112,57 +257,91 @@ impl SegmentWriter {
             }
         }
         self.buffered_rows -= rows - needed;
-        let segment = match parts.len() {
-            0 => return Ok(()),
-            1 => parts.swap_remove(0),
-            _ => concat_batches(&parts[0].schema(), &parts)
-                .map_err(|e| Error::internal("cannot assemble a segment").caused_by(e))?,
-        };
-        self.encode_segment(&segment)
+        Ok(match parts.len() {
+            0 => None,
+            1 => Some(parts.swap_remove(0)),
+            _ => Some(
+                concat_batches(&parts[0].schema(), &parts)
+                    .map_err(|e| Error::internal("cannot assemble a segment").caused_by(e))?,
+            ),
+        })
     }
 
-    fn encode_segment(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Encodes one segment: on the worker pool when more are likely to follow (`full`: it was
+    /// cut at the segment size from a longer stream), else here.
+    fn encode(&mut self, segment: Option<RecordBatch>, full: bool) -> Result<()> {
+        let Some(segment) = segment else {
+            return Ok(());
+        };
+        let threads = crate::config::read_threads();
+        if self.pool.is_none() && full && threads > 1 {
+            self.pool = Some(EncoderPool::new(
+                threads,
+                self.index.clone(),
+                self.compression,
+            ));
+        }
+        if let Some(pool) = self.pool.as_mut() {
+            pool.submit(segment)?;
+            return self.drain(2 * threads);
+        }
+        let done = encode_segment(&segment, self.index.as_ref(), self.compression)?;
+        self.accept(done)
+    }
+
+    /// Takes encoded segments (in order) until at most `keep` are still being encoded.
+    fn drain(&mut self, keep: usize) -> Result<()> {
+        loop {
+            let done = match self.pool.as_mut() {
+                Some(pool) if pool.in_flight() > keep => pool.next()?,
+                _ => return Ok(()),
+            };
+            self.accept(done)?;
+        }
+    }
+
+    /// Takes one encoded segment, in order: checks the index order, records it, buffers its
+    /// bytes for storage.
+    fn accept(&mut self, done: Encoded) -> Result<()> {
         let (mut index_min, mut index_max) = (None, None);
-        if let Some((name, col)) = &self.index {
-            let values = segment::index_values(name, batch.column(*col).as_ref())?;
-            let mut previous = self.last_index;
-            for &v in &values {
-                if let Some(p) = previous.filter(|p| v < *p) {
-                    if self.validate_index {
-                        return Err(Error::new(
-                            ErrorKind::UnsortedIndex,
-                            format!(
-                                "the index column '{name}' is not sorted ascending (value {v} follows {p}); \
-                                 sort the data or pass validate_index=false"
-                            ),
-                        ));
-                    }
-                    self.sorted = false;
+        if let (Some((name, _)), Some(summary)) = (&self.index, &done.index) {
+            let descent = match self.last_index {
+                Some(p) if summary.first < p => Some((summary.first, p)),
+                _ => summary.descent,
+            };
+            if let Some((v, p)) = descent {
+                if self.validate_index {
+                    return Err(Error::new(
+                        ErrorKind::UnsortedIndex,
+                        format!(
+                            "the index column '{name}' is not sorted ascending (value {v} follows {p}); \
+                             sort the data or pass validate_index=false"
+                        ),
+                    ));
                 }
-                previous = Some(v);
+                self.sorted = false;
             }
             if self.first_index.is_none() {
-                self.first_index = values.first().copied();
+                self.first_index = Some(summary.first);
             }
-            self.last_index = previous;
-            index_min = values.iter().min().copied();
-            index_max = values.iter().max().copied();
+            self.last_index = Some(summary.last);
+            index_min = Some(summary.min);
+            index_max = Some(summary.max);
         }
-        let bytes = segment::encode(batch, self.compression)?;
         let id = new_segment_id();
         self.written.push(SegmentRef {
             id: id.clone(),
-            rows: batch.num_rows() as u64,
+            rows: done.rows,
             index_min,
             index_max,
-            bytes: bytes.len() as u64,
-            stats: Some(super::stats::compute(batch)),
-            checksum: Some(crate::checksum::hash(&bytes)),
+            bytes: done.bytes.len() as u64,
+            stats: Some(done.stats),
+            checksum: Some(done.checksum),
         });
         let mut key = self.key_prefix.clone();
         key.extend_from_slice(id.as_bytes());
-        self.encoded_bytes += bytes.len();
-        self.encoded.push((key, bytes));
+        self.encoded_bytes += done.bytes.len();
+        self.encoded.push((key, done.bytes));
         if self.encoded_bytes >= SEGMENT_BATCH_BYTES {
             self.flush()?;
         }
@@ -187,13 +366,19 @@ impl SegmentWriter {
     /// Writes what is still buffered. The writer can take more batches afterwards.
     pub(crate) fn finish(&mut self) -> Result<()> {
         if self.buffered_rows > 0 {
-            self.cut(self.buffered_rows)?;
+            let segment = self.cut(self.buffered_rows)?;
+            self.encode(segment, false)?;
         }
+        self.drain(0)?;
+        self.pool = None;
         self.flush()
     }
 
     /// Removes every segment this writer wrote (best effort: leftovers are only unreferenced).
     pub(crate) fn abandon(&mut self) {
+        self.pool = None;
+        self.encoded.clear();
+        self.encoded_bytes = 0;
         let keys: Vec<Vec<u8>> = self
             .written
             .drain(..)

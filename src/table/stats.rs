@@ -76,10 +76,69 @@ fn bounds<T: Ord + Copy>(values: &[T], present: &BooleanBuffer) -> Option<(T, T)
         })
 }
 
+/// The statistics of a column without nulls stored as f64 or i64, in one pass over its values
+/// (the general path builds bitmaps of the missing and present values first, which costs more
+/// than the scan itself on the write path). The same figures as the general path.
+fn dense_stats(column: &ArrayRef) -> Option<ColumnStats> {
+    use DataType::*;
+    if column.null_count() != 0 {
+        return None;
+    }
+    let data = column.to_data();
+    match column.data_type() {
+        Float64 => {
+            let values = arrow_buffer::ScalarBuffer::<f64>::new(
+                data.buffers()[0].clone(),
+                data.offset(),
+                data.len(),
+            );
+            let (mut lo, mut hi, mut nan) = (f64::INFINITY, f64::NEG_INFINITY, 0u64);
+            for &x in values.iter() {
+                if x.is_nan() {
+                    nan += 1;
+                } else {
+                    lo = lo.min(x);
+                    hi = hi.max(x);
+                }
+            }
+            let finite = nan < values.len() as u64 && lo.is_finite() && hi.is_finite();
+            Some(ColumnStats(
+                finite.then_some(StatValue::Float(lo)),
+                finite.then_some(StatValue::Float(hi)),
+                nan,
+            ))
+        }
+        Int64 | Timestamp(_, _) | Date64 | Time64(_) | Duration(_) => {
+            let values = arrow_buffer::ScalarBuffer::<i64>::new(
+                data.buffers()[0].clone(),
+                data.offset(),
+                data.len(),
+            );
+            let lo = values.iter().copied().min();
+            let hi = values.iter().copied().max();
+            Some(ColumnStats(
+                lo.map(StatValue::Int),
+                hi.map(StatValue::Int),
+                0,
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Computes the statistics of every column of `batch`.
 pub fn compute(batch: &RecordBatch) -> SegmentStats {
     let mut out = SegmentStats::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let stats = dense_stats(column).unwrap_or_else(|| general_stats(column));
+        out.insert(field.name().clone(), stats);
+    }
+    out
+}
+
+/// The statistics of any column (see the module docs for what each type keeps).
+fn general_stats(column: &ArrayRef) -> ColumnStats {
+    {
         let missing_bits = missing_mask(column.as_ref());
         let missing = missing_bits.count_set_bits() as u64;
         let present = !&missing_bits;
@@ -115,7 +174,55 @@ pub fn compute(batch: &RecordBatch) -> SegmentStats {
                 }
             }
         }
-        out.insert(field.name().clone(), ColumnStats(min, max, missing));
+        ColumnStats(min, max, missing)
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Float64Array, Int64Array, TimestampNanosecondArray};
+    use std::sync::Arc;
+
+    #[test]
+    fn the_one_pass_figures_equal_the_general_ones() {
+        let floats = [
+            vec![1.5, -2.0, 7.25],
+            vec![f64::NAN, 3.0, f64::NAN, -1.0],
+            vec![f64::NAN, f64::NAN],
+            vec![f64::INFINITY, 1.0],
+            vec![0.0, -0.0, f64::NEG_INFINITY],
+            vec![],
+        ];
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for values in floats {
+            let array: ArrayRef = Arc::new(Float64Array::from(values.clone()));
+            columns.push(array.slice(0, values.len()));
+            if values.len() > 1 {
+                columns.push(array.slice(1, values.len() - 1));
+            }
+        }
+        columns.push(Arc::new(Int64Array::from(vec![5, -3, i64::MAX, i64::MIN])));
+        columns.push(Arc::new(Int64Array::from(vec![5, -3, 9]).slice(1, 2)));
+        columns.push(Arc::new(TimestampNanosecondArray::from(vec![10, 2, 30])));
+        columns.push(Arc::new(Int64Array::from(Vec::<i64>::new())));
+        for column in &columns {
+            let dense = dense_stats(column).expect("a dense column");
+            assert_eq!(
+                format!("{dense:?}"),
+                format!("{:?}", general_stats(column)),
+                "{column:?}"
+            );
+        }
+        let with_nulls: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None]));
+        assert!(dense_stats(&with_nulls).is_none());
+        assert_eq!(
+            dense_stats(&columns[2]),
+            Some(ColumnStats(
+                Some(StatValue::Float(-1.0)),
+                Some(StatValue::Float(3.0)),
+                2
+            ))
+        );
+    }
 }

@@ -9,7 +9,8 @@ Every ``tests/c/test_*.c`` is linked with the helper sources beside it (``tests/
 not tests) and run three ways: plain, built with AddressSanitizer + UndefinedBehaviorSanitizer
 (leak detection on), and under valgrind (zero errors and zero definite leaks required). The Rust
 library itself is not instrumented; the sanitizers and valgrind still see every allocation it
-makes, since it allocates through malloc. A test whose source includes ``<pthread.h>`` is built
+makes, since for those runs it allocates through malloc (``SHEAF_SYSTEM_ALLOCATOR=1``; it uses
+mimalloc otherwise, see ``src/allocator.rs``). A test whose source includes ``<pthread.h>`` is built
 with ``-pthread``. Under valgrind the tests get ``SHEAF_TEST_SCALE=0.5`` (unless it is set
 already), which the process tests use to shrink their key, item and batch counts.
 
@@ -288,6 +289,9 @@ class _Runner:
         # The library's caught panics (sheaf_debug_panic, malformed input) print a line each;
         # a backtrace would only add noise to the logs.
         env["RUST_BACKTRACE"] = "0"
+        if mode in ("asan", "valgrind"):
+            # Rust allocations through malloc, where the leak checkers see them.
+            env["SHEAF_SYSTEM_ALLOCATOR"] = "1"
         if mode == "asan":
             env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1"
             env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
