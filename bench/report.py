@@ -350,6 +350,13 @@ class Report:
             "kernels, segment by segment, and returns only the passing rows (as pyarrow or "
             "pandas). Parquet passes `filters=[('c0', '>', 1.0)]`, IPC filters the mapped table "
             "with `pyarrow.compute`. `c0` is standard-normal, so about 16% of the rows pass.",
+            "- **Floors** (`memcpy floor`, `LZ4 floor`): what the machine needs for a step "
+            "at the least, measured in the same run by `tables_worker.FloorEngine` in the "
+            "Sheaf venv: the memcpy floor copies the bytes the step produces once into fresh "
+            "memory (numpy); the LZ4 floor only compresses them (write, append) or "
+            "decompresses them (reads), in blocks of 100 000 rows, on one thread (pyarrow's LZ4 "
+            "frame codec). No engine can do less work than either; Sheaf / floor says how far "
+            "Sheaf is from the hardware. The filter steps have no floor.",
             "- **Data.** *floats*: 10 standard-normal float64 columns `c0`..`c9`, one row a "
             "second. *prices* (realistic): irregular timestamps, six random-walk prices rounded "
             "to 2 decimals, four small int64 columns (sizes 1-100, counts 0-20, flags 0-3, "

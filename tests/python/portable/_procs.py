@@ -86,3 +86,21 @@ def metadata_writer(uri: str, library: str, symbol: str, n: int, go: str, out: s
             committed.append([i, lib.write_metadata(symbol, {"i": i}).version])
     with open(out, "w") as f:
         json.dump(committed, f)
+
+
+def pruning_writer(uri: str, library: str, symbol: str, n: int, rows: int, go: str) -> None:
+    """Writes ``symbol`` ``n`` times, each version ``rows`` rows of one value (its round), and
+    prunes the versions before it as it goes."""
+    import numpy as np
+
+    import sheaf
+
+    with sheaf.open(uri, output_format="numpy") as store:
+        lib = store.get_library(library, create_if_missing=True)
+        _wait(go)
+        for round_ in range(1, n + 1):
+            lib.write(
+                symbol,
+                {"round": np.full(rows, round_, dtype=np.int64), "x": np.arange(rows) * 0.5},
+                prune_previous_versions=True,
+            )

@@ -225,3 +225,41 @@ def test_the_skip_reason_names_the_variable(monkeypatch):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_reads_while_another_process_writes_and_prunes_are_whole_or_refused(tmp_path):
+    # Each version holds one value in every row (its round). A read racing the writer returns
+    # a whole version — one round, every row, the right values — or, when the writer pruned
+    # that version's segments under it, says so; never rows of two versions, never garbage.
+    uri = "lmdb://" + str(tmp_path / "store")
+    rows, rounds = 60_000, 40
+    with sheaf.open(uri, output_format="numpy") as store:
+        lib = store.create_library(
+            "race", library_options=sheaf.LibraryOptions(rows_per_segment=7_000)
+        )
+        lib.write("s", {"round": np.zeros(rows, dtype=np.int64), "x": np.arange(rows) * 0.5})
+        go = tmp_path / "go"
+        writer = _spawn().Process(
+            target=_procs.pruning_writer,
+            args=(uri, "race", "s", rounds, rows, str(go)),
+            name="pruning writer",
+        )
+        _start([writer], go)
+        seen, refused = set(), 0
+        expected_x = np.arange(rows) * 0.5
+        while writer.is_alive() or not seen:
+            try:
+                data = lib.read("s").data
+            except sheaf.NoSuchVersionError:
+                refused += 1
+                continue
+            values = np.unique(data["round"])
+            assert len(values) == 1, f"rows of several versions in one read: {values}"
+            assert len(data["x"]) == rows
+            np.testing.assert_array_equal(data["x"], expected_x)
+            seen.add(int(values[0]))
+        _join([writer])
+        final = lib.read("s").data
+        assert np.all(final["round"] == rounds)
+        assert len(lib.list_versions("s")) == 1
+        assert seen, "no read completed"
