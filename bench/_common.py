@@ -56,6 +56,12 @@ def hwm_bytes() -> Optional[int]:
     return None if kib is None else kib * 1024
 
 
+def file_rss_bytes() -> Optional[int]:
+    """Resident pages backed by files (for an LMDB store: its mapped pages, page cache)."""
+    kib = _status_kib("RssFile")
+    return None if kib is None else kib * 1024
+
+
 def reset_hwm() -> bool:
     """Resets the process's peak RSS to its current RSS (Linux >= 4.0)."""
     try:
@@ -93,6 +99,7 @@ def measure(
         if i == 0:
             reset_ok = reset_hwm()
             base = rss_bytes()
+            file_base = file_rss_bytes()
         gc.disable()
         t0 = perf_counter()
         out = step(i)
@@ -103,6 +110,11 @@ def measure(
             if reset_ok and base is not None and peak is not None:
                 result["peak_delta"] = max(0, peak - base)
                 result["rss_base"] = base
+                file_now = file_rss_bytes()
+                if file_base is not None and file_now is not None:
+                    # Mapped store pages the step touched (they stay mapped): shared page
+                    # cache the kernel can drop, not memory the step allocated.
+                    result["file_delta"] = max(0, file_now - file_base)
             result["first"] = dt
         del out
         if i > 0 or not warmup:

@@ -389,6 +389,7 @@ class Report:
                 rows.append([name, *[fmt_mb(m) for m in mems]])
             self.add("Peak memory of the step (MB above the resident set at its start):", "")
             self.add(*table(["step", *[ENGINE_NAMES[e] for e in engines]], rows), "")
+            self.allocated(n)
             self.diagnostic(n)
             found = {
                 e: self.r["tables"][n].get("filter_arrow", {}).get(e, {}).get("rows")
@@ -401,6 +402,51 @@ class Report:
                     + ".",
                     "",
                 )
+
+    def file_delta(self, n: str, op: str, engine: str) -> Optional[float]:
+        res = self.r["tables"].get(n, {}).get(op, {}).get(engine, {})
+        value = res.get("file_delta")
+        return None if value is None else float(value)
+
+    def allocated(self, n: str) -> None:
+        """The peak without the store's mapped file pages, against the result's size."""
+        rows = []
+        for op in ("read_pandas", "read_arrow", "date_range", "two_cols"):
+            result = self.table_mem(n, op, "floor_copy")
+            cells = [STEP_NAMES[op]]
+            for engine in ("sheaf", "arcticdb"):
+                peak = self.table_mem(n, op, engine)
+                mapped = self.file_delta(n, op, engine)
+                if peak is None or mapped is None:
+                    cells += ["–", "–"]
+                    continue
+                own = max(0.0, peak - mapped)
+                cells += [f"{fmt_mb(mapped)} / {fmt_mb(own)}", fmt_ratio(ratio(own, result))]
+            cells.append(fmt_mb(result))
+            rows.append(cells)
+        if all(c == "–" for r in rows for c in r[1:5]):
+            return
+        self.add(
+            "Of those peaks, how much is the store's mapped file (an LMDB read touches the "
+            "pages it decodes; they stay mapped, as shared page cache the kernel can drop) and "
+            "how much the step allocated, against the size of the result (the memcpy floor's "
+            "peak):",
+            "",
+        )
+        self.add(
+            *table(
+                [
+                    "step",
+                    "Sheaf mapped / allocated",
+                    "Sheaf allocated / result",
+                    "ArcticDB mapped / allocated",
+                    "ArcticDB allocated / result",
+                    "result",
+                ],
+                rows,
+            ),
+            "",
+        )
 
     def diagnostic(self, n: str) -> None:
         rows = []

@@ -94,6 +94,20 @@ fn read_everything(raw: &SharedStorage) -> sheaf::Result<usize> {
         for b in lib.read("s", &whole)?.reader {
             b.map_err(stream_error)?;
         }
+        // Assembled in place (the index alone is fixed-width), cutting into segments at both
+        // ends: the boundary segments' index is looked at before the checksum is.
+        let cut = ReadOptions {
+            contiguous: true,
+            columns: Some(Vec::new()),
+            date_range: Some(sheaf::table::DateRange {
+                start: Some(sheaf::table::IndexBound::Raw(25)),
+                end: Some(sheaf::table::IndexBound::Raw(130)),
+            }),
+            ..ReadOptions::as_of(AsOf::Version(v.version as i64))
+        };
+        for b in lib.read("s", &cut)?.reader {
+            b.map_err(stream_error)?;
+        }
     }
     for s in lib.list_snapshots()? {
         lib.read_snapshot_metadata(&s.name)?;

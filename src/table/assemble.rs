@@ -149,9 +149,10 @@ fn layout(bytes: &[u8]) -> Result<Outcome<Layout<'_>>> {
 }
 
 impl Layout<'_> {
-    /// Writes bytes `skip..skip + out.len()` of buffer `index` (as stored before compression)
-    /// into `out`: decompressed in place when `out` takes the whole buffer.
-    fn decode_into(&self, index: usize, skip: usize, out: &mut [u8]) -> Result<()> {
+    /// Writes bytes `skip..skip + out.len()` of buffer `index` (as stored before compression,
+    /// `whole` bytes for the segment's rows) into `out`: decompressed in place when `out` takes
+    /// the whole buffer.
+    fn decode_into(&self, index: usize, skip: usize, out: &mut [u8], whole: usize) -> Result<()> {
         let (start, length) = self.buffers[index];
         let stored = self
             .body
@@ -181,6 +182,13 @@ impl Layout<'_> {
         if skip + out.len() > size {
             return Err(truncated());
         }
+        // arrow-ipc writes exactly the bytes a buffer needs (at most padded): a larger stated
+        // size is damage, refused before it is allocated.
+        if size > whole + 64 {
+            return Err(Error::corrupt(
+                "a segment buffer states a size its column cannot have",
+            ));
+        }
         if skip == 0 && out.len() == size {
             return decompress(codec, payload, out);
         }
@@ -193,7 +201,8 @@ impl Layout<'_> {
     /// The validity bits of stored column `column`, whole (only called when it has nulls).
     fn validity(&self, column: usize) -> Result<Vec<u8>> {
         let mut bits = vec![0u8; self.rows.div_ceil(8)];
-        self.decode_into(self.columns[column].1, 0, &mut bits)?;
+        let whole = bits.len();
+        self.decode_into(self.columns[column].1, 0, &mut bits, whole)?;
         Ok(bits)
     }
 }
@@ -409,13 +418,15 @@ pub(crate) fn assemble(
         .map_err(|e| Error::corrupt("a segment does not match its version's schema").caused_by(e))
 }
 
-/// Lends the stored bytes of `read` to `f`, checked against the version's checksum.
-/// `counted`: whether this load counts as one of the segments the read loaded (a second look
-/// at a boundary segment's index does not).
+/// Lends the stored bytes of `read` to `f`. `fill` (the load that produces the piece, and
+/// counts as one of the segments the read loaded) checks them against the version's checksum
+/// first; the look at a boundary segment's index before it does not, since every step of the
+/// parse is bounds-checked and `fill` then verifies the same immutable bytes before any of them
+/// reaches the result.
 fn with_segment<T>(
     loader: &SegmentLoader,
     read: &SegmentRead,
-    counted: bool,
+    fill: bool,
     f: impl FnOnce(&[u8]) -> Result<T>,
 ) -> Result<T> {
     let mut f = Some(f);
@@ -427,8 +438,8 @@ fn with_segment<T>(
                 "a segment of this version is gone: the version was deleted while it was being read",
             )
         })?;
-        crate::checksum::verify_segment(bytes, read.checksum, || "a segment".to_string())?;
-        if counted {
+        if fill {
+            crate::checksum::verify_segment(bytes, read.checksum, || "a segment".to_string())?;
             loader.counters.segments.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(f) = f.take() {
@@ -469,7 +480,12 @@ fn fill(
                 return Ok(Outcome::Unsupported);
             }
             let (null_count, first_buffer) = layout.columns[stored];
-            layout.decode_into(first_buffer + 1, piece.offset * widths[c], out)?;
+            layout.decode_into(
+                first_buffer + 1,
+                piece.offset * widths[c],
+                out,
+                layout.rows * widths[c],
+            )?;
             decoded += out.len();
             if null_count > 0 && piece.len > 0 {
                 let bits = layout.validity(stored)?;
@@ -501,27 +517,52 @@ fn index_run(
         ));
     };
     with_segment(loader, read, false, |bytes| {
-        let layout = match layout(bytes)? {
-            Outcome::Done(layout) => layout,
-            Outcome::Unsupported => return Ok(Outcome::Unsupported),
-        };
-        let Ok(stored) = layout.schema.index_of(index) else {
-            return Err(Error::corrupt("a segment lacks its index column"));
-        };
-        let data_type = layout.schema.field(stored).data_type().clone();
-        let Some(width) = fixed_width(&data_type) else {
-            return Ok(Outcome::Unsupported);
-        };
-        let mut values = MutableBuffer::from_len_zeroed(layout.rows * width);
-        layout.decode_into(layout.columns[stored].1 + 1, 0, values.as_slice_mut())?;
-        let data = ArrayData::builder(data_type)
-            .len(layout.rows)
-            .add_buffer(values.into())
-            .build()
-            .map_err(|e| Error::corrupt("a segment's index cannot be read").caused_by(e))?;
-        let values = segment::index_values(index, make_array(data).as_ref())?;
-        let start = values.partition_point(|v| *v < lo);
-        let end = values.partition_point(|v| *v <= hi);
-        Ok(Outcome::Done((start, end.saturating_sub(start))))
+        // Unverified bytes: a failure to make sense of them is reported as the damage it is
+        // when the checksum says so.
+        index_span(bytes, read, index, lo, hi).or_else(|e| {
+            crate::checksum::verify_segment(bytes, read.checksum, || "a segment".to_string())?;
+            Err(e)
+        })
     })
+}
+
+fn index_span(
+    bytes: &[u8],
+    read: &SegmentRead,
+    index: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Outcome<(usize, usize)>> {
+    let layout = match layout(bytes)? {
+        Outcome::Done(layout) => layout,
+        Outcome::Unsupported => return Ok(Outcome::Unsupported),
+    };
+    if layout.rows != read.rows as usize {
+        return Err(Error::corrupt(
+            "a segment holds another number of rows than its version records",
+        ));
+    }
+    let Ok(stored) = layout.schema.index_of(index) else {
+        return Err(Error::corrupt("a segment lacks its index column"));
+    };
+    let data_type = layout.schema.field(stored).data_type().clone();
+    let Some(width) = fixed_width(&data_type) else {
+        return Ok(Outcome::Unsupported);
+    };
+    let mut values = MutableBuffer::from_len_zeroed(layout.rows * width);
+    layout.decode_into(
+        layout.columns[stored].1 + 1,
+        0,
+        values.as_slice_mut(),
+        layout.rows * width,
+    )?;
+    let data = ArrayData::builder(data_type)
+        .len(layout.rows)
+        .add_buffer(values.into())
+        .build()
+        .map_err(|e| Error::corrupt("a segment's index cannot be read").caused_by(e))?;
+    let values = segment::index_values(index, make_array(data).as_ref())?;
+    let start = values.partition_point(|v| *v < lo);
+    let end = values.partition_point(|v| *v <= hi);
+    Ok(Outcome::Done((start, end.saturating_sub(start))))
 }

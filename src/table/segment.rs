@@ -213,6 +213,13 @@ pub fn validate_batch(batch: &RecordBatch) -> Result<()> {
 
 /// Encodes one batch as an IPC stream.
 pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2 + 1024);
+    encode_into(batch, compression, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`encode`] into `buf` (cleared first): a writer reuses its buffers from segment to segment.
+pub fn encode_into(batch: &RecordBatch, compression: Compression, buf: &mut Vec<u8>) -> Result<()> {
     let codec = match compression {
         Compression::Lz4 => Some(CompressionType::LZ4_FRAME),
         Compression::Zstd => Some(CompressionType::ZSTD),
@@ -221,14 +228,14 @@ pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Vec<u8>> 
     let options = IpcWriteOptions::default()
         .try_with_compression(codec)
         .map_err(|e| Error::internal("cannot set IPC compression").caused_by(e))?;
-    let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2 + 1024);
+    buf.clear();
     let fail = |e| Error::internal("cannot encode a segment").caused_by(e);
     let mut writer =
-        StreamWriter::try_new_with_options(&mut buf, &batch.schema(), options).map_err(fail)?;
+        StreamWriter::try_new_with_options(&mut *buf, &batch.schema(), options).map_err(fail)?;
     writer.write(batch).map_err(fail)?;
     writer.finish().map_err(fail)?;
     drop(writer);
-    Ok(buf)
+    Ok(())
 }
 
 /// Decodes a segment written by [`encode`].

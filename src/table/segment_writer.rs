@@ -48,10 +48,12 @@ struct IndexSummary {
     descent: Option<(i64, i64)>,
 }
 
+/// Encodes `batch` into `bytes` (a buffer the writer recycles).
 fn encode_segment(
     batch: &RecordBatch,
     index: Option<&(String, usize)>,
     compression: Compression,
+    mut bytes: Vec<u8>,
 ) -> Result<Encoded> {
     let index = match index {
         None => None,
@@ -73,7 +75,7 @@ fn encode_segment(
             }
         }
     };
-    let bytes = segment::encode(batch, compression)?;
+    segment::encode_into(batch, compression, &mut bytes)?;
     Ok(Encoded {
         rows: batch.num_rows() as u64,
         checksum: crate::checksum::hash(&bytes),
@@ -83,45 +85,88 @@ fn encode_segment(
     })
 }
 
-/// Segments encoded on worker threads (Arrow IPC, compression, statistics, checksum: the work
-/// that touches every byte), handed back in the order they were given, at most `window` ahead
-/// of the writer so memory stays bounded. Dropping it stops the workers.
+/// One segment to encode, and where its result goes.
+struct EncodeJob {
+    seq: usize,
+    batch: RecordBatch,
+    buffer: Vec<u8>,
+    index: Option<(String, usize)>,
+    compression: Compression,
+    reply: mpsc::Sender<(usize, Result<Encoded>)>,
+}
+
+/// The process's encoder threads, shared by every write. Long-lived on purpose: threads made
+/// per write would each start with an empty allocator heap, and on these machines faulting in
+/// fresh memory for every write cost more than the encoding saved (writes stalled for
+/// hundreds of milliseconds, `python3 build.py bench`).
+struct Encoders {
+    jobs: Mutex<mpsc::Sender<EncodeJob>>,
+    /// The process that started the threads: a child after `fork()` has none of them.
+    pid: u32,
+}
+
+fn encoders() -> Arc<Encoders> {
+    static POOL: Mutex<Option<Arc<Encoders>>> = Mutex::new(None);
+    let mut pool = POOL.lock();
+    match pool.as_ref() {
+        Some(live) if live.pid == std::process::id() => live.clone(),
+        _ => {
+            let (jobs, queue) = mpsc::channel::<EncodeJob>();
+            let queue = Arc::new(Mutex::new(queue));
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            for i in 0..threads {
+                let queue = queue.clone();
+                let _ = std::thread::Builder::new()
+                    .name(format!("sheaf-encoder-{i}"))
+                    .spawn(move || loop {
+                        let job = queue.lock().recv();
+                        let Ok(job) = job else { return };
+                        let encoded =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                encode_segment(
+                                    &job.batch,
+                                    job.index.as_ref(),
+                                    job.compression,
+                                    job.buffer,
+                                )
+                            }))
+                            .unwrap_or_else(|_| Err(Error::internal("a segment encoder panicked")));
+                        // The writer may be gone (it failed): nobody wants the result then.
+                        let _ = job.reply.send((job.seq, encoded));
+                    });
+            }
+            let made = Arc::new(Encoders {
+                jobs: Mutex::new(jobs),
+                pid: std::process::id(),
+            });
+            *pool = Some(made.clone());
+            made
+        }
+    }
+}
+
+/// One writer's segments in flight on the shared encoder threads, handed back in the order
+/// they were given; the writer keeps at most a few ahead so memory stays bounded.
 struct EncoderPool {
-    jobs: Option<mpsc::SyncSender<(usize, RecordBatch)>>,
+    encoders: Arc<Encoders>,
+    index: Option<(String, usize)>,
+    compression: Compression,
+    reply: mpsc::Sender<(usize, Result<Encoded>)>,
     results: mpsc::Receiver<(usize, Result<Encoded>)>,
-    workers: Vec<std::thread::JoinHandle<()>>,
     submitted: usize,
     returned: usize,
     early: BTreeMap<usize, Result<Encoded>>,
 }
 
 impl EncoderPool {
-    fn new(threads: usize, index: Option<(String, usize)>, compression: Compression) -> Self {
-        let (jobs, job_queue) = mpsc::sync_channel::<(usize, RecordBatch)>(threads);
-        let job_queue = Arc::new(Mutex::new(job_queue));
-        let (done, results) = mpsc::channel();
-        let workers = (0..threads)
-            .map(|_| {
-                let job_queue = job_queue.clone();
-                let done = done.clone();
-                let index = index.clone();
-                std::thread::spawn(move || loop {
-                    let job = job_queue.lock().recv();
-                    let Ok((seq, batch)) = job else { return };
-                    let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        encode_segment(&batch, index.as_ref(), compression)
-                    }))
-                    .unwrap_or_else(|_| Err(Error::internal("a segment encoder panicked")));
-                    if done.send((seq, encoded)).is_err() {
-                        return;
-                    }
-                })
-            })
-            .collect();
+    fn new(index: Option<(String, usize)>, compression: Compression) -> Self {
+        let (reply, results) = mpsc::channel();
         EncoderPool {
-            jobs: Some(jobs),
+            encoders: encoders(),
+            index,
+            compression,
+            reply,
             results,
-            workers,
             submitted: 0,
             returned: 0,
             early: BTreeMap::new(),
@@ -132,12 +177,19 @@ impl EncoderPool {
         self.submitted - self.returned
     }
 
-    fn submit(&mut self, batch: RecordBatch) -> Result<()> {
-        let jobs = self
+    fn submit(&mut self, batch: RecordBatch, buffer: Vec<u8>) -> Result<()> {
+        let job = EncodeJob {
+            seq: self.submitted,
+            batch,
+            buffer,
+            index: self.index.clone(),
+            compression: self.compression,
+            reply: self.reply.clone(),
+        };
+        self.encoders
             .jobs
-            .as_ref()
-            .ok_or_else(|| Error::internal("the encoders stopped"))?;
-        jobs.send((self.submitted, batch))
+            .lock()
+            .send(job)
             .map_err(|_| Error::internal("the segment encoders stopped"))?;
         self.submitted += 1;
         Ok(())
@@ -159,15 +211,6 @@ impl EncoderPool {
     }
 }
 
-impl Drop for EncoderPool {
-    fn drop(&mut self) {
-        self.jobs = None;
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
-    }
-}
-
 /// Splits incoming batches into segments of `rows_per_segment` rows, checks them (full Arrow
 /// validation, index order), encodes them (on worker threads once a write spans several
 /// segments) and writes them to storage in batches. The segments it wrote are in `written`;
@@ -184,6 +227,9 @@ pub(crate) struct SegmentWriter {
     pool: Option<EncoderPool>,
     encoded: Vec<(Vec<u8>, Vec<u8>)>,
     encoded_bytes: usize,
+    /// Encoding buffers already stored, kept for the next segments: allocated once per write
+    /// on this thread and reused, so a write does not keep faulting in fresh memory.
+    spare: Vec<Vec<u8>>,
     pub written: Vec<SegmentRef>,
     pub first_index: Option<i64>,
     pub last_index: Option<i64>,
@@ -213,6 +259,7 @@ impl SegmentWriter {
             pool: None,
             encoded: Vec::new(),
             encoded_bytes: 0,
+            spare: Vec::new(),
             written: Vec::new(),
             first_index: None,
             last_index: None,
@@ -275,17 +322,18 @@ impl SegmentWriter {
         };
         let threads = crate::config::read_threads();
         if self.pool.is_none() && full && threads > 1 {
-            self.pool = Some(EncoderPool::new(
-                threads,
-                self.index.clone(),
-                self.compression,
-            ));
+            self.pool = Some(EncoderPool::new(self.index.clone(), self.compression));
         }
+        // Allocated here, on the writer's thread, at about the size a segment encodes to.
+        let buffer = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(segment.get_array_memory_size() + 4096));
         if let Some(pool) = self.pool.as_mut() {
-            pool.submit(segment)?;
+            pool.submit(segment, buffer)?;
             return self.drain(2 * threads);
         }
-        let done = encode_segment(&segment, self.index.as_ref(), self.compression)?;
+        let done = encode_segment(&segment, self.index.as_ref(), self.compression, buffer)?;
         self.accept(done)
     }
 
@@ -358,7 +406,9 @@ impl SegmentWriter {
             .map(|(k, v)| WriteOp::Put(k, v))
             .collect();
         self.storage.write_batch(&ops)?;
-        self.encoded.clear();
+        for (_, bytes) in self.encoded.drain(..) {
+            self.spare.push(bytes);
+        }
         self.encoded_bytes = 0;
         Ok(())
     }
