@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -722,6 +723,14 @@ class Report:
             self.add(f"- **{e['what']}** failed: `{msg[-1] if msg else '?'}`")
         self.add("")
 
+    def analysis(self) -> None:
+        """bench/ANALYSIS.md, verbatim: what the profiles say still holds Sheaf back (written
+        by hand from `perf` runs, so it names the commit it was profiled at)."""
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ANALYSIS.md")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                self.add(f.read().rstrip(), "")
+
     def render(self) -> str:
         self.collect_targets()
         self.header()
@@ -732,6 +741,7 @@ class Report:
         self.kv()
         self.overhead()
         self.problems()
+        self.analysis()
         self.method()
         self.add(
             "## Reproducing",

@@ -95,28 +95,23 @@ struct EncodeJob {
     reply: mpsc::Sender<(usize, Result<Encoded>)>,
 }
 
-/// The process's encoder threads, shared by every write. Long-lived on purpose: threads made
-/// per write would each start with an empty allocator heap, and on these machines faulting in
-/// fresh memory for every write cost more than the encoding saved (writes stalled for
-/// hundreds of milliseconds, `python3 build.py bench`).
+/// A writer's encoder threads. They live as long as the write (threads that outlive it would
+/// still run when the host process exits, which leak checkers rightly report); what keeps a
+/// write from faulting in fresh memory is that it recycles its encoding buffers (below).
 struct Encoders {
-    jobs: Mutex<mpsc::Sender<EncodeJob>>,
-    /// The process that started the threads: a child after `fork()` has none of them.
-    pid: u32,
+    jobs: Option<mpsc::Sender<EncodeJob>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn encoders() -> Arc<Encoders> {
-    static POOL: Mutex<Option<Arc<Encoders>>> = Mutex::new(None);
-    let mut pool = POOL.lock();
-    match pool.as_ref() {
-        Some(live) if live.pid == std::process::id() => live.clone(),
-        _ => {
-            let (jobs, queue) = mpsc::channel::<EncodeJob>();
-            let queue = Arc::new(Mutex::new(queue));
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            for i in 0..threads {
+impl Encoders {
+    fn start() -> Self {
+        let (jobs, queue) = mpsc::channel::<EncodeJob>();
+        let queue = Arc::new(Mutex::new(queue));
+        let count = crate::config::read_threads().max(1);
+        let threads = (0..count)
+            .filter_map(|i| {
                 let queue = queue.clone();
-                let _ = std::thread::Builder::new()
+                std::thread::Builder::new()
                     .name(format!("sheaf-encoder-{i}"))
                     .spawn(move || loop {
                         let job = queue.lock().recv();
@@ -131,16 +126,24 @@ fn encoders() -> Arc<Encoders> {
                                 )
                             }))
                             .unwrap_or_else(|_| Err(Error::internal("a segment encoder panicked")));
-                        // The writer may be gone (it failed): nobody wants the result then.
+                        // The writer may have given up (it failed): nobody wants it then.
                         let _ = job.reply.send((job.seq, encoded));
-                    });
-            }
-            let made = Arc::new(Encoders {
-                jobs: Mutex::new(jobs),
-                pid: std::process::id(),
-            });
-            *pool = Some(made.clone());
-            made
+                    })
+                    .ok()
+            })
+            .collect();
+        Encoders {
+            jobs: Some(jobs),
+            threads,
+        }
+    }
+}
+
+impl Drop for Encoders {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
         }
     }
 }
@@ -148,7 +151,7 @@ fn encoders() -> Arc<Encoders> {
 /// One writer's segments in flight on the shared encoder threads, handed back in the order
 /// they were given; the writer keeps at most a few ahead so memory stays bounded.
 struct EncoderPool {
-    encoders: Arc<Encoders>,
+    encoders: Encoders,
     index: Option<(String, usize)>,
     compression: Compression,
     reply: mpsc::Sender<(usize, Result<Encoded>)>,
@@ -162,7 +165,7 @@ impl EncoderPool {
     fn new(index: Option<(String, usize)>, compression: Compression) -> Self {
         let (reply, results) = mpsc::channel();
         EncoderPool {
-            encoders: encoders(),
+            encoders: Encoders::start(),
             index,
             compression,
             reply,
@@ -188,7 +191,8 @@ impl EncoderPool {
         };
         self.encoders
             .jobs
-            .lock()
+            .as_ref()
+            .ok_or_else(|| Error::internal("the segment encoders stopped"))?
             .send(job)
             .map_err(|_| Error::internal("the segment encoders stopped"))?;
         self.submitted += 1;
