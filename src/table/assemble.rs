@@ -148,6 +148,21 @@ fn layout(bytes: &[u8]) -> Result<Outcome<Layout<'_>>> {
     }
 }
 
+/// [`layout`] of the segment `read` names, refusing one whose row count is not the one its
+/// version records (every size the decoder trusts derives from it).
+fn checked_layout<'a>(bytes: &'a [u8], read: &SegmentRead) -> Result<Outcome<Layout<'a>>> {
+    let layout = match layout(bytes)? {
+        Outcome::Done(layout) => layout,
+        Outcome::Unsupported => return Ok(Outcome::Unsupported),
+    };
+    if layout.rows != read.rows as usize {
+        return Err(Error::corrupt(
+            "a segment holds another number of rows than its version records",
+        ));
+    }
+    Ok(Outcome::Done(layout))
+}
+
 impl Layout<'_> {
     /// Writes bytes `skip..skip + out.len()` of buffer `index` (as stored before compression,
     /// `whole` bytes for the segment's rows) into `out`: decompressed in place when `out` takes
@@ -461,15 +476,10 @@ fn fill(
 ) -> Result<Outcome<PieceNulls>> {
     let read = piece.read;
     with_segment(loader, read, true, |bytes| {
-        let layout = match layout(bytes)? {
+        let layout = match checked_layout(bytes, read)? {
             Outcome::Done(layout) => layout,
             Outcome::Unsupported => return Ok(Outcome::Unsupported),
         };
-        if layout.rows != read.rows as usize {
-            return Err(Error::corrupt(
-                "a segment holds another number of rows than its version records",
-            ));
-        }
         let mut nulls = Vec::with_capacity(names.len());
         let mut decoded = 0usize;
         for (c, out) in piece.values.iter_mut().enumerate() {
@@ -533,15 +543,10 @@ fn index_span(
     lo: i64,
     hi: i64,
 ) -> Result<Outcome<(usize, usize)>> {
-    let layout = match layout(bytes)? {
+    let layout = match checked_layout(bytes, read)? {
         Outcome::Done(layout) => layout,
         Outcome::Unsupported => return Ok(Outcome::Unsupported),
     };
-    if layout.rows != read.rows as usize {
-        return Err(Error::corrupt(
-            "a segment holds another number of rows than its version records",
-        ));
-    }
     let Ok(stored) = layout.schema.index_of(index) else {
         return Err(Error::corrupt("a segment lacks its index column"));
     };

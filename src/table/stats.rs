@@ -138,44 +138,42 @@ pub fn compute(batch: &RecordBatch) -> SegmentStats {
 
 /// The statistics of any column (see the module docs for what each type keeps).
 fn general_stats(column: &ArrayRef) -> ColumnStats {
-    {
-        let missing_bits = missing_mask(column.as_ref());
-        let missing = missing_bits.count_set_bits() as u64;
-        let present = !&missing_bits;
-        let (mut min, mut max) = (None, None);
-        let dt = column.data_type();
-        if let Some(values) = integer_values(column) {
-            if values.data_type() == &DataType::UInt64 {
-                let b = bounds(values.as_primitive::<UInt64Type>().values(), &present);
-                min = b.map(|b| StatValue::UInt(b.0));
-                max = b.map(|b| StatValue::UInt(b.1));
-            } else {
-                let b = bounds(values.as_primitive::<Int64Type>().values(), &present);
-                min = b.map(|b| StatValue::Int(b.0));
-                max = b.map(|b| StatValue::Int(b.1));
+    let missing_bits = missing_mask(column.as_ref());
+    let missing = missing_bits.count_set_bits() as u64;
+    let present = !&missing_bits;
+    let (mut min, mut max) = (None, None);
+    let dt = column.data_type();
+    if let Some(values) = integer_values(column) {
+        if values.data_type() == &DataType::UInt64 {
+            let b = bounds(values.as_primitive::<UInt64Type>().values(), &present);
+            min = b.map(|b| StatValue::UInt(b.0));
+            max = b.map(|b| StatValue::UInt(b.1));
+        } else {
+            let b = bounds(values.as_primitive::<Int64Type>().values(), &present);
+            min = b.map(|b| StatValue::Int(b.0));
+            max = b.map(|b| StatValue::Int(b.1));
+        }
+    } else if matches!(
+        dt,
+        DataType::Float16 | DataType::Float32 | DataType::Float64
+    ) {
+        if let Ok(values) = arrow_cast::cast(column, &DataType::Float64) {
+            let v = values.as_primitive::<Float64Type>().values();
+            let mut lo = f64::INFINITY;
+            let mut hi = f64::NEG_INFINITY;
+            let mut any = false;
+            for i in present.set_indices() {
+                lo = lo.min(v[i]);
+                hi = hi.max(v[i]);
+                any = true;
             }
-        } else if matches!(
-            dt,
-            DataType::Float16 | DataType::Float32 | DataType::Float64
-        ) {
-            if let Ok(values) = arrow_cast::cast(column, &DataType::Float64) {
-                let v = values.as_primitive::<Float64Type>().values();
-                let mut lo = f64::INFINITY;
-                let mut hi = f64::NEG_INFINITY;
-                let mut any = false;
-                for i in present.set_indices() {
-                    lo = lo.min(v[i]);
-                    hi = hi.max(v[i]);
-                    any = true;
-                }
-                if any && lo.is_finite() && hi.is_finite() {
-                    min = Some(StatValue::Float(lo));
-                    max = Some(StatValue::Float(hi));
-                }
+            if any && lo.is_finite() && hi.is_finite() {
+                min = Some(StatValue::Float(lo));
+                max = Some(StatValue::Float(hi));
             }
         }
-        ColumnStats(min, max, missing)
     }
+    ColumnStats(min, max, missing)
 }
 
 #[cfg(test)]
