@@ -299,6 +299,19 @@ fn lz4_frame_into(frame: &[u8], out: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
+/// A buffer of `len` bytes that is not zeroed first (zeroing was a sixth of a full read's time,
+/// and every byte is overwritten anyway). Callers must write every byte before any is read:
+/// [`Layout::decode_into`] fails unless it wrote its whole destination (raw copies are whole
+/// slices, LZ4 and ZSTD check the decompressed size), and a failed read drops its buffers
+/// unread.
+fn unfilled_buffer(len: usize) -> MutableBuffer {
+    let mut buffer = MutableBuffer::with_capacity(len);
+    // SAFETY: the capacity is at least `len`, and `u8` has no invalid values; the bytes are
+    // written before they are read (above).
+    unsafe { buffer.set_len(len) };
+    buffer
+}
+
 /// Rows `offset..offset + len` of one segment, landing at one place of the result.
 struct Piece<'a> {
     read: &'a SegmentRead,
@@ -345,10 +358,8 @@ pub(crate) fn assemble(
         spans.push(span);
     }
     let total: usize = spans.iter().map(|s| s.1).sum();
-    let mut columns: Vec<MutableBuffer> = widths
-        .iter()
-        .map(|w| MutableBuffer::from_len_zeroed(total * w))
-        .collect();
+    let mut columns: Vec<MutableBuffer> =
+        widths.iter().map(|w| unfilled_buffer(total * w)).collect();
     // Hand every piece its own disjoint part of each column.
     let mut pieces: Vec<Piece<'_>> = reads
         .iter()
@@ -395,6 +406,8 @@ pub(crate) fn assemble(
         }
         work();
     });
+    // The columns leave this function only when every piece reports Done: each piece's
+    // decoders fail unless they wrote its slices whole, so no unwritten byte is ever read.
     let mut nulls: Vec<PieceNulls> = Vec::with_capacity(count);
     for result in results.into_inner() {
         match result {
@@ -404,6 +417,11 @@ pub(crate) fn assemble(
             // Left in the queue after another piece failed: that failure is reported.
             None => {}
         }
+    }
+    if nulls.len() != count {
+        return Err(Error::internal(
+            "a read left pieces unfilled without a failure",
+        ));
     }
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
     for (c, values) in columns.into_iter().enumerate() {
@@ -554,7 +572,8 @@ fn index_span(
     let Some(width) = fixed_width(&data_type) else {
         return Ok(Outcome::Unsupported);
     };
-    let mut values = MutableBuffer::from_len_zeroed(layout.rows * width);
+    let mut values = unfilled_buffer(layout.rows * width);
+    // `decode_into` writes every byte or fails (and `values` is dropped unread).
     layout.decode_into(
         layout.columns[stored].1 + 1,
         0,
