@@ -16,6 +16,7 @@
 //! | `record` | the version record on disk: header, live sets, segment references |
 //! | `stats`, `prune` | per-segment column statistics kept in the record, and skipping segments by them |
 //! | `segment` | one segment's IPC encoding, type and index checks |
+//! | `encode_direct` | a fixed-width segment's IPC stream compressed straight from its arrays into the output |
 //! | `segment_writer` | cutting an incoming stream into stored segments |
 //! | `reader` | planning a read (segments, columns) and the lazy readers |
 //! | `assemble` | a contiguous read: stored buffers decompressed straight into one buffer per column |
@@ -28,6 +29,7 @@
 mod assemble;
 pub mod batch;
 mod commit;
+mod encode_direct;
 pub mod options;
 mod parallel;
 pub mod prune;

@@ -225,6 +225,9 @@ pub fn encode_into(batch: &RecordBatch, compression: Compression, buf: &mut Vec<
         Compression::Zstd => Some(CompressionType::ZSTD),
         Compression::None => None,
     };
+    if super::encode_direct::encode(batch, compression, buf)? {
+        return Ok(());
+    }
     let options = IpcWriteOptions::default()
         .try_with_compression(codec)
         .map_err(|e| Error::internal("cannot set IPC compression").caused_by(e))?;

@@ -76,6 +76,37 @@ fn bounds<T: Ord + Copy>(values: &[T], present: &BooleanBuffer) -> Option<(T, T)
         })
 }
 
+/// The smallest and largest non-NaN values of `values`, and how many are NaN (a comparison with
+/// NaN is false, so NaN never becomes a bound). Eight independent lanes without branches, so the
+/// compiler vectorises the scan: a branch per value made this a seventh of a write's CPU time.
+fn float_bounds(values: &[f64]) -> (f64, f64, u64) {
+    const LANES: usize = 8;
+    let mut lo = [f64::INFINITY; LANES];
+    let mut hi = [f64::NEG_INFINITY; LANES];
+    let mut nan = [0u64; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for lane in 0..LANES {
+            let x = chunk[lane];
+            lo[lane] = if x < lo[lane] { x } else { lo[lane] };
+            hi[lane] = if x > hi[lane] { x } else { hi[lane] };
+            nan[lane] += u64::from(x.is_nan());
+        }
+    }
+    let (mut l, mut h, mut n) = (f64::INFINITY, f64::NEG_INFINITY, 0u64);
+    for &x in tail.iter().chain(&lo) {
+        l = if x < l { x } else { l };
+    }
+    for &x in tail.iter().chain(&hi) {
+        h = if x > h { x } else { h };
+    }
+    for &x in tail {
+        n += u64::from(x.is_nan());
+    }
+    (l, h, n + nan.iter().sum::<u64>())
+}
+
 /// The statistics of a column without nulls stored as f64 or i64, in one pass over its values
 /// (the general path builds bitmaps of the missing and present values first, which costs more
 /// than the scan itself on the write path). The same figures as the general path.
@@ -92,15 +123,7 @@ fn dense_stats(column: &ArrayRef) -> Option<ColumnStats> {
                 data.offset(),
                 data.len(),
             );
-            let (mut lo, mut hi, mut nan) = (f64::INFINITY, f64::NEG_INFINITY, 0u64);
-            for &x in values.iter() {
-                if x.is_nan() {
-                    nan += 1;
-                } else {
-                    lo = lo.min(x);
-                    hi = hi.max(x);
-                }
-            }
+            let (lo, hi, nan) = float_bounds(&values);
             let finite = nan < values.len() as u64 && lo.is_finite() && hi.is_finite();
             Some(ColumnStats(
                 finite.then_some(StatValue::Float(lo)),
@@ -191,6 +214,17 @@ mod tests {
             vec![f64::INFINITY, 1.0],
             vec![0.0, -0.0, f64::NEG_INFINITY],
             vec![],
+            // Longer than the eight lanes: bounds and NaNs in the lanes and in the tail.
+            (0..37)
+                .map(|i| match i % 7 {
+                    3 => f64::NAN,
+                    _ => f64::from((i * 13) % 29) - 11.5,
+                })
+                .collect(),
+            (0..16)
+                .map(|i| if i == 9 { -4.0 } else { f64::from(i) })
+                .collect(),
+            (0..17).map(|i| if i == 16 { 99.0 } else { 1.0 }).collect(),
         ];
         let mut columns: Vec<ArrayRef> = Vec::new();
         for values in floats {
