@@ -5,6 +5,15 @@
 //! next read faults every page in anew (on these machines a third to a half of a full read's
 //! time, `python3 build.py bench`). mimalloc keeps freed pages for reuse.
 //!
+//! mimalloc hands freed memory back to the kernel 10 ms after it was freed by default, so an
+//! append or read that comes more than 10 ms after the previous one faulted (and the kernel
+//! zeroed) every page of its buffers again: 866 page faults and 31 ms of system time per 100k-row
+//! append, and a third more time per full read, on this machine. Sheaf sets that delay's default
+//! to [`PURGE_DELAY_MS`] (a user's `MIMALLOC_PURGE_DELAY` still wins): memory a call frees is
+//! reused by the next call within a second, and returned once the process has been quiet for
+//! that long (purging happens on the allocator's next use after the delay, as glibc's trimming
+//! does).
+//!
 //! `SHEAF_SYSTEM_ALLOCATOR=1` (read once, at the library's first allocation) sends every Rust
 //! allocation through `malloc` instead, so valgrind and AddressSanitizer see them and report
 //! leaks: the C test runner sets it for those runs. Memory is always freed by the allocator
@@ -23,6 +32,12 @@ const SYSTEM: u8 = 2;
 
 static CHOICE: AtomicU8 = AtomicU8::new(UNDECIDED);
 
+/// How long freed memory stays with mimalloc before it goes back to the kernel (see above).
+pub const PURGE_DELAY_MS: std::os::raw::c_long = 1000;
+/// `mi_option_purge_delay`'s place in mimalloc's `mi_option_e` (the same in its v2 and v3
+/// headers; libmimalloc-sys names no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 #[inline]
 fn system() -> bool {
     match CHOICE.load(Ordering::Relaxed) {
@@ -32,6 +47,12 @@ fn system() -> bool {
             // SAFETY: getenv with a NUL-terminated name; it allocates nothing.
             let set = unsafe { !libc::getenv(c"SHEAF_SYSTEM_ALLOCATOR".as_ptr()).is_null() };
             let choice = if set { SYSTEM } else { MIMALLOC };
+            if choice == MIMALLOC {
+                // SAFETY: stores one option's default; allocates nothing, any thread may call it.
+                unsafe {
+                    libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS)
+                };
+            }
             // Every thread that gets here computes the same answer from the same environment.
             let _ =
                 CHOICE.compare_exchange(UNDECIDED, choice, Ordering::Relaxed, Ordering::Relaxed);
@@ -75,6 +96,27 @@ unsafe impl GlobalAlloc for SheafAllocator {
             System.realloc(ptr, layout, new_size)
         } else {
             MiMalloc.realloc(ptr, layout, new_size)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_memory_is_kept_for_the_purge_delay() {
+        // Decide (the test binary allocates through the library's allocator too).
+        drop(vec![0u8; 16]);
+        if system() {
+            return; // SHEAF_SYSTEM_ALLOCATOR is set: mimalloc is not in use.
+        }
+        // SAFETY: reads one option.
+        let delay = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        let from_env = std::env::var("MIMALLOC_PURGE_DELAY").ok();
+        match from_env.and_then(|v| v.parse::<std::os::raw::c_long>().ok()) {
+            Some(asked) => assert_eq!(delay, asked),
+            None => assert_eq!(delay, PURGE_DELAY_MS),
         }
     }
 }
