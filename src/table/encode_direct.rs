@@ -104,6 +104,27 @@ fn put_lz4(input: &[u8], out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// The most bytes the bodies of buffers of `sizes` bytes take here: each compressed buffer's
+/// length, frame header, block sizes and end mark (or its raw copy, never longer), padding, and
+/// room for the one block being compressed at a time.
+fn body_bound(sizes: impl Iterator<Item = usize>) -> usize {
+    let per_buffer: usize = sizes
+        .map(|n| n + 8 + 7 + 4 * n.div_ceil(BLOCK) + 4 + ALIGNMENT)
+        .sum();
+    per_buffer + lz4_flex::block::get_maximum_output_size(BLOCK) + 4
+}
+
+/// The capacity to give a buffer [`encode`] will fill with `batch` (its schema message
+/// included, up to a few kilobytes of metadata).
+pub(crate) fn capacity_hint(batch: &RecordBatch) -> usize {
+    let sizes = batch.columns().iter().flat_map(|c| {
+        let data = c.to_data();
+        let width = fixed_width(c.data_type()).unwrap_or(0);
+        [data.len().div_ceil(8), data.len() * width]
+    });
+    body_bound(sizes) + 512 * batch.num_columns() + 16 * 1024
+}
+
 /// The record batch message's flatbuffer. Every field is written even at its default value,
 /// so its size depends only on the number of columns and buffers, not on their values.
 fn message<'a>(
@@ -187,7 +208,8 @@ pub(crate) fn encode(
         &mut DictionaryTracker::new(false),
         &options,
     );
-    write_message(&mut *buf, schema, &options)
+    let mut schema_message = Vec::new();
+    write_message(&mut schema_message, schema, &options)
         .map_err(|e| Error::internal("cannot encode a segment's schema").caused_by(e))?;
 
     let nodes: Vec<arrow_ipc::FieldNode> = columns
@@ -197,14 +219,19 @@ pub(crate) fn encode(
     let mut buffers = vec![arrow_ipc::Buffer::new(0, 0); 2 * columns.len()];
     let mut fbb = FlatBufferBuilder::new();
     let placeholder = message(&mut fbb, rows, &nodes, &buffers, compressed, 0).len();
+    let header_len = 8 + placeholder + padding(8 + placeholder);
+    let parts = columns
+        .iter()
+        .flat_map(|(_, v, b)| [v.as_ref().map_or(0, |v| v.len()), b.len()]);
+    let needed = schema_message.len() + header_len + body_bound(parts) + 8;
+    // Room for everything at once: growing the vector would copy what it holds (and fault in
+    // fresh pages on this encoder thread).
+    if buf.capacity() < needed {
+        *buf = Vec::with_capacity(needed);
+    }
+    buf.extend_from_slice(&schema_message);
     // The message goes before the body but is only known after it: its room is kept here.
     let header_at = buf.len();
-    let header_len = 8 + placeholder + padding(8 + placeholder);
-    let input: usize = columns
-        .iter()
-        .map(|(_, v, b)| b.len() + v.as_ref().map_or(0, |v| v.len()))
-        .sum();
-    buf.reserve(header_len + input + input / BLOCK * 4 + columns.len() * 256 + 64);
     buf.resize(header_at + header_len, 0);
     let body_at = buf.len();
     for (c, (_, validity, values)) in columns.iter().enumerate() {
@@ -366,6 +393,12 @@ mod tests {
         let back = segment::decode(buf.clone()).expect("arrow-ipc reads it");
         assert_eq!(&back, batch, "{compression:?}");
         assert_eq!(back.schema(), batch.schema());
+        // A buffer of the hinted capacity is filled without growing (and so without a copy).
+        let mut hinted = Vec::with_capacity(capacity_hint(batch));
+        let at = hinted.as_ptr();
+        assert!(encode(batch, compression, &mut hinted).expect("encodes"));
+        assert_eq!(hinted.as_ptr(), at, "the buffer was reallocated");
+        assert_eq!(hinted, buf);
         buf
     }
 

@@ -329,10 +329,12 @@ impl SegmentWriter {
             self.pool = Some(EncoderPool::new(self.index.clone(), self.compression));
         }
         // Allocated here, on the writer's thread, at about the size a segment encodes to.
-        let buffer = self
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(segment.get_array_memory_size() + 4096));
+        let buffer = self.spare.pop().unwrap_or_else(|| {
+            Vec::with_capacity(
+                (segment.get_array_memory_size() + 4096)
+                    .max(super::encode_direct::capacity_hint(&segment)),
+            )
+        });
         if let Some(pool) = self.pool.as_mut() {
             pool.submit(segment, buffer)?;
             return self.drain(2 * threads);
