@@ -424,8 +424,18 @@ impl KeySpace {
         let storage = self.storage()?;
         let full: Vec<Vec<u8>> = keys.iter().map(|k| self.key(k)).collect();
         if m & mode::CONSUME == 0 {
-            let refs: Vec<&[u8]> = full.iter().map(Vec::as_slice).collect();
-            return storage.get_many(&refs);
+            // Looked up in key order, answered in the caller's: neighbouring keys share B-tree
+            // pages, so a sorted batch finds its pages in cache (a shuffled batch of 200k keys
+            // spent most of its time on cache misses in LMDB's page search).
+            let mut order: Vec<usize> = (0..full.len()).collect();
+            order.sort_unstable_by(|&a, &b| full[a].cmp(&full[b]));
+            let refs: Vec<&[u8]> = order.iter().map(|&i| full[i].as_slice()).collect();
+            let mut found = storage.get_many(&refs)?;
+            let mut out: Vec<Option<Vec<u8>>> = vec![None; full.len()];
+            for (value, &i) in found.drain(..).zip(&order) {
+                out[i] = value;
+            }
+            return Ok(out);
         }
         let mut out = Vec::new();
         storage.transact(&mut |t| {

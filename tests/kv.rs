@@ -473,3 +473,44 @@ fn key_length_limit_is_the_same_on_every_backend() {
         );
     }
 }
+
+#[test]
+fn batched_reads_answer_in_the_callers_order() {
+    for (store, _dir) in stores() {
+        let kv = store.kv("order").unwrap();
+        let stored: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| format!("k{:05}", (i * 7919) % 1000).into_bytes())
+            .collect();
+        for k in &stored {
+            kv.put(k, &[k.as_slice(), b"=v"].concat(), 0).unwrap();
+        }
+        // Shuffled, with missing keys and repeats between present ones.
+        let mut asked: Vec<Vec<u8>> = Vec::new();
+        for (i, k) in stored.iter().enumerate().rev() {
+            asked.push(k.clone());
+            if i % 3 == 0 {
+                asked.push(format!("missing{i}").into_bytes());
+            }
+            if i % 5 == 0 {
+                asked.push(stored[(i * 13) % stored.len()].clone());
+            }
+        }
+        let refs: Vec<&[u8]> = asked.iter().map(Vec::as_slice).collect();
+        let expected: Vec<Option<Vec<u8>>> = asked
+            .iter()
+            .map(|k| (!k.starts_with(b"missing")).then(|| [k.as_slice(), b"=v"].concat()))
+            .collect();
+        assert_eq!(kv.get_multi(&refs, 0).unwrap(), expected);
+        assert_eq!(
+            kv.length_multi(&refs).unwrap(),
+            expected
+                .iter()
+                .map(|v| v.as_ref().map(|v| v.len() as u64))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            kv.exists_multi(&refs).unwrap(),
+            expected.iter().map(Option::is_some).collect::<Vec<_>>()
+        );
+    }
+}
