@@ -151,8 +151,9 @@ struct ArrowArrayStream {
 #define SHEAF_VERSION_PATCH 0
 
 // Version of the C ABI this header describes. It only grows; a binding built for ABI N works
-// with a library whose `sheaf_abi_version()` is N.
-#define SHEAF_ABI_VERSION 1
+// with a library whose `sheaf_abi_version()` is N. Version 2: `SHEAF_MODE_UPDATE_NEW` took
+// Yokan's value (0x8000; it was 0x1000) and `SHEAF_MODE_NO_RDMA` (0x4000) was added.
+#define SHEAF_ABI_VERSION 2
 
 // Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 #define SHEAF_LOG_ERROR 1
@@ -209,8 +210,12 @@ struct ArrowArrayStream {
 // The listing filter is a suffix instead of a prefix.
 #define SHEAF_MODE_SUFFIX 512
 
-// A document update may create the id.
-#define SHEAF_MODE_UPDATE_NEW 4096
+// Accepted by every call and ignored (Yokan's "no RDMA" hint; an embedded store has none).
+#define SHEAF_MODE_NO_RDMA 16384
+
+// A document update may create the id. (0x1000 up to ABI version 1, which is Yokan's
+// FILTER_VALUE; now Yokan's value.)
+#define SHEAF_MODE_UPDATE_NEW 32768
 
 // A document collection. Safe to share between threads.
 typedef struct SheafCollection SheafCollection;

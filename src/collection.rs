@@ -277,10 +277,10 @@ impl Collection {
     /// Replaces documents. A missing id is `NoSuchDocument` (and nothing changes) unless the
     /// mode has UPDATE_NEW, which creates it (ids beyond `last_id` move it forward).
     pub fn update_multi(&self, ids: &[u64], docs: &[&[u8]], m: u32) -> Result<()> {
-        if m & !mode::UPDATE_NEW != 0 {
+        if m & !(mode::UPDATE_NEW | mode::NO_RDMA) != 0 {
             return Err(Error::new(
                 ErrorKind::InvalidMode,
-                "document update takes only UPDATE_NEW",
+                "document update takes only UPDATE_NEW (and NO_RDMA, ignored)",
             ));
         }
         if ids.len() != docs.len() {

@@ -50,8 +50,11 @@ pub mod mode {
     pub const KEEP_LAST: u32 = 384;
     /// The listing filter is a suffix instead of a prefix.
     pub const SUFFIX: u32 = 512;
+    /// Yokan's "use RPCs without RDMA": an embedded store has no RDMA, so every call accepts
+    /// it and ignores it (Yokan code passes it everywhere).
+    pub const NO_RDMA: u32 = 0x4000;
     /// A document `update` may create the id.
-    pub const UPDATE_NEW: u32 = 4096;
+    pub const UPDATE_NEW: u32 = 0x8000;
     /// Every bit this library knows.
     pub const ALL: u32 = INCLUSIVE
         | APPEND
@@ -62,6 +65,7 @@ pub mod mode {
         | NO_PREFIX
         | KEEP_LAST
         | SUFFIX
+        | NO_RDMA
         | UPDATE_NEW;
 }
 
@@ -72,6 +76,7 @@ pub const WAIT_POLL: Duration = Duration::from_millis(10);
 static WAKE: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
 
 fn check_mode(call: &str, given: u32, allowed: u32) -> Result<()> {
+    let given = given & !mode::NO_RDMA;
     let unknown = given & !mode::ALL;
     if unknown != 0 {
         return Err(Error::new(

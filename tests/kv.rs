@@ -514,3 +514,59 @@ fn batched_reads_answer_in_the_callers_order() {
         );
     }
 }
+
+#[test]
+fn mode_values_are_yokans_and_no_rdma_is_ignored() {
+    // Yokan's published values (include/yokan/common.h).
+    let yokan = [
+        (mode::INCLUSIVE, 0x0001),
+        (mode::APPEND, 0x0002),
+        (mode::CONSUME, 0x0004),
+        (mode::WAIT, 0x0008),
+        (mode::NOTIFY, 0x0008),
+        (mode::NEW_ONLY, 0x0010),
+        (mode::EXIST_ONLY, 0x0020),
+        (mode::NO_PREFIX, 0x0040),
+        (mode::IGNORE_KEYS, 0x0080),
+        (mode::KEEP_LAST, 0x0180),
+        (mode::SUFFIX, 0x0200),
+        (mode::NO_RDMA, 0x4000),
+        (mode::UPDATE_NEW, 0x8000),
+    ];
+    for (ours, theirs) in yokan {
+        assert_eq!(ours, theirs);
+    }
+    for (store, _dir) in stores() {
+        let kv = store.kv("rdma").unwrap();
+        kv.put(b"a", b"1", mode::NO_RDMA).unwrap();
+        kv.put(b"a", b"2", mode::NO_RDMA | mode::APPEND).unwrap();
+        assert_eq!(
+            kv.get(b"a", mode::NO_RDMA, NOW).unwrap(),
+            Some(b"12".to_vec())
+        );
+        assert_eq!(
+            kv.get_multi(&[b"a", b"b"], mode::NO_RDMA).unwrap(),
+            vec![Some(b"12".to_vec()), None]
+        );
+        assert_eq!(
+            kv.put(b"a", b"x", mode::NO_RDMA | mode::NEW_ONLY)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::KeyExists
+        );
+        // Yokan's FILTER_VALUE (UPDATE_NEW's old value) is not a mode Sheaf takes.
+        assert_eq!(
+            kv.put(b"a", b"x", 0x1000).unwrap_err().kind(),
+            ErrorKind::InvalidMode
+        );
+        let docs = store.create_collection("rdma_docs").unwrap();
+        docs.update_multi(&[3], &[b"{}"], mode::UPDATE_NEW | mode::NO_RDMA)
+            .unwrap();
+        assert_eq!(
+            docs.update_multi(&[9], &[b"{}"], 0x1000)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidMode
+        );
+    }
+}

@@ -48,7 +48,7 @@ struct ArrowArrayStream {
 
 #define SHEAF_VERSION_PATCH 0
 
-#define SHEAF_ABI_VERSION 1
+#define SHEAF_ABI_VERSION 2
 
 #define SHEAF_LOG_ERROR 1
 
@@ -86,7 +86,11 @@ struct ArrowArrayStream {
 
 #define SHEAF_MODE_SUFFIX 512
 
-#define SHEAF_MODE_UPDATE_NEW 4096
+#define SHEAF_MODE_NO_RDMA 16384
+
+#define SHEAF_MODE_UPDATE_NEW 32768
+
+#define NO_RDMA 16384
 
 typedef struct SheafCollection SheafCollection;
 

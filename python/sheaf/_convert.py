@@ -254,6 +254,30 @@ def _owned_frame(pd: Any, frame: Any) -> Any:
     return owned
 
 
+def _with_pandas_index(table: Any, index: Optional[str]) -> Any:
+    """An aggregated result (group-by, resample) with pandas metadata naming its key columns as
+    the index, so that ``table.to_pandas()`` gives the frame ``output_format="pandas"`` gives;
+    other tables as they are."""
+    md = table.schema.metadata or {}
+    keys = _aggregate_keys(md)
+    if keys is None or not any(k in table.column_names for k in keys):
+        return table
+    pa = _require("pyarrow", "this output_format")
+    # pyarrow writes the metadata of the (empty) pandas result; its index levels are named by
+    # their columns here so that the metadata points at them, then given their real names.
+    frame = _to_pandas(table.slice(0, 0), index)
+    names = list(frame.index.names)
+    fields = [k for k in keys if k in table.column_names]
+    frame.index.names = fields
+    meta = json.loads(pa.Schema.from_pandas(frame, preserve_index=True).metadata[b"pandas"])
+    for column in meta.get("columns", []):
+        if column.get("field_name") in fields:
+            column["name"] = names[fields.index(column["field_name"])]
+    stripped = {k: v for k, v in md.items() if k != _SERIES_KEY}
+    stripped[b"pandas"] = json.dumps(meta).encode()
+    return table.replace_schema_metadata(stripped)
+
+
 def _to_pandas(table: Any, index: Optional[str]) -> Any:
     pd = _require("pandas", "output_format='pandas'")
     md = table.schema.metadata or {}
@@ -297,7 +321,7 @@ def import_output(
     finally:
         _arrow_c.release_stream(stream)
     if output_format == "pyarrow":
-        return table
+        return _with_pandas_index(table, index)
     if output_format == "pandas":
         return _to_pandas(table, index)
     if output_format == "polars":
@@ -401,7 +425,18 @@ def _fix_range_index(table: Any, rows: Optional[Tuple[int, int]]) -> Any:
     entry["start"], entry["stop"], entry["step"] = new
     md = dict(md)
     md[b"pandas"] = json.dumps(meta).encode()
-    return table.replace_schema_metadata(md)
+    return _with_metadata(table, md)
+
+
+def _with_metadata(table: Any, md: Dict[bytes, bytes]) -> Any:
+    """``table`` with schema metadata ``md``, keeping its row count also when it has no
+    columns (``columns=[]``): pyarrow's ``replace_schema_metadata`` rebuilds a table from its
+    columns, and a table without columns comes back with 0 rows."""
+    if table.num_columns:
+        return table.replace_schema_metadata(md)
+    pa = _require("pyarrow", "this output_format")
+    rows = pa.RecordBatch.from_struct_array(pa.nulls(table.num_rows, type=pa.struct([])))
+    return pa.Table.from_batches([rows.replace_schema_metadata(md)])
 
 
 def import_data(stream: Any, fmt: str, info: Dict[str, Any], doc: Dict[str, Any]) -> Any:

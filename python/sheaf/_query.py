@@ -20,10 +20,11 @@ therefore lives in :mod:`sheaf.library`).
     lazy = lazy[lazy["qty"] > 0].head(10)
     lazy.collect().data                            # one read
 
-Nothing is evaluated in Python: each method appends a clause to the plan, :meth:`to_json` shows
-it, and ``Library.read(query_builder=q)`` sends it with the read (the library type-checks it
-against the version's schema before loading any segment and skips the segments that leading
-filters prove empty from their statistics).
+Nothing is evaluated in Python: each method returns a new builder with one more clause (the
+builder it was called on stays as it was), :meth:`to_json` shows the plan, and
+``Library.read(query_builder=q)`` sends it with the read (the library type-checks it against
+the version's schema before loading any segment and skips the segments that leading filters
+prove empty from their statistics).
 
 Expressions (:class:`ExpressionNode`, made by ``q["column"]``) combine with ``< <= > >= == !=``,
 ``& | ^ ~`` (Python's ``and``, ``or``, ``not`` cannot be overloaded and raise ``TypeError``),
@@ -524,7 +525,7 @@ class GroupBy(Generic[_Q]):
         self._by = by
 
     def agg(self, aggregations: Mapping[str, Any]) -> _Q:
-        """Adds the group-by clause and returns the builder.
+        """A new builder: the one ``groupby`` was called on, then this group-by.
 
         Args:
             aggregations: ``{output: op}`` (aggregates the column ``output``) or
@@ -539,10 +540,7 @@ class GroupBy(Generic[_Q]):
         Raises:
             ValueError: an unknown operator.
         """
-        self._builder._clauses.append(
-            {"groupby": {"by": list(self._by), "aggs": _aggs(aggregations)}}
-        )
-        return self._builder
+        return self._builder._with({"groupby": {"by": list(self._by), "aggs": _aggs(aggregations)}})
 
     def __repr__(self) -> str:
         return f"GroupBy({self._by!r})"
@@ -558,13 +556,13 @@ class Resample(Generic[_Q]):
         self._body = body
 
     def agg(self, aggregations: Mapping[str, Any]) -> _Q:
-        """Adds the resample clause and returns the builder; ``aggregations`` as in
+        """A new builder: the one ``resample`` was called on, then this resampling;
+        ``aggregations`` as in
         :meth:`GroupBy.agg`. Buckets without rows are dropped (ArcticDB's rule; pandas shows
         them as NaN rows). pandas output is indexed by the bucket labels."""
         body = dict(self._body)
         body["aggs"] = _aggs(aggregations)
-        self._builder._clauses.append({"resample": body})
-        return self._builder
+        return self._builder._with({"resample": body})
 
     def __repr__(self) -> str:
         return f"Resample({self._body!r})"
@@ -628,9 +626,12 @@ class QueryBuilder:
       the read, so only the segments they touch are loaded).
     * ``q.then(other)`` appends the clauses of another builder.
 
-    Each method adds to this builder and returns it. A builder is copyable (``copy.copy`` and
-    ``copy.deepcopy`` both give an independent plan), comparable (``==`` compares plans),
-    picklable, and :meth:`to_json` gives the plan sent to the library.
+    A builder is a value, as in ArcticDB: each method returns a new builder with the clause
+    added and leaves the one it was called on as it was, so a base query can be reused
+    (``x = q[q["a"] == 1]; y = q[q["a"] == 0]`` are two different queries and ``q`` has
+    neither filter). Only ``q["new"] = expr`` changes ``q`` itself, as an assignment does. A
+    builder is copyable, comparable (``==`` compares plans), picklable, and :meth:`to_json`
+    gives the plan sent to the library.
     """
 
     def __init__(self) -> None:
@@ -638,35 +639,34 @@ class QueryBuilder:
 
     # -- building --------------------------------------------------------------------------------
     def __getitem__(self, item: Any) -> Any:
-        """``q["col"]``: the column expression; ``q[expr]``: adds the filter ``expr`` (a
-        boolean expression, or a bool column on its own) and returns the builder."""
+        """``q["col"]``: the column expression; ``q[expr]``: a new builder, ``q`` then the
+        filter ``expr`` (a boolean expression, or a bool column on its own)."""
         if isinstance(item, str):
             return ExpressionNode.column(item)
         if isinstance(item, ExpressionNode):
-            self._clauses.append({"filter": item.to_json()})
-            return self
+            return self._with({"filter": item.to_json()})
         raise TypeError(
             'q[...] takes a column name (q["price"]) or a boolean expression '
             f'(q[q["price"] > 100]), not {type(item).__name__}'
         )
 
     def __setitem__(self, name: str, expr: Any) -> None:
-        """``q["new"] = expr``: the same as :meth:`apply`."""
-        self.apply(name, expr)
+        """``q["new"] = expr``: adds the column to ``q`` itself (an assignment), otherwise
+        as :meth:`apply`."""
+        self._clauses = self.apply(name, expr)._clauses
 
     def apply(self: _Q, name: str, expr: Any) -> _Q:
-        """Adds the column ``name`` computed by ``expr`` (replacing a data column of that name;
-        the index column cannot be replaced) and returns the builder."""
+        """A new builder: this one, then the column ``name`` computed by ``expr`` (replacing
+        a data column of that name; the index column cannot be replaced)."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"the name of a new column is a non-empty str, not {name!r}")
-        self._clauses.append(
+        return self._with(
             {"project": {"name": name, "expr": copy.deepcopy(_operand(expr, "a projection"))}}
         )
-        return self
 
     def groupby(self: _Q, by: Union[str, Sequence[str]]) -> GroupBy[_Q]:
         """Groups by one column or several (``["a", "b"]``); call ``.agg({...})`` on the result
-        (see :meth:`GroupBy.agg`), which returns the builder."""
+        (see :meth:`GroupBy.agg`), which returns the new builder."""
         keys = [by] if isinstance(by, str) else list(by)
         if not keys:
             raise ValueError("groupby needs at least one key column")
@@ -728,32 +728,37 @@ class QueryBuilder:
 
     def date_range(self: _Q, date_range: Tuple[Any, Any]) -> _Q:
         """Keeps the rows whose index lies in ``(start, end)`` (inclusive; ``None`` = open;
-        bounds as in ``Library.read(date_range=...)``) and returns the builder."""
-        self._clauses.append({"date_range": _options.date_range_value(date_range)})
-        return self
+        bounds as in ``Library.read(date_range=...)``): a new builder."""
+        return self._with({"date_range": _options.date_range_value(date_range)})
 
     def row_range(self: _Q, row_range: Tuple[Optional[int], Optional[int]]) -> _Q:
         """Keeps the rows ``start:end`` of the rows at this point (Python slice semantics: end
-        exclusive, negatives count from the end, ``None`` = open) and returns the builder."""
-        self._clauses.append({"row_range": _options.row_range_value(row_range)})
-        return self
+        exclusive, negatives count from the end, ``None`` = open): a new builder."""
+        return self._with({"row_range": _options.row_range_value(row_range)})
 
     def head(self: _Q, n: int = 5) -> _Q:
         """Keeps the first ``n`` rows (``n < 0``: all but the last ``-n``)."""
-        self._clauses.append({"head": _options.count(n, "n")})
-        return self
+        return self._with({"head": _options.count(n, "n")})
 
     def tail(self: _Q, n: int = 5) -> _Q:
         """Keeps the last ``n`` rows (``n < 0``: all but the first ``-n``)."""
-        self._clauses.append({"tail": _options.count(n, "n")})
-        return self
+        return self._with({"tail": _options.count(n, "n")})
 
     def then(self: _Q, other: QueryBuilder) -> _Q:
-        """Appends the clauses of ``other`` (copied) and returns this builder."""
+        """A new builder: this one's clauses, then ``other``'s."""
         if not isinstance(other, QueryBuilder):
             raise TypeError(f"then() takes a QueryBuilder, not {type(other).__name__}")
-        self._clauses.extend(copy.deepcopy(other._clauses))
-        return self
+        new = self.__copy__()
+        new._clauses.extend(copy.deepcopy(other._clauses))
+        return new
+
+    def _with(self: _Q, clause: Dict[str, JSON]) -> _Q:
+        """A copy of this builder with ``clause`` added at the end."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        # Clauses are never changed once added, so the copies may share them.
+        new._clauses = [*self._clauses, clause]
+        return new
 
     # -- the plan --------------------------------------------------------------------------------
     def to_json(self) -> List[Dict[str, JSON]]:

@@ -104,6 +104,8 @@ class Mode(enum.IntFlag):
     KEEP_LAST = int(lib.SHEAF_MODE_KEEP_LAST)
     #: The listing filter is a suffix instead of a prefix.
     SUFFIX = int(lib.SHEAF_MODE_SUFFIX)
+    #: Yokan's "no RDMA" hint: accepted by every call and ignored (an embedded store has none).
+    NO_RDMA = int(lib.SHEAF_MODE_NO_RDMA)
     #: A document update may create the id.
     UPDATE_NEW = int(lib.SHEAF_MODE_UPDATE_NEW)
 

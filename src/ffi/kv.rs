@@ -45,8 +45,11 @@ pub const SHEAF_MODE_IGNORE_KEYS: u32 = 128;
 pub const SHEAF_MODE_KEEP_LAST: u32 = 384;
 /// The listing filter is a suffix instead of a prefix.
 pub const SHEAF_MODE_SUFFIX: u32 = 512;
-/// A document update may create the id.
-pub const SHEAF_MODE_UPDATE_NEW: u32 = 4096;
+/// Accepted by every call and ignored (Yokan's "no RDMA" hint; an embedded store has none).
+pub const SHEAF_MODE_NO_RDMA: u32 = 0x4000;
+/// A document update may create the id. (0x1000 up to ABI version 1, which is Yokan's
+/// FILTER_VALUE; now Yokan's value.)
+pub const SHEAF_MODE_UPDATE_NEW: u32 = 0x8000;
 
 /// A key space. Safe to share between threads.
 pub struct SheafKeySpace {

@@ -14,8 +14,9 @@ pub const SHEAF_VERSION_MINOR: u32 = 1;
 /// Patch version of the library.
 pub const SHEAF_VERSION_PATCH: u32 = 0;
 /// Version of the C ABI this header describes. It only grows; a binding built for ABI N works
-/// with a library whose `sheaf_abi_version()` is N.
-pub const SHEAF_ABI_VERSION: u32 = 1;
+/// with a library whose `sheaf_abi_version()` is N. Version 2: `SHEAF_MODE_UPDATE_NEW` took
+/// Yokan's value (0x8000; it was 0x1000) and `SHEAF_MODE_NO_RDMA` (0x4000) was added.
+pub const SHEAF_ABI_VERSION: u32 = 2;
 
 /// Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 pub const SHEAF_LOG_ERROR: i32 = 1;

@@ -348,8 +348,39 @@ static void test_put_modes(SheafStore *store) {
                                  NULL, NULL, &err));
     }
     EXPECT_VALUE(kv, "k", "v2+a");
+
+    /* NO_RDMA (Yokan code passes it everywhere) is accepted and changes nothing. */
+    EXPECT_OK(sheaf_kv_put(kv, B("rdma"), B("r1"), SHEAF_MODE_NO_RDMA, &err));
+    EXPECT_OK(sheaf_kv_put(kv, B("rdma"), B("+2"), SHEAF_MODE_NO_RDMA | SHEAF_MODE_APPEND, &err));
+    EXPECT_VALUE(kv, "rdma", "r1+2");
+    EXPECT_OK(sheaf_kv_get(kv, B("rdma"), SHEAF_MODE_NO_RDMA | SHEAF_MODE_CONSUME, 0, &value, &err));
+    CHECK(value.len == 4 && memcmp(value.data, "r1+2", 4) == 0);
+    sheaf_bytes_free(&value);
+    CHECK(!exists(kv, "rdma"));
+    /* Yokan's FILTER_VALUE (0x1000, UPDATE_NEW's value before ABI version 2) is not taken. */
+    EXPECT_ERR(SHEAF_ERR_INVALID_MODE, NULL, sheaf_kv_put(kv, B("k"), B("x"), 0x1000u, &err));
     EXPECT_OK(sheaf_kv_drop(store, STR("modes"), NULL, &err));
     sheaf_kv_free(kv);
+}
+
+/* Every mode has Yokan's published value (include/yokan/common.h), so Yokan code that passes
+ * YOKAN_MODE_* numbers means the same thing here. */
+static void test_mode_values_are_yokans(void) {
+    CHECK_EQ_INT(SHEAF_MODE_DEFAULT, 0);
+    CHECK_EQ_INT(SHEAF_MODE_INCLUSIVE, 0x0001);
+    CHECK_EQ_INT(SHEAF_MODE_APPEND, 0x0002);
+    CHECK_EQ_INT(SHEAF_MODE_CONSUME, 0x0004);
+    CHECK_EQ_INT(SHEAF_MODE_WAIT, 0x0008);
+    CHECK_EQ_INT(SHEAF_MODE_NOTIFY, 0x0008);
+    CHECK_EQ_INT(SHEAF_MODE_NEW_ONLY, 0x0010);
+    CHECK_EQ_INT(SHEAF_MODE_EXIST_ONLY, 0x0020);
+    CHECK_EQ_INT(SHEAF_MODE_NO_PREFIX, 0x0040);
+    CHECK_EQ_INT(SHEAF_MODE_IGNORE_KEYS, 0x0080);
+    CHECK_EQ_INT(SHEAF_MODE_KEEP_LAST, 0x0180);
+    CHECK_EQ_INT(SHEAF_MODE_SUFFIX, 0x0200);
+    CHECK_EQ_INT(SHEAF_MODE_NO_RDMA, 0x4000);
+    CHECK_EQ_INT(SHEAF_MODE_UPDATE_NEW, 0x8000);
+    CHECK_EQ_INT(SHEAF_ABI_VERSION, 2);
 }
 
 /* ---- get, get_into, CONSUME ---------------------------------------------------------------- */
@@ -1110,6 +1141,7 @@ static void run_suite(const char *uri) {
 int main(void) {
     run_suite("mem://");
     test_doc_list_huge_counts();
+    test_mode_values_are_yokans();
     char *dir = tu_make_tmpdir("kv");
     char *uri = tu_lmdb_uri(dir, "store");
     run_suite(uri);

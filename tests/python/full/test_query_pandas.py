@@ -437,13 +437,36 @@ def test_groupby_in_pyarrow_polars_and_numpy_keeps_keys_as_columns(qlib, frame):
     assert table.schema.metadata[b"sheaf:index"] == b'["s","g"]' or (
         __import__("json").loads(table.schema.metadata[b"sheaf:index"]) == ["s", "g"]
     )
-    assert_frame_equal(table.to_pandas(), expected, check_dtype=False)
+    # pyarrow's own pandas conversion indexes by the keys, as output_format="pandas" does.
+    as_pandas = read(qlib, q, output_format="pandas")
+    assert list(as_pandas.index.names) == ["s", "g"]
+    assert_frame_equal(table.to_pandas(), as_pandas)
+    assert_frame_equal(table.to_pandas().reset_index(), expected, check_dtype=False)
     polars = read(qlib, q, output_format="polars")
     assert isinstance(polars, pl.DataFrame) and polars.columns == ["s", "g", "total", "avg"]
     assert_frame_equal(polars.to_pandas(), expected, check_dtype=False)
     cols = read(qlib, q, output_format="numpy")
     assert list(cols) == ["s", "g", "total", "avg"]
     assert cols["total"].tolist() == expected["total"].tolist()
+
+
+def test_aggregates_read_as_pyarrow_convert_to_the_pandas_result(qlib, frame, store):
+    """Group-by on one key and resampling (a DatetimeIndex, named or not): the pyarrow
+    result's ``to_pandas()`` is the frame ``output_format="pandas"`` returns."""
+    one = QueryBuilder().groupby("s").agg({"total": ("a", "sum")})
+    bucketed = QueryBuilder().resample("1h").agg({"n": ("a", "count"), "m": ("f", "max")})
+    for q in (one, bucketed):
+        table = read(qlib, q, output_format="pyarrow")
+        frame = read(qlib, q, output_format="pandas")
+        assert_frame_equal(table.to_pandas(), frame)
+    unnamed = store.create_library("unnamed_index")
+    idx = pd.date_range("2024-01-01", periods=6, freq="20min")
+    unnamed.write("u", pd.DataFrame({"v": [1, 2, 3, 4, 5, 6]}, index=idx))
+    q = QueryBuilder().resample("1h").agg({"v": "sum"})
+    frame = unnamed.read("u", query_builder=q).data
+    assert frame.index.name is None and frame["v"].tolist() == [6, 15]
+    table = unnamed.read("u", query_builder=q, output_format="pyarrow").data
+    assert_frame_equal(table.to_pandas(), frame)
 
 
 RESAMPLE_AGGS = {

@@ -90,6 +90,31 @@ def test_column_selection_keeps_the_datetime_index(tlib):
         tlib.read("s", columns=["zz"])
 
 
+def test_no_columns_on_a_range_index_keeps_the_rows_read(tlib):
+    """``columns=[]`` returns the index alone, with as many rows as the read selects: ranged
+    reads, head/tail, queries and appended versions (pyarrow drops the row count of a table
+    without columns when its metadata is replaced)."""
+    df = pd.DataFrame({"c": range(10)})
+    tlib.write("s", df)
+    cases = {
+        "row_range": (tlib.read("s", columns=[], row_range=(2, 5)).data, df[[]].iloc[2:5]),
+        "head": (tlib.head("s", 3, columns=[]).data, df[[]].iloc[:3]),
+        "tail": (tlib.tail("s", 3, columns=[]).data, df[[]].iloc[-3:]),
+    }
+    q = sheaf.QueryBuilder()
+    q = q[q["c"] > 3]
+    filtered = tlib.read("s", columns=[], query_builder=q).data
+    cases["query"] = (filtered, pd.DataFrame(index=pd.RangeIndex(6), columns=df[[]].columns))
+    for name, (got, want) in cases.items():
+        assert_frame_equal(got, want, obj=name)
+    table = tlib.read("s", columns=[], row_range=(2, 5), output_format="pyarrow").data
+    assert table.num_rows == 3
+    tlib.append("s", pd.DataFrame({"c": range(10, 14)}, index=pd.RangeIndex(10, 14)))
+    both = pd.DataFrame({"c": range(14)})
+    assert_frame_equal(tlib.read("s", columns=[]).data, both[[]])
+    assert_frame_equal(tlib.read("s", columns=[], row_range=(8, 12)).data, both[[]].iloc[8:12])
+
+
 @pytest.mark.parametrize(
     "index",
     [

@@ -26,11 +26,28 @@ def kv(store):
 def test_mode_flags_take_the_library_values():
     names = ["DEFAULT", "INCLUSIVE", "APPEND", "CONSUME", "WAIT", "NOTIFY", "NEW_ONLY"]
     names += ["EXIST_ONLY", "NO_PREFIX", "IGNORE_KEYS", "KEEP_LAST", "SUFFIX", "UPDATE_NEW"]
+    names += ["NO_RDMA"]
     for name in names:
         assert int(getattr(Mode, name)) == int(getattr(lib, "SHEAF_MODE_" + name)), name
+    # Yokan's published values (include/yokan/common.h): Yokan code's numbers mean the same.
+    yokan = {"DEFAULT": 0, "INCLUSIVE": 0x1, "APPEND": 0x2, "CONSUME": 0x4, "WAIT": 0x8}
+    yokan.update({"NOTIFY": 0x8, "NEW_ONLY": 0x10, "EXIST_ONLY": 0x20, "NO_PREFIX": 0x40})
+    yokan.update({"IGNORE_KEYS": 0x80, "KEEP_LAST": 0x180, "SUFFIX": 0x200})
+    yokan.update({"NO_RDMA": 0x4000, "UPDATE_NEW": 0x8000})
+    assert {name: int(getattr(Mode, name)) for name in yokan} == yokan
     assert Mode.NOTIFY is Mode.WAIT
     assert Mode.KEEP_LAST & Mode.IGNORE_KEYS == Mode.IGNORE_KEYS
     assert isinstance(Mode.NEW_ONLY | Mode.NOTIFY, int)
+
+
+def test_no_rdma_is_accepted_and_ignored(kv, store):
+    kv.put("r", b"1", Mode.NO_RDMA)
+    kv.put("r", b"2", Mode.NO_RDMA | Mode.APPEND)
+    assert kv.get("r", Mode.NO_RDMA) == b"12"
+    assert kv.get_multi(["r", "missing"], Mode.NO_RDMA) == [b"12", None]
+    assert kv.list_keys(mode=Mode.NO_RDMA) == [b"r"]
+    with pytest.raises(sheaf.InvalidModeError):
+        kv.put("r", b"x", 0x1000)  # Yokan's FILTER_VALUE: not a mode Sheaf takes
 
 
 def test_invalid_modes_raise_the_library_error(kv):

@@ -102,8 +102,8 @@ def op(name, *args, **extra):
 def test_filter_json(make, expected):
     q = QueryBuilder()
     out = q[make(q)]
-    assert out is q  # ArcticDB returns the builder
-    assert q.to_json() == [{"filter": expected}]
+    assert out is not q and len(q) == 0  # a new builder, as in ArcticDB
+    assert out.to_json() == [{"filter": expected}]
     assert make(QueryBuilder()).to_json() == expected
 
 
@@ -134,7 +134,9 @@ def test_filter_json(make, expected):
 )
 def test_projection_json(make, expected):
     q = QueryBuilder()
-    assert q.apply("n", make(q)) is q
+    applied = q.apply("n", make(q))
+    assert applied is not q and len(q) == 0
+    q = applied
     q["m"] = make(q)
     assert q.to_json() == [
         {"project": {"name": "n", "expr": expected}},
@@ -197,7 +199,8 @@ def test_clause_json():
 def test_groupby_json():
     q = QueryBuilder()
     out = q.groupby("a").agg({"b": "sum", "total": ("c", "mean")})
-    assert out is q
+    assert out is not q and len(q) == 0
+    q = out
     q = q.groupby(["a", "b"]).agg({k: ("v", k) for k in sheaf.query.AGGREGATIONS})
     assert q.to_json() == [
         {
@@ -258,12 +261,14 @@ def test_resample_json():
     q = QueryBuilder()
     aggs = {"p": ("price", "last")}
     agg_json = [{"name": "p", "column": "price", "op": "last"}]
-    assert q.resample("5min").agg(aggs) is q
-    q.resample("1h", closed="right", label="left", offset="30s", origin="epoch").agg(aggs)
-    q.resample(dt.timedelta(minutes=5), origin=dt.datetime(2024, 1, 1)).agg(aggs)
-    q.resample(np.timedelta64(2, "h"), offset=dt.timedelta(seconds=1), origin="end").agg(aggs)
-    q.resample(1000, origin=np.datetime64("2024-01-01T00:00:00", "ns")).agg(aggs)
-    q.resample("D", label="right", origin="start").agg(aggs)
+    base = q
+    q = q.resample("5min").agg(aggs)
+    assert q is not base and len(base) == 0
+    q = q.resample("1h", closed="right", label="left", offset="30s", origin="epoch").agg(aggs)
+    q = q.resample(dt.timedelta(minutes=5), origin=dt.datetime(2024, 1, 1)).agg(aggs)
+    q = q.resample(np.timedelta64(2, "h"), offset=dt.timedelta(seconds=1), origin="end").agg(aggs)
+    q = q.resample(1000, origin=np.datetime64("2024-01-01T00:00:00", "ns")).agg(aggs)
+    q = q.resample("D", label="right", origin="start").agg(aggs)
     assert q.to_json() == [
         {"resample": {"rule": "5min", "origin": "start_day", "aggs": agg_json}},
         {
@@ -308,16 +313,51 @@ def test_then_appends_the_other_builders_clauses():
     b = QueryBuilder()
     b["y"] = b["x"] * 2
     b = b.head(3)
-    assert a.then(b) is a
+    before = a
+    a = a.then(b)
+    assert a is not before and len(before) == 1
     assert a.to_json() == [
         {"filter": op("gt", col("x"), lit(1))},
         {"project": {"name": "y", "expr": op("mul", col("x"), lit(2))}},
         {"head": 3},
     ]
-    b.tail(1)  # later changes to b do not reach a
+    b["z"] = b["x"]  # later changes to b do not reach a
     assert len(a) == 3 and len(b) == 3
     with pytest.raises(TypeError):
         a.then([{"head": 1}])
+
+
+def test_builders_are_values_a_base_query_can_be_reused():
+    """ArcticDB's builders return a new builder from every clause method; code that reuses a
+    base query relies on it."""
+    base = QueryBuilder()
+    base = base[base["x"] > 0]
+    ones = base[base["a"] == 1]
+    zeros = base[base["a"] == 0]
+    assert ones is not zeros and ones is not base
+    assert len(base) == 1 and len(ones) == 2 and len(zeros) == 2
+    assert ones.to_json()[1] == {"filter": op("eq", col("a"), lit(1))}
+    assert zeros.to_json()[1] == {"filter": op("eq", col("a"), lit(0))}
+    derived = [
+        base.apply("n", base["a"] * 2),
+        base.groupby("a").agg({"x": "sum"}),
+        base.date_range((None, None)),
+        base.row_range((0, 2)),
+        base.head(2),
+        base.tail(2),
+        base.then(ones),
+    ]
+    for d in derived:
+        assert d is not base and len(d) >= 2
+    assert len(base) == 1
+    grouped = base.groupby("a")
+    first = grouped.agg({"x": "sum"})
+    second = grouped.agg({"x": "max"})
+    assert first != second and len(first) == len(second) == 2
+    # An assignment changes the builder it is made on, and only that one.
+    view = base
+    base["y"] = base["x"] + 1
+    assert len(view) == 2 and len(ones) == 2
 
 
 def test_python_and_or_not_raise_a_helpful_type_error():
@@ -386,8 +426,8 @@ def test_builder_copy_eq_pickle_repr():
     assert q != QueryBuilder() and q != "QueryBuilder"
     for twin in (copy.copy(q), copy.deepcopy(q), q.copy(), pickle.loads(pickle.dumps(q))):
         assert twin == q and twin is not q
-        twin.tail(1)
-        assert twin != q and len(q) == 4
+        twin["extra"] = twin["a"]
+        assert twin != q and len(q) == 4 and len(twin) == 5
     plan = q.to_json()
     plan.append({"head": 1})  # a copy
     assert len(q.to_json()) == 4
@@ -687,11 +727,11 @@ def test_projections(qlib, name, make, value):
 
 def test_projection_types(qlib):
     q = QueryBuilder()
-    q.apply("ii", q["j"] * 2)
-    q.apply("df", q["j"] / 1)
-    q.apply("pw", q["j"] ** 2)
-    q.apply("mixed", q["j"] + 1.5)
-    q.apply("cmp", q["j"] > 1)
+    q = q.apply("ii", q["j"] * 2)
+    q = q.apply("df", q["j"] / 1)
+    q = q.apply("pw", q["j"] ** 2)
+    q = q.apply("mixed", q["j"] + 1.5)
+    q = q.apply("cmp", q["j"] > 1)
     data = read(qlib, q)
     assert data["ii"].dtype == np.int64
     assert data["df"].dtype == np.float64
@@ -1095,9 +1135,11 @@ def test_lazy_read_and_collect(qlib):
     assert lazy.symbol == "s" and lazy.library is qlib
     lazy = lazy[lazy["j"] > 0]
     lazy["x"] = lazy["i"] * 2
-    lazy.apply("y", abs(lazy["f"]))
+    lazy = lazy.apply("y", abs(lazy["f"]))
     out = lazy.head(5)
-    assert out is lazy
+    assert out is not lazy and len(lazy) == 3 and isinstance(out, LazyDataFrame)
+    assert out.symbol == "s" and out.library is qlib
+    lazy = out
     assert "LazyDataFrame" in repr(lazy) and "head(5)" in str(lazy)
     item = lazy.collect()
     assert isinstance(item, sheaf.VersionedItem) and item.version == 0
@@ -1109,8 +1151,8 @@ def test_lazy_read_and_collect(qlib):
     assert lazy.query_builder == QueryBuilder.from_json(lazy.to_json())
     twin = copy.copy(lazy)
     assert twin == lazy and twin.library is qlib
-    twin.tail(1)
-    assert twin != lazy and len(lazy) == 4
+    twin["z"] = twin["j"]
+    assert twin != lazy and len(lazy) == 4 and len(twin.tail(1)) == 6
     assert lazy != qlib.read("s", lazy=True, as_of=0).then(lazy)  # other read arguments
 
 
