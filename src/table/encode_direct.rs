@@ -467,6 +467,66 @@ mod tests {
         assert!(!encode(&batch(10, false), Compression::Zstd, &mut buf).expect("no error"));
     }
 
+    /// The record batch message of an encoded stream: its buffers and body length.
+    fn record_batch_layout(stream: &[u8]) -> (Vec<(usize, usize)>, usize, usize) {
+        let mut at = 0;
+        loop {
+            assert_eq!(stream[at..at + 4], CONTINUATION);
+            let len = u32::from_le_bytes(stream[at + 4..at + 8].try_into().unwrap()) as usize;
+            assert_eq!(
+                (8 + len) % ALIGNMENT,
+                0,
+                "a message's header is padded to 64"
+            );
+            let message = arrow_ipc::root_as_message(&stream[at + 8..at + 8 + len]).unwrap();
+            let body = message.bodyLength() as usize;
+            if let Some(batch) = message.header_as_record_batch() {
+                let buffers = batch.buffers().unwrap();
+                let spans = buffers
+                    .iter()
+                    .map(|b| (b.offset() as usize, b.length() as usize))
+                    .collect();
+                return (spans, body, at + 8 + len);
+            }
+            at += 8 + len + body;
+        }
+    }
+
+    #[test]
+    fn buffers_are_laid_out_as_arrow_ipc_lays_them_out() {
+        for (compression, nulls) in [
+            (Compression::Lz4, true),
+            (Compression::None, true),
+            (Compression::Lz4, false),
+        ] {
+            let batch = batch(1000, nulls).slice(3, 990);
+            let mut ours = Vec::new();
+            assert!(encode(&batch, compression, &mut ours).unwrap());
+            let (spans, body, body_at) = record_batch_layout(&ours);
+            assert_eq!(spans.len(), 2 * batch.num_columns());
+            let mut next = 0;
+            for &(offset, len) in &spans {
+                // Each buffer starts where the previous one ended, padded to 64 bytes.
+                assert_eq!(offset, next, "{compression:?}");
+                assert_eq!(offset % ALIGNMENT, 0);
+                next = offset + len + padding(len);
+            }
+            assert_eq!(next, body);
+            // Then the end-of-stream marker, and nothing else.
+            assert_eq!(ours.len(), body_at + body + 8);
+            assert_eq!(ours[ours.len() - 8..], [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]);
+            // Columns without nulls have an empty validity buffer, as arrow-ipc writes them.
+            let mut theirs = Vec::new();
+            segment::encode_with_arrow_ipc(&batch, compression, &mut theirs).unwrap();
+            let (their_spans, _, _) = record_batch_layout(&theirs);
+            let empty = |s: &[(usize, usize)]| -> Vec<bool> {
+                s.iter().step_by(2).map(|&(_, len)| len == 0).collect()
+            };
+            assert_eq!(empty(&spans), empty(&their_spans));
+            assert_eq!(spans.len(), their_spans.len());
+        }
+    }
+
     #[test]
     fn the_frame_header_is_lz4_flex_own() {
         let header = frame_header();

@@ -220,14 +220,24 @@ pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Vec<u8>> 
 
 /// [`encode`] into `buf` (cleared first): a writer reuses its buffers from segment to segment.
 pub fn encode_into(batch: &RecordBatch, compression: Compression, buf: &mut Vec<u8>) -> Result<()> {
+    if super::encode_direct::encode(batch, compression, buf)? {
+        return Ok(());
+    }
+    encode_with_arrow_ipc(batch, compression, buf)
+}
+
+/// [`encode_into`] through arrow-ipc's writer, whatever the columns (the encoder for what
+/// `encode_direct` does not write, and the reference its tests compare with).
+pub(crate) fn encode_with_arrow_ipc(
+    batch: &RecordBatch,
+    compression: Compression,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
     let codec = match compression {
         Compression::Lz4 => Some(CompressionType::LZ4_FRAME),
         Compression::Zstd => Some(CompressionType::ZSTD),
         Compression::None => None,
     };
-    if super::encode_direct::encode(batch, compression, buf)? {
-        return Ok(());
-    }
     let options = IpcWriteOptions::default()
         .try_with_compression(codec)
         .map_err(|e| Error::internal("cannot set IPC compression").caused_by(e))?;
