@@ -35,8 +35,8 @@ enum Outcome<T> {
     Unsupported,
 }
 
-/// Bytes per value of the types assembled in place.
-fn fixed_width(data_type: &DataType) -> Option<usize> {
+/// Bytes per value of the types assembled in place (and written by `encode_direct`).
+pub(super) fn fixed_width(data_type: &DataType) -> Option<usize> {
     match data_type {
         DataType::Dictionary(_, _) | DataType::Boolean => None,
         other => other.primitive_width(),

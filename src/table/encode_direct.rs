@@ -24,8 +24,9 @@ use std::sync::OnceLock;
 
 use arrow_array::{Array, RecordBatch};
 use arrow_ipc::writer::{write_message, DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
-use arrow_schema::DataType;
 use flatbuffers::FlatBufferBuilder;
+
+use super::assemble::fixed_width;
 
 use crate::error::{Error, Result};
 use crate::store::Compression;
@@ -35,14 +36,6 @@ const ALIGNMENT: usize = 64;
 /// The size of an LZ4 frame block (lz4_flex's smallest block size, "Max64KB").
 const BLOCK: usize = 64 * 1024;
 const CONTINUATION: [u8; 4] = [0xFF; 4];
-
-/// Bytes per value of the types written here (`None`: arrow-ipc writes the column).
-fn fixed_width(data_type: &DataType) -> Option<usize> {
-    match data_type {
-        DataType::Dictionary(_, _) | DataType::Boolean => None,
-        other => other.primitive_width(),
-    }
-}
 
 /// The header of the LZ4 frames written here (independent 64 KB blocks, no checksums: the
 /// segment's own checksum covers every byte), as lz4_flex writes it, checksum byte included.
@@ -277,7 +270,7 @@ mod tests {
     use arrow_array::types::*;
     use arrow_array::*;
     use arrow_buffer::i256;
-    use arrow_schema::{Field, Schema};
+    use arrow_schema::{DataType, Field, Schema};
 
     use super::*;
     use crate::table::segment;
