@@ -120,7 +120,10 @@ class Plan:
             return {"rounds": 1, "reps": 3, "warmup": 1}
         if op == "write":
             return (
-                {"rounds": 3, "reps": 1, "warmup": 0}
+                # Five fresh processes: at 10M rows a write is bound by the kernel's copy into
+                # the page cache, whose speed on this kind of machine changes 4x from minute to
+                # minute for every engine (bench/ANALYSIS.md); three made the median a coin toss.
+                {"rounds": 5, "reps": 1, "warmup": 0}
                 if big
                 # Durable writes on this kind of machine stall now and then for hundreds of
                 # milliseconds (the disk, not the engine): more of them keep the median honest.

@@ -237,8 +237,9 @@ def _owned_frame(pd: Any, frame: Any) -> Any:
     np = _arrow_c._np()
     columns: Dict[int, Any] = {}
     changed = False
-    for i in range(frame.shape[1]):
-        column = frame.iloc[:, i]
+    # items() and not iloc: pandas' general indexing costs ~30 us a column, a third of a
+    # small read.
+    for i, (_, column) in enumerate(frame.items()):
         dtype = column.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
             values = column.to_numpy()
