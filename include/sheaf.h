@@ -152,8 +152,14 @@ struct ArrowArrayStream {
 
 // Version of the C ABI this header describes. It only grows; a binding built for ABI N works
 // with a library whose `sheaf_abi_version()` is N. Version 2: `SHEAF_MODE_UPDATE_NEW` took
-// Yokan's value (0x8000; it was 0x1000) and `SHEAF_MODE_NO_RDMA` (0x4000) was added.
-#define SHEAF_ABI_VERSION 2
+// Yokan's value (0x8000; it was 0x1000) and `SHEAF_MODE_NO_RDMA` (0x4000) was added. Version 3:
+// `sheaf_table_describe_batch`, `sheaf_table_write_metadata_batch`, `sheaf_table_stage_chunk`,
+// `sheaf_table_list_staged_chunks` and `sheaf_doc_load_into` were added, with stage and
+// finalize options for sorting, chunk ids, index validation and dropping refused chunks;
+// `sheaf_table_write_metadata` gives a symbol without versions a first (metadata-only) version
+// instead of `SHEAF_ERR_NO_SUCH_SYMBOL`; version infos carry `index_sorted`; reads take
+// `"strings"`.
+#define SHEAF_ABI_VERSION 3
 
 // Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 #define SHEAF_LOG_ERROR 1
@@ -590,7 +596,9 @@ void sheaf_library_free(struct SheafLibrary *library);
 // - write options: `{"index": "ts", "validate_index": true, "prune_previous_versions": null}`
 // - read options: `{"as_of": null | <version> | <negative: counts back, -1 = latest>}`
 // - version info: `{"symbol": "s", "version": 3, "timestamp_ns": 1700000000000000000,
-// "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true}`
+// "deleted": false, "rows": 10, "index": "ts" | null, "index_sorted": true,
+// "has_metadata": true}` (`index_sorted`: the index column's values ascend; false without
+// an index)
 // ==============================================================================================
 
 // Writes a new version of `symbol` whose content is the rows of `data`.
@@ -651,12 +659,13 @@ SheafStatus sheaf_table_update(const struct SheafLibrary *library, const char *s
 // SHEAF_ERR_CONFLICT, SHEAF_ERR_INVALID_NAME.
 SheafStatus sheaf_table_delete_data_in_range(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
-// Writes a new version of an existing `symbol` with the data of its latest version and new
-// `metadata` (NULL with length 0 = none). `options_json` (may be NULL):
-// `{"prune_previous_versions": null|true|false}`. Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+// Writes a new version of `symbol` with the data of its latest version and new `metadata`
+// (NULL with length 0 = none). `options_json` (may be NULL):
+// `{"prune_previous_versions": null|true|false}`. A symbol without live versions gets a first
+// version holding only the metadata: a table with no columns and no rows (as ArcticDB); a
+// later write or append starts the data.
 //
-// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON,
-// SHEAF_ERR_CONFLICT.
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON, SHEAF_ERR_CONFLICT.
 SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
 // Reads a version of `symbol` into the caller-allocated `*out_stream` (one batch per stored
@@ -673,7 +682,12 @@ SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const
 // index column always comes along (first unless listed), `[]` returns only the index;
 // `"contiguous": true` (without a query) makes the stream one batch with one buffer per column,
 // each stored buffer decompressed straight into its place (for callers that collect the whole
-// result; the default streams a batch per segment). `*out_info` (may be
+// result; the default streams a batch per segment). `"strings": {"default": FORMAT, "columns":
+// {"name": FORMAT}}` gives string columns the Arrow type FORMAT names: `"large_string"`
+// (LargeUtf8), `"string"` (Utf8), `"string_view"` (Utf8View) or `"categorical"`
+// (Dictionary<Int32, LargeUtf8>); a listed column takes its own, other string columns the
+// default, and without either they come as stored (a column listed that is not a string column
+// of the result: `SHEAF_ERR_SCHEMA`). `*out_info` (may be
 // NULL) receives the version info JSON; `*out_metadata` (may be NULL) the metadata bytes, or
 // `{NULL, 0}` when there are none (`has_metadata` in the info tells none from empty).
 //
@@ -744,7 +758,8 @@ SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const cha
 
 // Lists the versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest first,
 // as a JSON array of version infos: `{"symbol": "s", "version": 3, "timestamp_ns": N,
-// "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true, "snapshots":
+// "deleted": false, "rows": 10, "index": "ts" | null, "index_sorted": true, "has_metadata":
+// true, "snapshots":
 // ["name", …]}` — the live versions and the deleted ones snapshots still hold
 // (`"deleted": true`). `sheaf_table_query_versions` filters the same list.
 //
@@ -877,6 +892,26 @@ SheafStatus sheaf_table_read_batch(const struct SheafLibrary *library, const cha
 // SHEAF_ERR_CLOSED; per item: those of sheaf_table_read_metadata.
 SheafStatus sheaf_table_read_metadata_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
 
+// Describes many versions in one call (as sheaf_table_describe, without reading data).
+// `items_json`: `[{"symbol": "a", "options": {"as_of": …}}, …]` (a symbol may appear more than
+// once); `*out_results_json`: `[{"description": {…}} | {"error": {…}}, …]`, each description
+// the JSON sheaf_table_describe gives.
+//
+// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT,
+// SHEAF_ERR_CLOSED; per item: those of sheaf_table_describe.
+SheafStatus sheaf_table_describe_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Writes new metadata for many symbols in one call, each a version of its own (as
+// sheaf_table_write_metadata; a symbol without versions gets a first version with no columns
+// and no rows). `items_json`: `[{"symbol": "a", "options": {"prune_previous_versions": null |
+// true | false}}, …]`; `metadata`: an array of `n_items` slices (`{NULL, 0}` = no metadata), or
+// NULL for none at all; `*out_results_json`: `[{"version": N} | {"error": {…}}, …]`. A symbol
+// named twice fails the whole batch.
+//
+// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT (also a symbol
+// named twice), SHEAF_ERR_CLOSED; per item: those of sheaf_table_write_metadata.
+SheafStatus sheaf_table_write_metadata_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
 // Deletes many symbols (or some of their versions) in one call. `items_json`:
 // `[{"symbol": "a", "options": {"versions": null | [1, 2]}}, …]`; `*out_results_json`:
 // `[{} | {"error": {…}}, …]`. A symbol named twice fails the whole batch.
@@ -894,24 +929,49 @@ SheafStatus sheaf_table_delete_batch(const struct SheafLibrary *library, const c
 
 // Stages `data` as a chunk of `symbol`: stored but invisible until `sheaf_table_finalize_staged`
 // (many writers, threads or processes, may stage one symbol at once). `data` is moved in.
-// `options_json` (may be NULL): `{"index": null | "ts", "validate_index": true}`.
+// `options_json` (may be NULL): `{"index": null | "ts", "validate_index": true,
+// "sort_on_index": false, "sort_columns": []}` — with `sort_on_index` (which needs `index`) or
+// `sort_columns` the chunk is read whole and its rows sorted by the index, then those columns,
+// before it is stored. `sheaf_table_stage_chunk` also returns the chunk's id.
 //
 // Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARROW,
-// SHEAF_ERR_UNSUPPORTED_TYPE, SHEAF_ERR_SCHEMA (a bad index column), SHEAF_ERR_UNSORTED_INDEX
-// (validate_index and an unsorted chunk).
+// SHEAF_ERR_UNSUPPORTED_TYPE, SHEAF_ERR_SCHEMA (a bad index or sort column),
+// SHEAF_ERR_UNSORTED_INDEX (validate_index and an unsorted chunk), SHEAF_ERR_INVALID_ARGUMENT.
 SheafStatus sheaf_table_stage(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const char *options_json, size_t options_len, struct SheafError **err);
 
-// Commits every chunk staged for `symbol` as one new version and forgets the chunks.
-// `options_json` (may be NULL): `{"mode": "write" | "append", "sort": false,
-// "prune_previous_versions": null}`. With an index, chunks are ordered by it and must not
-// overlap (`SHEAF_ERR_UNSORTED_INDEX`) unless `sort` is true, which sorts all staged rows.
-// No staged data: `SHEAF_ERR_NOT_FOUND`. `metadata` as in `sheaf_table_write`.
+// `sheaf_table_stage`, returning the staged chunk's id in `*out_chunk_id` (UTF-8, not
+// NUL-terminated; free with `sheaf_bytes_free`): ArcticDB's stage result, which
+// `sheaf_table_finalize_staged`'s `"chunks"` option takes to finalize only some chunks.
+//
+// Errors: as sheaf_table_stage, plus SHEAF_ERR_NULL_POINTER (`out_chunk_id`).
+SheafStatus sheaf_table_stage_chunk(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const char *options_json, size_t options_len, struct SheafBytes *out_chunk_id, struct SheafError **err);
+
+// Commits every chunk staged for `symbol` (or those `"chunks"` names) as one new version and
+// forgets them. `options_json` (may be NULL): `{"mode": "write" | "append", "sort": false,
+// "prune_previous_versions": null, "chunks": null | ["id", …], "validate_index": true,
+// "delete_staged_data_on_failure": false}`. With an index, chunks are ordered by it and must
+// not overlap each other or (appending) start before the stored end
+// (`SHEAF_ERR_UNSORTED_INDEX`) unless `sort` is true, which sorts all staged rows, or
+// `validate_index` is false, which commits them in chunk order as an unsorted version.
+// `chunks`: ids from `sheaf_table_stage_chunk`; others stay staged; an id not staged (any
+// more) is `SHEAF_ERR_NOT_FOUND`. `delete_staged_data_on_failure`: a finalize refused for its
+// data (SHEAF_ERR_SCHEMA, SHEAF_ERR_UNSORTED_INDEX, SHEAF_ERR_UNSUPPORTED_TYPE,
+// SHEAF_ERR_INVALID_ARGUMENT) drops the chunks it was finalizing. No staged data:
+// `SHEAF_ERR_NOT_FOUND`. `metadata` as in `sheaf_table_write`.
 //
 // Errors: SHEAF_ERR_NOT_FOUND (nothing staged, or another finalize or delete consumed it first),
 // SHEAF_ERR_UNSORTED_INDEX (overlapping chunks without sort), SHEAF_ERR_SCHEMA (chunks that do not
 // match each other or the stored symbol), SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON,
 // SHEAF_ERR_CONFLICT.
 SheafStatus sheaf_table_finalize_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+// The chunks staged for `symbol` and not yet finalized or deleted, as JSON
+// `[{"id": "…", "rows": N, "index_min": null | N, "index_max": null | N}, …]` ordered by their
+// first index value (raw, in the index unit): the ids `sheaf_table_finalize_staged`'s
+// `"chunks"` takes, for a process that lost the ones `sheaf_table_stage_chunk` returned.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED, SHEAF_ERR_CORRUPT.
+SheafStatus sheaf_table_list_staged_chunks(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);
 
 // The symbols with staged chunks, as a JSON array of names in byte order.
 //
@@ -1107,6 +1167,15 @@ SheafStatus sheaf_doc_store(const struct SheafCollection *c, const uint8_t *doc,
 //
 // Errors: SHEAF_ERR_NO_SUCH_DOCUMENT, SHEAF_ERR_NO_SUCH_COLLECTION (dropped), SHEAF_ERR_CLOSED.
 SheafStatus sheaf_doc_load(const struct SheafCollection *c, uint64_t id, struct SheafBytes *out_doc, struct SheafError **err);
+
+// Loads one document into the caller's `buffer` of `capacity` bytes (Yokan's `doc_load` into a
+// caller buffer); `*out_size` gets the document's size. A document larger than `capacity` is
+// `SHEAF_ERR_BUFFER_TOO_SMALL` with `*out_size` set to the size needed; a missing id is
+// `SHEAF_ERR_NO_SUCH_DOCUMENT`.
+//
+// Errors: SHEAF_ERR_NO_SUCH_DOCUMENT, SHEAF_ERR_BUFFER_TOO_SMALL, SHEAF_ERR_NULL_POINTER
+// (`buffer` NULL with a capacity), SHEAF_ERR_NO_SUCH_COLLECTION (dropped), SHEAF_ERR_CLOSED.
+SheafStatus sheaf_doc_load_into(const struct SheafCollection *c, uint64_t id, uint8_t *buffer, size_t capacity, size_t *out_size, struct SheafError **err);
 
 // Stores `n` documents (packed with their sizes) in one transaction; `out_ids` (array of
 // `n`) receives their ids, sequential from the collection's next id.

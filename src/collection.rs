@@ -274,6 +274,21 @@ impl Collection {
         self.storage()?.get_many(&refs)
     }
 
+    /// Lends the document with this id to `f` straight from storage (no copy of it is made
+    /// here); `None` when the id is free.
+    pub fn load_with<T>(&self, id: u64, f: impl FnOnce(&[u8]) -> Result<T>) -> Result<Option<T>> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.storage()?
+            .with_value(&self.doc_key(id), &mut |bytes| {
+                if let (Some(bytes), Some(f)) = (bytes, f.take()) {
+                    out = Some(f(bytes)?);
+                }
+                Ok(())
+            })?;
+        Ok(out)
+    }
+
     /// Replaces documents. A missing id is `NoSuchDocument` (and nothing changes) unless the
     /// mode has UPDATE_NEW, which creates it (ids beyond `last_id` move it forward).
     pub fn update_multi(&self, ids: &[u64], docs: &[&[u8]], m: u32) -> Result<()> {

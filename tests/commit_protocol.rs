@@ -287,9 +287,28 @@ const OPS: &[(&str, Op)] = &[
     ("delete_snapshot", |_, l| l.delete_snapshot("snap0")),
     ("stage", |_, l| {
         l.stage(SYM, &mut reader(rows(700, 3, 700.0)), Some("ts"), true)
+            .map(drop)
+    }),
+    // Stage-result tokens: a finalize of one named chunk (the first staged one) leaves the
+    // other staged chunk alone.
+    ("finalize_one_chunk", |_, l| {
+        let Some(first) = l.list_staged_chunks(SYM)?.into_iter().next() else {
+            return Err(sheaf::Error::new(ErrorKind::NotFound, "nothing staged"));
+        };
+        let o = FinalizeOptions {
+            mode: FinalizeMode::Append,
+            chunks: Some(vec![first.id]),
+            ..Default::default()
+        };
+        l.finalize_staged_data(SYM, None, &o).map(drop)
     }),
     ("write_metadata", |_, l| {
         l.write_metadata(SYM, Some(b"meta2".to_vec()), None)
+            .map(drop)
+    }),
+    // A symbol without versions: the metadata becomes its first version (no columns, no rows).
+    ("write_metadata_new", |_, l| {
+        l.write_metadata("fresh", Some(b"meta3".to_vec()), None)
             .map(drop)
     }),
     ("kv_put", |s, _| {

@@ -48,7 +48,7 @@ struct ArrowArrayStream {
 
 #define SHEAF_VERSION_PATCH 0
 
-#define SHEAF_ABI_VERSION 2
+#define SHEAF_ABI_VERSION 3
 
 #define SHEAF_LOG_ERROR 1
 
@@ -296,11 +296,19 @@ SheafStatus sheaf_table_read_batch(const struct SheafLibrary *library, const cha
 
 SheafStatus sheaf_table_read_metadata_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
 
+SheafStatus sheaf_table_describe_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+SheafStatus sheaf_table_write_metadata_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
 SheafStatus sheaf_table_delete_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_results_json, struct SheafError **err);
 
 SheafStatus sheaf_table_stage(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const char *options_json, size_t options_len, struct SheafError **err);
 
+SheafStatus sheaf_table_stage_chunk(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const char *options_json, size_t options_len, struct SheafBytes *out_chunk_id, struct SheafError **err);
+
 SheafStatus sheaf_table_finalize_staged(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+SheafStatus sheaf_table_list_staged_chunks(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);
 
 SheafStatus sheaf_table_list_staged_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
 
@@ -363,6 +371,8 @@ SheafStatus sheaf_collection_size(const struct SheafCollection *c, uint64_t *out
 SheafStatus sheaf_doc_store(const struct SheafCollection *c, const uint8_t *doc, size_t doc_len, uint64_t *out_id, struct SheafError **err);
 
 SheafStatus sheaf_doc_load(const struct SheafCollection *c, uint64_t id, struct SheafBytes *out_doc, struct SheafError **err);
+
+SheafStatus sheaf_doc_load_into(const struct SheafCollection *c, uint64_t id, uint8_t *buffer, size_t capacity, size_t *out_size, struct SheafError **err);
 
 SheafStatus sheaf_doc_store_multi(const struct SheafCollection *c, size_t n, const uint8_t *docs, const size_t *doc_sizes, uint64_t *out_ids, struct SheafError **err);
 

@@ -459,6 +459,13 @@ def import_data(stream: Any, fmt: str, info: Dict[str, Any], doc: Dict[str, Any]
         if queried and cols.index is not None and cols.index not in cols:
             cols.index = None  # e.g. a group-by: the index column is not in the result
         return cols
+    if fmt == "polars":
+        frame = import_output(stream, fmt, index, total)
+        if index is not None and info.get("index_sorted") and index in frame.columns:
+            # polars takes the flag on trust and uses it (joins, group_by_dynamic, filters on
+            # the column); the library only sets it where the stored index ascends.
+            frame = frame.with_columns(frame.get_column(index).set_sorted())
+        return frame
     if fmt != "pandas":
         return import_output(stream, fmt, index, total)
     try:

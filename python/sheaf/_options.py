@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import _metadata
-from ._types import DeleteRequest, ReadInfoRequest, ReadRequest
+from ._types import DeleteRequest, ReadInfoRequest, ReadRequest, VersionRequestType
 
 __all__ = [
     "LibraryOptions",
@@ -106,6 +106,20 @@ def as_of_value(as_of: Any) -> Any:
         "as_of must be None, a version number (negative counts back from the latest), a "
         f"snapshot name (str) or a datetime, not {type(as_of).__name__}"
     )
+
+
+def version_request(as_of: Any) -> Tuple[VersionRequestType, Any]:
+    """A read's ``as_of`` as ArcticDB's ``DataError`` reports it: ``(LATEST, None)``,
+    ``(SPECIFIC, version)``, ``(SNAPSHOT, name)`` or ``(TIMESTAMP, nanoseconds since the
+    epoch)``."""
+    value = as_of_value(as_of)
+    if value is None:
+        return VersionRequestType.LATEST, None
+    if isinstance(value, str):
+        return VersionRequestType.SNAPSHOT, value
+    if isinstance(value, dict):
+        return VersionRequestType.TIMESTAMP, value["timestamp_ns"]
+    return VersionRequestType.SPECIFIC, value
 
 
 def _bound(value: Any, what: str) -> Any:
@@ -189,6 +203,63 @@ def read_options(
     return doc
 
 
+#: The Arrow string types a read can give string columns (ArcticDB's names accepted too).
+STRING_FORMATS = {
+    "large_string": "large_string",
+    "large_utf8": "large_string",
+    "string": "string",
+    "utf8": "string",
+    "small_string": "string",
+    "string_view": "string_view",
+    "utf8_view": "string_view",
+    "categorical": "categorical",
+}
+
+
+def string_format(value: Any, what: str) -> Optional[str]:
+    """One string format: ``None``, a name (``"large_string"``, ``"string"``,
+    ``"string_view"``, ``"categorical"``; ArcticDB's ``ArrowOutputStringFormat`` members and
+    ``"SMALL_STRING"`` too, any case) or a pyarrow type (``pa.large_string()``,
+    ``pa.string()``, ``pa.string_view()``, a dictionary of strings)."""
+    if value is None:
+        return None
+    name = getattr(value, "name", None)  # an enum member, e.g. ArrowOutputStringFormat
+    text = value if isinstance(value, str) else name if isinstance(name, str) else str(value)
+    if text.startswith("dictionary<"):
+        text = "categorical"
+    found = STRING_FORMATS.get(text.lower())
+    if found is None:
+        raise ValueError(
+            f"{what} must be one of {sorted(set(STRING_FORMATS.values()))} or a pyarrow string "
+            f"type, not {value!r}"
+        )
+    return found
+
+
+def string_formats(default: Any, per_column: Any) -> Optional[Dict[str, Any]]:
+    """The ``strings`` read option, or ``None`` when nothing is asked."""
+    doc: Dict[str, Any] = {}
+    chosen = string_format(default, "arrow_string_format_default")
+    if chosen is not None:
+        doc["default"] = chosen
+    if per_column:
+        if not isinstance(per_column, dict):
+            raise TypeError(
+                "arrow_string_format_per_column must be a dict of column name -> format, not "
+                f"{type(per_column).__name__}"
+            )
+        columns: Dict[str, str] = {}
+        for name, value in per_column.items():
+            if not isinstance(name, str):
+                raise TypeError(f"column names are str, not {type(name).__name__}")
+            fmt = string_format(value, f"the string format of column {name!r}")
+            if fmt is not None:
+                columns[name] = fmt
+        if columns:
+            doc["columns"] = columns
+    return doc or None
+
+
 def as_of_options(as_of: Any) -> bytes:
     """The options text of a call that takes only ``as_of``."""
     value = as_of_value(as_of)
@@ -263,14 +334,42 @@ def _mode_name(mode: Any) -> str:
     return name.lower()
 
 
-def finalize_options(mode: Any, prune_previous_versions: Optional[bool], sort: bool) -> bytes:
-    """The options text of ``finalize_staged_data`` / ``sort_and_finalize_staged_data``."""
-    doc: Dict[str, Any] = {"mode": _mode_name(mode)}
+def finalize_options(
+    mode: Any,
+    prune_previous_versions: Optional[bool],
+    sort: bool,
+    chunks: Optional[List[str]] = None,
+    validate_index: bool = True,
+    delete_staged_data_on_failure: bool = False,
+) -> bytes:
+    """The options text of ``finalize_staged_data`` / ``sort_and_finalize_staged_data``
+    (``mode`` ``None`` = write, as ArcticDB)."""
+    doc: Dict[str, Any] = {"mode": "write" if mode is None else _mode_name(mode)}
     if sort:
         doc["sort"] = True
     if prune_previous_versions is not None:
         doc["prune_previous_versions"] = bool(prune_previous_versions)
+    if chunks is not None:
+        doc["chunks"] = chunks
+    if not validate_index:
+        doc["validate_index"] = False
+    if delete_staged_data_on_failure:
+        doc["delete_staged_data_on_failure"] = True
     return options_bytes(doc)
+
+
+def stage_options(
+    index: Optional[str], validate_index: bool, sort_on_index: bool, sort_columns: Any
+) -> Dict[str, Any]:
+    """The options document of ``stage``."""
+    doc = write_options(index, validate_index, None)
+    if sort_on_index:
+        doc["sort_on_index"] = True
+    if sort_columns:
+        if isinstance(sort_columns, str) or not all(isinstance(c, str) for c in sort_columns):
+            raise TypeError("sort_columns must be a list of column names")
+        doc["sort_columns"] = list(sort_columns)
+    return doc
 
 
 def compact_options(rows_per_segment: Optional[int]) -> bytes:

@@ -10,10 +10,11 @@ result from the JSON the library returns.
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import SheafError, error_category, error_class
 
@@ -25,7 +26,10 @@ __all__ = [
     "NameWithDType",
     "SymbolDescription",
     "DataError",
+    "VersionRequestType",
     "WritePayload",
+    "WriteMetadataPayload",
+    "StageResult",
     "UpdatePayload",
     "ReadRequest",
     "ReadInfoRequest",
@@ -64,6 +68,8 @@ class VersionedItem:
         timestamp_ns: the commit time in nanoseconds since the Unix epoch (or ``None``).
         rows: the number of rows of the version (all of them, also for a ranged read).
         index: the version's Sheaf index column, if any.
+        host: where the store lives (its URI, as the store was opened), as ArcticDB names its
+            storage here; ``None`` for items made outside a library.
     """
 
     symbol: str
@@ -75,6 +81,7 @@ class VersionedItem:
     timestamp_ns: Optional[int] = None
     rows: Optional[int] = None
     index: Optional[str] = None
+    host: Optional[str] = None
 
 
 class SymbolVersion(NamedTuple):
@@ -159,6 +166,9 @@ class WritePayload:
         data: anything :meth:`Library.write` takes.
         metadata: the version's metadata (``None`` = none).
         index: the Sheaf index column, as in :meth:`Library.write` (default: detected).
+
+    It unpacks as ArcticDB's does, into the arguments of :meth:`Library.write`:
+    ``lib.write(*payload)`` (symbol, data, then metadata when there is some).
     """
 
     __slots__ = ("data", "index", "metadata", "symbol")
@@ -169,29 +179,75 @@ class WritePayload:
         self.metadata = metadata
         self.index = index
 
+    def __iter__(self) -> Iterator[Any]:
+        yield self.symbol
+        yield self.data
+        if self.metadata is not None:
+            yield self.metadata
+
     def __repr__(self) -> str:
         return f"WritePayload({self.symbol!r}, <{type(self.data).__name__}>, {self.metadata!r})"
 
 
+class WriteMetadataPayload:
+    """One item of :meth:`Library.write_metadata_batch` (ArcticDB's): new ``metadata`` for
+    ``symbol`` (``None`` = none)."""
+
+    __slots__ = ("metadata", "symbol")
+
+    def __init__(self, symbol: str, metadata: Any) -> None:
+        self.symbol = symbol
+        self.metadata = metadata
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.symbol
+        yield self.metadata
+
+    def __repr__(self) -> str:
+        return f"WriteMetadataPayload({self.symbol!r}, {self.metadata!r})"
+
+
 class UpdatePayload:
     """One item of :meth:`Library.update_batch`: ``data`` replaces the span of its index (or
-    ``date_range``) in ``symbol``, as in :meth:`Library.update`."""
+    ``date_range``) in ``symbol``, as in :meth:`Library.update`. ``index_column`` names the
+    index column of ``data`` where it cannot be detected (an Arrow table, a polars frame),
+    as ``index=`` does for :meth:`Library.update`."""
 
-    __slots__ = ("data", "date_range", "metadata", "symbol")
+    __slots__ = ("data", "date_range", "index", "metadata", "symbol")
 
     def __init__(
-        self, symbol: str, data: Any, metadata: Any = None, date_range: Any = None
+        self,
+        symbol: str,
+        data: Any,
+        metadata: Any = None,
+        date_range: Any = None,
+        index_column: Optional[str] = None,
     ) -> None:
         self.symbol = symbol
         self.data = data
         self.metadata = metadata
         self.date_range = date_range
+        self.index = AUTO if index_column is None else index_column
+
+    @property
+    def index_column(self) -> Optional[str]:
+        return None if self.index is AUTO else self.index
 
     def __repr__(self) -> str:
         return (
             f"UpdatePayload({self.symbol!r}, <{type(self.data).__name__}>, {self.metadata!r}, "
             f"date_range={self.date_range!r})"
         )
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What :meth:`Library.stage` returns (ArcticDB's ``StageResult``): the staged chunk, which
+    ``finalize_staged_data(stage_results=[...])`` takes to finalize only some chunks."""
+
+    symbol: str
+    #: The chunk's id in the library (opaque).
+    chunk_id: str
 
 
 class ReadRequest(NamedTuple):
@@ -220,6 +276,15 @@ class DeleteRequest(NamedTuple):
     version_ids: Optional[Sequence[int]] = None
 
 
+class VersionRequestType(enum.Enum):
+    """What a read item of a batch asked for (ArcticDB's ``VersionRequestType``)."""
+
+    SNAPSHOT = "snapshot"
+    TIMESTAMP = "timestamp"
+    SPECIFIC = "specific"
+    LATEST = "latest"
+
+
 @dataclass(frozen=True)
 class DataError:
     """Stands in a batch result for an item that failed (ArcticDB's ``DataError``).
@@ -234,6 +299,11 @@ class DataError:
             ``"GENERIC"``.
         exception_string: the library's message.
         status_name: the code's constant name (e.g. ``"SHEAF_ERR_NO_SUCH_SYMBOL"``).
+        version_request_type: for a read item, a :class:`VersionRequestType` (``LATEST``,
+            ``SPECIFIC``, ``SNAPSHOT`` or ``TIMESTAMP``); ``None`` for writes and deletes.
+        version_request_data: for a read item, the version number, snapshot name or time
+            (nanoseconds since the epoch; a naive datetime is UTC) it asked for; ``None`` for
+            ``LATEST``, writes and deletes.
     """
 
     symbol: str
@@ -242,6 +312,8 @@ class DataError:
     error_category: str
     exception_string: str
     status_name: str
+    version_request_type: Optional[VersionRequestType] = None
+    version_request_data: Any = None
 
     def exception(self) -> SheafError:
         """The exception the same failure raises outside a batch (not raised here)."""
@@ -258,7 +330,9 @@ def utc(ns: int) -> _dt.datetime:
     return EPOCH + _dt.timedelta(microseconds=ns // 1000)
 
 
-def versioned_item(info: Dict[str, Any], library: str, data: Any, metadata: Any) -> VersionedItem:
+def versioned_item(
+    info: Dict[str, Any], library: str, data: Any, metadata: Any, host: Optional[str] = None
+) -> VersionedItem:
     """The :class:`VersionedItem` of a version info document."""
     ns = int(info["timestamp_ns"])
     return VersionedItem(
@@ -271,6 +345,7 @@ def versioned_item(info: Dict[str, Any], library: str, data: Any, metadata: Any)
         timestamp_ns=ns,
         rows=int(info["rows"]),
         index=info.get("index"),
+        host=host,
     )
 
 
@@ -288,9 +363,16 @@ def version_info(info: Dict[str, Any], skip_snapshots: bool) -> Tuple[SymbolVers
     )
 
 
-def data_error(symbol: str, request: Any, doc: Dict[str, Any]) -> DataError:
-    """The :class:`DataError` of a failed batch item (``doc``: its ``"error"`` object)."""
+def data_error(
+    symbol: str,
+    request: Any,
+    doc: Dict[str, Any],
+    requested: Tuple[Optional[VersionRequestType], Any] = (None, None),
+) -> DataError:
+    """The :class:`DataError` of a failed batch item (``doc``: its ``"error"`` object;
+    ``requested``: a read item's version request type and data)."""
     code = int(doc.get("code", 100))
+    kind, data = requested
     return DataError(
         symbol=symbol,
         version_request=request,
@@ -298,6 +380,8 @@ def data_error(symbol: str, request: Any, doc: Dict[str, Any]) -> DataError:
         error_category=error_category(code),
         exception_string=str(doc.get("message", "")),
         status_name=str(doc.get("name", "")),
+        version_request_type=kind,
+        version_request_data=data,
     )
 
 

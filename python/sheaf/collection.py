@@ -46,7 +46,8 @@ from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Unio
 
 from ._handle import Handle, StoreLike
 from ._lib import NULL, call, ffi, lib, take_bytes
-from ._packed import NOT_FOUND, SIZE_MAX, buffer_arg, pack, sizes, unpack
+from ._packed import NOT_FOUND, SIZE_MAX, buffer_arg, pack, sizes, unpack, writable_buffer_arg
+from .errors import BufferTooSmallError
 from .kv import Mode, mode_arg
 
 __all__ = ["Collection", "Document"]
@@ -169,6 +170,25 @@ class Collection(Handle):
         out = ffi.new("SheafBytes *")
         call(lib.sheaf_doc_load, self._h, _id_arg(doc_id), out)
         return _decode(take_bytes(out), raw)
+
+    def load_into(self, doc_id: int, buffer: Any) -> int:
+        """Copies the stored bytes of a document into ``buffer`` (a writable, C-contiguous
+        buffer: ``bytearray``, writable ``memoryview``, numpy array) and returns their size, as
+        Yokan's ``doc_load`` into a caller's buffer does (and :meth:`KeySpace.get_into`).
+
+        Raises:
+            BufferTooSmallError: the document does not fit; ``.needed`` is its size.
+            NoSuchDocumentError: no document has this id (a ``KeyError``).
+            ReadOnlyBufferError, NonContiguousBufferError: ``buffer`` cannot be written.
+        """
+        buf, capacity = writable_buffer_arg(buffer, "buffer")
+        size = ffi.new("size_t *")
+        try:
+            call(lib.sheaf_doc_load_into, self._h, _id_arg(doc_id), buf, capacity, size)
+        except BufferTooSmallError as exc:
+            exc.needed = int(size[0])
+            raise
+        return int(size[0])
 
     def __getitem__(self, doc_id: int) -> Any:
         return self.load(doc_id)

@@ -35,11 +35,13 @@ from ._types import (
     AUTO,
     DataError,
     ReadRequest,
+    StageResult,
     SymbolDescription,
     SymbolVersion,
     UpdatePayload,
     VersionedItem,
     VersionInfo,
+    WriteMetadataPayload,
     WritePayload,
     data_error,
     symbol_description,
@@ -62,6 +64,21 @@ def _meta_args(meta: Optional[bytes]) -> Tuple[Any, int]:
     return ffi.from_buffer("uint8_t[]", meta), len(meta)
 
 
+def _metadata_slices(payloads: List[Any]) -> Tuple[Any, List[Any]]:
+    """A ``SheafSlice[]`` of the payloads' encoded metadata (``{NULL, 0}`` for none), and the
+    buffers it points into (keep them alive until the call returns)."""
+    slices = ffi.new("SheafSlice[]", len(payloads))
+    keep: List[Any] = []
+    for i, p in enumerate(payloads):
+        meta = _options.metadata_bytes(p.metadata)
+        if meta is not None:
+            buf = ffi.from_buffer("uint8_t[]", meta)
+            keep.append(buf)
+            slices[i].data = buf
+            slices[i].len = len(meta)
+    return slices, keep
+
+
 class Library(Handle):
     """A library of versioned symbols (ArcticDB's ``Library``); get one from a :class:`Store`.
 
@@ -78,6 +95,8 @@ class Library(Handle):
     ) -> None:
         super().__init__(handle, name, store)
         self._output_format = _convert.check_output_format(output_format)
+        #: Where the data lives, for VersionedItem.host (ArcticDB names its storage there).
+        self._host = store.uri
 
     # -- properties ------------------------------------------------------------------------------
     @property
@@ -98,6 +117,19 @@ class Library(Handle):
     @output_format.setter
     def output_format(self, value: Optional[str]) -> None:
         self._output_format = _convert.check_output_format(value)
+
+    @property
+    def arrow_string_format_default(self) -> Optional[str]:
+        """The Arrow type of string columns in pyarrow and polars reads (the store's unless
+        set here; ``None`` = as stored): ``"large_string"``, ``"string"``, ``"string_view"``
+        or ``"categorical"`` (ArcticDB's ``ArrowOutputStringFormat`` names and pyarrow types
+        are accepted when setting it)."""
+        own: Optional[str] = getattr(self, "_string_format", None)
+        return own if own is not None else self._store.arrow_string_format_default
+
+    @arrow_string_format_default.setter
+    def arrow_string_format_default(self, value: Any) -> None:
+        self._string_format = _options.string_format(value, "arrow_string_format_default")
 
     @property
     def options(self) -> LibraryOptions:
@@ -177,25 +209,26 @@ class Library(Handle):
             try:
                 info, metadata = self._read_info(symbol, version)
             except NotFoundError:
-                return VersionedItem(symbol, self._name, None, version, None)
-            return versioned_item(info, self._name, None, metadata)
+                return VersionedItem(symbol, self._name, None, version, None, host=self._host)
+            return versioned_item(info, self._name, None, metadata, host=self._host)
         found = self._committed_info(symbol, version)
         if found is None:
-            return VersionedItem(symbol, self._name, None, version, metadata)
-        return versioned_item(found, self._name, None, metadata)
+            return VersionedItem(symbol, self._name, None, version, metadata, host=self._host)
+        return versioned_item(found, self._name, None, metadata, host=self._host)
 
     def write_metadata(
         self, symbol: str, metadata: Any, prune_previous_versions: Optional[bool] = None
     ) -> VersionedItem:
         """Writes a new version of ``symbol`` with the data of its latest version and new
-        ``metadata`` (``None`` = no metadata).
+        ``metadata`` (``None`` = no metadata). A symbol without versions gets a first version
+        holding only the metadata (as in ArcticDB): its data is a table with no columns and no
+        rows; a later :meth:`write` or :meth:`append` starts the data.
 
         Returns:
             A :class:`VersionedItem` with ``data=None``, the new ``version`` and its
             ``timestamp``.
 
         Raises:
-            NoSuchSymbolError: the symbol does not exist.
             TypeError: the metadata is not JSON-compatible.
             ValueError: the metadata nests deeper than 100 levels or contains itself.
         """
@@ -228,6 +261,8 @@ class Library(Handle):
         output_format: Optional[str] = None,
         query_builder: Optional[QueryBuilder] = None,
         lazy: Literal[False] = False,
+        arrow_string_format_default: Any = None,
+        arrow_string_format_per_column: Optional[Dict[str, Any]] = None,
     ) -> VersionedItem: ...
 
     @overload
@@ -242,6 +277,8 @@ class Library(Handle):
         query_builder: Optional[QueryBuilder] = None,
         *,
         lazy: Literal[True],
+        arrow_string_format_default: Any = None,
+        arrow_string_format_per_column: Optional[Dict[str, Any]] = None,
     ) -> LazyDataFrame: ...
 
     @overload
@@ -255,6 +292,8 @@ class Library(Handle):
         output_format: Optional[str] = None,
         query_builder: Optional[QueryBuilder] = None,
         lazy: bool = False,
+        arrow_string_format_default: Any = None,
+        arrow_string_format_per_column: Optional[Dict[str, Any]] = None,
     ) -> Union[VersionedItem, LazyDataFrame]: ...
 
     def read(
@@ -267,6 +306,8 @@ class Library(Handle):
         output_format: Optional[str] = None,
         query_builder: Optional[QueryBuilder] = None,
         lazy: bool = False,
+        arrow_string_format_default: Any = None,
+        arrow_string_format_per_column: Optional[Dict[str, Any]] = None,
     ) -> Union[VersionedItem, LazyDataFrame]:
         """Reads a version of ``symbol``, optionally only some rows and columns, optionally
         through a query (filters, projections, aggregations) run by the library.
@@ -301,6 +342,14 @@ class Library(Handle):
                 kept.
             lazy: return a :class:`sheaf.LazyDataFrame` instead of reading: extend its query
                 (it has the methods of :class:`sheaf.QueryBuilder`) and call ``collect()``.
+            arrow_string_format_default: the Arrow type of the result's string columns in
+                ``"pyarrow"`` and ``"polars"`` output: ``"large_string"``, ``"string"``,
+                ``"string_view"`` or ``"categorical"`` (or a pyarrow type); ``None`` = the
+                library's (:attr:`arrow_string_format_default`), else as stored. The library
+                casts them while reading. pandas and numpy output ignore it.
+            arrow_string_format_per_column: ``{column: format}`` for single columns, over the
+                default. A column that is not a string column of the result raises
+                :class:`sheaf.SchemaError`.
 
         Returns:
             A :class:`VersionedItem` with ``data``, ``version``, ``metadata`` and
@@ -329,6 +378,8 @@ class Library(Handle):
                 ("row_range", row_range),
                 ("columns", None if columns is None else list(columns)),
                 ("output_format", output_format),
+                ("arrow_string_format_default", arrow_string_format_default),
+                ("arrow_string_format_per_column", arrow_string_format_per_column),
             ):
                 if value is not None:
                     args[key] = value
@@ -339,9 +390,17 @@ class Library(Handle):
         doc = _options.read_options(
             as_of, date_range, row_range, columns, plan_value(query_builder)
         )
+        strings = _options.string_formats(
+            self.arrow_string_format_default
+            if arrow_string_format_default is None
+            else arrow_string_format_default,
+            arrow_string_format_per_column,
+        )
+        if strings is not None and fmt in ("pyarrow", "polars"):
+            doc["strings"] = strings
         stream, info, metadata = self._read_stream(symbol, doc)
         data = self._import_data(symbol, stream, fmt, info, doc)
-        return versioned_item(info, self._name, data, metadata)
+        return versioned_item(info, self._name, data, metadata, host=self._host)
 
     def __getitem__(self, symbol: str) -> VersionedItem:
         return self.read(symbol)
@@ -385,7 +444,7 @@ class Library(Handle):
             NoSuchSymbolError, NoSuchVersionError, NoSuchSnapshotError: as in :meth:`read`.
         """
         info, metadata = self._read_info(symbol, as_of)
-        return versioned_item(info, self._name, None, metadata)
+        return versioned_item(info, self._name, None, metadata, host=self._host)
 
     def get_description(self, symbol: str, as_of: AsOf = None) -> SymbolDescription:
         """Describes a version without reading its data: columns and types, index, row count,
@@ -728,15 +787,80 @@ class Library(Handle):
             for i, (req, res) in enumerate(zip(reqs, json.loads(take_bytes(out)))):
                 meta_raw = take_bytes(metas + i)
                 if "error" in res:
-                    results.append(data_error(req.symbol, req.as_of, res["error"]))
+                    results.append(
+                        data_error(
+                            req.symbol,
+                            req.as_of,
+                            res["error"],
+                            _options.version_request(req.as_of),
+                        )
+                    )
                     continue
                 info = res["info"]
                 metadata = _metadata.decode(meta_raw) if info.get("has_metadata") else None
-                results.append(versioned_item(info, self._name, None, metadata))
+                results.append(versioned_item(info, self._name, None, metadata, host=self._host))
         finally:
             for i in range(n):
                 lib.sheaf_bytes_free(metas + i)
         return results
+
+    def write_metadata_batch(
+        self,
+        write_metadata_payloads: Iterable[Any],
+        prune_previous_versions: Optional[bool] = None,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Writes new metadata for many symbols in one call, each as :meth:`write_metadata`
+        does (:class:`WriteMetadataPayload` items, or ``(symbol, metadata)`` pairs): one
+        :class:`VersionedItem` per item, or a :class:`DataError` where that item failed. Not
+        atomic across symbols.
+
+        Raises:
+            InvalidArgumentError: a symbol appears twice (nothing is written).
+            TypeError: an item's metadata is not JSON-compatible (nothing is written).
+        """
+        payloads = [
+            p if isinstance(p, WriteMetadataPayload) else WriteMetadataPayload(*p)
+            for p in write_metadata_payloads
+        ]
+        n = len(payloads)
+        if n == 0:
+            return []
+        option_doc: Dict[str, Any] = (
+            {}
+            if prune_previous_versions is None
+            else {"prune_previous_versions": bool(prune_previous_versions)}
+        )
+        slices, _keep_alive = _metadata_slices(payloads)  # the slices point into these
+        items = [_options.batch_item(_options.batch_symbol(p.symbol), option_doc) for p in payloads]
+        text = _options.items_bytes(items)
+        out = ffi.new("SheafBytes *")
+        call(lib.sheaf_table_write_metadata_batch, self._h, text, len(text), slices, n, out)
+        return self._committed_batch(payloads, json.loads(take_bytes(out)))
+
+    def get_description_batch(
+        self, symbols: Iterable[Any], as_ofs: Optional[Iterable[AsOf]] = None
+    ) -> List[Union[SymbolDescription, DataError]]:
+        """Describes many versions in one call, as :meth:`get_description` does (symbols or
+        :class:`ReadInfoRequest` objects; ``as_ofs``, when given, one ``as_of`` per symbol):
+        one :class:`SymbolDescription` per item, or a :class:`DataError` where it failed."""
+        reqs = _options.read_info_requests(list(symbols), None if as_ofs is None else list(as_ofs))
+        n = len(reqs)
+        if n == 0:
+            return []
+        items: List[Dict[str, Any]] = []
+        for r in reqs:
+            value = _options.as_of_value(r.as_of)
+            doc = {} if value is None else {"as_of": value}
+            items.append(_options.batch_item(_options.batch_symbol(r.symbol), doc))
+        text = _options.items_bytes(items)
+        out = ffi.new("SheafBytes *")
+        call(lib.sheaf_table_describe_batch, self._h, text, len(text), n, out)
+        return [
+            data_error(r.symbol, r.as_of, res["error"], _options.version_request(r.as_of))
+            if "error" in res
+            else symbol_description(res["description"])
+            for r, res in zip(reqs, json.loads(take_bytes(out)))
+        ]
 
     def delete_batch(self, items: Iterable[Any]) -> List[Optional[DataError]]:
         """Deletes many symbols (``str``) or some of their versions
@@ -764,21 +888,46 @@ class Library(Handle):
         symbol: str,
         data: Any,
         validate_index: bool = True,
+        sort_on_index: bool = False,
+        sort_columns: Optional[List[str]] = None,
         *,
         index: Optional[str] = AUTO,
-    ) -> None:
+    ) -> StageResult:
         """Stores ``data`` as a chunk of ``symbol``, invisible until
         :meth:`finalize_staged_data`. Many writers (threads or processes) may stage one symbol
-        at once. ``index`` is detected as in :meth:`write`."""
+        at once. ``index`` is detected as in :meth:`write`.
+
+        Args:
+            sort_on_index: sort the chunk's rows by its index first (the library reads the
+                chunk whole to sort it).
+            sort_columns: sort by these columns too (after the index when sorting on it).
+
+        Returns:
+            A :class:`StageResult` naming the chunk, for
+            ``finalize_staged_data(stage_results=[...])``.
+        """
         raw = _options.name_bytes(symbol, "symbol")
         stream = ffi.new("struct ArrowArrayStream *")
         try:
             chosen = _convert.export_input(data, stream, index)
-            opts = _options.options_bytes(_options.write_options(chosen, validate_index, None))
+            opts = _options.options_bytes(
+                _options.stage_options(chosen, validate_index, sort_on_index, sort_columns)
+            )
         except BaseException:
             _arrow_c.release_stream(stream)
             raise
-        call(lib.sheaf_table_stage, self._h, raw, len(raw), stream, opts or NULL, len(opts))
+        out = ffi.new("SheafBytes *")
+        call(
+            lib.sheaf_table_stage_chunk,
+            self._h,
+            raw,
+            len(raw),
+            stream,
+            opts or NULL,
+            len(opts),
+            out,
+        )
+        return StageResult(symbol, take_bytes(out).decode())
 
     def finalize_staged_data(
         self,
@@ -786,16 +935,37 @@ class Library(Handle):
         mode: Any = "write",
         prune_previous_versions: Optional[bool] = None,
         metadata: Any = None,
+        validate_index: bool = True,
+        delete_staged_data_on_failure: bool = False,
+        stage_results: Optional[List[StageResult]] = None,
     ) -> VersionedItem:
-        """Commits every chunk staged for ``symbol`` as one new version: ``mode="write"``
-        replaces the content, ``"append"`` appends to it. With an index, chunks are ordered by
-        it and must not overlap (:class:`sheaf.UnsortedIndexError`; see
-        :meth:`sort_and_finalize_staged_data`).
+        """Commits the chunks staged for ``symbol`` as one new version: ``mode="write"``
+        (or ``None``) replaces the content, ``"append"`` appends to it. With an index, chunks
+        are ordered by it and must not overlap each other or start before the stored end
+        (:class:`sheaf.UnsortedIndexError`; see :meth:`sort_and_finalize_staged_data`).
+
+        Args:
+            validate_index: ``False`` commits overlapping chunks in chunk order as a version
+                marked unsorted (``date_range`` reads and ``update`` then refuse it).
+            delete_staged_data_on_failure: when the finalize is refused for its data (schema,
+                index order), drop the chunks it was finalizing instead of leaving them.
+            stage_results: finalize only these chunks (from :meth:`stage`); the others stay
+                staged.
 
         Raises:
-            NotFoundError: nothing is staged for ``symbol``.
+            NotFoundError: nothing is staged for ``symbol``, or a ``stage_results`` chunk is
+                no longer staged.
         """
-        version = self._finalize(symbol, mode, metadata, prune_previous_versions, sort=False)
+        version = self._finalize(
+            symbol,
+            mode,
+            metadata,
+            prune_previous_versions,
+            False,
+            stage_results,
+            validate_index,
+            delete_staged_data_on_failure,
+        )
         return self._committed(symbol, version, metadata)
 
     def sort_and_finalize_staged_data(
@@ -804,10 +974,21 @@ class Library(Handle):
         mode: Any = "write",
         prune_previous_versions: Optional[bool] = None,
         metadata: Any = None,
+        delete_staged_data_on_failure: bool = False,
+        stage_results: Optional[List[StageResult]] = None,
     ) -> VersionedItem:
-        """:meth:`finalize_staged_data` after sorting all staged rows by the index (chunks may
+        """:meth:`finalize_staged_data` after sorting the staged rows by the index (chunks may
         overlap)."""
-        version = self._finalize(symbol, mode, metadata, prune_previous_versions, sort=True)
+        version = self._finalize(
+            symbol,
+            mode,
+            metadata,
+            prune_previous_versions,
+            True,
+            stage_results,
+            True,
+            delete_staged_data_on_failure,
+        )
         return self._committed(symbol, version, metadata)
 
     def get_staged_symbols(self) -> List[str]:
@@ -816,6 +997,15 @@ class Library(Handle):
         call(lib.sheaf_table_list_staged_symbols, self._h, out)
         names: List[str] = json.loads(take_bytes(out))
         return names
+
+    def list_staged_chunks(self, symbol: str) -> List[StageResult]:
+        """The chunks staged for ``symbol`` and not yet finalized or deleted, in index order, as
+        the :class:`StageResult` objects :meth:`stage` returned (for a process that lost
+        them); ``finalize_staged_data(stage_results=...)`` takes them."""
+        raw = _options.name_bytes(symbol, "symbol")
+        out = ffi.new("SheafBytes *")
+        call(lib.sheaf_table_list_staged_chunks, self._h, raw, len(raw), out)
+        return [StageResult(symbol, str(c["id"])) for c in json.loads(take_bytes(out))]
 
     def delete_staged_data(self, symbol: str) -> int:
         """Removes the staged chunks of ``symbol``; returns how many there were."""
@@ -908,9 +1098,30 @@ class Library(Handle):
         metadata: Any,
         prune_previous_versions: Optional[bool],
         sort: bool,
+        stage_results: Optional[List[StageResult]],
+        validate_index: bool,
+        delete_staged_data_on_failure: bool,
     ) -> int:
         raw = _options.name_bytes(symbol, "symbol")
-        opts = _options.finalize_options(mode, prune_previous_versions, sort)
+        chunks: Optional[List[str]] = None
+        if stage_results is not None:
+            chunks = []
+            for r in stage_results:
+                if not isinstance(r, StageResult):
+                    raise TypeError(
+                        f"stage_results holds StageResult objects, not {type(r).__name__}"
+                    )
+                if r.symbol != symbol:
+                    raise ValueError(f"a stage result of {r.symbol!r} cannot finalize {symbol!r}")
+                chunks.append(r.chunk_id)
+        opts = _options.finalize_options(
+            mode,
+            prune_previous_versions,
+            sort,
+            chunks,
+            validate_index,
+            delete_staged_data_on_failure,
+        )
         meta_ptr, meta_len = _meta_args(_options.metadata_bytes(metadata))
         version = ffi.new("uint64_t *")
         call(
@@ -1046,18 +1257,11 @@ class Library(Handle):
         if n == 0:
             return []
         streams = ffi.new("struct ArrowArrayStream[]", n)
-        slices = ffi.new("SheafSlice[]", n)
-        keep: List[Any] = []
         items: List[Dict[str, Any]] = []
         try:
+            slices, _keep_alive = _metadata_slices(payloads)  # the slices point into these
             for i, p in enumerate(payloads):
                 symbol = _options.batch_symbol(p.symbol)
-                meta = _options.metadata_bytes(p.metadata)
-                if meta is not None:
-                    buf = ffi.from_buffer("uint8_t[]", meta)
-                    keep.append(buf)
-                    slices[i].data = buf
-                    slices[i].len = len(meta)
                 index = getattr(p, "index", AUTO)
                 chosen = _convert.export_input(p.data, streams + i, index)
                 items.append(_options.batch_item(symbol, options(p, chosen)))
@@ -1068,7 +1272,13 @@ class Library(Handle):
             raise
         out = ffi.new("SheafBytes *")
         call(fn, self._h, text, len(text), streams, slices, n, out)
-        results = json.loads(take_bytes(out))
+        return self._committed_batch(payloads, json.loads(take_bytes(out)))
+
+    def _committed_batch(
+        self, payloads: List[Any], results: List[Dict[str, Any]]
+    ) -> List[Union[VersionedItem, DataError]]:
+        """The results of a writing batch: a :class:`VersionedItem` (its info fetched in one
+        call) per committed item, a :class:`DataError` per failed one."""
         done = [
             (p.symbol, int(r["version"])) for p, r in zip(payloads, results) if "error" not in r
         ]
@@ -1080,9 +1290,11 @@ class Library(Handle):
                 continue
             version, info = int(r["version"]), next(infos)
             if info is None:
-                output.append(VersionedItem(p.symbol, self._name, None, version, p.metadata))
+                output.append(
+                    VersionedItem(p.symbol, self._name, None, version, p.metadata, host=self._host)
+                )
             else:
-                output.append(versioned_item(info, self._name, None, p.metadata))
+                output.append(versioned_item(info, self._name, None, p.metadata, host=self._host))
         return output
 
     def _committed_infos(self, done: List[Tuple[str, int]]) -> List[Optional[Dict[str, Any]]]:
@@ -1141,12 +1353,19 @@ class Library(Handle):
             for i, (req, doc, res) in enumerate(zip(reqs, docs, outcome)):
                 meta_raw = take_bytes(metas + i)
                 if "error" in res:
-                    results.append(data_error(req.symbol, req.as_of, res["error"]))
+                    results.append(
+                        data_error(
+                            req.symbol,
+                            req.as_of,
+                            res["error"],
+                            _options.version_request(req.as_of),
+                        )
+                    )
                     continue
                 info = res["info"]
                 metadata = _metadata.decode(meta_raw) if info.get("has_metadata") else None
                 data = self._import_data(req.symbol, streams + i, fmt, info, doc)
-                results.append(versioned_item(info, self._name, data, metadata))
+                results.append(versioned_item(info, self._name, data, metadata, host=self._host))
         finally:
             for i in range(n):
                 _arrow_c.release_stream(streams + i)
@@ -1208,6 +1427,8 @@ class LazyDataFrame(QueryBuilder):
             columns=args.get("columns"),
             output_format=args.get("output_format"),
             query_builder=self.query_builder,
+            arrow_string_format_default=args.get("arrow_string_format_default"),
+            arrow_string_format_per_column=args.get("arrow_string_format_per_column"),
         )
 
     def __eq__(self, other: object) -> bool:

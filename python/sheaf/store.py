@@ -107,6 +107,17 @@ class Store(Handle):
     def output_format(self, value: Optional[str]) -> None:
         self._output_format = _convert.check_output_format(value)
 
+    @property
+    def arrow_string_format_default(self) -> Optional[str]:
+        """The Arrow type of string columns in pyarrow and polars reads from this store's
+        libraries (``"large_string"``, ``"string"``, ``"string_view"`` or ``"categorical"``;
+        ``None`` = as stored). Libraries and single reads may choose their own."""
+        return getattr(self, "_string_format", None)
+
+    @arrow_string_format_default.setter
+    def arrow_string_format_default(self, value: Any) -> None:
+        self._string_format = _options.string_format(value, "arrow_string_format_default")
+
     # -- lifecycle (close, closed, with: see Handle) ---------------------------------------------
     def close(self) -> None:
         """Closes the store: later calls on it and on its libraries, key spaces and collections

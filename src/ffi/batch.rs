@@ -22,7 +22,7 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::table::options::as_of_from_json;
 use crate::table::{
-    BatchWriteMode, ReadOptions, UpdateItem, UpdateOptions, WriteItem, WriteOptions,
+    BatchWriteMode, MetadataItem, ReadOptions, UpdateItem, UpdateOptions, WriteItem, WriteOptions,
 };
 
 /// Borrowed bytes passed in by the caller: `data` NULL with `len` 0 means "none".
@@ -422,6 +422,92 @@ pub extern "C" fn sheaf_table_read_metadata_batch(
             }
         }
         json_out(out_results_json, "out_results_json", &out)
+    })
+}
+
+/// Describes many versions in one call (as sheaf_table_describe, without reading data).
+/// `items_json`: `[{"symbol": "a", "options": {"as_of": …}}, …]` (a symbol may appear more than
+/// once); `*out_results_json`: `[{"description": {…}} | {"error": {…}}, …]`, each description
+/// the JSON sheaf_table_describe gives.
+///
+/// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT,
+/// SHEAF_ERR_CLOSED; per item: those of sheaf_table_describe.
+#[no_mangle]
+pub extern "C" fn sheaf_table_describe_batch(
+    library: *const SheafLibrary,
+    items_json: *const c_char,
+    items_len: usize,
+    n_items: usize,
+    out_results_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_results_json, "out_results_json")?;
+        let lib = library_ref(library)?;
+        let items = parse_items(str_arg(items_json, items_len, "items_json")?, n_items)?;
+        let requests = items
+            .into_iter()
+            .map(|item| Ok((item.symbol, as_of_from_json(&options_text(&item.options))?)))
+            .collect::<Result<Vec<_>>>()?;
+        let results = lib.get_description_batch(&requests)?;
+        json_out(
+            out_results_json,
+            "out_results_json",
+            &results_json(results, |d| json!({ "description": d })),
+        )
+    })
+}
+
+/// Writes new metadata for many symbols in one call, each a version of its own (as
+/// sheaf_table_write_metadata; a symbol without versions gets a first version with no columns
+/// and no rows). `items_json`: `[{"symbol": "a", "options": {"prune_previous_versions": null |
+/// true | false}}, …]`; `metadata`: an array of `n_items` slices (`{NULL, 0}` = no metadata), or
+/// NULL for none at all; `*out_results_json`: `[{"version": N} | {"error": {…}}, …]`. A symbol
+/// named twice fails the whole batch.
+///
+/// Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT (also a symbol
+/// named twice), SHEAF_ERR_CLOSED; per item: those of sheaf_table_write_metadata.
+#[no_mangle]
+pub extern "C" fn sheaf_table_write_metadata_batch(
+    library: *const SheafLibrary,
+    items_json: *const c_char,
+    items_len: usize,
+    metadata: *const SheafSlice,
+    n_items: usize,
+    out_results_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct MetadataOptions {
+        prune_previous_versions: Option<bool>,
+    }
+    guard(err, || {
+        require_out(out_results_json, "out_results_json")?;
+        let lib = library_ref(library)?;
+        let items = parse_items(str_arg(items_json, items_len, "items_json")?, n_items)?;
+        let mut requests = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let options: MetadataOptions = if item.options.is_null() {
+                MetadataOptions::default()
+            } else {
+                serde_json::from_value(item.options).map_err(|e| {
+                    Error::new(ErrorKind::InvalidJson, "invalid write_metadata options")
+                        .caused_by(e)
+                })?
+            };
+            requests.push(MetadataItem {
+                symbol: item.symbol,
+                metadata: metadata_at(metadata, i)?,
+                prune_previous_versions: options.prune_previous_versions,
+            });
+        }
+        let results = lib.write_metadata_batch(requests)?;
+        json_out(
+            out_results_json,
+            "out_results_json",
+            &results_json(results, |v| json!({ "version": v })),
+        )
     })
 }
 

@@ -198,6 +198,53 @@ pub extern "C" fn sheaf_doc_load(
     })
 }
 
+/// Loads one document into the caller's `buffer` of `capacity` bytes (Yokan's `doc_load` into a
+/// caller buffer); `*out_size` gets the document's size. A document larger than `capacity` is
+/// `SHEAF_ERR_BUFFER_TOO_SMALL` with `*out_size` set to the size needed; a missing id is
+/// `SHEAF_ERR_NO_SUCH_DOCUMENT`.
+///
+/// Errors: SHEAF_ERR_NO_SUCH_DOCUMENT, SHEAF_ERR_BUFFER_TOO_SMALL, SHEAF_ERR_NULL_POINTER
+/// (`buffer` NULL with a capacity), SHEAF_ERR_NO_SUCH_COLLECTION (dropped), SHEAF_ERR_CLOSED.
+#[no_mangle]
+pub extern "C" fn sheaf_doc_load_into(
+    c: *const SheafCollection,
+    id: u64,
+    buffer: *mut u8,
+    capacity: usize,
+    out_size: *mut usize,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_size, "out_size")?;
+        let target = out_slice(buffer, capacity, "buffer")?;
+        let c = collection_ref(c)?;
+        let mut needed = 0usize;
+        let found = c.load_with(id, |doc| {
+            needed = doc.len();
+            let Some(place) = target.get_mut(..doc.len()) else {
+                return Err(Error::new(
+                    ErrorKind::BufferTooSmall,
+                    format!(
+                        "document {id} needs {} bytes; the buffer has {}",
+                        doc.len(),
+                        target.len()
+                    ),
+                ));
+            };
+            place.copy_from_slice(doc);
+            Ok(())
+        });
+        write_out(out_size, "out_size", needed)?;
+        match found? {
+            Some(()) => Ok(()),
+            None => Err(Error::new(
+                ErrorKind::NoSuchDocument,
+                format!("no document {id} in '{}'", c.name()),
+            )),
+        }
+    })
+}
+
 /// Stores `n` documents (packed with their sizes) in one transaction; `out_ids` (array of
 /// `n`) receives their ids, sequential from the collection's next id.
 ///

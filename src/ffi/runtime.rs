@@ -15,8 +15,14 @@ pub const SHEAF_VERSION_MINOR: u32 = 1;
 pub const SHEAF_VERSION_PATCH: u32 = 0;
 /// Version of the C ABI this header describes. It only grows; a binding built for ABI N works
 /// with a library whose `sheaf_abi_version()` is N. Version 2: `SHEAF_MODE_UPDATE_NEW` took
-/// Yokan's value (0x8000; it was 0x1000) and `SHEAF_MODE_NO_RDMA` (0x4000) was added.
-pub const SHEAF_ABI_VERSION: u32 = 2;
+/// Yokan's value (0x8000; it was 0x1000) and `SHEAF_MODE_NO_RDMA` (0x4000) was added. Version 3:
+/// `sheaf_table_describe_batch`, `sheaf_table_write_metadata_batch`, `sheaf_table_stage_chunk`,
+/// `sheaf_table_list_staged_chunks` and `sheaf_doc_load_into` were added, with stage and
+/// finalize options for sorting, chunk ids, index validation and dropping refused chunks;
+/// `sheaf_table_write_metadata` gives a symbol without versions a first (metadata-only) version
+/// instead of `SHEAF_ERR_NO_SUCH_SYMBOL`; version infos carry `index_sorted`; reads take
+/// `"strings"`.
+pub const SHEAF_ABI_VERSION: u32 = 3;
 
 /// Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 pub const SHEAF_LOG_ERROR: i32 = 1;

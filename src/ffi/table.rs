@@ -5,7 +5,9 @@
 //! - write options: `{"index": "ts", "validate_index": true, "prune_previous_versions": null}`
 //! - read options: `{"as_of": null | <version> | <negative: counts back, -1 = latest>}`
 //! - version info: `{"symbol": "s", "version": 3, "timestamp_ns": 1700000000000000000,
-//!   "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true}`
+//!   "deleted": false, "rows": 10, "index": "ts" | null, "index_sorted": true,
+//!   "has_metadata": true}` (`index_sorted`: the index column's values ascend; false without
+//!   an index)
 
 use std::ffi::c_char;
 
@@ -199,12 +201,13 @@ pub extern "C" fn sheaf_table_delete_data_in_range(
     })
 }
 
-/// Writes a new version of an existing `symbol` with the data of its latest version and new
-/// `metadata` (NULL with length 0 = none). `options_json` (may be NULL):
-/// `{"prune_previous_versions": null|true|false}`. Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
+/// Writes a new version of `symbol` with the data of its latest version and new `metadata`
+/// (NULL with length 0 = none). `options_json` (may be NULL):
+/// `{"prune_previous_versions": null|true|false}`. A symbol without live versions gets a first
+/// version holding only the metadata: a table with no columns and no rows (as ArcticDB); a
+/// later write or append starts the data.
 ///
-/// Errors: SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON,
-/// SHEAF_ERR_CONFLICT.
+/// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON, SHEAF_ERR_CONFLICT.
 #[no_mangle]
 pub extern "C" fn sheaf_table_write_metadata(
     library: *const SheafLibrary,
@@ -252,7 +255,12 @@ pub extern "C" fn sheaf_table_write_metadata(
 /// index column always comes along (first unless listed), `[]` returns only the index;
 /// `"contiguous": true` (without a query) makes the stream one batch with one buffer per column,
 /// each stored buffer decompressed straight into its place (for callers that collect the whole
-/// result; the default streams a batch per segment). `*out_info` (may be
+/// result; the default streams a batch per segment). `"strings": {"default": FORMAT, "columns":
+/// {"name": FORMAT}}` gives string columns the Arrow type FORMAT names: `"large_string"`
+/// (LargeUtf8), `"string"` (Utf8), `"string_view"` (Utf8View) or `"categorical"`
+/// (Dictionary<Int32, LargeUtf8>); a listed column takes its own, other string columns the
+/// default, and without either they come as stored (a column listed that is not a string column
+/// of the result: `SHEAF_ERR_SCHEMA`). `*out_info` (may be
 /// NULL) receives the version info JSON; `*out_metadata` (may be NULL) the metadata bytes, or
 /// `{NULL, 0}` when there are none (`has_metadata` in the info tells none from empty).
 ///
@@ -452,7 +460,8 @@ pub extern "C" fn sheaf_table_has_symbol(
 
 /// Lists the versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest first,
 /// as a JSON array of version infos: `{"symbol": "s", "version": 3, "timestamp_ns": N,
-/// "deleted": false, "rows": 10, "index": "ts" | null, "has_metadata": true, "snapshots":
+/// "deleted": false, "rows": 10, "index": "ts" | null, "index_sorted": true, "has_metadata":
+/// true, "snapshots":
 /// ["name", …]}` — the live versions and the deleted ones snapshots still hold
 /// (`"deleted": true`). `sheaf_table_query_versions` filters the same list.
 ///

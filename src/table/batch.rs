@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use arrow_array::RecordBatchReader;
 
-use super::{AsOf, ReadOptions, ReadResult, UpdateOptions, VersionInfo, WriteOptions};
+use super::{AsOf, Description, ReadOptions, ReadResult, UpdateOptions, VersionInfo, WriteOptions};
 use crate::error::{Error, Result};
 use crate::store::Library;
 
@@ -44,6 +44,14 @@ fn refuse_duplicates<'a>(symbols: impl Iterator<Item = &'a str>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One item of `write_metadata_batch`: the symbol, its new metadata (`None` = none), and
+/// `prune_previous_versions` (`None` = the library's default).
+pub struct MetadataItem {
+    pub symbol: String,
+    pub metadata: Option<Vec<u8>>,
+    pub prune_previous_versions: Option<bool>,
 }
 
 /// A version's description and its metadata, as `read_metadata` returns them.
@@ -100,6 +108,30 @@ impl Library {
         Ok(items
             .iter()
             .map(|(symbol, as_of)| self.read_metadata(symbol, as_of))
+            .collect())
+    }
+
+    /// Describes each item (a symbol may appear more than once, e.g. at two versions).
+    pub fn get_description_batch(
+        &self,
+        items: &[(String, AsOf)],
+    ) -> Result<Vec<Result<Description>>> {
+        self.ensure_open()?;
+        Ok(items
+            .iter()
+            .map(|(symbol, as_of)| self.get_description(symbol, as_of))
+            .collect())
+    }
+
+    /// Writes new metadata for each item, each a version of its own (see `write_metadata`).
+    pub fn write_metadata_batch(&self, items: Vec<MetadataItem>) -> Result<Vec<Result<u64>>> {
+        self.ensure_open()?;
+        refuse_duplicates(items.iter().map(|i| i.symbol.as_str()))?;
+        Ok(items
+            .into_iter()
+            .map(|item| {
+                self.write_metadata(&item.symbol, item.metadata, item.prune_previous_versions)
+            })
             .collect())
     }
 

@@ -21,6 +21,7 @@
 //! | `reader` | planning a read (segments, columns) and the lazy readers |
 //! | `assemble` | a contiguous read: stored buffers decompressed straight into one buffer per column |
 //! | `query_read` | planning a read that runs a [`crate::query`] plan |
+//! | `string_format` | the Arrow type a read gives its string columns (large, small, views, categorical) |
 //! | `parallel` | the ordered worker pool reads use |
 //! | `schema` | dynamic-schema merging and index conversions |
 //!
@@ -44,16 +45,17 @@ mod segment_writer;
 pub mod snapshot;
 pub mod staging;
 pub mod stats;
+pub mod string_format;
 mod verify;
 mod versions;
 mod write;
 
-pub use self::batch::{BatchWriteMode, UpdateItem, WriteItem};
+pub use self::batch::{BatchWriteMode, MetadataItem, UpdateItem, WriteItem};
 pub use self::options::{AsOf, DateRange, IndexBound, ReadOptions, UpdateOptions, WriteOptions};
 pub use self::reader::TableReader;
 pub use self::results::{ColumnInfo, Description, ReadResult, SnapshotInfo, VersionInfo};
 pub use self::snapshot::Snapshot;
-pub use self::staging::{FinalizeMode, FinalizeOptions};
+pub use self::staging::{FinalizeMode, FinalizeOptions, StageOptions, StagedChunk};
 use crate::error::Result;
 use crate::storage::{KeyRange, ScanOptions};
 use crate::store::Library;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::string_format::StringFormats;
 use crate::error::{Error, ErrorKind, Result};
 use crate::query::Query;
 
@@ -142,6 +143,8 @@ impl AsOf {
 /// column, each stored buffer decompressed straight into its place — what a caller that
 /// collects the whole result wants (pandas and numpy then take the columns without a copy);
 /// the default streams one batch per stored segment, holding only a few in memory at once.
+/// `"strings": {"default": FORMAT, "columns": {"name": FORMAT}}` chooses the Arrow type of the
+/// result's string columns (`super::string_format`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReadOptions {
     pub as_of: AsOf,
@@ -150,6 +153,7 @@ pub struct ReadOptions {
     pub columns: Option<Vec<String>>,
     pub query: Option<Query>,
     pub contiguous: bool,
+    pub strings: StringFormats,
 }
 
 #[derive(Deserialize, Default)]
@@ -161,6 +165,7 @@ struct ReadOptionsJson {
     columns: Option<Vec<String>>,
     query: Value,
     contiguous: bool,
+    strings: Option<StringFormats>,
 }
 
 fn opt_i64(v: &Value, what: &str) -> Result<Option<i64>> {
@@ -210,6 +215,7 @@ impl ReadOptions {
                 v => Some(Query::from_json(v)?),
             },
             contiguous: raw.contiguous,
+            strings: raw.strings.unwrap_or_default(),
         })
     }
 

@@ -143,6 +143,7 @@ impl Library {
             deleted,
             rows: record.header.rows,
             index: record.header.index.clone(),
+            index_sorted: record.header.index.is_some() && record.header.index_sorted,
             has_metadata: record.metadata.is_some(),
             snapshots,
         }
@@ -178,6 +179,7 @@ impl Library {
                 loader,
             )?),
         };
+        let reader = super::string_format::StringCastReader::wrap(reader, &options.strings)?;
         Ok(ReadResult {
             info: self.info(symbol, version, &record, deleted, Vec::new()),
             reader,

@@ -167,6 +167,14 @@ impl Record {
             .clone()
             .ok_or_else(|| Error::corrupt("a data version has no schema"))
     }
+    /// A version that holds only metadata (`write_metadata` of a symbol without data): no
+    /// columns, no rows. Appends start the data there, as if there were no version before.
+    pub fn is_metadata_only(&self) -> bool {
+        self.header.rows == 0
+            && self.header.segments.is_empty()
+            && self.header.index.is_none()
+            && self.schema.as_ref().is_some_and(|s| s.fields().is_empty())
+    }
 }
 
 /// Live-set helpers over sorted inclusive ranges.

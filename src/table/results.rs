@@ -17,6 +17,9 @@ pub struct VersionInfo {
     pub deleted: bool,
     pub rows: u64,
     pub index: Option<String>,
+    /// The index column's values ascend (false without an index), so a reader may mark the
+    /// column sorted (polars does).
+    pub index_sorted: bool,
     pub has_metadata: bool,
     /// Snapshots holding this version, by name.
     pub snapshots: Vec<String>,

@@ -37,12 +37,70 @@ pub enum FinalizeMode {
 }
 
 /// Options of [`Library::finalize_staged_data`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinalizeOptions {
     pub mode: FinalizeMode,
     /// Sort all staged rows by the index (chunks may then overlap).
     pub sort: bool,
     pub prune_previous_versions: Option<bool>,
+    /// Finalize only these chunks (the ids `stage` returned); `None`: every staged chunk.
+    /// Chunks not named stay staged.
+    pub chunks: Option<Vec<String>>,
+    /// Refuse chunks that overlap each other or start before the stored end (default). Off,
+    /// they are committed in chunk order and the version is marked unsorted (date_range and
+    /// update then refuse it, as for any unsorted index).
+    pub validate_index: bool,
+    /// When the finalize fails for its data (schema, index order, bad arguments), drop the
+    /// chunks it was finalizing instead of leaving them staged.
+    pub delete_staged_data_on_failure: bool,
+}
+
+impl Default for FinalizeOptions {
+    fn default() -> Self {
+        FinalizeOptions {
+            mode: FinalizeMode::Write,
+            sort: false,
+            prune_previous_versions: None,
+            chunks: None,
+            validate_index: true,
+            delete_staged_data_on_failure: false,
+        }
+    }
+}
+
+/// A staged chunk, as [`Library::list_staged_chunks`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedChunk {
+    pub id: String,
+    pub rows: u64,
+    /// The chunk's smallest and largest index values (raw, in the index unit); `None` without
+    /// an index.
+    pub index_min: Option<i64>,
+    pub index_max: Option<i64>,
+}
+
+/// Options of [`Library::stage_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageOptions {
+    /// The index column (as `write`'s).
+    pub index: Option<String>,
+    /// Refuse a chunk whose index is not ascending (after sorting, when sorting).
+    pub validate_index: bool,
+    /// Sort the chunk's rows by its index before storing it.
+    pub sort_on_index: bool,
+    /// Sort by these columns too (after the index when `sort_on_index`), in order.
+    pub sort_columns: Vec<String>,
+}
+
+impl Default for StageOptions {
+    fn default() -> Self {
+        StageOptions {
+            index: None,
+            validate_index: true,
+            sort_on_index: false,
+            sort_columns: Vec::new(),
+        }
+    }
 }
 
 struct Chunk {
@@ -57,7 +115,15 @@ pub(crate) struct Consumption {
     keys: Vec<Vec<u8>>,
     /// Records up to this number were checked (none: no record was checked yet).
     checked_to: Option<u64>,
+    /// Set when another commit consumed some of these chunks first: the consumer then starts
+    /// over from the chunks still staged (it ran second), since consumers may take different
+    /// subsets (`FinalizeOptions::chunks`) and what is left for it may still be its to take.
+    lost: bool,
 }
+
+/// How many times a finalize or delete of staged chunks starts over after losing some of its
+/// chunks to another consumer; each loss means another consumer made progress.
+const MAX_RESTARTS: usize = 64;
 
 fn consumed_concurrently(symbol: &str) -> Error {
     Error::new(
@@ -181,12 +247,14 @@ impl Library {
             let from = c.checked_to.map_or(0, |v| v + 1);
             let taken = self.consumed_between(storage, symbol, from, head)?;
             if taken.iter().any(|(id, _)| c.ids.contains(id)) {
+                c.lost = true;
                 return Err(consumed_concurrently(symbol));
             }
             c.checked_to = Some(head);
         }
         let keys: Vec<&[u8]> = c.keys.iter().map(Vec::as_slice).collect();
         if storage.get_many(&keys)?.iter().any(Option::is_none) {
+            c.lost = true;
             return Err(consumed_concurrently(symbol));
         }
         Ok(())
@@ -197,19 +265,64 @@ impl Library {
             ids: chunks.iter().map(|c| c.id.clone()).collect(),
             keys: chunks.iter().map(|c| c.key.clone()).collect(),
             checked_to,
+            lost: false,
         }
     }
 
     /// Writes `data` as a staged chunk of `symbol`: stored, but invisible until finalized.
-    /// Chunks from many writers (threads or processes) may be staged at once.
+    /// Chunks from many writers (threads or processes) may be staged at once. Returns the
+    /// chunk's id, which `FinalizeOptions::chunks` takes to finalize only some chunks.
     pub fn stage(
         &self,
         symbol: &str,
         data: &mut dyn RecordBatchReader,
         index: Option<&str>,
         validate_index: bool,
-    ) -> Result<()> {
+    ) -> Result<String> {
+        let options = StageOptions {
+            index: index.map(str::to_string),
+            validate_index,
+            ..StageOptions::default()
+        };
+        self.stage_with(symbol, data, &options)
+    }
+
+    /// [`Library::stage`] with sorting: the chunk is read whole and its rows sorted (by the
+    /// index, then `sort_columns`) before it is stored.
+    pub fn stage_with(
+        &self,
+        symbol: &str,
+        data: &mut dyn RecordBatchReader,
+        options: &StageOptions,
+    ) -> Result<String> {
         validate_name("symbol", symbol)?;
+        let index = options.index.as_deref();
+        if options.sort_on_index && index.is_none() {
+            return Err(Error::invalid(
+                "sort_on_index needs the index column named (index)",
+            ));
+        }
+        if options.sort_on_index || !options.sort_columns.is_empty() {
+            let mut keys: Vec<&str> = Vec::new();
+            if options.sort_on_index {
+                keys.extend(index);
+            }
+            keys.extend(options.sort_columns.iter().map(String::as_str));
+            let sorted = sort_rows(data, &keys)?;
+            let schema = sorted.schema();
+            let mut reader = arrow_array::RecordBatchIterator::new(vec![Ok(sorted)], schema);
+            return self.stage_rows(symbol, &mut reader, index, options.validate_index);
+        }
+        self.stage_rows(symbol, data, index, options.validate_index)
+    }
+
+    fn stage_rows(
+        &self,
+        symbol: &str,
+        data: &mut dyn RecordBatchReader,
+        index: Option<&str>,
+        validate_index: bool,
+    ) -> Result<String> {
         let storage = self.storage()?;
         let staged_after = self.head(&storage, symbol)?.map(|h| h.number);
         let schema = data.schema();
@@ -231,7 +344,8 @@ impl Library {
             schema: Some(schema),
             metadata: None,
         };
-        let key = self.keys().staged_chunk(symbol, &new_segment_id());
+        let id = new_segment_id();
+        let key = self.keys().staged_chunk(symbol, &id);
         let stored = self
             .ensure_library_live(&storage)
             .and_then(|_| record.encode())
@@ -240,7 +354,7 @@ impl Library {
             writer.abandon();
             return Err(e);
         }
-        Ok(())
+        Ok(id)
     }
 
     /// Symbols with staged chunks, in byte order.
@@ -277,13 +391,62 @@ impl Library {
         Ok(pending)
     }
 
-    /// Removes the staged chunks of `symbol` and their segments. Returns how many there were.
-    pub fn delete_staged_data(&self, symbol: &str) -> Result<usize> {
+    /// The chunks staged for `symbol` and not yet finalized or deleted, ordered by their first
+    /// index value (then id): the ids `FinalizeOptions::chunks` takes, with each chunk's rows and
+    /// index range — for a process that lost the ids `stage` returned.
+    pub fn list_staged_chunks(&self, symbol: &str) -> Result<Vec<StagedChunk>> {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
-        let (chunks, checked_to) = self.pending_chunks(&storage, symbol)?;
+        let (chunks, _) = self.pending_chunks(&storage, symbol)?;
+        let mut listed: Vec<StagedChunk> = chunks
+            .into_iter()
+            .map(|c| {
+                let segments = &c.record.header.segments;
+                StagedChunk {
+                    id: c.id,
+                    rows: c.record.header.rows,
+                    index_min: segments.iter().filter_map(|s| s.index_min).min(),
+                    index_max: segments.iter().filter_map(|s| s.index_max).max(),
+                }
+            })
+            .collect();
+        listed.sort_by(|a, b| (a.index_min, &a.id).cmp(&(b.index_min, &b.id)));
+        Ok(listed)
+    }
+
+    /// Removes the staged chunks of `symbol` and their segments. Returns how many there were.
+    pub fn delete_staged_data(&self, symbol: &str) -> Result<usize> {
+        self.delete_staged_chunks(symbol, None)
+    }
+
+    /// Removes staged chunks of `symbol` (those named in `only`, or all) and their segments.
+    /// Returns how many it removed; ids no longer staged are skipped.
+    pub fn delete_staged_chunks(&self, symbol: &str, only: Option<&[String]>) -> Result<usize> {
+        validate_name("symbol", symbol)?;
+        let storage = self.storage()?;
+        for _ in 0..MAX_RESTARTS {
+            if let Some(n) = self.delete_pending_chunks(&storage, symbol, only)? {
+                return Ok(n);
+            }
+        }
+        Err(consumed_concurrently(symbol))
+    }
+
+    /// One attempt of `delete_staged_chunks`; `None` when another consumer took some of the
+    /// chunks first (start over).
+    fn delete_pending_chunks(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        only: Option<&[String]>,
+    ) -> Result<Option<usize>> {
+        let storage = storage.clone();
+        let (mut chunks, checked_to) = self.pending_chunks(&storage, symbol)?;
+        if let Some(ids) = only {
+            chunks.retain(|c| ids.contains(&c.id));
+        }
         if chunks.is_empty() {
-            return Ok(0);
+            return Ok(Some(0));
         }
         // The drop is a record in the chain (no data change), so that it and a finalize of the
         // same chunks are ordered: whichever commits first consumes them.
@@ -308,11 +471,11 @@ impl Library {
         });
         match committed {
             Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+            Err(_) if claim.lost => return Ok(None),
             Err(e) => return Err(e),
         }
         self.drop_chunks(&storage, symbol, &chunks, true)?;
-        Ok(chunks.len())
+        Ok(Some(chunks.len()))
     }
 
     fn drop_chunks(
@@ -352,13 +515,67 @@ impl Library {
     ) -> Result<u64> {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
-        let (mut chunks, checked_to) = self.pending_chunks(&storage, symbol)?;
+        for _ in 0..MAX_RESTARTS {
+            if let Some(version) =
+                self.finalize_pending_chunks(&storage, symbol, metadata.clone(), options)?
+            {
+                return Ok(version);
+            }
+        }
+        Err(consumed_concurrently(symbol))
+    }
+
+    /// One attempt of `finalize_staged_data`; `None` when another consumer took some of the
+    /// chunks first (start over with those still staged).
+    fn finalize_pending_chunks(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        metadata: Option<Vec<u8>>,
+        options: &FinalizeOptions,
+    ) -> Result<Option<u64>> {
+        let (mut chunks, checked_to) = self.pending_chunks(storage, symbol)?;
+        if let Some(ids) = &options.chunks {
+            if let Some(gone) = ids.iter().find(|id| !chunks.iter().any(|c| &c.id == *id)) {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("'{symbol}' has no staged chunk {gone} (never staged, or already finalized or deleted)"),
+                ));
+            }
+            chunks.retain(|c| ids.contains(&c.id));
+        }
         if chunks.is_empty() {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!("no staged data for '{symbol}'"),
             ));
         }
+        let ids: Vec<String> = chunks.iter().map(|c| c.id.clone()).collect();
+        let outcome = self.finalize_chunks(storage, symbol, chunks, checked_to, metadata, options);
+        match outcome {
+            Err(e) if options.delete_staged_data_on_failure && data_failure(e.kind()) => {
+                self.delete_staged_chunks(symbol, Some(&ids)).map_err(|d| {
+                    Error::new(
+                        d.kind(),
+                        format!("{e}; then dropping the staged chunks failed: {d}"),
+                    )
+                })?;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    fn finalize_chunks(
+        &self,
+        storage: &SharedStorage,
+        symbol: &str,
+        mut chunks: Vec<Chunk>,
+        checked_to: Option<u64>,
+        metadata: Option<Vec<u8>>,
+        options: &FinalizeOptions,
+    ) -> Result<Option<u64>> {
+        let storage = storage.clone();
         let first_schema = chunks[0].record.schema()?;
         let index = chunks[0].record.header.index.clone();
         let mut schema: SchemaRef = first_schema.clone();
@@ -388,11 +605,11 @@ impl Library {
                 index.as_deref().unwrap_or_default(),
             );
             let (segments, sorted) = match sorted_chunks {
-                // Another consumer took the chunks (and removed their segments) meanwhile.
+                // Another consumer took chunks (and removed their segments) meanwhile.
                 Err(e) if e.kind() == ErrorKind::Corrupt => {
                     let keys: Vec<&[u8]> = chunks.iter().map(|c| c.key.as_slice()).collect();
                     if storage.get_many(&keys)?.iter().any(Option::is_none) {
-                        return Err(consumed_concurrently(symbol));
+                        return Ok(None);
                     }
                     return Err(e);
                 }
@@ -409,7 +626,9 @@ impl Library {
                 if let (Some(prev), Some(min)) =
                     (last_max, h.segments.first().and_then(|s| s.index_min))
                 {
-                    if min < prev {
+                    if min < prev && !options.validate_index {
+                        sorted = false;
+                    } else if min < prev {
                         return Err(Error::new(
                             ErrorKind::UnsortedIndex,
                             format!(
@@ -448,6 +667,8 @@ impl Library {
                 consumed: Vec::new(),
                 staged_after: None,
             };
+            // A metadata-only version has no columns to keep: the chunks start the data.
+            let base = base.filter(|(_, b)| !b.is_metadata_only());
             match (options.mode, base) {
                 (FinalizeMode::Write, _) | (FinalizeMode::Append, None) => Ok((fresh(), schema.clone(), metadata.clone())),
                 (FinalizeMode::Append, Some((_, base))) => {
@@ -456,8 +677,10 @@ impl Library {
                     }
                     let merged = schema::merge(symbol, base.schema()?.as_ref(), schema.as_ref(), dynamic)?;
                     let last = base.header.segments.last().and_then(|s| s.index_max);
+                    let mut after_stored = true;
                     if let (Some(last), Some(first)) = (last, first_new) {
-                        if first < last {
+                        after_stored = first >= last;
+                        if !after_stored && options.validate_index {
                             return Err(Error::new(
                                 ErrorKind::UnsortedIndex,
                                 format!("staged data of '{symbol}' starts at {first}, below the stored end {last}"),
@@ -465,7 +688,7 @@ impl Library {
                         }
                     }
                     let mut header = fresh();
-                    header.index_sorted &= base.header.index_sorted;
+                    header.index_sorted &= base.header.index_sorted && after_stored;
                     header.rows += base.header.rows;
                     header.segments = base.header.segments.iter().cloned().chain(segments.iter().cloned()).collect();
                     Ok((header, merged, metadata.clone()))
@@ -490,12 +713,15 @@ impl Library {
                             .collect::<Vec<_>>(),
                     );
                 }
+                if claim.lost {
+                    return Ok(None);
+                }
                 return Err(e);
             }
         };
         // The chunks are consumed; when sorting rewrote them, their original segments go too.
         self.drop_chunks(&storage, symbol, &chunks, rewritten)?;
-        Ok(version)
+        Ok(Some(version))
     }
 
     /// Loads every staged row, sorts by the index, and writes fresh segments.
@@ -537,4 +763,65 @@ impl Library {
         }
         Ok((writer.written.clone(), true))
     }
+}
+
+/// Whether a failed finalize failed for its data, so `delete_staged_data_on_failure` applies
+/// (not for storage trouble or a closed handle, where the chunks may yet be finalized).
+fn data_failure(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Schema
+            | ErrorKind::UnsortedIndex
+            | ErrorKind::UnsupportedType
+            | ErrorKind::InvalidArgument
+    )
+}
+
+/// All of `data`'s rows in one batch, sorted by the columns `keys` (ascending, nulls first;
+/// stable for equal keys).
+fn sort_rows(data: &mut dyn RecordBatchReader, keys: &[&str]) -> Result<RecordBatch> {
+    let schema = data.schema();
+    let batches = data
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| {
+            Error::new(ErrorKind::InvalidArrow, "the staged data cannot be read").caused_by(e)
+        })?;
+    let all = arrow_select::concat::concat_batches(&schema, &batches)
+        .map_err(|e| Error::internal("cannot join the staged data").caused_by(e))?;
+    let mut columns = Vec::with_capacity(keys.len());
+    for key in keys {
+        let column = all.column_by_name(key).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Schema,
+                format!("cannot sort the staged data by '{key}': no such column"),
+            )
+        })?;
+        columns.push(arrow_ord::sort::SortColumn {
+            values: column.clone(),
+            options: None,
+        });
+    }
+    // lexsort is not stable; the row number as a last key makes it so.
+    columns.push(arrow_ord::sort::SortColumn {
+        values: Arc::new(arrow_array::UInt64Array::from_iter_values(
+            0..all.num_rows() as u64,
+        )),
+        options: None,
+    });
+    let order = arrow_ord::sort::lexsort_to_indices(&columns, None).map_err(|e| {
+        Error::new(
+            ErrorKind::Schema,
+            "the staged data cannot be sorted by these columns",
+        )
+        .caused_by(e)
+    })?;
+    let sorted = all
+        .columns()
+        .iter()
+        .map(|c| arrow_select::take::take(c.as_ref(), &order, None))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::internal("cannot reorder the staged data").caused_by(e))?;
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(all.num_rows()));
+    RecordBatch::try_new_with_options(schema, sorted, &options)
+        .map_err(|e| Error::internal("cannot reorder the staged data").caused_by(e))
 }

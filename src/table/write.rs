@@ -2,8 +2,10 @@
 //! streams its input into new segments first (`ingest`), then commits a record built from the
 //! head it finds (`commit_data`), re-building it when it loses a race.
 
+use std::sync::Arc;
+
 use arrow_array::{BooleanArray, RecordBatch, RecordBatchReader};
-use arrow_schema::SchemaRef;
+use arrow_schema::{Schema, SchemaRef};
 
 use super::commit::{no_such_symbol, summarize};
 use super::options::{DateRange, UpdateOptions, WriteOptions};
@@ -146,6 +148,8 @@ impl Library {
             Some(h) => self.latest(&storage, symbol, &h)?.map(|(_, r)| r),
             None => None,
         };
+        // A metadata-only version has no columns to keep: the appended data starts the symbol.
+        let stored = stored.filter(|r| !r.is_metadata_only());
         let stored_index = stored.as_ref().and_then(|r| r.header.index.clone());
         let index_name = stored_index.or_else(|| options.index.clone());
         if let (Some(asked), Some(actual)) = (&options.index, &index_name) {
@@ -178,6 +182,7 @@ impl Library {
             writer.first_index,
         );
         let version = self.commit_data(&storage, symbol, prune, &mut [&mut writer], |base| {
+            let base = base.filter(|(_, b)| !b.is_metadata_only());
             let Some((_, base)) = base else {
                 // The index came from a version deleted since: appending to nothing must
                 // behave as if the delete came first, where no index is inherited.
@@ -427,9 +432,25 @@ impl Library {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
         let prune = prune_previous_versions.unwrap_or(self.options().prune_previous_versions);
-        self.commit_data(&storage, symbol, prune, &mut [], |base| {
-            let (_, base) = base.ok_or_else(|| no_such_symbol(self, symbol))?;
-            Ok((base.header.clone(), base.schema()?, metadata.clone()))
+        self.commit_data(&storage, symbol, prune, &mut [], |base| match base {
+            Some((_, base)) => Ok((base.header.clone(), base.schema()?, metadata.clone())),
+            // As ArcticDB: metadata for a symbol without data is a version of its own, with a
+            // table of no columns and no rows (a later write or append starts the data, see
+            // `Record::is_metadata_only`).
+            None => {
+                let header = RecordHeader {
+                    kind: RecordKind::Data,
+                    timestamp_ns: 0,
+                    live: Vec::new(),
+                    index: None,
+                    index_sorted: true,
+                    rows: 0,
+                    segments: Vec::new(),
+                    consumed: Vec::new(),
+                    staged_after: None,
+                };
+                Ok((header, Arc::new(Schema::empty()), metadata.clone()))
+            }
         })
     }
 }

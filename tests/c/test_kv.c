@@ -380,7 +380,7 @@ static void test_mode_values_are_yokans(void) {
     CHECK_EQ_INT(SHEAF_MODE_SUFFIX, 0x0200);
     CHECK_EQ_INT(SHEAF_MODE_NO_RDMA, 0x4000);
     CHECK_EQ_INT(SHEAF_MODE_UPDATE_NEW, 0x8000);
-    CHECK_EQ_INT(SHEAF_ABI_VERSION, 2);
+    CHECK_EQ_INT(SHEAF_ABI_VERSION, 3);
 }
 
 /* ---- get, get_into, CONSUME ---------------------------------------------------------------- */
@@ -935,6 +935,24 @@ static void test_collections(SheafStore *store) {
               memcmp(out.data + strlen(d1), raw, sizeof raw) == 0);
         sheaf_bytes_free(&out);
         sheaf_bytes_free(&sizes);
+    }
+
+    /* load_into: into the caller's buffer; too small says the size needed and writes nothing. */
+    {
+        uint8_t buf[64];
+        size_t size = 0;
+        memset(buf, 0xAA, sizeof buf);
+        EXPECT_OK(sheaf_doc_load_into(c, 4, buf, sizeof buf, &size, &err));
+        CHECK(size == sizeof raw && memcmp(buf, raw, sizeof raw) == 0 && buf[sizeof raw] == 0xAA);
+        memset(buf, 0xAA, sizeof buf);
+        EXPECT_ERR(SHEAF_ERR_BUFFER_TOO_SMALL, "needs",
+                   sheaf_doc_load_into(c, 0, buf, 3, &size, &err));
+        CHECK(size == strlen(d0) && buf[0] == 0xAA);
+        EXPECT_ERR(SHEAF_ERR_NO_SUCH_DOCUMENT, NULL,
+                   sheaf_doc_load_into(c, 77, buf, sizeof buf, &size, &err));
+        EXPECT_ERR(SHEAF_ERR_NULL_POINTER, NULL, sheaf_doc_load_into(c, 0, NULL, 8, &size, &err));
+        EXPECT_ERR(SHEAF_ERR_NULL_POINTER, NULL,
+                   sheaf_doc_load_into(c, 0, buf, sizeof buf, NULL, &err));
     }
 
     /* update_multi: a missing id fails the call and changes nothing. */

@@ -1718,6 +1718,55 @@ static void test_batches(SheafStore *store) {
         json_free(&results);
     }
 
+    /* describe_batch: two versions of b1 and a missing symbol. */
+    {
+        items = "[{\"symbol\": \"b1\", \"options\": {\"as_of\": 0}}, {\"symbol\": \"nosuch\"},"
+                " {\"symbol\": \"b1\"}]";
+        EXPECT_OK(sheaf_table_describe_batch(lib, STR(items), 3, &out, &err));
+        tu_parse_bytes(&out, &results);
+        REQUIRE(results.type == JSON_ARRAY && results.count == 3);
+        int64_t v = -1, code = -1;
+        const json_value *d = json_get(&results.items[0], "description");
+        CHECK(d && json_get_int(d, "version", &v) && v == 0);
+        const json_value *error = json_get(&results.items[1], "error");
+        CHECK(error && json_get_int(error, "code", &code) && code == SHEAF_ERR_NO_SUCH_SYMBOL);
+        d = json_get(&results.items[2], "description");
+        CHECK(d && json_get_int(d, "version", &v) && v == 2);
+        json_free(&results);
+        /* n_items must match the items. */
+        EXPECT_ERR(SHEAF_ERR_INVALID_ARGUMENT, NULL,
+                   sheaf_table_describe_batch(lib, STR(items), 2, &out, &err));
+    }
+
+    /* write_metadata_batch: new metadata for b3, a first version (metadata only) for b9. */
+    {
+        SheafSlice metas[2] = {{(const uint8_t *)"m3", 2}, {NULL, 0}};
+        items = "[{\"symbol\": \"b3\"},"
+                " {\"symbol\": \"b9\", \"options\": {\"prune_previous_versions\": true}}]";
+        EXPECT_OK(sheaf_table_write_metadata_batch(lib, STR(items), metas, 2, &out, &err));
+        tu_parse_bytes(&out, &results);
+        REQUIRE(results.type == JSON_ARRAY && results.count == 2);
+        int64_t v = -1;
+        CHECK(json_get_int(&results.items[0], "version", &v) && v >= 1);
+        CHECK(json_get_int(&results.items[1], "version", &v) && v == 0);
+        json_free(&results);
+        EXPECT_METADATA(lib, "b3", NULL, "m3");
+        SheafBytes meta = {NULL, 0};
+        bool has = true;
+        int64_t rows = -1;
+        EXPECT_OK(sheaf_table_read_metadata(lib, STR("b9"), NULL, 0, &out, &meta, &err));
+        tu_parse_bytes(&out, &results);
+        CHECK(json_get_bool(&results, "has_metadata", &has) && !has);
+        CHECK(json_get_int(&results, "rows", &rows) && rows == 0);
+        CHECK(meta.data == NULL && meta.len == 0);
+        json_free(&results);
+        /* A symbol named twice writes nothing. */
+        items = "[{\"symbol\": \"b3\"}, {\"symbol\": \"b3\"}]";
+        EXPECT_ERR(SHEAF_ERR_INVALID_ARGUMENT, "more than once",
+                   sheaf_table_write_metadata_batch(lib, STR(items), NULL, 2, &out, &err));
+        EXPECT_METADATA(lib, "b3", NULL, "m3");
+    }
+
     /* delete_batch: a version of b1, all of b4, a missing symbol. */
     items = "[{\"symbol\": \"b1\", \"options\": {\"versions\": [0]}}, {\"symbol\": \"nosuch\"},"
             " {\"symbol\": \"b4\", \"options\": {\"versions\": null}}]";
@@ -1877,6 +1926,63 @@ static void test_staged(SheafStore *store) {
     expect_staged(lib, NULL, 0);
     CHECK(!tu_has_symbol(lib, "stg2"));
     EXPECT_MODEL(lib, "stg", NULL, &m, 3);
+
+    /* stage_chunk: ids name chunks; a finalize of one leaves the other staged. */
+    {
+        struct ArrowArrayStream stream;
+        int released = 0;
+        SheafBytes id_a = {NULL, 0}, id_b = {NULL, 0};
+        range_stream(&stream, 150, 2, 0, &released, false);
+        EXPECT_OK(sheaf_table_stage_chunk(lib, STR("stg"), &stream, ix, strlen(ix), &id_a, &err));
+        released = 0;
+        range_stream(&stream, 200, 2, 0, &released, false);
+        EXPECT_OK(sheaf_table_stage_chunk(lib, STR("stg"), &stream, ix, strlen(ix), &id_b, &err));
+        CHECK(id_a.len > 0 && id_b.len > 0 &&
+              (id_a.len != id_b.len || memcmp(id_a.data, id_b.data, id_a.len) != 0));
+        char opts[256];
+        snprintf(opts, sizeof opts, "{\"mode\": \"append\", \"chunks\": [\"%.*s\"]}",
+                 (int)id_b.len, (const char *)id_b.data);
+        uint64_t before = version;
+        EXPECT_OK(sheaf_table_finalize_staged(lib, STR("stg"), NULL, 0, STR(opts), &version, &err));
+        CHECK(version > before);
+        uint64_t finalized = version;
+        model_set_range(&m, 200, 2, 0);
+        EXPECT_MODEL(lib, "stg", NULL, &m, finalized);
+        const char *const one[] = {"stg"};
+        expect_staged(lib, one, 1); /* the chunk at 150 */
+        {
+            json_value listed;
+            SheafBytes json = {NULL, 0};
+            int64_t rows = -1, lo = -1;
+            EXPECT_OK(sheaf_table_list_staged_chunks(lib, STR("stg"), &json, &err));
+            tu_parse_bytes(&json, &listed);
+            REQUIRE(listed.type == JSON_ARRAY && listed.count == 1);
+            const char *listed_id = json_get_string(&listed.items[0], "id");
+            CHECK(listed_id && strlen(listed_id) == id_a.len &&
+                  memcmp(listed_id, id_a.data, id_a.len) == 0);
+            CHECK(json_get_int(&listed.items[0], "rows", &rows) && rows == 2);
+            CHECK(json_get_int(&listed.items[0], "index_min", &lo) && lo == T(150));
+            json_free(&listed);
+        }
+        /* The same id again: no longer staged. */
+        EXPECT_ERR(SHEAF_ERR_NOT_FOUND, "no staged chunk",
+                   sheaf_table_finalize_staged(lib, STR("stg"), NULL, 0, STR(opts), &version,
+                                               &err));
+        /* Refused for its data with delete_staged_data_on_failure: the chunk is dropped. */
+        snprintf(opts, sizeof opts,
+                 "{\"mode\": \"append\", \"chunks\": [\"%.*s\"], "
+                 "\"delete_staged_data_on_failure\": true}",
+                 (int)id_a.len, (const char *)id_a.data);
+        EXPECT_ERR(SHEAF_ERR_UNSORTED_INDEX, NULL,
+                   sheaf_table_finalize_staged(lib, STR("stg"), NULL, 0, STR(opts), &version,
+                                               &err));
+        expect_staged(lib, NULL, 0);
+        EXPECT_MODEL(lib, "stg", NULL, &m, finalized);
+        EXPECT_ERR(SHEAF_ERR_NULL_POINTER, NULL,
+                   sheaf_table_stage_chunk(lib, STR("stg"), NULL, NULL, 0, NULL, &err));
+        sheaf_bytes_free(&id_a);
+        sheaf_bytes_free(&id_b);
+    }
     sheaf_library_free(lib);
 }
 

@@ -159,3 +159,75 @@ def test_unsupported_arrow_type_names_the_column(lib):
     with pytest.raises(sheaf.UnsupportedTypeError) as info:
         lib.write("s", t)
     assert "lst" in str(info.value) and isinstance(info.value, TypeError)
+
+
+def test_polars_marks_an_ascending_index_sorted(lib):
+    ts = pd.date_range("2024-01-01", periods=6, freq="h")
+    lib.write("up", pd.DataFrame({"v": range(6)}, index=pd.Index(ts, name="ts")))
+    lib.write("plain", pd.DataFrame({"v": [3, 1, 2]}))
+    unsorted = pd.DataFrame({"v": [1, 2, 3]}, index=pd.Index(ts[[2, 0, 1]], name="ts"))
+    lib.write("down", unsorted, validate_index=False)
+    frame = lib.read("up", output_format="polars").data
+    assert frame.get_column("ts").flags["SORTED_ASC"]
+    assert not frame.get_column("v").flags["SORTED_ASC"]
+    ranged = lib.read("up", output_format="polars", date_range=(ts[1], ts[3])).data
+    assert ranged.get_column("ts").flags["SORTED_ASC"] and ranged.height == 3
+    q = sheaf.QueryBuilder()
+    filtered = lib.read("up", output_format="polars", query_builder=q[q["v"] > 2]).data
+    assert filtered.get_column("ts").flags["SORTED_ASC"] and filtered.height == 3
+    # An index written without validation may be out of order: no flag then.
+    assert not lib.read("down", output_format="polars").data.get_column("ts").flags["SORTED_ASC"]
+    assert lib.read_metadata("up").index == "ts"
+    assert not any(
+        c.flags["SORTED_ASC"] for c in lib.read("plain", output_format="polars").data.get_columns()
+    )
+
+
+def test_arrow_string_formats_per_store_library_read_and_column(store, lib):
+    lib.write("s", pa.table({"a": ["x", None, "yy"], "b": ["p", "q", "p"], "n": [1, 2, 3]}))
+
+    def types(table):
+        return {f.name: f.type for f in table.schema}
+
+    stored = lib.read("s", output_format="pyarrow").data
+    assert types(stored)["a"] == types(stored)["b"] == pa.string()  # as written
+    assert types(stored)["n"] == pa.int64()
+    views = lib.read("s", output_format="pyarrow", arrow_string_format_default="string_view")
+    assert types(views.data)["a"] == types(views.data)["b"] == pa.string_view()
+    assert views.data.column("a").to_pylist() == ["x", None, "yy"]
+    mixed = lib.read(
+        "s",
+        output_format="pyarrow",
+        arrow_string_format_default=pa.large_string(),
+        arrow_string_format_per_column={"b": "categorical"},
+    ).data
+    assert types(mixed)["a"] == pa.large_string()
+    assert pa.types.is_dictionary(types(mixed)["b"])
+    assert mixed.column("b").to_pylist() == ["p", "q", "p"]
+    assert mixed.column("b").chunk(0).dictionary.to_pylist() == ["p", "q"]
+    # The library's default, then the store's, apply when a read names none.
+    lib.arrow_string_format_default = "LARGE_STRING"  # ArcticDB's spelling
+    assert types(lib.read("s", output_format="pyarrow").data)["a"] == pa.large_string()
+    lib.arrow_string_format_default = None
+    store.arrow_string_format_default = "string_view"
+    other = store.get_library("lib")
+    assert types(other.read("s", output_format="pyarrow").data)["a"] == pa.string_view()
+    polars_frame = other.read("s", output_format="polars").data
+    assert polars_frame.get_column("a").to_list() == ["x", None, "yy"]
+    assert other.read("s", arrow_string_format_default="string").data["a"].tolist()[0] == "x"
+    store.arrow_string_format_default = None
+    # Through a query too, and refusals that name what is wrong.
+    q = sheaf.QueryBuilder()
+    q = q[q["n"] > 1]
+    queried = lib.read(
+        "s", output_format="pyarrow", query_builder=q, arrow_string_format_default="large_string"
+    ).data
+    assert types(queried)["a"] == pa.large_string() and queried.num_rows == 2
+    with pytest.raises(sheaf.SchemaError, match="'n'"):
+        lib.read("s", output_format="pyarrow", arrow_string_format_per_column={"n": "string"})
+    with pytest.raises(sheaf.SchemaError, match="'zz'"):
+        lib.read("s", output_format="pyarrow", arrow_string_format_per_column={"zz": "string"})
+    with pytest.raises(ValueError, match="string_view"):
+        lib.read("s", output_format="pyarrow", arrow_string_format_default="utf16")
+    with pytest.raises(ValueError):
+        lib.arrow_string_format_default = pa.int64()

@@ -15,6 +15,8 @@ from sheaf import (
     ReadInfoRequest,
     ReadRequest,
     UpdatePayload,
+    VersionRequestType,
+    WriteMetadataPayload,
     WritePayload,
 )
 
@@ -210,3 +212,109 @@ def test_delete_batch(lib):
     assert isinstance(err, DataError) and err.version_request == [0]
     assert err.error_code == 303
     assert lib.delete_batch([]) == []
+
+
+def test_data_errors_say_which_version_a_read_asked_for(lib):
+    lib.write("a", {"x": [1]})
+    lib.snapshot("snap")
+    when = dt.datetime(1999, 1, 2, 3, 4, 5, 6)  # naive: UTC
+    results = lib.read_batch(
+        [
+            "missing",
+            ReadRequest("a", as_of=7),
+            ReadRequest("a", as_of=-5),
+            ReadRequest("a", as_of="no snapshot"),
+            ReadRequest("a", as_of=when),
+        ]
+    )
+    assert all(isinstance(r, DataError) for r in results)
+    assert [(r.version_request_type, r.version_request_data) for r in results] == [
+        (VersionRequestType.LATEST, None),
+        (VersionRequestType.SPECIFIC, 7),
+        (VersionRequestType.SPECIFIC, -5),
+        (VersionRequestType.SNAPSHOT, "no snapshot"),
+        (VersionRequestType.TIMESTAMP, 915246245000006000),
+    ]
+    (meta,) = lib.read_metadata_batch([ReadInfoRequest("a", 3)])
+    assert (meta.version_request_type, meta.version_request_data) == (
+        VersionRequestType.SPECIFIC,
+        3,
+    )
+    # Writes and deletes ask for no version.
+    (bad,) = lib.write_batch([WritePayload("bad name\n", {"a": [1]})])
+    assert (bad.version_request_type, bad.version_request_data) == (None, None)
+    (gone,) = lib.delete_batch([DeleteRequest("a", [5])])
+    assert gone.version_request_type is None
+
+
+def test_payloads_unpack_into_the_single_calls(lib):
+    payload = WritePayload("a", {"x": [1, 2]}, {"m": 1})
+    symbol, data, metadata = payload
+    assert (symbol, metadata) == ("a", {"m": 1}) and data is payload.data
+    item = lib.write(*payload)
+    assert (item.version, lib.read("a").metadata) == (0, {"m": 1})
+    assert len(list(WritePayload("b", {"x": [1]}))) == 2  # no metadata, no third argument
+    lib.write(*WritePayload("b", {"x": [1]}))
+    assert lib.read("b").metadata is None
+    assert tuple(WriteMetadataPayload("a", {"n": 2})) == ("a", {"n": 2})
+    lib.write_metadata(*WriteMetadataPayload("a", {"n": 2}))
+    assert lib.read("a").metadata == {"n": 2}
+
+
+def test_update_payload_names_the_index_of_data_without_one(lib):
+    lib.write("a", ts_frame(0, 5), index="ts")
+    # An upsert of a missing symbol needs the index named: a dict of arrays has none.
+    payload = UpdatePayload("new", ts_frame(0, 2, value=3), index_column="ts")
+    assert payload.index_column == "ts" and UpdatePayload("a", {}).index_column is None
+    made, updated = lib.update_batch(
+        [payload, UpdatePayload("a", ts_frame(1, 1, value=9), index_column="ts")], upsert=True
+    )
+    assert made.version == 0 and made.index == "ts"
+    assert lib.read("new").data["v"].tolist() == [3, 3]
+    assert updated.version == 1 and lib.read("a").data["v"].tolist() == [0, 9, 0, 0, 0]
+    (missing_index,) = lib.update_batch([UpdatePayload("other", ts_frame(0, 1))], upsert=True)
+    assert isinstance(missing_index, DataError)
+
+
+def test_write_metadata_batch(lib):
+    lib.write("a", {"x": [1, 2]}, metadata={"v": 0})
+    lib.write("b", {"x": [3]})
+    results = lib.write_metadata_batch(
+        [
+            WriteMetadataPayload("a", {"v": 1}),
+            ("b", None),
+            WriteMetadataPayload("fresh", {"only": "metadata"}),
+            WriteMetadataPayload("bad name\n", {}),
+        ]
+    )
+    a, b, fresh, bad = results
+    assert (a.symbol, a.version, a.metadata, a.rows) == ("a", 1, {"v": 1}, 2)
+    assert lib.read("a").data["x"].tolist() == [1, 2]  # the data is the latest version's
+    assert (b.version, lib.read("b").metadata) == (1, None)
+    assert (fresh.version, fresh.rows, lib.read("fresh").metadata) == (0, 0, {"only": "metadata"})
+    assert isinstance(bad, DataError) and bad.status_name == "SHEAF_ERR_INVALID_NAME"
+    pruned = lib.write_metadata_batch([WriteMetadataPayload("a", {"v": 2})], True)
+    assert pruned[0].version == 2 and [k.version for k in lib.list_versions("a")] == [2]
+    with pytest.raises(sheaf.InvalidArgumentError):
+        lib.write_metadata_batch([("a", 1), ("a", 2)])
+    assert lib.read("a").metadata == {"v": 2}  # nothing was written
+    with pytest.raises(TypeError):
+        lib.write_metadata_batch([("a", object())])
+    assert lib.write_metadata_batch([]) == []
+
+
+def test_get_description_batch(lib):
+    lib.write("a", ts_frame(0, 4), index="ts", metadata={"m": 1})
+    lib.append("a", ts_frame(4, 2))
+    lib.write("b", {"x": [1.5]})
+    results = lib.get_description_batch(["a", ReadInfoRequest("a", 0), "b", "missing"])
+    latest, first, b, missing = results
+    assert (latest.version, latest.row_count, latest.index.name) == (1, 6, "ts")
+    assert (first.version, first.row_count, first.has_metadata) == (0, 4, True)
+    assert latest == lib.get_description("a") and first == lib.get_description("a", as_of=0)
+    assert [c.name for c in b.columns] == ["x"] and b.row_count == 1
+    assert isinstance(missing, DataError) and missing.error_code == 302
+    assert missing.version_request_type is VersionRequestType.LATEST
+    by_as_of = lib.get_description_batch(["a", "a"], as_ofs=[0, -1])
+    assert [d.row_count for d in by_as_of] == [4, 6]
+    assert lib.get_description_batch([]) == []

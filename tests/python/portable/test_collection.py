@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -280,3 +281,23 @@ def test_items_raw_and_one_page_at_a_time(coll):
     coll.erase(2)  # not a snapshot: the next page sees the collection as it is then
     coll.store({"a": 4})
     assert list(it) == [(3, {"a": 4})]
+
+
+def test_load_into_a_callers_buffer(coll):
+    first = coll.store({"name": "Ada"})
+    second = coll.store(b"\x00binary\xff")
+    buf = bytearray(64)
+    n = coll.load_into(first, buf)
+    assert json.loads(bytes(buf[:n])) == {"name": "Ada"}
+    arr = np.zeros(16, dtype=np.uint8)
+    assert coll.load_into(second, arr) == 8 and arr[:8].tobytes() == b"\x00binary\xff"
+    assert arr[8:].tolist() == [0] * 8  # nothing written past the document
+    small = bytearray(3)
+    with pytest.raises(sheaf.BufferTooSmallError) as info:
+        coll.load_into(second, small)
+    assert info.value.needed == 8 and small == bytearray(3)
+    with pytest.raises(sheaf.NoSuchDocumentError):
+        coll.load_into(99, buf)
+    with pytest.raises(sheaf.ReadOnlyBufferError):
+        coll.load_into(first, b"immutable bytes here")
+    assert coll.load_into(coll.store(b""), bytearray(0)) == 0  # empty document, empty buffer

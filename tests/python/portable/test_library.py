@@ -216,10 +216,38 @@ def test_write_metadata(lib):
     lib.write_metadata("s", None, prune_previous_versions=True)
     assert lib.read("s").metadata is None
     assert [k.version for k in lib.list_versions("s")] == [2]
-    with pytest.raises(sheaf.NoSuchSymbolError):
-        lib.write_metadata("nope", {})
     with pytest.raises(TypeError):
         lib.write_metadata("s", {"x": object()})
+
+
+def test_write_metadata_of_a_symbol_without_data_is_a_version_of_its_own(lib):
+    item = lib.write_metadata("fresh", {"source": "ecb"})
+    assert (item.version, item.rows, item.metadata) == (0, 0, {"source": "ecb"})
+    assert "fresh" in lib and lib.list_symbols() == ["fresh"]
+    read = lib.read("fresh")
+    assert (read.metadata, read.rows, dict(read.data)) == ({"source": "ecb"}, 0, {})
+    description = lib.get_description("fresh")
+    assert (description.columns, description.row_count, description.index) == ((), 0, None)
+    # The data comes with a later write or append; the metadata-only version stays in the
+    # history.
+    lib.append("fresh", cols(2))
+    assert lib.read("fresh").data["x"].tolist() == [0, 1] and lib.read("fresh").metadata is None
+    lib.write("fresh", cols(2))
+    assert lib.read("fresh").data["x"].tolist() == [0, 1]
+    assert lib.read("fresh", as_of=0).metadata == {"source": "ecb"}
+    # After a delete the symbol has no versions again: metadata starts it anew.
+    lib.delete("fresh")
+    assert lib.write_metadata("fresh", None).rows == 0 and "fresh" in lib
+
+
+def test_versioned_items_name_the_store_they_came_from(store, lmdb_uri):
+    lib = store.create_library("hosted")
+    assert lib.write("s", cols(1)).host == store.uri == "mem://"
+    assert lib.read("s").host == "mem://" and lib.read_metadata("s").host == "mem://"
+    with sheaf.open(lmdb_uri) as disk:
+        other = disk.create_library("l")
+        assert other.write("s", cols(1)).host == lmdb_uri
+        assert [i.host for i in other.read_batch(["s"])] == [lmdb_uri]
 
 
 def test_index_validation(lib):

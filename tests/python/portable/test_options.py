@@ -115,8 +115,9 @@ def test_finalize_modes_as_enums_names_and_values():
     assert mode("write") == "write" and mode("APPEND") == "append"
     assert mode(Method.WRITE) == "write" and mode(Method.APPEND) == "append"
     assert mode(Named()) == "append" and mode(Valued()) == "append"
+    assert mode(None) == "write"  # as ArcticDB: no mode is a write
     other = enum.Enum("Other", "UPSERT")
-    for bad in [1, None, "upsert", other.UPSERT]:
+    for bad in [1, "upsert", other.UPSERT]:
         with pytest.raises(ValueError):
             mode(bad)
 
@@ -131,6 +132,12 @@ def test_finalize_options_document():
     assert json.loads(_options.finalize_options("write", 0, False)) == {
         "mode": "write",
         "prune_previous_versions": False,
+    }
+    assert json.loads(_options.finalize_options(None, None, False, ["a"], False, True)) == {
+        "mode": "write",
+        "chunks": ["a"],
+        "validate_index": False,
+        "delete_staged_data_on_failure": True,
     }
 
 

@@ -635,6 +635,79 @@ def test_stage_validates_the_index(tslib):
     assert tslib.read("st").data["v"].tolist() == [3, 2, 1]
 
 
+def test_stage_results_finalize_only_their_chunks(tslib):
+    first = tslib.stage("st", frame(0, 2), index="ts")
+    second = tslib.stage("st", frame(2, 2), index="ts")
+    third = tslib.stage("st", frame(4, 2), index="ts")
+    assert isinstance(first, sheaf.StageResult) and first.symbol == "st"
+    assert len({first.chunk_id, second.chunk_id, third.chunk_id}) == 3
+    item = tslib.finalize_staged_data("st", stage_results=[third, first])
+    assert item.rows == 4 and vals(tslib.read("st")) == [0, 1, 4, 5]
+    assert tslib.get_staged_symbols() == ["st"]  # the second chunk is still staged
+    with pytest.raises(sheaf.NotFoundError, match=first.chunk_id):
+        tslib.finalize_staged_data("st", stage_results=[first, second])  # first is gone
+    assert tslib.get_staged_symbols() == ["st"]  # and the refusal finalized nothing
+    with pytest.raises(ValueError):
+        tslib.finalize_staged_data("other", stage_results=[second])
+    with pytest.raises(TypeError):
+        tslib.finalize_staged_data("st", stage_results=["not a result"])
+    assert tslib.list_staged_chunks("st") == [second]  # what a process that lost it finds
+    tslib.finalize_staged_data("st", mode=None, stage_results=[second])  # None: write
+    assert vals(tslib.read("st")) == [2, 3] and tslib.get_staged_symbols() == []
+    assert tslib.list_staged_chunks("st") == []
+    later = tslib.stage("st", frame(9, 1), index="ts")
+    earlier = tslib.stage("st", frame(7, 1), index="ts")
+    assert tslib.list_staged_chunks("st") == [earlier, later]  # in index order
+
+
+def test_stage_sorts_a_chunk_on_its_index_and_columns(tslib):
+    unsorted = {"ts": days(0, 3)[[2, 0, 1]].copy(), "v": [3, 1, 2], "f": [0.0, 0.0, 0.0]}
+    tslib.stage("st", unsorted, sort_on_index=True, index="ts")
+    tslib.finalize_staged_data("st")
+    assert vals(tslib.read("st")) == [1, 2, 3]
+    ties = {"ts": days(0, 1).repeat(4), "v": [4, 2, 3, 1], "f": [1.0, 0.0, 1.0, 0.0]}
+    tslib.stage("st", ties, sort_on_index=True, sort_columns=["f", "v"], index="ts")
+    tslib.finalize_staged_data("st")
+    assert vals(tslib.read("st")) == [1, 2, 3, 4]
+    tslib.stage("plain", {"k": [3, 1, 2]}, sort_columns=["k"])
+    tslib.finalize_staged_data("plain")
+    assert tslib.read("plain").data["k"].tolist() == [1, 2, 3]
+    with pytest.raises(sheaf.SchemaError, match="'nope'"):
+        tslib.stage("bad", {"k": [1]}, sort_columns=["nope"])
+    with pytest.raises(sheaf.InvalidArgumentError):
+        tslib.stage("bad", {"k": [1]}, sort_on_index=True)  # no index to sort on
+    with pytest.raises(TypeError):
+        tslib.stage("bad", {"k": [1]}, sort_columns="k")
+    assert "bad" not in tslib.get_staged_symbols()
+
+
+def test_finalize_without_index_validation_and_dropping_data_on_failure(tslib):
+    tslib.stage("st", frame(0, 3), index="ts")
+    tslib.stage("st", frame(1, 3), index="ts")
+    item = tslib.finalize_staged_data("st", validate_index=False)
+    assert item.rows == 6 and vals(tslib.read("st")) == [0, 1, 2, 1, 2, 3]  # chunk order
+    assert tslib.get_description("st").sorted == "UNSORTED"
+    # Appending before the stored end: refused, and with delete_staged_data_on_failure the
+    # refused chunks are dropped; without it they stay for another try.
+    tslib.stage("s", frame(3, 2), index="ts")
+    with pytest.raises(sheaf.UnsortedIndexError):
+        tslib.finalize_staged_data("s", mode="append")
+    assert tslib.get_staged_symbols() == ["s"]
+    with pytest.raises(sheaf.UnsortedIndexError):
+        tslib.finalize_staged_data("s", mode="append", delete_staged_data_on_failure=True)
+    assert tslib.get_staged_symbols() == []
+    assert vals(tslib.read("s")) == list(range(10))  # the symbol is untouched
+    # Only the chunks being finalized are dropped.
+    keep = tslib.stage("s", frame(20, 1), index="ts")
+    bad = tslib.stage("s", {"ts": days(30, 1), "other": [1]}, index="ts")
+    with pytest.raises(sheaf.SchemaError):
+        tslib.sort_and_finalize_staged_data(
+            "s", mode="append", stage_results=[bad], delete_staged_data_on_failure=True
+        )
+    item = tslib.finalize_staged_data("s", mode="append", stage_results=[keep])
+    assert vals(tslib.read("s"))[-1] == 20 and tslib.get_staged_symbols() == []
+
+
 # --------------------------------------------------------------------------------------------
 # write results
 # --------------------------------------------------------------------------------------------
