@@ -405,6 +405,7 @@ class Library(Handle):
     def __getitem__(self, symbol: str) -> VersionedItem:
         return self.read(symbol)
 
+    @overload
     def head(
         self,
         symbol: str,
@@ -412,12 +413,62 @@ class Library(Handle):
         as_of: AsOf = None,
         columns: Optional[Iterable[str]] = None,
         output_format: Optional[str] = None,
-    ) -> VersionedItem:
+        lazy: Literal[False] = False,
+    ) -> VersionedItem: ...
+
+    @overload
+    def head(
+        self,
+        symbol: str,
+        n: int = 5,
+        as_of: AsOf = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        *,
+        lazy: Literal[True],
+    ) -> LazyDataFrame: ...
+
+    def head(
+        self,
+        symbol: str,
+        n: int = 5,
+        as_of: AsOf = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        lazy: bool = False,
+    ) -> Union[VersionedItem, LazyDataFrame]:
         """The first ``n`` rows of ``symbol`` (``n < 0``: all rows but the last ``-n``).
 
-        Arguments and result as in :meth:`read` (``row_range=(0, n)``).
+        Arguments and result as in :meth:`read` (``row_range=(0, n)``); ``lazy=True`` returns a
+        :class:`sheaf.LazyDataFrame` whose further clauses apply to those rows.
         """
-        return self.read(symbol, as_of, None, _options.head_range(n), columns, output_format)
+        rows = _options.head_range(n)
+        if lazy:
+            return self.read(symbol, as_of, None, rows, columns, output_format, lazy=True)
+        return self.read(symbol, as_of, None, rows, columns, output_format)
+
+    @overload
+    def tail(
+        self,
+        symbol: str,
+        n: int = 5,
+        as_of: AsOf = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        lazy: Literal[False] = False,
+    ) -> VersionedItem: ...
+
+    @overload
+    def tail(
+        self,
+        symbol: str,
+        n: int = 5,
+        as_of: AsOf = None,
+        columns: Optional[Iterable[str]] = None,
+        output_format: Optional[str] = None,
+        *,
+        lazy: Literal[True],
+    ) -> LazyDataFrame: ...
 
     def tail(
         self,
@@ -426,12 +477,17 @@ class Library(Handle):
         as_of: AsOf = None,
         columns: Optional[Iterable[str]] = None,
         output_format: Optional[str] = None,
-    ) -> VersionedItem:
+        lazy: bool = False,
+    ) -> Union[VersionedItem, LazyDataFrame]:
         """The last ``n`` rows of ``symbol`` (``n < 0``: all rows but the first ``-n``).
 
-        Arguments and result as in :meth:`read` (``row_range=(-n, None)``).
+        Arguments and result as in :meth:`read` (``row_range=(-n, None)``); ``lazy=True`` returns a
+        :class:`sheaf.LazyDataFrame` whose further clauses apply to those rows.
         """
-        return self.read(symbol, as_of, None, _options.tail_range(n), columns, output_format)
+        rows = _options.tail_range(n)
+        if lazy:
+            return self.read(symbol, as_of, None, rows, columns, output_format, lazy=True)
+        return self.read(symbol, as_of, None, rows, columns, output_format)
 
     def read_metadata(self, symbol: str, as_of: AsOf = None) -> VersionedItem:
         """Reads only the metadata and version info of ``symbol`` (``data`` is None).

@@ -1156,6 +1156,19 @@ def test_lazy_read_and_collect(qlib):
     assert lazy != qlib.read("s", lazy=True, as_of=0).then(lazy)  # other read arguments
 
 
+def test_lazy_head_and_tail_apply_later_clauses_to_their_rows(qlib):
+    first = qlib.head("s", 4, lazy=True)
+    last = qlib.tail("s", 4, lazy=True)
+    assert isinstance(first, LazyDataFrame) and isinstance(last, LazyDataFrame)
+    kept = [r for r in ROWS[:4] if r["j"] > 0]
+    check_rows(first[first["j"] > 0].collect().data, kept, COLUMNS)
+    check_rows(last.collect().data, ROWS[-4:], COLUMNS)
+    # The filter runs on the head's rows, not the head on the filtered rows.
+    later = [r for r in ROWS if r["j"] > 0][:4]
+    assert kept != later
+    assert pylist(qlib.head("s", 4).data["j"]) == [r["j"] for r in ROWS[:4]]  # not lazy
+
+
 def test_lazy_reads_of_older_versions_see_what_was_written_then(store):
     """``read(as_of=k, lazy=True)`` reads version k when collected, also after newer writes;
     each version here holds different rows, so a lazy frame reading another one fails."""
