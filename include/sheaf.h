@@ -158,8 +158,13 @@ struct ArrowArrayStream {
 // finalize options for sorting, chunk ids, index validation and dropping refused chunks;
 // `sheaf_table_write_metadata` gives a symbol without versions a first (metadata-only) version
 // instead of `SHEAF_ERR_NO_SUCH_SYMBOL`; version infos carry `index_sorted`; reads take
-// `"strings"`.
-#define SHEAF_ABI_VERSION 3
+// `"strings"`. Version 4: `sheaf_table_merge`, `sheaf_table_read_concat` and
+// `sheaf_table_storage_sizes` were added, and write options take `"content"` (a version
+// holding one opaque object, named in version infos and descriptions);
+// `sheaf_table_update` with `upsert` of a missing symbol and no `index` writes the data
+// without an index (it was `SHEAF_ERR_INVALID_ARGUMENT`), and empty data updates a symbol
+// without an index (a new version with unchanged rows).
+#define SHEAF_ABI_VERSION 4
 
 // Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 #define SHEAF_LOG_ERROR 1
@@ -593,12 +598,14 @@ void sheaf_library_free(struct SheafLibrary *library);
 // readable until deleted; reads choose one with `as_of`.
 //
 // JSON shapes used here:
-// - write options: `{"index": "ts", "validate_index": true, "prune_previous_versions": null}`
+// - write options: `{"index": "ts", "validate_index": true, "prune_previous_versions": null,
+// "content": null}`
 // - read options: `{"as_of": null | <version> | <negative: counts back, -1 = latest>}`
 // - version info: `{"symbol": "s", "version": 3, "timestamp_ns": 1700000000000000000,
 // "deleted": false, "rows": 10, "index": "ts" | null, "index_sorted": true,
-// "has_metadata": true}` (`index_sorted`: the index column's values ascend; false without
-// an index)
+// "has_metadata": true, "content": null}` (`index_sorted`: the index column's values
+// ascend; false without an index; `content`: the format of an opaque object, null for a
+// table)
 // ==============================================================================================
 
 // Writes a new version of `symbol` whose content is the rows of `data`.
@@ -611,6 +618,13 @@ void sheaf_library_free(struct SheafLibrary *library);
 // "prune_previous_versions": null|true|false}`; the index column must be a timestamp, date or
 // integer without nulls and, unless `validate_index` is false, sorted ascending
 // (`SHEAF_ERR_UNSORTED_INDEX`). `*out_version` (may be NULL) receives the new version number.
+//
+// Opaque objects (`"content": "<format>"`, e.g. "python-pickle": 1 to 64 printable ASCII
+// characters): the version holds one object, not a table. `data` is one binary (or large
+// binary) column and no index; the object's bytes are its values concatenated in order (cut
+// them anywhere, e.g. into 16 MiB values). A read gives the same column back with
+// `"content"` in the version info; append, update, merge and a finalize in append mode refuse
+// such a version (SHEAF_ERR_SCHEMA), a write replaces it. Sheaf never interprets the bytes.
 //
 // Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON (bad options), SHEAF_ERR_INVALID_ARROW
 // (malformed input or a failing stream), SHEAF_ERR_UNSUPPORTED_TYPE (a column type Sheaf does not
@@ -639,16 +653,33 @@ SheafStatus sheaf_table_append(const struct SheafLibrary *library, const char *s
 // `{"date_range": [start, end], "upsert": false, "index": null, "prune_previous_versions":
 // null}` where each bound is null (open), a raw index value, or `{"ns": <nanoseconds since
 // the epoch>}`; with `upsert`, a missing symbol is created from `data` indexed by `index`
-// (required then). Rows of
+// (or without an index when `index` is null). Rows of
 // `data` outside an explicit `date_range` are dropped. Empty `data` without `date_range` makes
 // a new version with unchanged rows; with `date_range` it deletes the range. `metadata` as in
 // `sheaf_table_write` (not carried over). Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
 //
 // Errors: as sheaf_table_write, plus SHEAF_ERR_NO_SUCH_SYMBOL (missing symbol without upsert),
-// SHEAF_ERR_INVALID_ARGUMENT (upsert of a missing symbol without `index`; a bad date_range),
+// SHEAF_ERR_INVALID_ARGUMENT (a bad date_range),
 // SHEAF_ERR_SCHEMA (a symbol without index, or columns that do not match),
 // SHEAF_ERR_UNSORTED_INDEX (a symbol written with validate_index=false).
 SheafStatus sheaf_table_update(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
+// Merges `data` into the latest version of an indexed `symbol` as a new version (ArcticDB's
+// `merge_experimental`). A row of `data` matches a stored row when their index values and
+// every `on` column are equal. `options_json` (may be NULL): `{"matched": "update",
+// "not_matched_by_target": "insert", "on": [], "prune_previous_versions": null}` — `matched`
+// is "update" (the stored row takes the row of `data`) or "do_nothing"; `not_matched_by_target`
+// is "insert" (the row is added after stored rows of the same index value) or "do_nothing".
+// `data` holds the symbol's columns (any order, same types) sorted by the index; a stored row
+// may match at most one row of `data`. Only segments overlapping the index span of `data` are
+// rewritten. `metadata` as in `sheaf_table_write` (not carried over). A concurrent commit to
+// the symbol makes the merge run again against it, never over it.
+//
+// Errors: as sheaf_table_write, plus SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_SCHEMA (a symbol
+// without index; columns that differ), SHEAF_ERR_UNSORTED_INDEX (`data` not sorted, or a symbol
+// written with validate_index=false), SHEAF_ERR_INVALID_ARGUMENT (actions that cannot apply; a
+// stored row matching two rows of `data`; the index listed in `on`).
+SheafStatus sheaf_table_merge(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
 // A new version of `symbol` without the rows whose index lies in the inclusive `date_range`;
 // the latest metadata is kept. `options_json`: `{"date_range": [start, end],
@@ -730,10 +761,20 @@ SheafStatus sheaf_table_read_metadata(const struct SheafLibrary *library, const 
 // {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
 // index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
 // "segments", "stored_bytes" (bytes the segments take in storage, after compression),
-// "has_metadata"}`.
+// "has_metadata", "content"}` (`content` as in version infos).
 //
 // Errors: as sheaf_table_read_metadata.
 SheafStatus sheaf_table_describe(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
+// The storage the library's tables take (ArcticDB's `admin_tools().get_sizes*`), measured on
+// the stored values. `symbol` NULL: every symbol and the library's snapshots; otherwise only
+// that symbol's values. `*out_json`: `{"total": {KIND: {"bytes": N, "count": M}, …},
+// "symbols": {"<symbol>": {KIND: {…}, …}, …}}` where KIND is `table_data` (segments: column
+// data, staged chunks' included), `version` (version records), `append_data` (staged chunks'
+// records) or `snapshot_ref` (snapshots); kinds with no values are left out.
+//
+// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED, SHEAF_ERR_NO_SUCH_LIBRARY, storage errors.
+SheafStatus sheaf_table_storage_sizes(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);
 
 // Lists the symbols that have a live version, as a JSON array of names in byte order.
 //
@@ -759,8 +800,7 @@ SheafStatus sheaf_table_has_symbol(const struct SheafLibrary *library, const cha
 // Lists the versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest first,
 // as a JSON array of version infos: `{"symbol": "s", "version": 3, "timestamp_ns": N,
 // "deleted": false, "rows": 10, "index": "ts" | null, "index_sorted": true, "has_metadata":
-// true, "snapshots":
-// ["name", …]}` — the live versions and the deleted ones snapshots still hold
+// true, "snapshots": ["name", …], "content": null}` — the live versions and the deleted ones snapshots still hold
 // (`"deleted": true`). `sheaf_table_query_versions` filters the same list.
 //
 // Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CORRUPT (a missing symbol gives `[]`).
@@ -883,6 +923,24 @@ SheafStatus sheaf_table_update_batch(const struct SheafLibrary *library, const c
 // Errors: for the whole batch: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT,
 // SHEAF_ERR_CLOSED; per item: the errors of sheaf_table_read.
 SheafStatus sheaf_table_read_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *out_streams, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+// Concatenates the reads of several symbols into one stream (ArcticDB's `concat`). `items_json`
+// as in `sheaf_table_read_batch` (each item's read options and query apply to that symbol
+// before the concatenation; a query that aggregates is refused there). `options_json` (may be
+// NULL): `{"join": "outer" | "inner", "query": [clause, …], "strings": {…}}` — `outer` (the
+// default) keeps every column of any input, null where an input lacks it; `inner` only the
+// columns every input has; `query` runs over the concatenated rows (grammar as in
+// `sheaf_table_read`); `strings` as in read options. Rows come in item order; every input must
+// have the same index column (name and type) or none; a kept column has one type across
+// inputs or types that widen (ints to wider ints or floats). `*out_stream` receives the rows;
+// `out_metadata`: NULL or an array of `n_items` SheafBytes (each input's metadata);
+// `*out_infos_json`: `[{…version info…}, …]` of the versions read.
+//
+// Errors: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT (no items; an input query that
+// aggregates), SHEAF_ERR_SCHEMA (different indexes; column types that do not widen), and those
+// of sheaf_table_read for any item (the call fails as a whole). SHEAF_ERR_UNSORTED_INDEX comes
+// through the stream when a `resample` after the concat meets an index that goes back.
+SheafStatus sheaf_table_read_concat(const struct SheafLibrary *library, const char *items_json, size_t items_len, const char *options_json, size_t options_len, struct ArrowArrayStream *out_stream, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_infos_json, struct SheafError **err);
 
 // Reads the metadata of many symbols in one call. `items_json`: `[{"symbol": "a", "options":
 // {"as_of": …}}, …]`; `out_metadata`: an array of `n_items` SheafBytes (`{NULL, 0}` for none
@@ -1023,8 +1081,8 @@ void sheaf_kv_free(struct SheafKeySpace *kv);
 // (`SHEAF_ERR_NO_SUCH_KEY`), NOTIFY; others are `SHEAF_ERR_INVALID_MODE`.
 //
 // Errors: SHEAF_ERR_KEY_EXISTS (NEW_ONLY), SHEAF_ERR_NO_SUCH_KEY (EXIST_ONLY),
-// SHEAF_ERR_INVALID_MODE, SHEAF_ERR_INVALID_ARGUMENT (an empty key or one longer than 448 bytes),
-// SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
+// SHEAF_ERR_INVALID_MODE, SHEAF_ERR_INVALID_ARGUMENT (a key longer than 448 bytes; the empty
+// key is a valid key), SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
 SheafStatus sheaf_kv_put(const struct SheafKeySpace *kv, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len, uint32_t mode, struct SheafError **err);
 
 // Stores `n` pairs in one transaction (packed keys and values with their sizes). Every key is

@@ -26,7 +26,9 @@ use arrow_array::*;
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parking_lot::{Condvar, Mutex};
 use sheaf::storage::{HookedStorage, MemoryStorage, SharedStorage, StepHook, StepKind};
-use sheaf::table::{DateRange, FinalizeMode, FinalizeOptions, IndexBound, UpdateOptions};
+use sheaf::table::{
+    DateRange, FinalizeMode, FinalizeOptions, IndexBound, MergeOptions, UpdateOptions,
+};
 use sheaf::{AsOf, ErrorKind, Library, LibraryOptions, ReadOptions, Store, WriteOptions};
 
 // ------------------------------------------------------------------ the hook
@@ -256,6 +258,27 @@ const OPS: &[(&str, Op)] = &[
             &UpdateOptions::default(),
         )
         .map(drop)
+    }),
+    // Merge on `k`: (4, 1004) and (13, 1013) match stored rows and take x; (4, 7) is new and
+    // lands after the stored row of ts 4. The span reaches the appended tail only v1 holds.
+    ("merge", |_, l| {
+        let batch = RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(
+                    TimestampNanosecondArray::from(vec![4 * SECOND, 4 * SECOND, 13 * SECOND])
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Int64Array::from(vec![1004, 7, 1013])),
+                Arc::new(Float64Array::from(vec![900.0, 901.0, 902.0])),
+            ],
+        )
+        .unwrap();
+        let o = MergeOptions {
+            on: vec!["k".into()],
+            ..Default::default()
+        };
+        l.merge(SYM, &mut reader(batch), None, &o).map(drop)
     }),
     ("delete_range", |_, l| {
         l.delete_data_in_range(SYM, ts_range(2, 5), None).map(drop)

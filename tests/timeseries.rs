@@ -8,7 +8,10 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
 use arrow_array::*;
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use sheaf::table::{debug_segment_count, DateRange, IndexBound, UpdateOptions};
+use sheaf::table::{
+    debug_segment_count, ConcatOptions, ConcatResult, DateRange, IndexBound, Join, MergeAction,
+    MergeOptions, UpdateOptions,
+};
 use sheaf::{AsOf, ErrorKind, Library, LibraryOptions, ReadOptions, Store, WriteOptions};
 
 const SEC: i64 = 1_000_000_000;
@@ -271,9 +274,301 @@ fn update_replaces_the_span_and_rewrites_only_overlapping_segments() {
         upsert: true,
         ..Default::default()
     };
+    // Without an index named the data is written unindexed (as ArcticDB writes an upserted
+    // frame without a timestamp index); updating it then needs an index, unless it is empty.
     assert_eq!(
         lib.update("other", &mut src(frame(&[4], 1.0)), None, &no_index)
+            .unwrap(),
+        0
+    );
+    let description = lib.get_description("other", &AsOf::Latest).unwrap();
+    assert_eq!(description.row_count, 1);
+    assert!(description.index.is_none());
+    assert_eq!(
+        lib.update("other", &mut src(frame(&[5], 1.0)), None, &no_index)
             .unwrap_err()
+            .kind(),
+        ErrorKind::Schema
+    );
+    assert_eq!(
+        lib.update(
+            "other",
+            &mut src(frame(&[], 1.0)),
+            Some(b"m".to_vec()),
+            &no_index
+        )
+        .unwrap(),
+        1
+    );
+    assert_eq!(
+        lib.read_metadata("other", &AsOf::Latest).unwrap().1,
+        Some(b"m".to_vec())
+    );
+    assert_eq!(
+        lib.get_description("other", &AsOf::Latest)
+            .unwrap()
+            .row_count,
+        1
+    );
+}
+
+#[test]
+fn merge_updates_matches_inserts_the_rest_and_rewrites_only_overlapping_segments() {
+    let (_store, lib) = lib(5, false);
+    lib.write(
+        "s",
+        &mut src(frame(&secs(0..20), 0.0)),
+        Some(b"m".to_vec()),
+        &ix(),
+    )
+    .unwrap();
+    let loads_before = lib.segments_loaded();
+    // 7 and 12 match stored rows; 8.5 s does not exist (a new row between 8 and 9).
+    let mut source = frame(&[7, 12], 5.0);
+    let between = frame(&[0], 0.0);
+    let between = RecordBatch::try_new(
+        between.schema(),
+        vec![
+            Arc::new(TimestampNanosecondArray::from(vec![8 * SEC + SEC / 2]).with_timezone("UTC")),
+            Arc::new(Float64Array::from(vec![-1.0])),
+        ],
+    )
+    .unwrap();
+    source = arrow_select::concat::concat_batches(
+        &source.schema(),
+        &[source.slice(0, 1), between, source.slice(1, 1)],
+    )
+    .unwrap();
+    let v = lib
+        .merge(
+            "s",
+            &mut src(source.clone()),
+            None,
+            &MergeOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(v, 1);
+    assert_eq!(
+        lib.segments_loaded() - loads_before,
+        2,
+        "only segments [5..10) and [10..15) were read"
+    );
+    let got = rows(&lib, &ReadOptions::default());
+    assert_eq!(got.len(), 21);
+    assert_eq!(
+        &got[6..11],
+        &[(6, 60.0), (7, 75.0), (8, 80.0), (8, -1.0), (9, 90.0)]
+    );
+    assert_eq!(got[13], (12, 125.0));
+    assert_eq!(got[20], (19, 190.0));
+    assert_eq!(lib.read_metadata("s", &AsOf::Latest).unwrap().1, None);
+    // Only inserts: matched rows keep their values.
+    let only_insert = MergeOptions {
+        matched: MergeAction::DoNothing,
+        ..Default::default()
+    };
+    lib.merge("s", &mut src(frame(&[3, 40], 7.0)), None, &only_insert)
+        .unwrap();
+    let got = rows(&lib, &ReadOptions::default());
+    assert_eq!(got[3], (3, 30.0));
+    assert_eq!(*got.last().unwrap(), (40, 407.0));
+    // Refusals leave no version behind.
+    let versions = lib.list_versions(Some("s"), None, false).unwrap().len();
+    let unsorted = frame(&[5, 4], 0.0);
+    assert_eq!(
+        lib.merge("s", &mut src(unsorted), None, &MergeOptions::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::UnsortedIndex
+    );
+    let twice = frame(&[5, 5], 0.0);
+    assert_eq!(
+        lib.merge("s", &mut src(twice), None, &MergeOptions::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+    let on_missing = MergeOptions {
+        on: vec!["nope".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        lib.merge("s", &mut src(frame(&[5], 0.0)), None, &on_missing)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Schema
+    );
+    assert_eq!(
+        lib.merge(
+            "nope",
+            &mut src(frame(&[5], 0.0)),
+            None,
+            &MergeOptions::default()
+        )
+        .unwrap_err()
+        .kind(),
+        ErrorKind::NoSuchSymbol
+    );
+    assert_eq!(
+        lib.list_versions(Some("s"), None, false).unwrap().len(),
+        versions
+    );
+}
+
+#[test]
+fn merge_needs_the_stored_columns() {
+    let (_store, lib) = lib(5, false);
+    lib.write("s", &mut src(frame(&secs(0..4), 0.0)), None, &ix())
+        .unwrap();
+    let extra = frame(&[1], 0.0);
+    let extra = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            extra.schema().field(0).clone(),
+            extra.schema().field(1).clone(),
+            Field::new("w", DataType::Int64, true),
+        ])),
+        vec![
+            extra.column(0).clone(),
+            extra.column(1).clone(),
+            Arc::new(Int64Array::from(vec![1])),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        lib.merge("s", &mut src(extra.clone()), None, &MergeOptions::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Schema
+    );
+    // Columns in another order are matched by name.
+    let reordered = extra.project(&[1, 0]).unwrap();
+    lib.merge("s", &mut src(reordered), None, &MergeOptions::default())
+        .unwrap();
+    assert_eq!(rows(&lib, &ReadOptions::default())[1], (1, 10.0));
+}
+
+#[test]
+fn concat_chains_reads_with_joined_columns_and_a_query_over_the_whole() {
+    let (_store, lib) = lib(3, false);
+    lib.write(
+        "a",
+        &mut src(frame(&secs(0..5), 0.0)),
+        Some(b"ma".to_vec()),
+        &ix(),
+    )
+    .unwrap();
+    let b = frame(&secs(10..13), 1.0);
+    let b = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            b.schema().field(0).clone(),
+            b.schema().field(1).clone(),
+            Field::new("w", DataType::Int32, true),
+        ])),
+        vec![
+            b.column(0).clone(),
+            b.column(1).clone(),
+            Arc::new(Int32Array::from(vec![1, 2, 3])),
+        ],
+    )
+    .unwrap();
+    lib.write("b", &mut src(b), None, &ix()).unwrap();
+    let collect = |r: ConcatResult| {
+        let schema = r.reader.schema();
+        let batches: Vec<RecordBatch> = r.reader.map(|b| b.unwrap()).collect();
+        arrow_select::concat::concat_batches(&schema, &batches).unwrap()
+    };
+    let items = vec![
+        ("a".to_string(), ReadOptions::default()),
+        (
+            "b".to_string(),
+            ReadOptions {
+                row_range: Some((Some(1), None)),
+                ..Default::default()
+            },
+        ),
+    ];
+    let outer = lib.read_concat(&items, &ConcatOptions::default()).unwrap();
+    assert_eq!(outer.inputs[0].metadata, Some(b"ma".to_vec()));
+    assert_eq!(outer.inputs[1].info.symbol, "b");
+    let all = collect(outer);
+    assert_eq!(all.num_rows(), 7);
+    let w = all.column_by_name("w").unwrap();
+    assert_eq!(w.null_count(), 5);
+    let v = all
+        .column_by_name("v")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    assert_eq!(v.value(4), 40.0);
+    assert_eq!(v.value(5), 111.0);
+    let inner = ConcatOptions {
+        join: Join::Inner,
+        ..Default::default()
+    };
+    let names: Vec<String> = collect(lib.read_concat(&items, &inner).unwrap())
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["ts", "v"]);
+    // A query after the concat sees the rows of both symbols.
+    let plan = serde_json::json!([{"filter": {"op": "gt", "args": [{"col": "v"}, {"lit": 35}]}}]);
+    let filtered = ConcatOptions {
+        query: Some(sheaf::query::Query::from_json(&plan).unwrap()),
+        ..Default::default()
+    };
+    let kept = collect(lib.read_concat(&items, &filtered).unwrap());
+    let v = kept
+        .column_by_name("v")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    assert_eq!(v.values().to_vec(), vec![40.0, 111.0, 121.0]);
+    // Inputs must share their index; a resample after the concat needs it ascending.
+    lib.write(
+        "plain",
+        &mut src(frame(&[1], 0.0)),
+        None,
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    let mixed = vec![
+        ("a".to_string(), ReadOptions::default()),
+        ("plain".to_string(), ReadOptions::default()),
+    ];
+    assert_eq!(
+        lib.read_concat(&mixed, &ConcatOptions::default())
+            .err()
+            .unwrap()
+            .kind(),
+        ErrorKind::Schema
+    );
+    let backwards = vec![
+        ("b".to_string(), ReadOptions::default()),
+        ("a".to_string(), ReadOptions::default()),
+    ];
+    let plan = serde_json::json!([{"resample": {"rule": "10s", "aggs": [{"name": "v", "column": "v", "op": "sum"}]}}]);
+    let resampled = ConcatOptions {
+        query: Some(sheaf::query::Query::from_json(&plan).unwrap()),
+        ..Default::default()
+    };
+    let result = lib.read_concat(&backwards, &resampled).unwrap();
+    let err = result
+        .reader
+        .map(|b| b.map(drop))
+        .collect::<Result<Vec<()>, _>>();
+    assert!(err.unwrap_err().to_string().contains("goes back"));
+    let forwards: Vec<(String, ReadOptions)> = backwards.into_iter().rev().collect();
+    let sums = collect(lib.read_concat(&forwards, &resampled).unwrap());
+    assert_eq!(sums.num_rows(), 2);
+    let v = sums
+        .column_by_name("v")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    assert_eq!((v.value(0), v.value(1)), (100.0, 333.0));
+    assert_eq!(
+        lib.read_concat(&[], &ConcatOptions::default())
+            .err()
+            .unwrap()
             .kind(),
         ErrorKind::InvalidArgument
     );
@@ -1173,4 +1468,103 @@ fn batch_calls_on_a_closed_store_fail_as_a_whole() {
             .err()
             .unwrap(),
     );
+}
+
+#[test]
+fn objects_are_one_binary_column_refused_by_table_operations() {
+    let (_store, lib) = lib(5, false);
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "object",
+        DataType::LargeBinary,
+        true,
+    )]));
+    let object = RecordBatch::try_new(
+        schema,
+        vec![Arc::new(LargeBinaryArray::from_vec(vec![b"ab", b"cd"]))],
+    )
+    .unwrap();
+    let as_object = WriteOptions {
+        content: Some("test-format".into()),
+        ..Default::default()
+    };
+    lib.write("o", &mut src(object.clone()), None, &as_object)
+        .unwrap();
+    let read = lib.read("o", &ReadOptions::default()).unwrap();
+    assert_eq!(read.info.content.as_deref(), Some("test-format"));
+    let back: Vec<RecordBatch> = read.reader.map(|b| b.unwrap()).collect();
+    assert_eq!(back[0].column(0).as_binary::<i64>().value(1), b"cd");
+    assert_eq!(
+        lib.get_description("o", &AsOf::Latest)
+            .unwrap()
+            .content
+            .as_deref(),
+        Some("test-format")
+    );
+    let err = lib
+        .append(
+            "o",
+            &mut src(object.clone()),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert_eq!(
+        lib.append("o", &mut src(object.clone()), None, &as_object)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidArgument
+    );
+    // Compaction and new metadata keep the object's format.
+    lib.write_metadata("o", Some(b"m".to_vec()), None).unwrap();
+    lib.compact_data("o", Some(100)).unwrap();
+    let info = lib.read("o", &ReadOptions::default()).unwrap().info;
+    assert_eq!(info.content.as_deref(), Some("test-format"));
+    // Only one binary column without index is an object.
+    let bad = WriteOptions {
+        content: Some("x".into()),
+        ..ix()
+    };
+    assert_eq!(
+        lib.write("b", &mut src(frame(&[1], 0.0)), None, &bad)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Schema
+    );
+    // A plain write replaces the object with a table.
+    lib.write("o", &mut src(frame(&[1], 0.0)), None, &ix())
+        .unwrap();
+    assert_eq!(
+        lib.read("o", &ReadOptions::default()).unwrap().info.content,
+        None
+    );
+}
+
+#[test]
+fn storage_sizes_count_every_stored_value_by_kind_and_symbol() {
+    use sheaf::table::KeyKind;
+    let (_store, lib) = lib(5, false);
+    lib.write("s", &mut src(frame(&secs(0..12), 0.0)), None, &ix())
+        .unwrap();
+    lib.write("t", &mut src(frame(&secs(0..3), 0.0)), None, &ix())
+        .unwrap();
+    lib.snapshot("snap", None, &[], None).unwrap();
+    let sizes = lib.storage_sizes(None).unwrap();
+    let s = &sizes.symbols["s"];
+    assert_eq!(s[&KeyKind::TableData].count, 3, "12 rows in segments of 5");
+    assert_eq!(s[&KeyKind::Version].count, 1);
+    let stored: u64 = lib
+        .get_description("s", &AsOf::Latest)
+        .unwrap()
+        .stored_bytes;
+    assert_eq!(s[&KeyKind::TableData].bytes, stored);
+    assert_eq!(sizes.total[&KeyKind::SnapshotRef].count, 1);
+    assert_eq!(
+        sizes.total[&KeyKind::TableData].count,
+        s[&KeyKind::TableData].count + sizes.symbols["t"][&KeyKind::TableData].count
+    );
+    let only = lib.storage_sizes(Some("t")).unwrap();
+    assert_eq!(only.symbols.len(), 1);
+    assert_eq!(only.total, only.symbols["t"]);
+    assert!(!only.total.contains_key(&KeyKind::SnapshotRef));
 }

@@ -64,14 +64,19 @@ from ._options import LibraryOptions
 from ._types import (
     DataError,
     DeleteRequest,
+    KeyType,
+    MergeAction,
+    MergeStrategy,
     NameWithDType,
     ReadInfoRequest,
     ReadRequest,
+    Size,
     StageResult,
     SymbolDescription,
     SymbolVersion,
     UpdatePayload,
     VersionedItem,
+    VersionedItemWithJoin,
     VersionInfo,
     VersionRequestType,
     WriteMetadataPayload,
@@ -119,7 +124,13 @@ from .errors import (
     UnsupportedTypeError,
 )
 from .kv import KeySpace, Mode
-from .library import LazyDataFrame, Library
+from .library import (
+    LazyDataFrame,
+    LazyDataFrameAfterJoin,
+    LazyDataFrameCollection,
+    Library,
+    concat,
+)
 from .query import ExpressionNode, QueryBuilder, where
 from .store import Store, open
 
@@ -146,6 +157,10 @@ __all__ = [
     "WritePayload",
     "WriteMetadataPayload",
     "StageResult",
+    "MergeAction",
+    "KeyType",
+    "Size",
+    "MergeStrategy",
     "VersionRequestType",
     "UpdatePayload",
     "ReadRequest",
@@ -155,6 +170,10 @@ __all__ = [
     "QueryBuilder",
     "ExpressionNode",
     "LazyDataFrame",
+    "LazyDataFrameCollection",
+    "LazyDataFrameAfterJoin",
+    "concat",
+    "VersionedItemWithJoin",
     "where",
     "Columns",
     "KeySpace",

@@ -312,7 +312,8 @@ def _from_numpy(np: Any, name: str, arr: Any, mask: Optional[Any], tz: str = "")
         validity, nulls = _validity(np, mask)
         if kind == "M" and unit == "D":
             days = arr.view(np.int64)
-            if len(days) and (days.min() < -_INT32_MAX and not nat.all()):
+            valid = days[~nat]  # NaT is the smallest int64
+            if len(valid) and (valid.min() < -_INT32_MAX or valid.max() > _INT32_MAX):
                 raise OverflowError(f"column {name!r}: dates out of the date32 range")
             return _Col(name, "tdD", n, nulls, [validity, np.where(nat, 0, days).astype(np.int32)])
         if unit not in _TIME_UNITS:
@@ -415,8 +416,24 @@ _schema_release_cb = ffi.callback("void(struct ArrowSchema *)", _schema_release)
 _array_release_cb = ffi.callback("void(struct ArrowArray *)", _array_release)
 
 
+def encode_metadata(metadata: Mapping[str, str]) -> bytes:
+    """An ``ArrowSchema.metadata`` map (int32 count, then length-prefixed pairs): the inverse of
+    :func:`parse_metadata`."""
+    parts = [struct.pack("<i", len(metadata))]
+    for key, value in metadata.items():
+        for text in (key, value):
+            raw = text.encode("utf-8")
+            parts += [struct.pack("<i", len(raw)), raw]
+    return b"".join(parts)
+
+
 def _fill_schema(
-    out: Any, fmt: str, name: str, children: List[Tuple[str, str]], flags: int
+    out: Any,
+    fmt: str,
+    name: str,
+    children: List[Tuple[str, str]],
+    flags: int,
+    metadata: Optional[bytes] = None,
 ) -> None:
     keep: List[Any] = []
     c_fmt = ffi.new("char[]", fmt.encode("utf-8"))
@@ -424,7 +441,12 @@ def _fill_schema(
     keep += [c_fmt, c_name]
     out.format = c_fmt
     out.name = c_name
-    out.metadata = ffi.NULL
+    if metadata:
+        c_metadata = ffi.new("char[]", metadata)
+        keep.append(c_metadata)
+        out.metadata = c_metadata
+    else:
+        out.metadata = ffi.NULL
     out.flags = flags
     out.n_children = len(children)
     out.dictionary = ffi.NULL
@@ -478,13 +500,14 @@ def _fill_array(
 
 
 class _StreamState:
-    __slots__ = ("cols", "done", "error", "length")
+    __slots__ = ("cols", "done", "error", "length", "metadata")
 
-    def __init__(self, cols: List[_Col]) -> None:
+    def __init__(self, cols: List[_Col], metadata: Optional[bytes] = None) -> None:
         self.cols = cols
         self.length = cols[0].length if cols else 0
         self.done = False
         self.error: Any = ffi.NULL
+        self.metadata = metadata
 
 
 def _state(stream: Any) -> _StreamState:
@@ -506,7 +529,7 @@ def _set_error(stream: Any, exc: BaseException) -> int:
 def _stream_get_schema(stream: Any, out: Any) -> int:
     try:
         state = _state(stream)
-        _fill_schema(out, "+s", "", [(c.name, c.fmt) for c in state.cols], 0)
+        _fill_schema(out, "+s", "", [(c.name, c.fmt) for c in state.cols], 0, state.metadata)
         return 0
     except Exception as exc:
         return _set_error(stream, exc)
@@ -548,15 +571,19 @@ _stream_release_cb = ffi.callback("void(struct ArrowArrayStream *)", _stream_rel
 
 
 def export_columns(
-    columns: Mapping[str, Any], out: Any, timezones: Optional[Mapping[str, str]] = None
+    columns: Mapping[str, Any],
+    out: Any,
+    timezones: Optional[Mapping[str, str]] = None,
+    metadata: Optional[Mapping[str, str]] = None,
 ) -> None:
-    """Fills the ``struct ArrowArrayStream *`` ``out`` with one batch holding ``columns``.
+    """Fills the ``struct ArrowArrayStream *`` ``out`` with one batch holding ``columns``
+    (``metadata``: the schema's key-value metadata, if any).
 
     Numeric numpy arrays are exported without copying; the stream keeps them alive until it
     and its arrays are released.
     """
     cols = prepare_columns(columns, timezones)
-    state = _StreamState(cols)
+    state = _StreamState(cols, encode_metadata(metadata) if metadata else None)
     out.get_schema = _get_schema_cb
     out.get_next = _get_next_cb
     out.get_last_error = _get_last_error_cb
@@ -823,11 +850,17 @@ def stream_error(stream: Any, rc: int, what: str) -> Exception:
     return errors.error_class(code)(message, code, _lib.status_name(code))
 
 
-def import_columns(stream: Any, index: Optional[str] = None, rows: Optional[int] = None) -> Columns:
+def import_columns(
+    stream: Any,
+    index: Optional[str] = None,
+    rows: Optional[int] = None,
+    metadata: Optional[Dict[str, str]] = None,
+) -> Columns:
     """Drains (and releases) the ``struct ArrowArrayStream *`` ``stream`` into :class:`Columns`.
 
     ``rows`` (the total row count, when known) lets every column be copied once, straight into
-    its final array, while the batch is still owned by the stream.
+    its final array, while the batch is still owned by the stream. ``metadata``, when given, is
+    filled with the schema's key-value metadata.
     """
     np = _np()
     schema = ffi.new("struct ArrowSchema *")
@@ -837,6 +870,8 @@ def import_columns(stream: Any, index: Optional[str] = None, rows: Optional[int]
             raise stream_error(stream, rc, "reading the stream's schema")
         try:
             top = _parse_field(schema)
+            if metadata is not None:
+                metadata.update(parse_metadata(schema.metadata))
         finally:
             if schema.release != ffi.NULL:
                 schema.release(schema)

@@ -48,7 +48,7 @@ struct ArrowArrayStream {
 
 #define SHEAF_VERSION_PATCH 0
 
-#define SHEAF_ABI_VERSION 3
+#define SHEAF_ABI_VERSION 4
 
 #define SHEAF_LOG_ERROR 1
 
@@ -250,6 +250,8 @@ SheafStatus sheaf_table_append(const struct SheafLibrary *library, const char *s
 
 SheafStatus sheaf_table_update(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
+SheafStatus sheaf_table_merge(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct ArrowArrayStream *data, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
+
 SheafStatus sheaf_table_delete_data_in_range(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
 
 SheafStatus sheaf_table_write_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const uint8_t *metadata, size_t metadata_len, const char *options_json, size_t options_len, uint64_t *out_version, struct SheafError **err);
@@ -259,6 +261,8 @@ SheafStatus sheaf_table_read(const struct SheafLibrary *library, const char *sym
 SheafStatus sheaf_table_read_metadata(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_info, struct SheafBytes *out_metadata, struct SheafError **err);
 
 SheafStatus sheaf_table_describe(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, const char *options_json, size_t options_len, struct SheafBytes *out_json, struct SheafError **err);
+
+SheafStatus sheaf_table_storage_sizes(const struct SheafLibrary *library, const char *symbol, size_t symbol_len, struct SheafBytes *out_json, struct SheafError **err);
 
 SheafStatus sheaf_table_list_symbols(const struct SheafLibrary *library, struct SheafBytes *out_json, struct SheafError **err);
 
@@ -293,6 +297,8 @@ SheafStatus sheaf_table_append_batch(const struct SheafLibrary *library, const c
 SheafStatus sheaf_table_update_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *streams, const struct SheafSlice *metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
 
 SheafStatus sheaf_table_read_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct ArrowArrayStream *out_streams, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
+
+SheafStatus sheaf_table_read_concat(const struct SheafLibrary *library, const char *items_json, size_t items_len, const char *options_json, size_t options_len, struct ArrowArrayStream *out_stream, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_infos_json, struct SheafError **err);
 
 SheafStatus sheaf_table_read_metadata_batch(const struct SheafLibrary *library, const char *items_json, size_t items_len, struct SheafBytes *out_metadata, size_t n_items, struct SheafBytes *out_results_json, struct SheafError **err);
 

@@ -8,10 +8,29 @@ selection or a row range, aggregated results indexed by their keys).
 Inputs (:func:`export_input`): pandas DataFrame / Series (through pyarrow's pandas conversion,
 which keeps the index and the pandas metadata), pyarrow Table / RecordBatch / RecordBatchReader
 (``_export_to_c``), polars DataFrame (``to_arrow()``), a mapping of column name -> numpy array or
-list (cffi only, see :mod:`sheaf._arrow_c`), any object with ``__arrow_c_stream__`` (CPython) or
-with ``_export_to_c(address)``.
+list (cffi only, see :mod:`sheaf._arrow_c`), a bare 1-D or 2-D numpy array (cffi only, see
+"numpy arrays" below), any object with ``__arrow_c_stream__`` (CPython) or with
+``_export_to_c(address)``.
 
 Outputs (:func:`import_output`): ``"pandas"``, ``"pyarrow"``, ``"polars"``, ``"numpy"``.
+
+Data shapes Arrow has no direct form for:
+
+* Duplicate column names (pandas allows them, an Arrow schema stored by Sheaf does not): the
+  first column of a name keeps it, each later one is stored as ``"<name>.<k>"`` (``k`` = 1, 2,
+  ... skipping names already taken: pandas' ``read_csv`` names), and the pandas metadata maps
+  the stored name back to the pandas one. pandas output restores the names and their order;
+  pyarrow, polars and numpy output, ``get_description`` and queries use the stored names.
+* A bare numpy array (:data:`NDARRAY_KEY`): a 1-D array is one column ``"ndarray"`` (the name
+  ArcticDB gives it), a 2-D array of ``k`` columns is ``k`` columns ``"0"`` .. ``"k-1"``, and
+  the schema metadata records the dimensions and dtype, so that pandas and numpy output give
+  back an ``ndarray`` of that dtype (see :func:`_ndarray_result`). Other shapes and dtypes Arrow
+  cannot hold (complex, structured, object arrays of mixed values) raise
+  :class:`sheaf.UnsupportedTypeError`.
+* A pandas MultiIndex whose first level is a DatetimeIndex (or a sorted integer level) is indexed
+  by that level, as a DatetimeIndex is: it is the Sheaf index column that ``update``,
+  ``date_range`` and ``delete_data_in_range`` work on; the other levels are stored columns that
+  the pandas metadata turns back into levels.
 """
 
 from __future__ import annotations
@@ -32,7 +51,7 @@ __all__ = [
     "export_input",
     "import_output",
     "import_data",
-    "missing_pandas_index",
+    "pandas_columns",
     "default_output_format",
     "check_output_format",
 ]
@@ -41,6 +60,11 @@ OUTPUT_FORMATS = ("pandas", "pyarrow", "polars", "numpy")
 
 
 _SERIES_KEY = b"sheaf.pandas_series"
+#: Schema metadata of a stored bare numpy array: JSON ``{"ndim": 1 | 2, "columns": k, "dtype":
+#: numpy dtype string}``; the columns are ``"ndarray"`` (1-D) or ``"0"`` .. ``"k-1"`` (2-D).
+NDARRAY_KEY = b"sheaf.numpy_ndarray"
+#: The column of a stored 1-D numpy array.
+NDARRAY_COLUMN = "ndarray"
 #: Schema metadata of an aggregated query result: the JSON list of its key columns.
 AGGREGATE_KEY = b"sheaf:index"
 #: The column names pyarrow gives unnamed pandas index levels.
@@ -92,6 +116,86 @@ def _loaded(name: str) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+def _label_text(label: Any) -> str:
+    """The Arrow field name pyarrow gives a pandas column label."""
+    if isinstance(label, str):
+        return label
+    if isinstance(label, bytes):
+        return label.decode("utf-8")
+    if isinstance(label, tuple):
+        return str(tuple(map(_label_text, label)))
+    return str(label)
+
+
+def _unique_labels(frame: Any) -> Optional[Dict[int, Tuple[str, int]]]:
+    """The renames that give every column of ``frame`` a field name of its own: ``{position:
+    (stored name, position of the first column of that name)}``, ``None`` when the names are
+    unique already. Later copies of a name get ``"<name>.<k>"``, ``k`` counting up from 1 past
+    the names already taken by columns and index levels."""
+    texts = [_label_text(label) for label in frame.columns]
+    if len(set(texts)) == len(texts):
+        return None
+    taken = set(texts) | {_label_text(n) for n in frame.index.names if n is not None}
+    first: Dict[str, int] = {}
+    copies: Dict[str, int] = {}
+    renames: Dict[int, Tuple[str, int]] = {}
+    for pos, text in enumerate(texts):
+        if text not in first:
+            first[text] = pos
+            continue
+        k = copies.get(text, 0)
+        while True:
+            k += 1
+            name = f"{text}.{k}"
+            if name not in taken:
+                break
+        copies[text] = k
+        taken.add(name)
+        renames[pos] = (name, first[text])
+    return renames
+
+
+def _from_pandas_unique(pa: Any, frame: Any, preserve: Any) -> Any:
+    """``pa.Table.from_pandas`` of a frame whose column names may repeat: the later copies are
+    stored under the names :func:`_unique_labels` gives, and the pandas metadata maps each back
+    to the pandas name (so ``to_pandas()`` restores the frame's columns, in order)."""
+    renames = _unique_labels(frame)
+    if renames is None:
+        return pa.Table.from_pandas(frame, preserve_index=preserve)
+    renamed = frame.copy(deep=False)
+    # All as the field names pyarrow would give them (a mix of str and other labels would
+    # make pyarrow warn); the column index's own description is put back below.
+    renamed.columns = [
+        renames[pos][0] if pos in renames else _label_text(label)
+        for pos, label in enumerate(frame.columns)
+    ]
+    table = pa.Table.from_pandas(renamed, preserve_index=preserve)
+    meta = json.loads(table.schema.metadata[b"pandas"])
+    columns = meta["columns"]  # the frame's columns in order, then the index levels
+    for pos, (_, source) in renames.items():
+        columns[pos]["name"] = columns[source]["name"]
+    # The column index as pyarrow describes the frame's own (the renames may change its dtype).
+    firsts = [pos for pos in range(len(frame.columns)) if pos not in renames]
+    empty = frame.iloc[:0, firsts].reset_index(drop=True)  # (preserve_index=False omits it)
+    own = pa.Schema.from_pandas(empty).pandas_metadata
+    meta["column_indexes"] = own["column_indexes"]
+    return table.replace_schema_metadata(
+        {**table.schema.metadata, b"pandas": json.dumps(meta).encode()}
+    )
+
+
+def _indexable(pd: Any, idx: Any) -> bool:
+    """Whether the pandas index (or MultiIndex level) ``idx`` becomes the Sheaf index column: a
+    DatetimeIndex, or an integer index sorted ascending without nulls."""
+    return isinstance(idx, pd.DatetimeIndex) or (
+        pd.api.types.is_integer_dtype(idx.dtype)
+        and not pd.api.types.is_bool_dtype(idx.dtype)
+        and str(idx.dtype).lower() != "uint64"
+        and not idx.hasnans
+        and idx.is_monotonic_increasing
+    )
+
+
 def _pandas_to_arrow(pd: Any, data: Any, index: Any) -> Tuple[Any, Optional[str]]:
     pa = _require("pyarrow", "writing pandas data")
     extra: Dict[bytes, bytes] = {}
@@ -108,7 +212,7 @@ def _pandas_to_arrow(pd: Any, data: Any, index: Any) -> Tuple[Any, Optional[str]
         frame = data
     preserve = None if isinstance(frame.index, pd.RangeIndex) else True
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=preserve)
+        table = _from_pandas_unique(pa, frame, preserve)
     except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise TypeError(f"cannot convert the DataFrame to Arrow: {exc}") from exc
     if extra:
@@ -117,19 +221,39 @@ def _pandas_to_arrow(pd: Any, data: Any, index: Any) -> Tuple[Any, Optional[str]
     if index is AUTO:
         meta = json.loads((table.schema.metadata or {}).get(b"pandas", b"{}"))
         index_columns = meta.get("index_columns", [])
-        if len(index_columns) == 1 and isinstance(index_columns[0], str):
+        if index_columns and isinstance(index_columns[0], str):
             idx = frame.index
-            if isinstance(idx, pd.DatetimeIndex) or (
-                pd.api.types.is_integer_dtype(idx.dtype)
-                and not pd.api.types.is_bool_dtype(idx.dtype)
-                and str(idx.dtype).lower() != "uint64"
-                and not idx.hasnans
-                and idx.is_monotonic_increasing
-            ):
+            if isinstance(idx, pd.MultiIndex):
+                # its first level, as ArcticDB indexes a MultiIndex by it
+                idx = idx.get_level_values(0)
+            if _indexable(pd, idx):
                 chosen = index_columns[0]
     else:
         chosen = index
     return table, chosen
+
+
+def _export_ndarray(np: Any, array: Any, out: Any) -> None:
+    """Fills ``out`` from a bare 1-D or 2-D numpy array (see :data:`NDARRAY_KEY`)."""
+    what = f"a numpy array of shape {array.shape} and dtype {array.dtype}"
+    if array.ndim not in (1, 2):
+        raise errors.UnsupportedTypeError(
+            f"cannot store {what}: Sheaf stores 1-D arrays (one column) and 2-D arrays (one "
+            "column per array column); reshape it, or store a dict of 1-D arrays"
+        )
+    if array.ndim == 2 and array.shape[1] == 0:
+        raise errors.UnsupportedTypeError(f"cannot store {what}: it has no columns")
+    if not isinstance(array, np.ma.MaskedArray):
+        array = np.asarray(array)  # e.g. a numpy.matrix, whose columns stay 2-D
+    if array.ndim == 1:
+        columns = {NDARRAY_COLUMN: array}
+    else:
+        columns = {str(j): array[:, j] for j in range(array.shape[1])}
+    spec = {"ndim": array.ndim, "columns": len(columns), "dtype": array.dtype.str}
+    try:
+        _arrow_c.export_columns(columns, out, metadata={NDARRAY_KEY.decode(): json.dumps(spec)})
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise errors.UnsupportedTypeError(f"cannot store {what}: {exc}") from exc
 
 
 def _export_pyarrow(pa: Any, data: Any, out: Any) -> None:
@@ -166,6 +290,10 @@ def export_input(data: Any, out: Any, index: Any) -> Optional[str]:
     if isinstance(data, _arrow_c.Columns):
         _arrow_c.export_columns(data, out, data.timezones)
         return data.index if index is AUTO else index
+    np = _loaded("numpy")
+    if np is not None and isinstance(data, np.ndarray):
+        _export_ndarray(np, data, out)
+        return chosen
     if isinstance(data, Mapping):
         _arrow_c.export_columns(data, out)
         return chosen
@@ -178,7 +306,8 @@ def export_input(data: Any, out: Any, index: Any) -> Optional[str]:
     raise TypeError(
         f"cannot write a {type(data).__module__}.{type(data).__qualname__}: expected a pandas "
         "DataFrame or Series, a pyarrow Table / RecordBatch / RecordBatchReader, a polars "
-        "DataFrame, a dict of numpy arrays or lists, or an object with __arrow_c_stream__"
+        "DataFrame, a dict of numpy arrays or lists, a 1-D or 2-D numpy array, or an object "
+        "with __arrow_c_stream__"
     )
 
 
@@ -312,12 +441,17 @@ def _to_pandas(table: Any, index: Optional[str]) -> Any:
 
 
 def import_output(
-    stream: Any, output_format: str, index: Optional[str], rows: Optional[int] = None
+    stream: Any,
+    output_format: str,
+    index: Optional[str],
+    rows: Optional[int] = None,
+    metadata: Optional[Dict[str, str]] = None,
 ) -> Any:
-    """Consumes ``stream`` (always released on return) into ``output_format``."""
+    """Consumes ``stream`` (always released on return) into ``output_format``. ``metadata``,
+    when given, is filled with the schema metadata of a ``"numpy"`` read."""
     try:
         if output_format == "numpy":
-            return _arrow_c.import_columns(stream, index=index, rows=rows)
+            return _arrow_c.import_columns(stream, index=index, rows=rows, metadata=metadata)
         table = _read_table(stream)
     finally:
         _arrow_c.release_stream(stream)
@@ -334,6 +468,112 @@ def import_output(
 # --------------------------------------------------------------------------------------------
 # Shaping read results
 # --------------------------------------------------------------------------------------------
+
+
+def _ndarray_spec(raw: Any, names: List[str]) -> Optional[Tuple[int, Any]]:
+    """``(ndim, dtype)`` of the stored numpy array a result with the columns ``names`` is made
+    of (``raw``: the schema's :data:`NDARRAY_KEY` value); ``None`` when it is not one (no such
+    metadata, or a query made other columns)."""
+    if raw is None or not names:
+        return None
+    try:
+        spec = json.loads(raw)
+        ndim, count = int(spec["ndim"]), int(spec["columns"])
+        dtype = _arrow_c._np().dtype(spec["dtype"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    allowed = {NDARRAY_COLUMN} if ndim == 1 else {str(j) for j in range(count)}
+    if ndim not in (1, 2) or not set(names) <= allowed:
+        return None
+    return ndim, dtype
+
+
+def _ndarray_column(np: Any, values: Any, mask: Optional[Any], dtype: Any) -> Tuple[Any, Any]:
+    """One stored column of a numpy array back in the array's ``dtype``: ``(values, mask or
+    None)``. Nulls are ``NaT`` in datetime and timedelta arrays and ``None`` in object arrays
+    (what was stored as null); elsewhere (from a masked array) they stay masked."""
+    kind = dtype.kind
+    if mask is not None and not mask.any():
+        mask = None
+    if kind == "O":
+        values = np.asarray(values).astype(object)
+        if mask is not None:
+            values[mask] = None
+        return values, None
+    if kind in "Mm":
+        values = np.asarray(values).astype(dtype)
+        if mask is not None:
+            values[mask] = np.array("NaT", dtype=dtype)
+        return values, None
+    if kind in "US":
+        items = np.asarray(values, dtype=object)
+        if mask is not None:
+            items = items.copy()
+            items[mask] = "" if kind == "U" else b""
+        # the width the values need, at least the stored one (appends may bring longer ones)
+        natural = items.astype(kind) if len(items) else np.zeros(0, dtype=dtype)
+        width = dtype if natural.dtype.itemsize <= dtype.itemsize else natural.dtype
+        return natural.astype(width, copy=False), mask
+    if mask is not None:
+        values = np.where(mask, np.zeros(1, dtype=values.dtype)[0], values)
+    values = np.asarray(values)
+    if values.dtype != dtype:
+        values = values.astype(dtype)
+    elif not values.flags.writeable and values.flags.c_contiguous:
+        values = _writable_view(np, values)
+    return values, mask
+
+
+def _ndarray_result(
+    np: Any, ndim: int, dtype: Any, columns: List[Tuple[Any, Optional[Any]]]
+) -> Any:
+    """The numpy array made of the stored columns ``(values, mask)`` read (in the order read): a
+    1-D array from its one column, a 2-D array of the columns read; a ``numpy.ma.MaskedArray``
+    where nulls remain (a masked array was written)."""
+    restored = [_ndarray_column(np, values, mask, dtype) for values, mask in columns]
+    masked = any(mask is not None for _, mask in restored)
+    if ndim == 1:
+        values, mask = restored[0]
+        return np.ma.MaskedArray(values, mask=mask) if masked else values
+    widths = [values.dtype for values, _ in restored]
+    out_dtype = max(widths, key=lambda d: d.itemsize) if dtype.kind in "US" else dtype
+    rows = len(restored[0][0])
+    out = np.empty((rows, len(restored)), dtype=out_dtype)
+    mask2d = np.zeros(out.shape, dtype=bool) if masked else None
+    for j, (values, mask) in enumerate(restored):
+        out[:, j] = values
+        if mask is not None and mask2d is not None:
+            mask2d[:, j] = mask
+    return np.ma.MaskedArray(out, mask=mask2d) if masked else out
+
+
+def _ndarray_from_table(table: Any) -> Any:
+    """The stored numpy array a pyarrow ``table`` holds (``None``: not one)."""
+    md = table.schema.metadata or {}
+    spec = _ndarray_spec(md.get(NDARRAY_KEY), table.column_names)
+    if spec is None:
+        return None
+    np = _arrow_c._np()
+    columns: List[Tuple[Any, Optional[Any]]] = []
+    for column in table.columns:
+        mask = column.is_null().to_numpy(zero_copy_only=False) if column.null_count else None
+        columns.append((column.to_numpy(zero_copy_only=False), mask))
+    return _ndarray_result(np, spec[0], spec[1], columns)
+
+
+def _ndarray_from_columns(cols: Any, md: Mapping[str, str]) -> Any:
+    """The stored numpy array a numpy read's :class:`sheaf.Columns` hold (``None``: not one)."""
+    spec = _ndarray_spec(md.get(NDARRAY_KEY.decode()), list(cols))
+    if spec is None:
+        return None
+    np = _arrow_c._np()
+    columns: List[Tuple[Any, Optional[Any]]] = []
+    for values in cols.values():
+        if isinstance(values, np.ma.MaskedArray):
+            columns.append((values.data, np.ma.getmaskarray(values)))
+        else:
+            columns.append((values, None))
+    return _ndarray_result(np, spec[0], spec[1], columns)
 
 
 def _pandas_meta(raw: Optional[str]) -> Optional[Dict[str, Any]]:
@@ -362,21 +602,37 @@ def _peek_schema(stream: Any) -> Tuple[List[str], Dict[str, str]]:
             schema.release(schema)
 
 
-def missing_pandas_index(stream: Any) -> List[str]:
-    """Index columns the stored pandas metadata names but a column selection left out."""
+def pandas_columns(stream: Any, requested: List[str]) -> Optional[List[str]]:
+    """The columns a pandas read of the column selection ``requested`` must read, when they
+    are not the ones the unconsumed ``stream`` read (``None``: they are): each name followed by
+    the stored copies of a duplicated pandas column name (``columns=["a"]`` gives every column
+    named ``a``, as ``frame[["a"]]`` does), then the stored pandas index columns the selection
+    left out."""
     names, md = _peek_schema(stream)
     meta = _pandas_meta(md.get("pandas"))
     if meta is None:
-        return []
-    wanted = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
-    return [c for c in wanted if c not in names]
+        return None
+    copies: Dict[str, List[str]] = {}
+    for column in meta.get("columns", []):
+        if not isinstance(column, dict):
+            continue
+        field, name = column.get("field_name"), column.get("name")
+        if isinstance(field, str) and isinstance(name, str) and field != name:
+            copies.setdefault(name, []).append(field)
+    wanted: List[str] = []
+    for name in requested:
+        wanted.append(name)
+        wanted += [c for c in copies.get(name, []) if c not in requested and c not in wanted]
+    index = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+    wanted += [c for c in index if c not in names and c not in wanted]
+    return None if wanted == list(requested) else wanted
 
 
 def _rows_read(total: int, doc: Dict[str, Any]) -> Optional[Tuple[int, int]]:
     """The positions ``[lo, hi)`` in the version of the rows a read returns, when its options
     only select rows by position (``row_range``, and query clauses ``row_range`` / ``head`` /
     ``tail``); ``None`` when they cannot be known (a date range, a filter, an aggregation)."""
-    if "date_range" in doc:
+    if "date_range" in doc or "concat" in doc:
         return None
     lo, hi = 0, total
     row_range = doc.get("row_range")
@@ -448,14 +704,19 @@ def import_data(stream: Any, fmt: str, info: Dict[str, Any], doc: Dict[str, Any]
     Aggregated results (their schema names the key columns under ``sheaf:index``) are indexed
     by their keys in pandas; other formats keep them as columns. (A column selection that left
     out the stored pandas index is read again with it by the caller first, see
-    :func:`missing_pandas_index`.)
+    :func:`pandas_columns`.)
     """
     index = info.get("index")
     total = int(info.get("rows", 0))
     queried = bool(doc.get("query"))
-    ranged = "row_range" in doc or "date_range" in doc or queried
+    ranged = "row_range" in doc or "date_range" in doc or "concat" in doc or queried
     if fmt == "numpy":
-        cols = import_output(stream, "numpy", index, None if ranged else total)
+        md: Dict[str, str] = {}
+        cols = import_output(stream, "numpy", index, None if ranged else total, md)
+        if NDARRAY_KEY.decode() in md and AGGREGATE_KEY.decode() not in md:
+            array = _ndarray_from_columns(cols, md)
+            if array is not None:
+                return array
         if queried and cols.index is not None and cols.index not in cols:
             cols.index = None  # e.g. a group-by: the index column is not in the result
         return cols
@@ -472,6 +733,11 @@ def import_data(stream: Any, fmt: str, info: Dict[str, Any], doc: Dict[str, Any]
         table = _read_table(stream)
     finally:
         _arrow_c.release_stream(stream)
-    if AGGREGATE_KEY not in (table.schema.metadata or {}):
+    schema_md = table.schema.metadata or {}
+    if AGGREGATE_KEY not in schema_md:
+        if NDARRAY_KEY in schema_md:
+            array = _ndarray_from_table(table)
+            if array is not None:
+                return array
         table = _fix_range_index(table, _rows_read(total, doc))
     return _to_pandas(table, index)

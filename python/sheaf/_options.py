@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import _metadata
-from ._types import DeleteRequest, ReadInfoRequest, ReadRequest, VersionRequestType
+from ._types import (
+    DeleteRequest,
+    MergeAction,
+    MergeStrategy,
+    ReadInfoRequest,
+    ReadRequest,
+    VersionRequestType,
+)
 
 __all__ = [
     "LibraryOptions",
@@ -299,6 +306,33 @@ def update_options(
         doc["upsert"] = True
         if index is not None:
             doc["index"] = index
+    if prune_previous_versions is not None:
+        doc["prune_previous_versions"] = bool(prune_previous_versions)
+    return doc
+
+
+def merge_call_options(
+    strategy: Any, on: Optional[Sequence[str]], prune_previous_versions: Optional[bool]
+) -> Dict[str, Any]:
+    """Merge options: the strategy's actions, the ``on`` columns, pruning."""
+    if not isinstance(strategy, MergeStrategy):
+        raise TypeError(f"strategy is a sheaf.MergeStrategy, not {type(strategy).__name__}")
+
+    def action(value: Any, field: str) -> str:
+        if isinstance(value, MergeAction):
+            return value.value
+        if isinstance(value, str) and value.lower() in ("do_nothing", "update", "insert"):
+            return value.lower()
+        raise TypeError(f"MergeStrategy.{field} is a sheaf.MergeAction, not {value!r}")
+
+    doc: Dict[str, Any] = {
+        "matched": action(strategy.matched, "matched"),
+        "not_matched_by_target": action(strategy.not_matched_by_target, "not_matched_by_target"),
+    }
+    if on is not None:
+        if isinstance(on, str) or not all(isinstance(c, str) for c in on):
+            raise TypeError("on is a list of column names")
+        doc["on"] = list(on)
     if prune_previous_versions is not None:
         doc["prune_previous_versions"] = bool(prune_previous_versions)
     return doc

@@ -4,16 +4,20 @@ Key spaces (:mod:`sheaf.kv`) and collections (:mod:`sheaf.collection`) pass sing
 pointers into the caller's own memory and batches as one packed buffer plus a ``size_t`` array;
 results come back the same way. Both modules share these helpers, which is why they sit in a
 module of their own below both.
+
+The ``*_packed`` calls (Yokan's Python ``put_packed``, ``get_packed``, ...) take the caller's
+packed buffer and sizes as they are (:func:`packed_arg`: checked, not copied) and write results
+into a caller's buffer the way Yokan's packed calls do (:func:`place`).
 """
 
 from __future__ import annotations
 
 from array import array
 from itertools import accumulate
-from typing import Any, Iterable, List, Sequence, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from ._lib import ffi, lib, take_bytes
-from .errors import NonContiguousBufferError, ReadOnlyBufferError
+from .errors import InvalidArgumentError, NonContiguousBufferError, ReadOnlyBufferError
 
 __all__ = [
     "NOT_FOUND",
@@ -24,6 +28,10 @@ __all__ = [
     "unpack",
     "sizes",
     "owned_view",
+    "TOO_SMALL",
+    "sizes_arg",
+    "packed_arg",
+    "place",
 ]
 
 #: The size the library reports for a missing key or document (``SHEAF_SIZE_NOT_FOUND``).
@@ -31,6 +39,9 @@ NOT_FOUND: int = int(lib.SHEAF_SIZE_NOT_FOUND)
 #: The largest ``size_t``: "no limit" for counts.
 SIZE_MAX: int = (1 << (8 * int(ffi.sizeof("size_t")))) - 1
 _SIZE_T_CODE = {4: "I", 8: "Q"}[ffi.sizeof("size_t")]
+#: The size the ``*_packed`` calls report for an item that did not fit the caller's buffer (as
+#: Yokan's Python binding reports ``YOKAN_SIZE_TOO_SMALL``).
+TOO_SMALL: int = -1
 
 
 def _memoryview(x: Any, what: str) -> memoryview:
@@ -162,4 +173,72 @@ def unpack(data_b: Any, sizes_b: Any, copy: bool = True) -> List[Any]:
             end = pos + s
             out.append(data[pos:end])
             pos = end
+    return out
+
+
+# -- the caller's own packed buffers (the *_packed calls) ------------------------------------------
+def sizes_arg(item_sizes: Iterable[Any], what: str) -> array[int]:
+    """A caller's list of item sizes (any iterable of non-negative ints: list, tuple,
+    ``array``, numpy array) as a native ``size_t`` array."""
+    if isinstance(item_sizes, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be a sequence of ints, not {type(item_sizes).__name__}")
+    try:
+        seq = list(item_sizes)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be a sequence of ints, not {type(item_sizes).__name__}"
+        ) from None
+    values = []
+    for s in seq:
+        if isinstance(s, bool) or not hasattr(s, "__index__"):
+            raise TypeError(f"{what} must hold ints, not {type(s).__name__}")
+        v = s.__index__()
+        if not 0 <= v <= SIZE_MAX:
+            raise InvalidArgumentError(f"{what} must be sizes in bytes (0..{SIZE_MAX}), not {v}")
+        values.append(v)
+    return array(_SIZE_T_CODE, values)
+
+
+def packed_arg(data: Any, item_sizes: Iterable[Any], what: str) -> Tuple[Any, Any, int]:
+    """``(pointer to data, size_t[] sizes, n)`` for a caller's packed buffer and its sizes, with
+    no copy of the data. The sizes may add up to less than the buffer (the rest is ignored, as in
+    Yokan) but not to more: that raises :class:`InvalidArgumentError` before the library reads
+    past the buffer."""
+    lengths = sizes_arg(item_sizes, what + " sizes")
+    ptr, nbytes = buffer_arg(data, what)
+    total = sum(lengths)
+    if total > nbytes:
+        raise InvalidArgumentError(
+            f"{what}: the sizes add up to {total} bytes but the buffer holds only {nbytes}"
+        )
+    return ptr, ffi.from_buffer("size_t[]", lengths), len(lengths)
+
+
+def place(data_b: Any, sizes_b: Any, buffer: Any, capacity: int) -> List[Optional[int]]:
+    """Writes a packed library result (``SheafBytes`` data and ``uint64_t`` sizes) into a
+    caller's buffer the way Yokan's packed calls fill theirs, and frees both.
+
+    Items are written one after the other from the start of ``buffer``. Returns each item's
+    size; ``None`` for a missing one (``SHEAF_SIZE_NOT_FOUND``); :data:`TOO_SMALL` (-1) for one
+    that did not fit — and, as in Yokan, for every present item after the first that did not
+    fit, so what was written is always a prefix of the result. One ``memmove``.
+    """
+    counts = sizes(sizes_b)
+    out: List[Optional[int]] = []
+    used = 0
+    full = False
+    for s in counts:
+        if s == NOT_FOUND:
+            out.append(None)
+        elif full or used + s > capacity:
+            full = True
+            out.append(TOO_SMALL)
+        else:
+            out.append(int(s))
+            used += s
+    try:
+        if used:
+            ffi.memmove(buffer, data_b.data, used)
+    finally:
+        lib.sheaf_bytes_free(data_b)
     return out

@@ -250,6 +250,81 @@ class StageResult:
     chunk_id: str
 
 
+@dataclass(frozen=True)
+class VersionedItemWithJoin:
+    """What collecting a concatenation returns (ArcticDB's ``VersionedItemWithJoin``).
+
+    Attributes:
+        data: the concatenated rows in the output format.
+        versions: one :class:`VersionedItem` (``data=None``, with its metadata) per symbol
+            read, in order.
+    """
+
+    data: Any
+    versions: List[VersionedItem]
+
+    @property
+    def metadata(self) -> List[Any]:
+        """The metadata of each version read, in order."""
+        return [v.metadata for v in self.versions]
+
+
+class KeyType(enum.Enum):
+    """Kinds of stored values :class:`sheaf.library.AdminTools` measures (ArcticDB's
+    ``KeyType`` names where one matches)."""
+
+    #: Segments: the compressed column data (staged chunks' data included).
+    TABLE_DATA = "table_data"
+    #: Version records: each version's schema, segment list, statistics and metadata.
+    VERSION = "version"
+    #: Staged chunks' records.
+    APPEND_DATA = "append_data"
+    #: Snapshots.
+    SNAPSHOT_REF = "snapshot_ref"
+
+
+@dataclass(frozen=True)
+class Size:
+    """Storage taken by one kind of value (ArcticDB's ``Size``)."""
+
+    bytes_compressed: int
+    count: int
+
+
+def sizes_by_kind(doc: Dict[str, Any]) -> Dict[KeyType, Size]:
+    """The ``{kind: {"bytes", "count"}}`` part of a sizes document, every kind present."""
+    return {
+        kind: Size(
+            int(doc.get(kind.value, {}).get("bytes", 0)),
+            int(doc.get(kind.value, {}).get("count", 0)),
+        )
+        for kind in KeyType
+    }
+
+
+class MergeAction(enum.Enum):
+    """What :meth:`Library.merge_experimental` does with a row (ArcticDB's ``MergeAction``)."""
+
+    DO_NOTHING = "do_nothing"
+    UPDATE = "update"
+    INSERT = "insert"
+
+
+@dataclass(frozen=True)
+class MergeStrategy:
+    """How :meth:`Library.merge_experimental` treats rows (ArcticDB's ``MergeStrategy``).
+
+    Attributes:
+        matched: ``UPDATE`` (a stored row matched by a source row takes its values) or
+            ``DO_NOTHING``.
+        not_matched_by_target: ``INSERT`` (a source row that matches no stored row is added
+            in index order) or ``DO_NOTHING``.
+    """
+
+    matched: MergeAction = MergeAction.UPDATE
+    not_matched_by_target: MergeAction = MergeAction.INSERT
+
+
 class ReadRequest(NamedTuple):
     """One item of :meth:`Library.read_batch`; the fields are those of :meth:`Library.read`."""
 

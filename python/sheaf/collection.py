@@ -34,26 +34,48 @@ Filters
     ``True`` is not ``1`` (unlike in Python). Documents that are not JSON objects match only an
     empty filter.
 
+Yokan's Python forms
+    ``store_packed(documents, doc_sizes)``, ``update_packed``, ``load_packed`` into your buffer
+    and ``list_docs_packed`` take and give documents packed in one buffer with a list of sizes
+    (the stored bytes as they are: no JSON encoding or decoding); ``fetch``, ``fetch_multi`` and
+    ``iter`` call ``callback(index, id, document)`` as Yokan's do. Each method's documentation
+    says where it differs from Yokan.
+
 Every method is one C call (``*_multi`` forms pack their input into one buffer first); the
-iterator is one call per page. Safe to share between threads.
+iterators (``items``, ``iter``) are one call per page. Safe to share between threads.
 """
 
 from __future__ import annotations
 
 import json
 from array import array
-from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Tuple, Union, cast
 
 from ._handle import Handle, StoreLike
 from ._lib import NULL, call, ffi, lib, take_bytes
-from ._packed import NOT_FOUND, SIZE_MAX, buffer_arg, pack, sizes, unpack, writable_buffer_arg
-from .errors import BufferTooSmallError
-from .kv import Mode, mode_arg
+from ._packed import (
+    NOT_FOUND,
+    SIZE_MAX,
+    buffer_arg,
+    pack,
+    packed_arg,
+    place,
+    sizes,
+    unpack,
+    writable_buffer_arg,
+)
+from .errors import BufferTooSmallError, InvalidArgumentError
+from .kv import Mode, batch_size_arg, callback_arg, mode_arg, modeless_arg
 
-__all__ = ["Collection", "Document"]
+__all__ = ["Collection", "Document", "DocumentCallback"]
 
 #: What ``store``/``update`` take: a ``dict`` (stored as JSON) or ``str``/bytes-like (raw).
 Document = Union[Mapping[str, Any], str, bytes, bytearray, memoryview, Any]
+#: The callback of :meth:`Collection.fetch`, :meth:`Collection.fetch_multi` and
+#: :meth:`Collection.iter`: ``callback(index, id, document)``, as in Yokan's Python binding
+#: (``document`` is ``None`` for a free id). Its result is ignored; an exception it raises stops
+#: the call and propagates.
+DocumentCallback = Callable[[int, int, Any], Any]
 
 _PAGE = 1000
 _WS = b" \t\r\n"
@@ -95,6 +117,31 @@ def _id_arg(doc_id: int) -> int:
     if not 0 <= doc_id < 1 << 64:
         raise ValueError(f"document ids are 0..2**64-1, not {doc_id}")
     return int(doc_id)
+
+
+def _filter_arg(filter: Any) -> Tuple[Any, int]:
+    """A listing filter as (JSON text or NULL, length): ``None``, a ``dict``, or Yokan's
+    default empty filter (``b""`` / ``""``), which means none."""
+    if filter is None:
+        return NULL, 0
+    if isinstance(filter, Mapping):
+        f = _encode(filter, "filter")
+        return f, len(f)
+    if isinstance(filter, (str, bytes)) and not filter:
+        return NULL, 0
+    raise TypeError(
+        f"filter must be a dict (or None / empty for no filter), not {type(filter).__name__}"
+    )
+
+
+def _count(count: Optional[int]) -> int:
+    if count is None:
+        return SIZE_MAX
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"count must be an int or None, not {type(count).__name__}")
+    if count < 0:
+        raise ValueError(f"count must be >= 0, not {count}")
+    return min(count, SIZE_MAX)
 
 
 def _ids_arg(ids: Iterable[int]) -> Tuple[Any, int]:
@@ -297,27 +344,20 @@ class Collection(Handle):
                 library as JSON; see the module documentation).
             raw: return the stored ``bytes`` of every document.
         """
-        if count is None:
-            n = SIZE_MAX
-        else:
-            if isinstance(count, bool) or not isinstance(count, int):
-                raise TypeError(f"count must be an int or None, not {type(count).__name__}")
-            if count < 0:
-                raise ValueError(f"count must be >= 0, not {count}")
-            n = min(count, SIZE_MAX)
-        if filter is None:
-            f: Any = NULL
-            fn = 0
-        elif isinstance(filter, Mapping):
-            f = _encode(filter, "filter")
-            fn = len(f)
-        else:
+        if filter is not None and not isinstance(filter, Mapping):
             raise TypeError(f"filter must be a dict or None, not {type(filter).__name__}")
-        out = ffi.new("SheafBytes[3]")
-        call(lib.sheaf_doc_list, self._h, _id_arg(start_id), n, f, fn, out, out + 1, out + 2)
+        out = self._list_call(start_id, _count(count), filter)
         ids = sizes(out + 0)  # uint64_t ids, laid out as the sizes are
         docs = unpack(out + 1, out + 2)
         return [(i, _decode(d, raw)) for i, d in zip(ids, docs)]
+
+    def _list_call(self, start_id: int, n: int, filter: Any) -> Any:
+        """One ``sheaf_doc_list`` call; returns its three ``SheafBytes`` (ids, documents,
+        sizes) for the caller to unpack or place (and so free)."""
+        f, fn = _filter_arg(filter)
+        out = ffi.new("SheafBytes[3]")
+        call(lib.sheaf_doc_list, self._h, _id_arg(start_id), n, f, fn, out, out + 1, out + 2)
+        return out
 
     def items(
         self,
@@ -341,3 +381,193 @@ class Collection(Handle):
 
     def __iter__(self) -> Iterator[Tuple[int, Any]]:
         return self.items()
+
+    # -- Yokan's packed forms (one C call each; the stored bytes as they are) ---------------------
+    def store_packed(
+        self, documents: Any, doc_sizes: Iterable[int], mode: Union[int, Mode] = 0
+    ) -> List[int]:
+        """Stores ``len(doc_sizes)`` documents given one after the other in ``documents``
+        (``doc_sizes[i]`` bytes each; stored as they are, no JSON encoding) in one C call and
+        one transaction, without copying your buffer; returns their (consecutive) ids.
+
+        As Yokan's ``store_packed(documents, doc_sizes, mode)``. ``mode`` is there for Yokan's
+        signature: the C call takes none, so only ``NO_RDMA`` (ignored) is accepted.
+
+        Raises:
+            InvalidArgumentError: the sizes add up to more than ``documents`` holds.
+        """
+        data, dsizes, n = packed_arg(documents, doc_sizes, "documents")
+        modeless_arg(mode, "store_packed")
+        if n == 0:
+            return []
+        ids = array("Q", bytes(8 * n))
+        call(
+            lib.sheaf_doc_store_multi, self._h, n, data, dsizes, ffi.from_buffer("uint64_t[]", ids)
+        )
+        return ids.tolist()
+
+    def update_packed(
+        self,
+        ids: Iterable[int],
+        documents: Any,
+        doc_sizes: Iterable[int],
+        mode: Union[int, Mode] = 0,
+    ) -> None:
+        """Replaces the documents with these ids by packed documents (as :meth:`store_packed`
+        takes them) in one C call and one transaction; all or nothing, as
+        :meth:`update_multi`.
+
+        As Yokan's ``update_packed(ids, documents, doc_sizes, mode)`` (which returns the ids).
+
+        Raises:
+            InvalidArgumentError: ``ids`` and ``doc_sizes`` differ in length, or the sizes add
+                up to more than ``documents`` holds.
+            NoSuchDocumentError: an id is free and ``mode`` lacks ``UPDATE_NEW`` (nothing
+                changes).
+        """
+        id_buf, n = _ids_arg(ids)
+        data, dsizes, nd = packed_arg(documents, doc_sizes, "documents")
+        if n != nd:
+            raise InvalidArgumentError(f"update_packed got {n} ids but {nd} document sizes")
+        m = mode_arg(mode)
+        if n == 0:
+            return
+        call(lib.sheaf_doc_update_multi, self._h, n, id_buf, data, dsizes, m)
+
+    def load_packed(
+        self, ids: Iterable[int], buffer: Any, mode: Union[int, Mode] = 0
+    ) -> List[Optional[int]]:
+        """Copies the stored bytes of these documents into your writable ``buffer``, one after
+        the other, in one C call, and returns each one's size: ``None`` for a free id, ``-1``
+        for a document that did not fit (and every later one, as in Yokan's packed calls and
+        :meth:`KeySpace.get_packed`).
+
+        As Yokan's ``load_packed(ids, buffer, mode)``; ``mode`` as in :meth:`store_packed`.
+
+        Raises:
+            ReadOnlyBufferError, NonContiguousBufferError: ``buffer`` cannot be written.
+        """
+        id_buf, n = _ids_arg(ids)
+        buf, capacity = writable_buffer_arg(buffer, "buffer")
+        modeless_arg(mode, "load_packed")
+        if n == 0:
+            return []
+        out = ffi.new("SheafBytes[2]")
+        call(lib.sheaf_doc_load_multi, self._h, n, id_buf, out, out + 1)
+        return place(out + 0, out + 1, buf, capacity)
+
+    def list_docs_packed(
+        self,
+        start_id: int,
+        buffer: Any,
+        count: int,
+        filter: Union[Mapping[str, Any], str, bytes, None] = None,
+        mode: Union[int, Mode] = 0,
+    ) -> List[Tuple[int, int]]:
+        """Lists up to ``count`` documents with id >= ``start_id`` (and matching ``filter``, as
+        in :meth:`list_docs`) into your writable ``buffer``, one after the other, in one C
+        call; returns ``(id, size)`` per document found, size ``-1`` for one that did not fit
+        (and every later one).
+
+        As Yokan's ``list_docs_packed(start_id, buffer, count, filter, mode)``, except that
+        ``filter`` is Sheaf's (a ``dict`` of top-level fields; ``None`` or Yokan's empty
+        default: every document); ``mode`` as in :meth:`store_packed`.
+        """
+        buf, capacity = writable_buffer_arg(buffer, "buffer")
+        modeless_arg(mode, "list_docs_packed")
+        out = self._list_call(start_id, _count(count), filter)
+        ids = sizes(out + 0)
+        placed = place(out + 1, out + 2, buf, capacity)
+        return [(int(i), cast(int, s)) for i, s in zip(ids, placed)]
+
+    # -- Yokan's callback forms ----------------------------------------------------------------
+    def fetch(
+        self,
+        id: int,
+        callback: DocumentCallback,
+        mode: Union[int, Mode] = 0,
+        *,
+        raw: bool = False,
+    ) -> None:
+        """Calls ``callback(0, id, document)`` with the document (``None`` for a free id); one
+        C call. As Yokan's ``fetch(id, callback, mode)``, except that the document is decoded
+        as :meth:`load` does (a ``dict`` for a JSON object, else ``bytes``; ``raw=True``:
+        always ``bytes``) where Yokan passes a memoryview valid during the callback. ``mode``
+        as in :meth:`store_packed`.
+
+        Raises:
+            Whatever ``callback`` raises.
+        """
+        self.fetch_multi([id], callback, mode, raw=raw)
+
+    def fetch_multi(
+        self,
+        ids: Iterable[int],
+        callback: DocumentCallback,
+        mode: Union[int, Mode] = 0,
+        batch_size: int = 0,
+        *,
+        raw: bool = False,
+    ) -> None:
+        """Calls ``callback(i, ids[i], document)`` for each id in order (``None`` for a free
+        id), loading the documents with one :meth:`load_multi` call — one per ``batch_size``
+        ids when ``batch_size`` > 0. As Yokan's ``fetch_multi(ids, callback, mode,
+        batch_size)``; documents as in :meth:`fetch`.
+
+        Raises:
+            Whatever ``callback`` raises (later callbacks are not made).
+        """
+        callback_arg(callback, "fetch_multi")
+        seq = ids if isinstance(ids, (list, tuple)) else list(ids)
+        _ids_arg(seq)  # every id is checked before the first batch is read
+        step = batch_size_arg(batch_size) or len(seq)
+        modeless_arg(mode, "fetch_multi")
+        for start in range(0, len(seq), max(step, 1)):
+            chunk = seq[start : start + step]
+            docs = self.load_multi(chunk, raw=raw)
+            for i, (doc_id, doc) in enumerate(zip(chunk, docs), start):
+                callback(i, doc_id, doc)
+
+    def iter(
+        self,
+        callback: DocumentCallback,
+        from_id: int = 0,
+        filter: Union[Mapping[str, Any], str, bytes, None] = None,
+        count: Optional[int] = 0,
+        mode: Union[int, Mode] = 0,
+        batch_size: int = 0,
+        *,
+        raw: bool = False,
+    ) -> None:
+        """Calls ``callback(i, id, document)`` for each document with id >= ``from_id`` (and
+        matching ``filter``) in id order, reading them ``batch_size`` at a time (one C call
+        each; 0: 1000). As Yokan's ``iter(callback, from_id, filter, count, mode,
+        batch_size)``: ``count`` 0 (or ``None``) means all; ``filter`` and documents as in
+        :meth:`list_docs_packed` and :meth:`fetch`; ``mode`` as in :meth:`store_packed`. Not a
+        snapshot: each batch sees the collection as it is when it is read.
+
+        Raises:
+            Whatever ``callback`` raises (the iteration stops).
+        """
+        callback_arg(callback, "iter")
+        remaining = None if count is None or count == 0 else _count(count)
+        page = batch_size_arg(batch_size) or _PAGE
+        modeless_arg(mode, "iter")
+        _filter_arg(filter)
+        start = _id_arg(from_id)
+        index = 0
+        while True:
+            want = page if remaining is None else min(page, remaining)
+            if want == 0:
+                return
+            out = self._list_call(start, want, filter)
+            ids = sizes(out + 0)
+            docs = unpack(out + 1, out + 2)
+            for doc_id, doc in zip(ids, docs):
+                callback(index, int(doc_id), _decode(doc, raw))
+                index += 1
+            if remaining is not None:
+                remaining -= len(ids)
+            if len(ids) < want or ids[-1] == (1 << 64) - 1:
+                return
+            start = ids[-1] + 1

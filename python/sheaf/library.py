@@ -21,12 +21,13 @@ from typing import (
     Literal,
     Mapping,
     Optional,
+    Sequence,
     Tuple,
     Union,
     overload,
 )
 
-from . import _arrow_c, _convert, _metadata, _options
+from . import _arrow_c, _convert, _metadata, _objects, _options
 from ._handle import Handle, StoreLike
 from ._lib import NULL, call, ffi, lib, take_bytes
 from ._options import LibraryOptions
@@ -34,23 +35,35 @@ from ._query import QueryBuilder, plan_value
 from ._types import (
     AUTO,
     DataError,
+    KeyType,
+    MergeStrategy,
     ReadRequest,
+    Size,
     StageResult,
     SymbolDescription,
     SymbolVersion,
     UpdatePayload,
     VersionedItem,
+    VersionedItemWithJoin,
     VersionInfo,
     WriteMetadataPayload,
     WritePayload,
     data_error,
+    sizes_by_kind,
     symbol_description,
     version_info,
     versioned_item,
 )
 from .errors import NotFoundError
 
-__all__ = ["Library", "LazyDataFrame", "AsOf"]
+__all__ = [
+    "Library",
+    "LazyDataFrame",
+    "LazyDataFrameCollection",
+    "LazyDataFrameAfterJoin",
+    "concat",
+    "AsOf",
+]
 
 #: What ``as_of`` takes: ``None`` (latest), a version number (negative counts back), a snapshot
 #: name, or a datetime (naive = UTC; the newest version written at or before it).
@@ -163,10 +176,13 @@ class Library(Handle):
 
         Args:
             symbol: the symbol's name (UTF-8, 1-255 bytes, no control characters).
-            data: a pandas DataFrame or Series (index kept), a pyarrow Table, RecordBatch or
-                RecordBatchReader (a reader is consumed), a polars DataFrame, a dict of numpy
-                arrays or lists (masked arrays and ``None`` give nulls), a :class:`sheaf.Columns`,
-                or any object with ``__arrow_c_stream__`` / ``_export_to_c``.
+            data: a pandas DataFrame or Series (index kept; duplicate column names are stored
+                as ``"<name>.1"``, ... and restored by pandas reads), a pyarrow Table,
+                RecordBatch or RecordBatchReader (a reader is consumed), a polars DataFrame, a
+                dict of numpy arrays or lists (masked arrays and ``None`` give nulls), a
+                :class:`sheaf.Columns`, a bare 1-D or 2-D numpy array (columns ``"ndarray"``,
+                or ``"0"`` .. ``"k-1"``; pandas and numpy reads give the array back), or any
+                object with ``__arrow_c_stream__`` / ``_export_to_c``.
             metadata: JSON-compatible value stored with the version (datetimes allowed, at
                 most 100 levels of dicts and lists); ``None`` = no metadata.
             prune_previous_versions: delete every earlier version after committing;
@@ -175,9 +191,10 @@ class Library(Handle):
             index: the Sheaf index column (timestamp, date or integer, no nulls): it drives
                 order validation. By default (``AUTO``) a pandas DatetimeIndex is the index
                 (its stored column is the index's name, or ``"__index_level_0__"`` when
-                unnamed), as is an integer index that is sorted ascending; a RangeIndex is kept
-                as pandas metadata only (no column); a :class:`sheaf.Columns` keeps the index it
-                was read with; other inputs have none. ``None`` forces no index.
+                unnamed), as is an integer index that is sorted ascending, and the first level
+                of a MultiIndex that is either (its other levels are columns); a RangeIndex is
+                kept as pandas metadata only (no column); a :class:`sheaf.Columns` keeps the
+                index it was read with; other inputs have none. ``None`` forces no index.
 
         Returns:
             A :class:`VersionedItem` with ``data=None``, the new ``version``, ``metadata`` and
@@ -201,6 +218,59 @@ class Library(Handle):
             lambda chosen: _options.write_options(chosen, validate_index, prune_previous_versions),
         )
         return self._committed(symbol, version, metadata)
+
+    def admin_tools(self) -> AdminTools:
+        """Storage sizes of the library, per symbol and kind of value (ArcticDB's
+        ``admin_tools()``)."""
+        return AdminTools(self)
+
+    def write_pickle(
+        self,
+        symbol: str,
+        data: Any,
+        metadata: Any = None,
+        prune_previous_versions: Optional[bool] = None,
+    ) -> VersionedItem:
+        """Writes any picklable Python object as a new version of ``symbol`` (ArcticDB's
+        ``write_pickle``): the library stores its bytes as an opaque object with the format
+        ``"python-pickle"`` (C readers see one binary column and ``"content"`` in the version
+        info). ``read(symbol, allow_pickle=True)`` gives the object back; without
+        ``allow_pickle`` the read raises, since unpickling runs code chosen by the writer.
+        Appends, updates and merges refuse such a version; a write replaces it.
+
+        Raises:
+            pickle.PicklingError / TypeError: ``data`` cannot be pickled (nothing is written).
+        """
+        version = self._stream_commit(
+            lib.sheaf_table_write,
+            symbol,
+            _objects.pickled_columns(data),
+            metadata,
+            None,
+            lambda _chosen: _pickle_options(prune_previous_versions),
+        )
+        return self._committed(symbol, version, metadata)
+
+    def write_pickle_batch(
+        self,
+        payloads: Iterable[WritePayload],
+        prune_previous_versions: Optional[bool] = None,
+    ) -> List[Union[VersionedItem, DataError]]:
+        """Writes many objects as :meth:`write_pickle` does, in one call: one
+        :class:`VersionedItem` per :class:`WritePayload` (its ``data`` any picklable object),
+        or a :class:`DataError` where that item failed."""
+        pickled = []
+        for p in payloads:
+            if not isinstance(p, WritePayload):
+                raise TypeError(
+                    f"write_pickle_batch takes WritePayload objects, not {type(p).__name__}"
+                )
+            pickled.append(
+                WritePayload(p.symbol, _objects.pickled_columns(p.data), p.metadata, index=None)
+            )
+        return self._commit_batch(
+            "write", pickled, lambda _p, _chosen: _pickle_options(prune_previous_versions)
+        )
 
     def _committed(self, symbol: str, version: int, metadata: Any = AUTO) -> VersionedItem:
         """The result of a commit: its info fetched from the library (``metadata`` AUTO = the
@@ -263,6 +333,7 @@ class Library(Handle):
         lazy: Literal[False] = False,
         arrow_string_format_default: Any = None,
         arrow_string_format_per_column: Optional[Dict[str, Any]] = None,
+        allow_pickle: bool = False,
     ) -> VersionedItem: ...
 
     @overload
@@ -279,6 +350,7 @@ class Library(Handle):
         lazy: Literal[True],
         arrow_string_format_default: Any = None,
         arrow_string_format_per_column: Optional[Dict[str, Any]] = None,
+        allow_pickle: bool = False,
     ) -> LazyDataFrame: ...
 
     @overload
@@ -294,6 +366,7 @@ class Library(Handle):
         lazy: bool = False,
         arrow_string_format_default: Any = None,
         arrow_string_format_per_column: Optional[Dict[str, Any]] = None,
+        allow_pickle: bool = False,
     ) -> Union[VersionedItem, LazyDataFrame]: ...
 
     def read(
@@ -308,6 +381,7 @@ class Library(Handle):
         lazy: bool = False,
         arrow_string_format_default: Any = None,
         arrow_string_format_per_column: Optional[Dict[str, Any]] = None,
+        allow_pickle: bool = False,
     ) -> Union[VersionedItem, LazyDataFrame]:
         """Reads a version of ``symbol``, optionally only some rows and columns, optionally
         through a query (filters, projections, aggregations) run by the library.
@@ -333,6 +407,8 @@ class Library(Handle):
                 (``pyarrow.Table``, zero copy), ``"polars"`` (``polars.DataFrame``; an index
                 column is a plain column) or ``"numpy"`` (:class:`sheaf.Columns`, a dict of
                 numpy arrays; masked arrays where there are nulls). ``None`` = the library's.
+                A version written from a bare numpy array reads back as a ``numpy.ndarray`` in
+                pandas and numpy output (of the rows and columns read).
             query_builder: a :class:`sheaf.QueryBuilder` whose clauses the library applies,
                 in order, to the rows ``as_of``, ``date_range`` and ``row_range`` select
                 (``columns`` then chooses the stored columns kept). Leading filters skip the
@@ -350,6 +426,11 @@ class Library(Handle):
             arrow_string_format_per_column: ``{column: format}`` for single columns, over the
                 default. A column that is not a string column of the result raises
                 :class:`sheaf.SchemaError`.
+            allow_pickle: unpickle a version written by :meth:`write_pickle`. Unpickling runs
+                code chosen by whoever wrote it, so without this such a read raises
+                :class:`sheaf.SchemaError` (ArcticDB unpickles silently). Objects other
+                programs wrote with a ``content`` format of their own read back as ``bytes``.
+                Objects are read whole: no ranges, columns or queries.
 
         Returns:
             A :class:`VersionedItem` with ``data``, ``version``, ``metadata`` and
@@ -399,7 +480,16 @@ class Library(Handle):
         if strings is not None and fmt in ("pyarrow", "polars"):
             doc["strings"] = strings
         stream, info, metadata = self._read_stream(symbol, doc)
-        data = self._import_data(symbol, stream, fmt, info, doc)
+        content = info.get("content")
+        if content is not None:
+            ranged = any(k in doc for k in ("row_range", "date_range", "columns")) or bool(
+                doc.get("query")
+            )
+            data = _objects.object_from_stream(
+                stream, symbol, int(info["version"]), str(content), allow_pickle, ranged
+            )
+        else:
+            data = self._import_data(symbol, stream, fmt, info, doc)
         return versioned_item(info, self._name, data, metadata, host=self._host)
 
     def __getitem__(self, symbol: str) -> VersionedItem:
@@ -647,7 +737,7 @@ class Library(Handle):
         Args:
             symbol: an indexed symbol (timestamp, date or integer index).
             data: as in :meth:`write`, with the stored index column (a pandas DatetimeIndex
-                is one).
+                is one, as is the first level of a MultiIndex).
             metadata: the new version's metadata (not carried over).
             upsert: create a missing symbol from ``data`` (indexed by its index column, e.g.
                 a pandas DatetimeIndex) instead of raising.
@@ -674,6 +764,56 @@ class Library(Handle):
             lambda chosen: _options.update_options(
                 date_range, upsert, prune_previous_versions, chosen
             ),
+        )
+        return self._committed(symbol, version, metadata)
+
+    def merge_experimental(
+        self,
+        symbol: str,
+        source: Any,
+        strategy: Optional[MergeStrategy] = None,
+        on: Optional[List[str]] = None,
+        metadata: Any = None,
+        prune_previous_versions: Optional[bool] = None,
+        index: Optional[str] = None,
+    ) -> VersionedItem:
+        """Merges ``source`` into the latest version of ``symbol`` as a new version, in one
+        library call (ArcticDB's ``merge_experimental``).
+
+        A source row matches a stored row when their index values and every ``on`` column are
+        equal. With the default strategy matched rows take the source's values and the other
+        source rows are inserted in index order (after stored rows of the same index value).
+        Only the segments overlapping the source's index span are rewritten; a concurrent
+        commit makes the merge run again against it, never over it.
+
+        Args:
+            symbol: an indexed symbol.
+            source: as in :meth:`write`: the symbol's columns (any order, same types) with its
+                index, sorted by the index.
+            strategy: a :class:`MergeStrategy` (default: update matched rows, insert the rest).
+            on: columns that must also be equal for rows to match.
+            metadata: the new version's metadata (not carried over).
+            prune_previous_versions: as in :meth:`write`.
+            index: the index column of ``source`` when it cannot be detected (a dict or an Arrow
+                table).
+
+        Raises:
+            NoSuchSymbolError: the symbol does not exist.
+            SchemaError: the symbol has no index, or the columns differ.
+            UnsortedIndexError: ``source`` is not sorted by its index.
+            InvalidArgumentError: a stored row matches two source rows; actions that cannot
+                apply (``matched=INSERT``, ``not_matched_by_target=UPDATE``, both
+                ``DO_NOTHING``).
+        """
+        chosen_strategy = MergeStrategy() if strategy is None else strategy
+        opts = _options.merge_call_options(chosen_strategy, on, prune_previous_versions)
+        version = self._stream_commit(
+            lib.sheaf_table_merge,
+            symbol,
+            source,
+            metadata,
+            AUTO if index is None else index,
+            lambda _chosen: opts,
         )
         return self._committed(symbol, version, metadata)
 
@@ -805,18 +945,55 @@ class Library(Handle):
             ),
         )
 
+    @overload
     def read_batch(
         self,
         symbols: Iterable[Union[str, ReadRequest]],
         output_format: Optional[str] = None,
         query_builder: Optional[QueryBuilder] = None,
-    ) -> List[Union[VersionedItem, DataError]]:
+        lazy: Literal[False] = False,
+    ) -> List[Union[VersionedItem, DataError]]: ...
+
+    @overload
+    def read_batch(
+        self,
+        symbols: Iterable[Union[str, ReadRequest]],
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+        *,
+        lazy: Literal[True],
+    ) -> LazyDataFrameCollection: ...
+
+    def read_batch(
+        self,
+        symbols: Iterable[Union[str, ReadRequest]],
+        output_format: Optional[str] = None,
+        query_builder: Optional[QueryBuilder] = None,
+        lazy: bool = False,
+    ) -> Union[List[Union[VersionedItem, DataError]], LazyDataFrameCollection]:
         """Reads many symbols in one call: symbols (latest version) or :class:`ReadRequest`
         objects (``as_of``, ``date_range``, ``row_range``, ``columns``, ``query_builder`` as
         in :meth:`read`; a symbol may appear more than once). ``query_builder`` here applies
         to every item that has none of its own. One :class:`VersionedItem` per item, or a
-        :class:`DataError` where that item failed (a query error included)."""
+        :class:`DataError` where that item failed (a query error included).
+
+        With ``lazy=True``, a :class:`LazyDataFrameCollection` instead: clauses added to it
+        apply to every item, ``collect()`` reads, and :func:`sheaf.concat` joins the items
+        into one result."""
         fmt = _convert.check_output_format(output_format) or self.output_format
+        if lazy:
+            shared = plan_value(query_builder)  # type-checked now, as a read would
+            lazies: List[LazyDataFrame] = []
+            for r in (_options.read_request(x) for x in symbols):
+                args: Dict[str, Any] = {"output_format": fmt}
+                for key in ("as_of", "date_range", "row_range", "columns"):
+                    if getattr(r, key) is not None:
+                        args[key] = getattr(r, key)
+                own = r.query_builder
+                if own is None and shared is not None:
+                    own = query_builder
+                lazies.append(LazyDataFrame(self, r.symbol, args, own))
+            return LazyDataFrameCollection(lazies)
         return self._read_batch(list(symbols), fmt, query_builder)
 
     def read_metadata_batch(
@@ -1265,15 +1442,16 @@ class Library(Handle):
         self, symbol: str, stream: Any, fmt: str, info: Dict[str, Any], doc: Dict[str, Any]
     ) -> Any:
         """Consumes ``stream`` (always released) into ``fmt``. pandas output of a column
-        selection keeps the stored pandas index columns: when the selection left them out, the
-        version already resolved is read again with them (and the same query)."""
+        selection keeps the stored pandas index columns and gives every copy of a duplicated
+        column name: when the selection left them out, the version already resolved is read
+        again with them (and the same query)."""
         if fmt == "pandas" and "columns" in doc:
             try:
-                missing = _convert.missing_pandas_index(stream)
-                if missing:
+                wanted = _convert.pandas_columns(stream, list(doc["columns"]))
+                if wanted is not None:
                     _arrow_c.release_stream(stream)
                     again = dict(doc)  # the same query too
-                    again["columns"] = list(doc["columns"]) + missing
+                    again["columns"] = wanted
                     if not isinstance(doc.get("as_of"), str):  # snapshots are immutable
                         again["as_of"] = int(info["version"])
                     stream, _, _ = self._read_stream(symbol, again)
@@ -1376,6 +1554,66 @@ class Library(Handle):
                 lib.sheaf_bytes_free(metas + i)
         return [r.get("info") for r in json.loads(take_bytes(out))]
 
+    def _read_concat(
+        self, lazies: Sequence[LazyDataFrame], join: str, clauses: List[Dict[str, Any]]
+    ) -> VersionedItemWithJoin:
+        """Reads ``lazies`` concatenated (one call): each item's read and plan, then ``join``
+        of the columns, then the plan ``clauses`` over the whole."""
+        reqs = [lazy.read_request() for lazy in lazies]
+        fmt = _convert.check_output_format(lazies[0].read_args.get("output_format"))
+        fmt = fmt or self.output_format
+        docs = [
+            _options.read_options(
+                r.as_of, r.date_range, r.row_range, r.columns, plan_value(r.query_builder)
+            )
+            for r in reqs
+        ]
+        items = [
+            _options.batch_item(_options.batch_symbol(r.symbol), d) for r, d in zip(reqs, docs)
+        ]
+        text = _options.items_bytes(items)
+        whole: Dict[str, Any] = {"join": join}
+        if clauses:
+            whole["query"] = clauses
+        strings = _options.string_formats(self.arrow_string_format_default, None)
+        if strings is not None and fmt in ("pyarrow", "polars"):
+            whole["strings"] = strings
+        opts = _options.options_bytes(whole)
+        n = len(reqs)
+        stream = ffi.new("struct ArrowArrayStream *")
+        metas = ffi.new("SheafBytes[]", n)
+        out = ffi.new("SheafBytes *")
+        try:
+            call(
+                lib.sheaf_table_read_concat,
+                self._h,
+                text,
+                len(text),
+                opts,
+                len(opts),
+                stream,
+                metas,
+                n,
+                out,
+            )
+            infos = json.loads(take_bytes(out))
+            versions = []
+            for i, info in enumerate(infos):
+                raw = take_bytes(metas + i)
+                metadata = _metadata.decode(raw) if info.get("has_metadata") else None
+                versions.append(versioned_item(info, self._name, None, metadata, host=self._host))
+            joined = {
+                "index": infos[0].get("index"),
+                "rows": sum(int(i.get("rows", 0)) for i in infos),
+                "index_sorted": False,
+            }
+            data = _convert.import_data(stream, fmt, joined, {"concat": join, "query": clauses})
+        finally:
+            _arrow_c.release_stream(stream)
+            for i in range(n):
+                lib.sheaf_bytes_free(metas + i)
+        return VersionedItemWithJoin(data=data, versions=versions)
+
     def _read_batch(
         self, requests: List[Any], fmt: str, query_builder: Any
     ) -> List[Union[VersionedItem, DataError]]:
@@ -1471,6 +1709,24 @@ class LazyDataFrame(QueryBuilder):
         """The plan so far, as a plain :class:`QueryBuilder` (a copy)."""
         return QueryBuilder.from_json(self._clauses)
 
+    @property
+    def read_args(self) -> Dict[str, Any]:
+        """The arguments of the read (``as_of``, ``date_range``, ``row_range``, ``columns``,
+        ``output_format``, ...) that were given (a copy)."""
+        return dict(self._read_args)
+
+    def read_request(self) -> ReadRequest:
+        """This read as a :class:`ReadRequest` (for :meth:`Library.read_batch`)."""
+        args = self._read_args
+        return ReadRequest(
+            self._symbol,
+            as_of=args.get("as_of"),
+            date_range=args.get("date_range"),
+            row_range=args.get("row_range"),
+            columns=args.get("columns"),
+            query_builder=self.query_builder,
+        )
+
     def collect(self) -> VersionedItem:
         """Makes the read with the plan built so far (one call) and returns the
         :class:`sheaf.VersionedItem`."""
@@ -1508,3 +1764,175 @@ class LazyDataFrame(QueryBuilder):
 
     def __str__(self) -> str:
         return f"LazyDataFrame of {self._symbol!r}: " + QueryBuilder.__str__(self)
+
+
+class AdminTools:
+    """What :meth:`Library.admin_tools` returns (ArcticDB's ``AdminTools``): the storage a
+    library's tables take, measured by the library on the stored values (one call each)."""
+
+    def __init__(self, library: Library) -> None:
+        self._library = library
+
+    def _sizes(self, symbol: Optional[str]) -> Dict[str, Any]:
+        raw = NULL if symbol is None else _options.name_bytes(symbol, "symbol")
+        out = ffi.new("SheafBytes *")
+        call(
+            lib.sheaf_table_storage_sizes,
+            self._library._h,
+            raw,
+            0 if symbol is None else len(raw),
+            out,
+        )
+        doc: Dict[str, Any] = json.loads(take_bytes(out))
+        return doc
+
+    def get_sizes(self) -> Dict[KeyType, Size]:
+        """Bytes and number of values of each :class:`KeyType` in the whole library."""
+        return sizes_by_kind(self._sizes(None)["total"])
+
+    def get_sizes_by_symbol(self) -> Dict[str, Dict[KeyType, Size]]:
+        """:meth:`get_sizes` per symbol (snapshots belong to no symbol)."""
+        return {s: sizes_by_kind(d) for s, d in self._sizes(None)["symbols"].items()}
+
+    def get_sizes_for_symbol(self, symbol: str) -> Dict[KeyType, Size]:
+        """:meth:`get_sizes` of one symbol (all zero for a symbol with nothing stored)."""
+        return sizes_by_kind(self._sizes(symbol)["total"])
+
+
+def _pickle_options(prune_previous_versions: Optional[bool]) -> Dict[str, Any]:
+    doc = _options.write_options(None, True, prune_previous_versions)
+    doc["content"] = _objects.PICKLE_FORMAT
+    return doc
+
+
+def _same_library(lazies: Sequence[LazyDataFrame], what: str) -> Library:
+    if not lazies:
+        raise ValueError(f"{what} needs at least one LazyDataFrame")
+    for lazy in lazies:
+        if not isinstance(lazy, LazyDataFrame):
+            raise TypeError(f"{what} takes LazyDataFrame objects, not {type(lazy).__name__}")
+    library = lazies[0].library
+    if any(lazy.library is not library for lazy in lazies):
+        raise ValueError(f"{what}: every LazyDataFrame must read from the same Library")
+    return library
+
+
+class LazyDataFrameCollection(QueryBuilder):
+    """What ``Library.read_batch(..., lazy=True)`` returns (ArcticDB's
+    ``LazyDataFrameCollection``): reads not yet made. Clauses added to the collection (it has
+    every method of :class:`QueryBuilder`) apply to every symbol, after each one's own;
+    :meth:`split` gives the single :class:`LazyDataFrame` objects for per-symbol clauses,
+    :meth:`collect` makes the reads in one call, and :meth:`concat` (or :func:`sheaf.concat`)
+    joins them into one result.
+    """
+
+    def __init__(self, lazy_dataframes: Sequence[LazyDataFrame]) -> None:
+        super().__init__()
+        self._lazies: List[LazyDataFrame] = list(lazy_dataframes)
+        if self._lazies:
+            _same_library(self._lazies, "LazyDataFrameCollection")
+
+    def split(self) -> List[LazyDataFrame]:
+        """One :class:`LazyDataFrame` per symbol, each with its own clauses and then the
+        collection's."""
+        shared = QueryBuilder.from_json(self._clauses)
+        return [lazy.then(shared) for lazy in self._lazies]
+
+    def collect(self) -> List[Union[VersionedItem, DataError]]:
+        """Makes the reads (one call, as :meth:`Library.read_batch`): one
+        :class:`VersionedItem` per symbol, or a :class:`DataError` where that item failed."""
+        lazies = self.split()
+        if not lazies:
+            return []
+        library = lazies[0].library
+        fmt = lazies[0].read_args.get("output_format")
+        return library.read_batch([lazy.read_request() for lazy in lazies], output_format=fmt)
+
+    def concat(self, join: str = "outer") -> LazyDataFrameAfterJoin:
+        """The symbols' rows one after another, as :func:`sheaf.concat`."""
+        return concat(self, join)
+
+    def __len__(self) -> int:
+        return len(self._lazies)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LazyDataFrameCollection):
+            return NotImplemented
+        return self._lazies == other._lazies and self._clauses == other._clauses
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        symbols = ", ".join(repr(lazy.symbol) for lazy in self._lazies)
+        return f"LazyDataFrameCollection([{symbols}]: {' | '.join(self._lines())})"
+
+
+class LazyDataFrameAfterJoin(QueryBuilder):
+    """What :func:`sheaf.concat` returns (ArcticDB's ``LazyDataFrameAfterJoin``): a
+    concatenation not yet read. Clauses added to it (the methods of :class:`QueryBuilder`) run
+    over the concatenated rows; :meth:`collect` makes the whole read in one library call."""
+
+    def __init__(self, lazy_dataframes: Sequence[LazyDataFrame], join: str = "outer") -> None:
+        super().__init__()
+        self._lazies: List[LazyDataFrame] = list(lazy_dataframes)
+        self._library = _same_library(self._lazies, "concat")
+        if join not in ("outer", "inner"):
+            raise ValueError(f"join is 'outer' or 'inner', not {join!r}")
+        self._join = join
+
+    @property
+    def join(self) -> str:
+        """``"outer"`` (every column of any symbol) or ``"inner"`` (the columns all have)."""
+        return self._join
+
+    def collect(self) -> VersionedItemWithJoin:
+        """Reads and concatenates (one call): a :class:`VersionedItemWithJoin` whose ``data``
+        is the result and ``versions`` the versions read (``data=None``)."""
+        return self._library._read_concat(self._lazies, self._join, self._clauses)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LazyDataFrameAfterJoin):
+            return NotImplemented
+        return (
+            self._lazies == other._lazies
+            and self._join == other._join
+            and self._clauses == other._clauses
+        )
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        symbols = ", ".join(repr(lazy.symbol) for lazy in self._lazies)
+        return (
+            f"LazyDataFrameAfterJoin([{symbols}], join={self._join!r}: {' | '.join(self._lines())})"
+        )
+
+
+def concat(
+    lazy_dataframes: Union[LazyDataFrameCollection, Sequence[LazyDataFrame]],
+    join: str = "outer",
+) -> LazyDataFrameAfterJoin:
+    """Concatenates symbols (ArcticDB's ``concat``): the rows of each read (its own
+    ``as_of``, ranges, columns and clauses applied first), one after another in order. The
+    library does the work while reading, in one call.
+
+    Args:
+        lazy_dataframes: a :class:`LazyDataFrameCollection` (``read_batch(..., lazy=True)``)
+            or a list of :class:`LazyDataFrame` of one library.
+        join: ``"outer"`` keeps every column of any symbol (missing values are null: NaN in
+            pandas float columns, ``None``/``NaN`` as pandas shows nulls); ``"inner"`` keeps
+            only the columns every symbol has.
+
+    Every symbol must have the same kind of index (the same index column and type, or row
+    numbers: the result then has a fresh ``0..n`` RangeIndex). A column kept must have one type
+    across symbols or types that widen (e.g. int32 and int64, int and float).
+
+    Returns:
+        A :class:`LazyDataFrameAfterJoin`: add clauses that run over the whole (e.g.
+        ``resample``, which needs the concatenated index ascending) and ``collect()``.
+    """
+    if isinstance(lazy_dataframes, LazyDataFrameCollection):
+        lazies = lazy_dataframes.split()
+    else:
+        lazies = list(lazy_dataframes)
+    return LazyDataFrameAfterJoin(lazies, join)

@@ -22,7 +22,8 @@ use super::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::table::options::as_of_from_json;
 use crate::table::{
-    BatchWriteMode, MetadataItem, ReadOptions, UpdateItem, UpdateOptions, WriteItem, WriteOptions,
+    BatchWriteMode, ConcatOptions, MetadataItem, ReadOptions, UpdateItem, UpdateOptions, WriteItem,
+    WriteOptions,
 };
 
 /// Borrowed bytes passed in by the caller: `data` NULL with `len` 0 means "none".
@@ -376,6 +377,68 @@ pub extern "C" fn sheaf_table_read_batch(
             }
         }
         json_out(out_results_json, "out_results_json", &out)
+    })
+}
+
+/// Concatenates the reads of several symbols into one stream (ArcticDB's `concat`). `items_json`
+/// as in `sheaf_table_read_batch` (each item's read options and query apply to that symbol
+/// before the concatenation; a query that aggregates is refused there). `options_json` (may be
+/// NULL): `{"join": "outer" | "inner", "query": [clause, …], "strings": {…}}` — `outer` (the
+/// default) keeps every column of any input, null where an input lacks it; `inner` only the
+/// columns every input has; `query` runs over the concatenated rows (grammar as in
+/// `sheaf_table_read`); `strings` as in read options. Rows come in item order; every input must
+/// have the same index column (name and type) or none; a kept column has one type across
+/// inputs or types that widen (ints to wider ints or floats). `*out_stream` receives the rows;
+/// `out_metadata`: NULL or an array of `n_items` SheafBytes (each input's metadata);
+/// `*out_infos_json`: `[{…version info…}, …]` of the versions read.
+///
+/// Errors: SHEAF_ERR_INVALID_JSON, SHEAF_ERR_INVALID_ARGUMENT (no items; an input query that
+/// aggregates), SHEAF_ERR_SCHEMA (different indexes; column types that do not widen), and those
+/// of sheaf_table_read for any item (the call fails as a whole). SHEAF_ERR_UNSORTED_INDEX comes
+/// through the stream when a `resample` after the concat meets an index that goes back.
+#[no_mangle]
+pub extern "C" fn sheaf_table_read_concat(
+    library: *const SheafLibrary,
+    items_json: *const c_char,
+    items_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_stream: *mut FFI_ArrowArrayStream,
+    out_metadata: *mut SheafBytes,
+    n_items: usize,
+    out_infos_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_stream, "out_stream")?;
+        require_out(out_infos_json, "out_infos_json")?;
+        let lib = library_ref(library)?;
+        super::count_arg(n_items, "n_items")?;
+        let items = parse_items(str_arg(items_json, items_len, "items_json")?, n_items)?;
+        let requests = items
+            .iter()
+            .map(|item| {
+                ReadOptions::from_json(&options_text(&item.options))
+                    .map(|o| (item.symbol.clone(), o))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let options = ConcatOptions::from_json(super::opt_str_arg(
+            options_json,
+            options_len,
+            "options_json",
+        )?)?;
+        let result = lib.read_concat(&requests, &options)?;
+        let mut infos = Vec::with_capacity(n_items);
+        for (i, input) in result.inputs.into_iter().enumerate() {
+            if !out_metadata.is_null() {
+                // SAFETY: the caller passes an array of `n_items` entries.
+                let slot = unsafe { out_metadata.add(i) };
+                bytes_out(slot, "out_metadata", input.metadata.unwrap_or_default())?;
+            }
+            infos.push(input.info);
+        }
+        json_out(out_infos_json, "out_infos_json", &infos)?;
+        export_stream(result.reader, out_stream)
     })
 }
 

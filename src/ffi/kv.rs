@@ -134,8 +134,8 @@ pub extern "C" fn sheaf_kv_free(kv: *mut SheafKeySpace) {
 /// (`SHEAF_ERR_NO_SUCH_KEY`), NOTIFY; others are `SHEAF_ERR_INVALID_MODE`.
 ///
 /// Errors: SHEAF_ERR_KEY_EXISTS (NEW_ONLY), SHEAF_ERR_NO_SUCH_KEY (EXIST_ONLY),
-/// SHEAF_ERR_INVALID_MODE, SHEAF_ERR_INVALID_ARGUMENT (an empty key or one longer than 448 bytes),
-/// SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
+/// SHEAF_ERR_INVALID_MODE, SHEAF_ERR_INVALID_ARGUMENT (a key longer than 448 bytes; the empty
+/// key is a valid key), SHEAF_ERR_NOT_FOUND (the space was dropped), SHEAF_ERR_CLOSED.
 #[no_mangle]
 pub extern "C" fn sheaf_kv_put(
     kv: *const SheafKeySpace,

@@ -21,8 +21,13 @@ pub const SHEAF_VERSION_PATCH: u32 = 0;
 /// finalize options for sorting, chunk ids, index validation and dropping refused chunks;
 /// `sheaf_table_write_metadata` gives a symbol without versions a first (metadata-only) version
 /// instead of `SHEAF_ERR_NO_SUCH_SYMBOL`; version infos carry `index_sorted`; reads take
-/// `"strings"`.
-pub const SHEAF_ABI_VERSION: u32 = 3;
+/// `"strings"`. Version 4: `sheaf_table_merge`, `sheaf_table_read_concat` and
+/// `sheaf_table_storage_sizes` were added, and write options take `"content"` (a version
+/// holding one opaque object, named in version infos and descriptions);
+/// `sheaf_table_update` with `upsert` of a missing symbol and no `index` writes the data
+/// without an index (it was `SHEAF_ERR_INVALID_ARGUMENT`), and empty data updates a symbol
+/// without an index (a new version with unchanged rows).
+pub const SHEAF_ABI_VERSION: u32 = 4;
 
 /// Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 pub const SHEAF_LOG_ERROR: i32 = 1;

@@ -2,12 +2,14 @@
 //! readable until deleted; reads choose one with `as_of`.
 //!
 //! JSON shapes used here:
-//! - write options: `{"index": "ts", "validate_index": true, "prune_previous_versions": null}`
+//! - write options: `{"index": "ts", "validate_index": true, "prune_previous_versions": null,
+//!   "content": null}`
 //! - read options: `{"as_of": null | <version> | <negative: counts back, -1 = latest>}`
 //! - version info: `{"symbol": "s", "version": 3, "timestamp_ns": 1700000000000000000,
 //!   "deleted": false, "rows": 10, "index": "ts" | null, "index_sorted": true,
-//!   "has_metadata": true}` (`index_sorted`: the index column's values ascend; false without
-//!   an index)
+//!   "has_metadata": true, "content": null}` (`index_sorted`: the index column's values
+//!   ascend; false without an index; `content`: the format of an opaque object, null for a
+//!   table)
 
 use std::ffi::c_char;
 
@@ -23,7 +25,7 @@ use arrow_array::RecordBatchReader;
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::Library;
 use crate::table::options::as_of_from_json;
-use crate::table::{AsOf, ReadOptions, UpdateOptions, WriteOptions};
+use crate::table::{AsOf, MergeOptions, ReadOptions, UpdateOptions, WriteOptions};
 
 pub(crate) fn metadata_arg(ptr: *const u8, len: usize) -> Result<Option<Vec<u8>>> {
     if ptr.is_null() && len == 0 {
@@ -42,6 +44,13 @@ pub(crate) fn metadata_arg(ptr: *const u8, len: usize) -> Result<Option<Vec<u8>>
 /// "prune_previous_versions": null|true|false}`; the index column must be a timestamp, date or
 /// integer without nulls and, unless `validate_index` is false, sorted ascending
 /// (`SHEAF_ERR_UNSORTED_INDEX`). `*out_version` (may be NULL) receives the new version number.
+///
+/// Opaque objects (`"content": "<format>"`, e.g. "python-pickle": 1 to 64 printable ASCII
+/// characters): the version holds one object, not a table. `data` is one binary (or large
+/// binary) column and no index; the object's bytes are its values concatenated in order (cut
+/// them anywhere, e.g. into 16 MiB values). A read gives the same column back with
+/// `"content"` in the version info; append, update, merge and a finalize in append mode refuse
+/// such a version (SHEAF_ERR_SCHEMA), a write replaces it. Sheaf never interprets the bytes.
 ///
 /// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_INVALID_JSON (bad options), SHEAF_ERR_INVALID_ARROW
 /// (malformed input or a failing stream), SHEAF_ERR_UNSUPPORTED_TYPE (a column type Sheaf does not
@@ -126,13 +135,13 @@ pub extern "C" fn sheaf_table_append(
 /// `{"date_range": [start, end], "upsert": false, "index": null, "prune_previous_versions":
 /// null}` where each bound is null (open), a raw index value, or `{"ns": <nanoseconds since
 /// the epoch>}`; with `upsert`, a missing symbol is created from `data` indexed by `index`
-/// (required then). Rows of
+/// (or without an index when `index` is null). Rows of
 /// `data` outside an explicit `date_range` are dropped. Empty `data` without `date_range` makes
 /// a new version with unchanged rows; with `date_range` it deletes the range. `metadata` as in
 /// `sheaf_table_write` (not carried over). Missing symbol: `SHEAF_ERR_NO_SUCH_SYMBOL`.
 ///
 /// Errors: as sheaf_table_write, plus SHEAF_ERR_NO_SUCH_SYMBOL (missing symbol without upsert),
-/// SHEAF_ERR_INVALID_ARGUMENT (upsert of a missing symbol without `index`; a bad date_range),
+/// SHEAF_ERR_INVALID_ARGUMENT (a bad date_range),
 /// SHEAF_ERR_SCHEMA (a symbol without index, or columns that do not match),
 /// SHEAF_ERR_UNSORTED_INDEX (a symbol written with validate_index=false).
 #[no_mangle]
@@ -161,6 +170,51 @@ pub extern "C" fn sheaf_table_update(
             metadata_len,
             out_version,
             |lib, s, r, m| lib.update(s, r, m, &options?),
+        )
+    })
+}
+
+/// Merges `data` into the latest version of an indexed `symbol` as a new version (ArcticDB's
+/// `merge_experimental`). A row of `data` matches a stored row when their index values and
+/// every `on` column are equal. `options_json` (may be NULL): `{"matched": "update",
+/// "not_matched_by_target": "insert", "on": [], "prune_previous_versions": null}` — `matched`
+/// is "update" (the stored row takes the row of `data`) or "do_nothing"; `not_matched_by_target`
+/// is "insert" (the row is added after stored rows of the same index value) or "do_nothing".
+/// `data` holds the symbol's columns (any order, same types) sorted by the index; a stored row
+/// may match at most one row of `data`. Only segments overlapping the index span of `data` are
+/// rewritten. `metadata` as in `sheaf_table_write` (not carried over). A concurrent commit to
+/// the symbol makes the merge run again against it, never over it.
+///
+/// Errors: as sheaf_table_write, plus SHEAF_ERR_NO_SUCH_SYMBOL, SHEAF_ERR_SCHEMA (a symbol
+/// without index; columns that differ), SHEAF_ERR_UNSORTED_INDEX (`data` not sorted, or a symbol
+/// written with validate_index=false), SHEAF_ERR_INVALID_ARGUMENT (actions that cannot apply; a
+/// stored row matching two rows of `data`; the index listed in `on`).
+#[no_mangle]
+pub extern "C" fn sheaf_table_merge(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    data: *mut FFI_ArrowArrayStream,
+    metadata: *const u8,
+    metadata_len: usize,
+    options_json: *const c_char,
+    options_len: usize,
+    out_version: *mut u64,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        // Parsed without `?`: the stream must be taken (and released) before any return.
+        let options = opt_str_arg(options_json, options_len, "options_json")
+            .and_then(MergeOptions::from_json);
+        take_stream_then(
+            library,
+            symbol,
+            symbol_len,
+            data,
+            metadata,
+            metadata_len,
+            out_version,
+            |lib, s, r, m| lib.merge(s, r, m, &options?),
         )
     })
 }
@@ -356,7 +410,7 @@ pub extern "C" fn sheaf_table_read_metadata(
 /// {"name", "type", "nullable"} | null, "row_count", "index_range": [min, max] | null (raw
 /// index values), "sorted": "ASCENDING" | "UNSORTED" | "UNKNOWN", "last_update_time_ns",
 /// "segments", "stored_bytes" (bytes the segments take in storage, after compression),
-/// "has_metadata"}`.
+/// "has_metadata", "content"}` (`content` as in version infos).
 ///
 /// Errors: as sheaf_table_read_metadata.
 #[no_mangle]
@@ -378,6 +432,34 @@ pub extern "C" fn sheaf_table_describe(
             "out_json",
             &lib.get_description(str_arg(symbol, symbol_len, "symbol")?, &as_of)?,
         )
+    })
+}
+
+/// The storage the library's tables take (ArcticDB's `admin_tools().get_sizes*`), measured on
+/// the stored values. `symbol` NULL: every symbol and the library's snapshots; otherwise only
+/// that symbol's values. `*out_json`: `{"total": {KIND: {"bytes": N, "count": M}, …},
+/// "symbols": {"<symbol>": {KIND: {…}, …}, …}}` where KIND is `table_data` (segments: column
+/// data, staged chunks' included), `version` (version records), `append_data` (staged chunks'
+/// records) or `snapshot_ref` (snapshots); kinds with no values are left out.
+///
+/// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CLOSED, SHEAF_ERR_NO_SUCH_LIBRARY, storage errors.
+#[no_mangle]
+pub extern "C" fn sheaf_table_storage_sizes(
+    library: *const SheafLibrary,
+    symbol: *const c_char,
+    symbol_len: usize,
+    out_json: *mut SheafBytes,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        require_out(out_json, "out_json")?;
+        let lib = library_ref(library)?;
+        let symbol = if symbol.is_null() {
+            None
+        } else {
+            Some(str_arg(symbol, symbol_len, "symbol")?)
+        };
+        json_out(out_json, "out_json", &lib.storage_sizes(symbol)?)
     })
 }
 
@@ -461,8 +543,7 @@ pub extern "C" fn sheaf_table_has_symbol(
 /// Lists the versions of `symbol` (or, when `symbol` is NULL, of every symbol), newest first,
 /// as a JSON array of version infos: `{"symbol": "s", "version": 3, "timestamp_ns": N,
 /// "deleted": false, "rows": 10, "index": "ts" | null, "index_sorted": true, "has_metadata":
-/// true, "snapshots":
-/// ["name", …]}` — the live versions and the deleted ones snapshots still hold
+/// true, "snapshots": ["name", …], "content": null}` — the live versions and the deleted ones snapshots still hold
 /// (`"deleted": true`). `sheaf_table_query_versions` filters the same list.
 ///
 /// Errors: SHEAF_ERR_INVALID_NAME, SHEAF_ERR_CORRUPT (a missing symbol gives `[]`).

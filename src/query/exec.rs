@@ -862,3 +862,68 @@ impl Pipeline {
             .collect()
     }
 }
+
+/// A plan run over any stream of batches of its input schema (the table layer runs plans over
+/// segments with its own reader; this one serves inputs that are already streams, such as a
+/// concatenation).
+pub struct PipelineReader {
+    input: Box<dyn arrow_array::RecordBatchReader + Send>,
+    prefix: Arc<Vec<MapStage>>,
+    pipeline: Pipeline,
+    ready: VecDeque<RecordBatch>,
+    finished: bool,
+}
+
+impl PipelineReader {
+    pub fn new(input: Box<dyn arrow_array::RecordBatchReader + Send>, pipeline: Pipeline) -> Self {
+        PipelineReader {
+            input,
+            prefix: pipeline.prefix(),
+            pipeline,
+            ready: VecDeque::new(),
+            finished: false,
+        }
+    }
+
+    fn advance(&mut self) -> std::result::Result<(), arrow_schema::ArrowError> {
+        let external = |e: Error| arrow_schema::ArrowError::ExternalError(Box::new(e));
+        while self.ready.is_empty() && !self.finished {
+            let next = if self.pipeline.done() {
+                None
+            } else {
+                self.input.next()
+            };
+            match next {
+                Some(batch) => {
+                    let batch = apply_map_stages(&self.prefix, batch?).map_err(external)?;
+                    self.ready
+                        .extend(self.pipeline.push(batch).map_err(external)?);
+                }
+                None => {
+                    self.finished = true;
+                    self.ready.extend(self.pipeline.finish().map_err(external)?);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for PipelineReader {
+    type Item = std::result::Result<RecordBatch, arrow_schema::ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.advance() {
+            self.finished = true;
+            self.ready.clear();
+            return Some(Err(e));
+        }
+        self.ready.pop_front().map(Ok)
+    }
+}
+
+impl arrow_array::RecordBatchReader for PipelineReader {
+    fn schema(&self) -> SchemaRef {
+        self.pipeline.schema()
+    }
+}

@@ -5,11 +5,14 @@
 //! |---|---|
 //! | `commit` | the chain head, the commit rule (put-if-absent of head + 1, re-base on a lost race), garbage collection |
 //! | `write` | write, append, update (and its segment trimming), delete_data_in_range, write_metadata |
+//! | `merge` | merge (ArcticDB's `merge_experimental`): source rows matched to stored ones by index and `on` columns |
 //! | `read` | resolving `as_of`, read, read_metadata, get_description |
 //! | `versions` | listing symbols and versions, delete, prune_previous_versions, compact_data |
 //! | `snapshot` | snapshots: their encoding and operations |
 //! | `staging` | stage, finalize_staged_data, delete_staged_data |
 //! | `batch` | the `*_batch` calls |
+//! | `concat` | concatenating reads of several symbols (outer / inner join of columns), a query over the whole |
+//! | `sizes` | the storage a library's tables take, by kind of value and symbol (`admin_tools`) |
 //! | `verify` | what `Store::verify` / `reclaim` check and remove in a library |
 //! | `options` | what each call takes (`AsOf`, `ReadOptions`, `WriteOptions`, ...) |
 //! | `results` | what calls return besides data (`VersionInfo`, `Description`, ...) |
@@ -30,7 +33,9 @@
 mod assemble;
 pub mod batch;
 mod commit;
+pub mod concat;
 mod encode_direct;
+mod merge;
 pub mod options;
 mod parallel;
 pub mod prune;
@@ -42,6 +47,7 @@ pub mod results;
 mod schema;
 pub mod segment;
 mod segment_writer;
+pub mod sizes;
 pub mod snapshot;
 pub mod staging;
 pub mod stats;
@@ -51,9 +57,14 @@ mod versions;
 mod write;
 
 pub use self::batch::{BatchWriteMode, MetadataItem, UpdateItem, WriteItem};
-pub use self::options::{AsOf, DateRange, IndexBound, ReadOptions, UpdateOptions, WriteOptions};
+pub use self::concat::{ConcatInput, ConcatOptions, ConcatResult, Join};
+pub use self::options::{
+    AsOf, DateRange, IndexBound, MergeAction, MergeOptions, ReadOptions, UpdateOptions,
+    WriteOptions,
+};
 pub use self::reader::TableReader;
 pub use self::results::{ColumnInfo, Description, ReadResult, SnapshotInfo, VersionInfo};
+pub use self::sizes::{KeyKind, Size, StorageSizes};
 pub use self::snapshot::Snapshot;
 pub use self::staging::{FinalizeMode, FinalizeOptions, StageOptions, StagedChunk};
 use crate::error::Result;

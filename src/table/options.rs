@@ -16,7 +16,7 @@ fn parse<T: serde::de::DeserializeOwned + Default>(text: &str, what: &str) -> Re
 }
 
 /// Options of `write` and `append`. JSON (all optional):
-/// `{"index": "ts", "validate_index": true, "prune_previous_versions": null}`.
+/// `{"index": "ts", "validate_index": true, "prune_previous_versions": null, "content": null}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WriteOptions {
@@ -26,6 +26,11 @@ pub struct WriteOptions {
     pub validate_index: bool,
     /// Delete every earlier version after committing; `None` takes the library's option.
     pub prune_previous_versions: Option<bool>,
+    /// `write` only: the data is one opaque object, not a table — its bytes are the data's
+    /// one binary column, in order — and this names its format (e.g. "python-pickle"; 1 to
+    /// 64 printable ASCII characters). Reads give the same column and say the format in the
+    /// version info's `content`; appends, updates and merges refuse such a version.
+    pub content: Option<String>,
 }
 
 impl Default for WriteOptions {
@@ -34,6 +39,7 @@ impl Default for WriteOptions {
             index: None,
             validate_index: true,
             prune_previous_versions: None,
+            content: None,
         }
     }
 }
@@ -275,4 +281,46 @@ pub fn as_of_from_json(text: &str) -> Result<AsOf> {
     }
     let raw: Only = parse(text, "options")?;
     AsOf::from_value(&raw.as_of)
+}
+
+/// What `merge` does with a row. JSON: `"update"`, `"insert"` or `"do_nothing"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeAction {
+    DoNothing,
+    Update,
+    Insert,
+}
+
+/// Options of `merge` (ArcticDB's `merge_experimental`). JSON (all optional):
+/// `{"matched": "update", "not_matched_by_target": "insert", "on": ["col"],
+/// "prune_previous_versions": null}`. A source row matches a stored row when their index
+/// values and every `on` column are equal. `matched` is `update` (the stored row takes the
+/// source row's values) or `do_nothing`; `not_matched_by_target` is `insert` (the source row
+/// is added in index order) or `do_nothing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MergeOptions {
+    pub matched: MergeAction,
+    pub not_matched_by_target: MergeAction,
+    pub on: Vec<String>,
+    pub prune_previous_versions: Option<bool>,
+}
+
+impl Default for MergeOptions {
+    fn default() -> Self {
+        MergeOptions {
+            matched: MergeAction::Update,
+            not_matched_by_target: MergeAction::Insert,
+            on: Vec::new(),
+            prune_previous_versions: None,
+        }
+    }
+}
+
+impl MergeOptions {
+    /// Parses the JSON shape documented on the type; empty text means the defaults.
+    pub fn from_json(text: &str) -> Result<Self> {
+        parse(text, "merge options")
+    }
 }

@@ -146,6 +146,7 @@ impl Library {
             index_sorted: record.header.index.is_some() && record.header.index_sorted,
             has_metadata: record.metadata.is_some(),
             snapshots,
+            content: record.header.content.clone(),
         }
     }
 
@@ -242,6 +243,7 @@ impl Library {
             segments: segments.len() as u64,
             stored_bytes: segments.iter().map(|s| s.bytes).sum(),
             has_metadata: record.metadata.is_some(),
+            content: record.header.content.clone(),
         })
     }
 }

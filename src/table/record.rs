@@ -75,6 +75,11 @@ pub struct RecordHeader {
     /// that consumed it comes after).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staged_after: Option<u64>,
+    /// Set on a version that holds one opaque object rather than a table: the object's format
+    /// (e.g. "python-pickle"), named by its writer. Its bytes are the one binary column, in
+    /// order (see `WriteOptions::content`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 /// A decoded record.

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 /// What is known about one version without reading its data.
 ///
 /// JSON: `{"symbol": "s", "version": 3, "timestamp_ns": 1700000000000000000, "deleted": false,
-/// "rows": 10, "index": "ts" | null, "has_metadata": true, "snapshots": ["snap"]}`.
+/// "rows": 10, "index": "ts" | null, "index_sorted": true, "has_metadata": true,
+/// "snapshots": ["snap"], "content": null | "python-pickle"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionInfo {
     pub symbol: String,
@@ -23,6 +24,10 @@ pub struct VersionInfo {
     pub has_metadata: bool,
     /// Snapshots holding this version, by name.
     pub snapshots: Vec<String>,
+    /// The format of an opaque object (the version holds one binary column of its bytes, not
+    /// a table); `None` for a table.
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 /// One column of a [`Description`].
@@ -51,6 +56,9 @@ pub struct Description {
     /// Bytes the version's segments take in storage (after compression).
     pub stored_bytes: u64,
     pub has_metadata: bool,
+    /// As in [`VersionInfo::content`].
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 /// What a snapshot listing shows. JSON: `{"name", "timestamp_ns", "has_metadata", "symbols"}`.

@@ -340,6 +340,7 @@ impl Library {
                 segments: writer.written.clone(),
                 consumed: Vec::new(),
                 staged_after,
+                content: None,
             },
             schema: Some(schema),
             metadata: None,
@@ -464,6 +465,7 @@ impl Library {
                     segments: Vec::new(),
                     consumed: claim.ids.clone(),
                     staged_after: None,
+                    content: None,
                 },
                 schema: None,
                 metadata: None,
@@ -666,12 +668,14 @@ impl Library {
                 segments: segments.clone(),
                 consumed: Vec::new(),
                 staged_after: None,
+                content: None,
             };
             // A metadata-only version has no columns to keep: the chunks start the data.
             let base = base.filter(|(_, b)| !b.is_metadata_only());
             match (options.mode, base) {
                 (FinalizeMode::Write, _) | (FinalizeMode::Append, None) => Ok((fresh(), schema.clone(), metadata.clone())),
                 (FinalizeMode::Append, Some((_, base))) => {
+                    super::write::refuse_object(symbol, base, "append staged data to")?;
                     if base.header.index != index {
                         return Err(Error::new(ErrorKind::Schema, format!("staged data and '{symbol}' have different index columns")));
                     }

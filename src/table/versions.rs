@@ -202,6 +202,7 @@ impl Library {
                     segments: Vec::new(),
                     consumed: Vec::new(),
                     staged_after: None,
+                    content: None,
                 },
                 schema: None,
                 metadata: None,

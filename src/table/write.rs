@@ -105,6 +105,9 @@ impl Library {
         let storage = self.storage()?;
         let schema = data.schema();
         let index = Self::check_input_schema(&schema, options.index.as_deref())?;
+        if let Some(format) = &options.content {
+            check_object(format, &schema, options.index.as_deref())?;
+        }
         let mut writer = self.segment_writer(&storage, symbol, index, options.validate_index);
         self.ingest(&mut writer, data, &schema, None)?;
         let prune = options
@@ -120,6 +123,7 @@ impl Library {
             segments: writer.written.clone(),
             consumed: Vec::new(),
             staged_after: None,
+            content: options.content.clone(),
         };
         let version = self.commit_data(&storage, symbol, prune, &mut [&mut writer], |_| {
             Ok((header.clone(), schema.clone(), metadata.clone()))
@@ -141,6 +145,11 @@ impl Library {
         options: &WriteOptions,
     ) -> Result<u64> {
         validate_name("symbol", symbol)?;
+        if options.content.is_some() {
+            return Err(Error::invalid(
+                "append takes no `content`: an opaque object is written whole",
+            ));
+        }
         let storage = self.storage()?;
         let schema = data.schema();
         // The index is the stored one; before the first version it is the one asked for.
@@ -202,9 +211,11 @@ impl Library {
                     segments: new_segments.clone(),
                     consumed: Vec::new(),
                     staged_after: None,
+                    content: None,
                 };
                 return Ok((header, schema.clone(), metadata.clone()));
             };
+            refuse_object(symbol, base, "append to")?;
             // The new segments' index facts were computed for `index_name`: if a concurrent
             // write created the symbol or changed its index, they describe the wrong column.
             if base.header.index != index_name {
@@ -245,6 +256,7 @@ impl Library {
                 segments,
                 consumed: Vec::new(),
                 staged_after: None,
+                content: None,
             };
             Ok((header, merged, metadata.clone()))
         })?;
@@ -319,16 +331,13 @@ impl Library {
                     .context("update needs an existing symbol (or upsert=true)"));
             }
             // Upsert of a missing symbol: the data becomes its first version (ArcticDB does
-            // the same), indexed by the column the caller names.
-            let index = options.index.clone().ok_or_else(|| {
-                Error::invalid(
-                    "update with upsert of a missing symbol needs options.index (the index column)",
-                )
-            })?;
+            // the same), indexed by the column the caller names — or by none (ArcticDB writes
+            // an empty or row-numbered frame too; a later update then asks for an index).
             let write_options = WriteOptions {
-                index: Some(index),
+                index: options.index.clone(),
                 validate_index: true,
                 prune_previous_versions: options.prune_previous_versions,
+                content: None,
             };
             let metadata = match metadata {
                 UpdateMetadata::Replace(m) => m,
@@ -336,12 +345,9 @@ impl Library {
             };
             return self.write(symbol, data, metadata, &write_options);
         };
-        let index_name = current.header.index.clone().ok_or_else(|| {
-            Error::new(
-                ErrorKind::Schema,
-                format!("update needs an index column; '{symbol}' has none"),
-            )
-        })?;
+        let Some(index_name) = current.header.index.clone() else {
+            return self.update_unindexed(symbol, data, metadata, options);
+        };
         let (effective, conversion) =
             schema::index_conversion(current.schema()?.as_ref(), &schema, &index_name);
         let index = Self::check_input_schema(&effective, Some(&index_name))?;
@@ -422,6 +428,53 @@ impl Library {
         result
     }
 
+    /// An update of a symbol without index: only empty data without `date_range` applies (a
+    /// new version with unchanged rows, as for an indexed symbol); anything else has no rows
+    /// to replace by index.
+    fn update_unindexed(
+        &self,
+        symbol: &str,
+        data: &mut dyn RecordBatchReader,
+        metadata: UpdateMetadata,
+        options: &UpdateOptions,
+    ) -> Result<u64> {
+        let no_index = || {
+            Error::new(
+                ErrorKind::Schema,
+                format!("update needs an index column; '{symbol}' has none"),
+            )
+        };
+        if options.date_range.is_some() {
+            return Err(no_index());
+        }
+        for batch in data {
+            let batch = batch.map_err(|e| {
+                Error::new(ErrorKind::InvalidArrow, "the input stream failed").caused_by(e)
+            })?;
+            if batch.num_rows() > 0 {
+                return Err(no_index());
+            }
+        }
+        let storage = self.storage()?;
+        let prune = options
+            .prune_previous_versions
+            .unwrap_or(self.options().prune_previous_versions);
+        self.commit_data(&storage, symbol, prune, &mut [], |base| {
+            let (_, base) = base.ok_or_else(|| no_such_symbol(self, symbol))?;
+            if base.header.index.is_some() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("'{symbol}' was rewritten with an index while updating; nothing was updated"),
+                ));
+            }
+            let meta = match &metadata {
+                UpdateMetadata::Replace(m) => m.clone(),
+                UpdateMetadata::Keep => base.metadata.clone(),
+            };
+            Ok((base.header.clone(), base.schema()?, meta))
+        })
+    }
+
     /// A new version with the data of the latest and new metadata.
     pub fn write_metadata(
         &self,
@@ -448,10 +501,47 @@ impl Library {
                     segments: Vec::new(),
                     consumed: Vec::new(),
                     staged_after: None,
+                    content: None,
                 };
                 Ok((header, Arc::new(Schema::empty()), metadata.clone()))
             }
         })
+    }
+}
+
+/// Checks the data of an opaque object: one binary column, no index, a printable format name.
+fn check_object(format: &str, schema: &Schema, index: Option<&str>) -> Result<()> {
+    if format.is_empty() || format.len() > 64 || !format.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(format!(
+            "content {format:?}: a format name is 1 to 64 printable ASCII characters"
+        )));
+    }
+    let binary = matches!(
+        schema.fields().first().map(|f| f.data_type()),
+        Some(arrow_schema::DataType::Binary | arrow_schema::DataType::LargeBinary)
+    );
+    if schema.fields().len() != 1 || !binary || index.is_some() {
+        return Err(Error::new(
+            ErrorKind::Schema,
+            format!(
+                "an object ({format}) is written as one binary column without index, not as {}",
+                crate::query::column_list(schema)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses an operation that needs a table on a version holding an opaque object.
+pub(super) fn refuse_object(symbol: &str, base: &Record, what: &str) -> Result<()> {
+    match &base.header.content {
+        Some(format) => Err(Error::new(
+            ErrorKind::Schema,
+            format!(
+                "cannot {what} '{symbol}': its latest version is an object ({format}), not a table"
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

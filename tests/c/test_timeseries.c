@@ -2081,6 +2081,115 @@ static void test_dynamic_schema(SheafStore *store) {
 
 /* ---- the suite ---------------------------------------------------------------------------- */
 
+/* ---- merge, concat, storage sizes --------------------------------------------------------- */
+
+static void test_merge_concat_sizes(SheafStore *store) {
+    SheafLibrary *lib = tu_open_library(store, "ts_merge", "{\"rows_per_segment\": 5}");
+    model m;
+    uint64_t version = 99;
+    model_clear(&m);
+    EXPECT_OK(call_range(sheaf_table_write, lib, "mg", 0, 10, 0, "w0", "{\"index\": \"ts\"}",
+                         &version, &err));
+    model_set_range(&m, 0, 10, 0);
+
+    /* Key 3 matches (takes v = 300); key 12 is new (inserted in index order). */
+    {
+        int64_t keys[2] = {3, 12}, values[2] = {300, 1200};
+        EXPECT_OK(call_keys(sheaf_table_merge, lib, "mg", keys, values, 2, "m1", NULL, &version,
+                            &err));
+        CHECK_EQ_INT(version, 1);
+        m.v[3] = 300;
+        m.has[12] = true;
+        m.v[12] = 1200;
+        EXPECT_MODEL(lib, "mg", NULL, &m, 1);
+        EXPECT_METADATA(lib, "mg", NULL, "m1");
+    }
+    /* Inserts only: key 4 keeps its value, key 13 is added. */
+    {
+        int64_t keys[2] = {4, 13}, values[2] = {400, 1300};
+        const char *only_insert = "{\"matched\": \"do_nothing\", \"not_matched_by_target\": \"insert\"}";
+        EXPECT_OK(call_keys(sheaf_table_merge, lib, "mg", keys, values, 2, NULL, only_insert,
+                            &version, &err));
+        m.has[13] = true;
+        m.v[13] = 1300;
+        EXPECT_MODEL(lib, "mg", NULL, &m, 2);
+    }
+    /* Refusals: the stream is still released once (call_keys checks), nothing committed. */
+    {
+        int64_t keys[2] = {5, 4}, values[2] = {0, 0};
+        SheafError *err = NULL;
+        CHECK_EQ_INT(call_keys(sheaf_table_merge, lib, "mg", keys, values, 2, NULL, NULL, &version,
+                               &err),
+                     SHEAF_ERR_UNSORTED_INDEX);
+        sheaf_error_free(err);
+        err = NULL;
+        CHECK_EQ_INT(call_keys(sheaf_table_merge, lib, "mg", keys, values, 1, NULL,
+                               "{\"matched\": \"insert\"}", &version, &err),
+                     SHEAF_ERR_INVALID_ARGUMENT);
+        sheaf_error_free(err);
+        CHECK_EQ_INT(latest_version(lib, "mg"), 2);
+    }
+
+    /* Concat: all of "mg" then rows 1.. of "c2", inner join, a filter over the whole. */
+    EXPECT_OK(call_range(sheaf_table_write, lib, "c2", 20, 3, 0, NULL, "{\"index\": \"ts\"}",
+                         &version, &err));
+    {
+        const char *items =
+            "[{\"symbol\": \"mg\"}, {\"symbol\": \"c2\", \"options\": {\"row_range\": [1, null]}}]";
+        const char *options =
+            "{\"join\": \"inner\", \"query\": [{\"filter\": {\"op\": \"ge\", \"args\": "
+            "[{\"col\": \"v\"}, {\"lit\": 9}]}}]}";
+        struct ArrowArrayStream stream;
+        SheafBytes metas[2] = {{NULL, 0}, {NULL, 0}};
+        SheafBytes infos = {NULL, 0};
+        ab_table t;
+        char errbuf[256];
+        int64_t v[MAX_ROWS];
+        EXPECT_OK(sheaf_table_read_concat(lib, STR(items), STR(options), &stream, metas, 2, &infos,
+                                          &err));
+        CHECK(metas[0].len == 0 && metas[1].len == 0); /* neither version has metadata */
+        REQUIRE(ab_read_stream(&stream, &t, errbuf, sizeof errbuf) == 0);
+        /* v >= 9: 9, 300 (key 3), 1200, 1300 from mg; 21, 22 from c2 (v = key). */
+        CHECK_EQ_INT(column_i64(&t, "v", v, MAX_ROWS, NULL), 6);
+        CHECK(v[0] == 300 && v[1] == 9 && v[2] == 1200 && v[3] == 1300 && v[4] == 21 &&
+              v[5] == 22);
+        ab_table_free(&t);
+        json_value parsed;
+        tu_parse_bytes(&infos, &parsed);
+        REQUIRE(parsed.type == JSON_ARRAY && parsed.count == 2);
+        CHECK_EQ_STR(json_get_string(&parsed.items[1], "symbol"), "c2");
+        json_free(&parsed);
+        for (int i = 0; i < 2; i++) sheaf_bytes_free(&metas[i]);
+        EXPECT_ERR(SHEAF_ERR_NO_SUCH_SYMBOL, "nope",
+                   sheaf_table_read_concat(lib, STR("[{\"symbol\": \"nope\"}]"), NULL, 0,
+                                           &stream, NULL, 1, &infos, &err));
+        EXPECT_ERR(SHEAF_ERR_INVALID_ARGUMENT, "at least one",
+                   sheaf_table_read_concat(lib, STR("[]"), NULL, 0, &stream, NULL, 0, &infos, &err));
+    }
+
+    /* Storage sizes: three version records of "mg", its segments; one record of "c2". */
+    {
+        SheafBytes out = {NULL, 0};
+        json_value parsed;
+        int64_t count = -1, bytes = -1;
+        EXPECT_OK(sheaf_table_storage_sizes(lib, STR("mg"), &out, &err));
+        tu_parse_bytes(&out, &parsed);
+        const json_value *version_size = json_get(json_get(&parsed, "total"), "version");
+        REQUIRE(version_size != NULL);
+        CHECK(json_get_int(version_size, "count", &count) && count == 3);
+        const json_value *data = json_get(json_get(&parsed, "total"), "table_data");
+        REQUIRE(data != NULL);
+        CHECK(json_get_int(data, "bytes", &bytes) && bytes > 0);
+        json_free(&parsed);
+        EXPECT_OK(sheaf_table_storage_sizes(lib, NULL, 0, &out, &err));
+        tu_parse_bytes(&out, &parsed);
+        const json_value *symbols = json_get(&parsed, "symbols");
+        REQUIRE(symbols != NULL && symbols->type == JSON_OBJECT && symbols->count == 2);
+        json_free(&parsed);
+    }
+    sheaf_library_free(lib);
+}
+
 static void run_suite(const char *uri) {
     printf("  timeseries suite on %s\n", uri);
     SheafStore *store = tu_open_store(uri);
@@ -2095,6 +2204,7 @@ static void run_suite(const char *uri) {
     test_batches(store);
     test_staged(store);
     test_dynamic_schema(store);
+    test_merge_concat_sizes(store);
     sheaf_store_free(store);
 }
 

@@ -121,6 +121,32 @@ def test_errors_are_also_the_builtin_exceptions(lib):
         lib.write("", {"v": [1]})
 
 
+def test_a_bare_numpy_array(lib):
+    # 1-D: one column "ndarray"; 2-D: columns "0" .. "k-1"; rows and columns can be selected.
+    lib.write("one", np.array([1.5, 2.5, 3.5]))
+    got = lib.read("one").data
+    assert type(got) is np.ndarray and got.tolist() == [1.5, 2.5, 3.5]
+    assert [c.name for c in lib.get_description("one").columns] == ["ndarray"]
+    arr = np.arange(12, dtype=np.int32).reshape(4, 3)
+    lib.write("two", arr)
+    assert [c.name for c in lib.get_description("two").columns] == ["0", "1", "2"]
+    got = lib.read("two").data
+    assert got.dtype == np.int32 and got.shape == (4, 3) and got.tolist() == arr.tolist()
+    assert lib.read("two", row_range=(1, 3), columns=["2", "1"]).data.tolist() == [[5, 4], [8, 7]]
+    assert lib.head("two", 1).data.tolist() == [[0, 1, 2]]
+    with pytest.raises(sheaf.UnsupportedTypeError) as info:
+        lib.write("three", np.zeros((2, 2, 2)))
+    assert "(2, 2, 2)" in str(info.value)
+    assert "three" not in lib
+
+
+def test_reading_a_pickled_object(lib):
+    lib.write_pickle("p", {"a": [1, 2]})
+    with pytest.raises(sheaf.SchemaError, match="allow_pickle"):
+        lib.read("p")
+    assert lib.read("p", allow_pickle=True).data == {"a": [1, 2]}
+
+
 # -- "Where Sheaf's collections differ from Yokan's on purpose" -----------------------------------
 
 

@@ -596,3 +596,13 @@ def test_iteration_reads_one_page_at_a_time(kv):
     kv.put("bb", b"4")
     kv.erase("c")
     assert list(it) == [b"bb"]
+
+
+def test_paging_resumes_after_the_longest_key_and_the_empty_key(store):
+    kv = store.kv("paging")
+    longest = b"a" * 448
+    keys = [b"", longest, longest[:-1] + b"b", b"c"]
+    for k in keys:
+        kv.put(k, b"v" + k[:1])
+    assert list(kv.keys(page_size=1)) == sorted(keys)
+    assert [k for k, _ in kv.items(page_size=1)] == sorted(keys)

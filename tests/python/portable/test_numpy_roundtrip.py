@@ -110,6 +110,43 @@ def test_dates_and_timedeltas(lib):
     assert out["pytd"].tolist() == [dt.timedelta(seconds=1.5), dt.timedelta(days=-1), None]
 
 
+def test_dates_with_nat(lib):
+    days = np.array(["2024-02-29", "NaT", "1900-01-01"], dtype="datetime64[D]")
+    out = roundtrip(lib, {"d": days})["d"]
+    assert out.dtype == np.dtype("datetime64[D]") and out.mask.tolist() == [False, True, False]
+    assert out[0] == days[0] and out[2] == days[2]
+    with pytest.raises(OverflowError):
+        lib.write("s", {"d": np.array([2**40], dtype="datetime64[D]")})
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.arange(5, dtype=np.uint16),
+        np.arange(6.0).reshape(2, 3),
+        np.array([["a", "bc"], ["", "żółw"]]),
+        np.array([b"x", b"yz"]),
+        np.array(["2024-01-01", "NaT"], dtype="datetime64[ms]"),
+        np.array([1, None, 3], dtype=object),
+        np.asfortranarray(np.arange(6, dtype=np.int8).reshape(3, 2)),
+    ],
+    ids=["uint16", "float64-2d", "unicode-2d", "bytes", "datetime-nat", "object", "fortran"],
+)
+def test_bare_numpy_arrays_round_trip(lib, arr):
+    lib.write("s", arr)
+    out = lib.read("s", output_format="numpy").data
+    assert type(out) is np.ndarray
+    assert out.dtype == arr.dtype and out.shape == arr.shape
+    if arr.dtype == object:
+        assert out.tolist() == arr.tolist()
+    else:
+        np.testing.assert_array_equal(out, arr)
+    masked = np.ma.MaskedArray([1.0, 2.0, 3.0], mask=[False, True, False])
+    lib.write("m", masked)
+    out = lib.read("m", output_format="numpy").data
+    assert isinstance(out, np.ma.MaskedArray) and out.mask.tolist() == [False, True, False]
+
+
 def test_python_datetimes_with_and_without_tz(lib):
     tz9 = dt.timezone(dt.timedelta(hours=9))
     aware = [dt.datetime(2024, 1, 1, 9, tzinfo=tz9), dt.datetime(2024, 1, 2, 9, tzinfo=tz9)]

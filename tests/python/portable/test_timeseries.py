@@ -152,8 +152,9 @@ def test_update_errors(tslib, store):
 
 
 def test_update_upsert_creates_a_missing_symbol(tslib):
-    with pytest.raises(sheaf.InvalidArgumentError, match="index"):
-        tslib.update("fresh", frame(0, 3), upsert=True)  # a dict has no detectable index
+    # A dict has no detectable index: without one named the data is written unindexed.
+    tslib.update("plain", frame(0, 3), upsert=True)
+    assert tslib.get_description("plain").index is None
     tslib.update("fresh", frame(0, 3), upsert=True, index="ts")
     assert vals(tslib.read("fresh")) == [0, 1, 2]
     assert tslib.get_description("fresh").index is not None
