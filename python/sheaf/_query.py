@@ -242,6 +242,23 @@ def _render_aggs(aggs: Any) -> str:
     return "{" + ", ".join(items) + "}"
 
 
+#: The clause :meth:`QueryBuilder.concat` adds: Python splits a batch read's plan there (the
+#: library runs the parts before and after it, see ``Library.read_batch``).
+CONCAT = "concat"
+
+
+def split_at_concat(
+    plan: Sequence[Dict[str, JSON]],
+) -> Optional[Tuple[List[Dict[str, JSON]], str, List[Dict[str, JSON]]]]:
+    """``(before, join, after)`` of a plan with a concat clause; ``None`` without one."""
+    for i, clause in enumerate(plan):
+        if CONCAT in clause:
+            body = clause[CONCAT]
+            join = body.get("join", "outer") if isinstance(body, dict) else "outer"
+            return list(plan[:i]), str(join), list(plan[i + 1 :])
+    return None
+
+
 def _render_clause(clause: JSON) -> str:
     if not isinstance(clause, dict) or len(clause) != 1:
         return json.dumps(clause)
@@ -261,6 +278,8 @@ def _render_clause(clause: JSON) -> str:
         return f"{kind}(({', '.join(_render_value(v) for v in body)}))"
     if kind in ("head", "tail"):
         return f"{kind}({body!r})"
+    if kind == CONCAT and isinstance(body, dict):
+        return f"concat({body.get('join')!r})"
     return json.dumps(clause)
 
 
@@ -743,6 +762,18 @@ class QueryBuilder:
     def tail(self: _Q, n: int = 5) -> _Q:
         """Keeps the last ``n`` rows (``n < 0``: all but the first ``-n``)."""
         return self._with({"tail": _options.count(n, "n")})
+
+    def concat(self: _Q, join: str = "outer") -> _Q:
+        """Joins the symbols of a batch read into one result (ArcticDB's
+        ``QueryBuilder.concat``): in ``Library.read_batch(..., query_builder=q)``, the clauses
+        before it run on each symbol, then the rows are concatenated (``join="outer"``: every
+        column, ``"inner"``: the shared ones; see :func:`sheaf.concat`), then the clauses after
+        it run over the whole. A plan holds at most one; a single read refuses it."""
+        if join not in ("outer", "inner"):
+            raise ValueError(f"join is 'outer' or 'inner', not {join!r}")
+        if any(CONCAT in c for c in self._clauses):
+            raise ValueError("a plan concatenates once")
+        return self._with({CONCAT: {"join": join}})
 
     def then(self: _Q, other: QueryBuilder) -> _Q:
         """A new builder: this one's clauses, then ``other``'s."""

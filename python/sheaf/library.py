@@ -31,7 +31,7 @@ from . import _arrow_c, _convert, _metadata, _objects, _options
 from ._handle import Handle, StoreLike
 from ._lib import NULL, call, ffi, lib, take_bytes
 from ._options import LibraryOptions
-from ._query import QueryBuilder, plan_value
+from ._query import QueryBuilder, plan_value, split_at_concat
 from ._types import (
     AUTO,
     DataError,
@@ -952,7 +952,7 @@ class Library(Handle):
         output_format: Optional[str] = None,
         query_builder: Optional[QueryBuilder] = None,
         lazy: Literal[False] = False,
-    ) -> List[Union[VersionedItem, DataError]]: ...
+    ) -> Union[List[Union[VersionedItem, DataError]], VersionedItemWithJoin]: ...
 
     @overload
     def read_batch(
@@ -970,7 +970,9 @@ class Library(Handle):
         output_format: Optional[str] = None,
         query_builder: Optional[QueryBuilder] = None,
         lazy: bool = False,
-    ) -> Union[List[Union[VersionedItem, DataError]], LazyDataFrameCollection]:
+    ) -> Union[
+        List[Union[VersionedItem, DataError]], LazyDataFrameCollection, VersionedItemWithJoin
+    ]:
         """Reads many symbols in one call: symbols (latest version) or :class:`ReadRequest`
         objects (``as_of``, ``date_range``, ``row_range``, ``columns``, ``query_builder`` as
         in :meth:`read`; a symbol may appear more than once). ``query_builder`` here applies
@@ -979,8 +981,22 @@ class Library(Handle):
 
         With ``lazy=True``, a :class:`LazyDataFrameCollection` instead: clauses added to it
         apply to every item, ``collect()`` reads, and :func:`sheaf.concat` joins the items
-        into one result."""
+        into one result. A ``query_builder`` holding :meth:`QueryBuilder.concat` joins them
+        too: its clauses before the concat apply to each item without a plan of its own, those
+        after it to the whole, and the result is one :class:`VersionedItemWithJoin`."""
         fmt = _convert.check_output_format(output_format) or self.output_format
+        split = split_at_concat(query_builder.to_json()) if query_builder is not None else None
+        if split is not None:
+            if lazy:
+                raise ValueError(
+                    "read_batch(lazy=True) with a concat in query_builder: call .concat() on "
+                    "the LazyDataFrameCollection instead"
+                )
+            before, join, after = split
+            collection = self.read_batch(
+                symbols, output_format, QueryBuilder.from_json(before), lazy=True
+            )
+            return collection.concat(join).then(QueryBuilder.from_json(after)).collect()
         if lazy:
             shared = plan_value(query_builder)  # type-checked now, as a read would
             lazies: List[LazyDataFrame] = []
@@ -1838,19 +1854,25 @@ class LazyDataFrameCollection(QueryBuilder):
         shared = QueryBuilder.from_json(self._clauses)
         return [lazy.then(shared) for lazy in self._lazies]
 
-    def collect(self) -> List[Union[VersionedItem, DataError]]:
+    def collect(self) -> Union[List[Union[VersionedItem, DataError]], VersionedItemWithJoin]:
         """Makes the reads (one call, as :meth:`Library.read_batch`): one
-        :class:`VersionedItem` per symbol, or a :class:`DataError` where that item failed."""
+        :class:`VersionedItem` per symbol, or a :class:`DataError` where that item failed.
+        When the collection's clauses hold a :meth:`concat` (``collection.concat()``), the
+        symbols are joined instead: the clauses before it run per symbol, those after it over
+        the whole, and the result is one :class:`VersionedItemWithJoin`."""
+        split = split_at_concat(self._clauses)
+        if split is not None:
+            before, join, after = split
+            lazies = [lazy.then(QueryBuilder.from_json(before)) for lazy in self._lazies]
+            return concat(lazies, join).then(QueryBuilder.from_json(after)).collect()
         lazies = self.split()
         if not lazies:
             return []
         library = lazies[0].library
-        fmt = lazies[0].read_args.get("output_format")
-        return library.read_batch([lazy.read_request() for lazy in lazies], output_format=fmt)
-
-    def concat(self, join: str = "outer") -> LazyDataFrameAfterJoin:
-        """The symbols' rows one after another, as :func:`sheaf.concat`."""
-        return concat(self, join)
+        fmt = _convert.check_output_format(lazies[0].read_args.get("output_format"))
+        return library._read_batch(
+            [lazy.read_request() for lazy in lazies], fmt or library.output_format, None
+        )
 
     def __len__(self) -> int:
         return len(self._lazies)

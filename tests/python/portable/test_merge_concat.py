@@ -213,3 +213,25 @@ def test_concat_of_row_numbered_symbols_and_refusals(clib):
         sheaf.concat(["a"])  # type: ignore[list-item]
     with pytest.raises(sheaf.NoSuchSymbolError):
         sheaf.concat([clib.read("a", lazy=True), clib.read("missing", lazy=True)]).collect()
+
+
+def test_query_builder_concat_in_a_batch_read(clib):
+    q = QueryBuilder()
+    q = q[q["v"] != 1].concat("inner")
+    q = q[q["v"] < 11]
+    assert "concat('inner')" in repr(q)
+    out = clib.read_batch(["a", "b"], query_builder=q)
+    assert isinstance(out, VersionedItemWithJoin)
+    assert list(out.data["v"]) == [0, 2, 3, 10] and list(out.data) == ["ts", "v"]
+    # An item with its own plan skips the part before the concat.
+    own = ReadRequest("a", query_builder=QueryBuilder().head(1))
+    out = clib.read_batch([own, "b"], query_builder=q)
+    assert list(out.data["v"]) == [0, 10]
+    with pytest.raises(ValueError, match="once"):
+        q.concat()
+    with pytest.raises(ValueError):
+        QueryBuilder().concat("left")
+    with pytest.raises(ValueError, match="lazy"):
+        clib.read_batch(["a"], query_builder=q, lazy=True)
+    with pytest.raises(sheaf.InvalidArgumentError):
+        clib.read("a", query_builder=QueryBuilder().concat())
