@@ -17,6 +17,7 @@ Only the Rust toolchain and a CPython 3.8+ to run this script are assumed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import glob
 import os
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import ClassVar, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent
 TARGET = ROOT / "target" / "release"
@@ -378,13 +379,16 @@ def install_wheel(python: Path, wheel: Path) -> None:
     )
 
 
-def pytest(python: Path, suites: List[str], name: str) -> None:
+def pytest(
+    python: Path, suites: List[str], name: str, extra_env: Optional[Dict[str, str]] = None
+) -> None:
     """Runs pytest from tests/python against the installed wheel (the package's source is not
     on that path), so each suite's conftest.py scopes its own fixtures. SHEAF_C_TOOLS_DIR
-    points the cross-language concurrency tests at the C programs. ``-rsfE`` lists every skip
-    with its reason (read by :class:`Totals` as suite ``name``), failures and errors. Under
-    CI=true, tests/python/conftest.py loads the derandomized Hypothesis profile."""
-    env = {"PYTHONDONTWRITEBYTECODE": "1", "SHEAF_C_TOOLS_DIR": str(C_TOOLS)}
+    points the cross-language concurrency tests at the C programs; ``extra_env`` is added
+    (the S3 server's variables). ``-rsfE`` lists every skip with its reason (read by
+    :class:`Totals` as suite ``name``), failures and errors. Under CI=true,
+    tests/python/conftest.py loads the derandomized Hypothesis profile."""
+    env = {"PYTHONDONTWRITEBYTECODE": "1", "SHEAF_C_TOOLS_DIR": str(C_TOOLS), **(extra_env or {})}
     run(
         [python, "-m", "pytest", "-q", "-rsfE", "-p", "no:cacheprovider", *suites],
         cwd=ROOT / "tests" / "python",
@@ -394,7 +398,43 @@ def pytest(python: Path, suites: List[str], name: str) -> None:
     )
 
 
-def run_c_tests() -> None:
+@contextlib.contextmanager
+def s3_test_server() -> Iterator[Dict[str, str]]:
+    """The local S3 server of the s3:// tests (tests/s3_server.py: moto, its requests
+    serialised), run by the tooling venv's Python (moto[server] is in the full requirements).
+    Yields the variables of the test processes: SHEAF_TEST_S3_ENDPOINT and fake AWS
+    credentials and region. Stopped on exit, also on a failure or KeyboardInterrupt (and by
+    itself when this process dies)."""
+    python = tooling_python()
+    step("starting the local S3 server (tests/s3_server.py: moto, requests serialised)")
+    sys.path.append(str(ROOT / "tests"))
+    import s3_server  # type: ignore[import-not-found]
+
+    with s3_server.s3_server(python) as endpoint:
+        print(f"S3 endpoint: {endpoint}", flush=True)
+        try:
+            yield s3_server.test_environment(endpoint)
+        finally:
+            print(f"stopping the local S3 server at {endpoint}", flush=True)
+
+
+@contextlib.contextmanager
+def environ_set(variables: Dict[str, str]) -> Iterator[None]:
+    """``variables`` in os.environ for the block, as they were after it (for the steps that run
+    in this process and read os.environ, e.g. the C tests)."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_c_tests(extra_env: Optional[Dict[str, str]] = None) -> None:
     step("C tests (plain, ASan/UBSan, valgrind), header as C++, exported symbols vs header")
     apt_install(["valgrind", "g++"])
     sys.path.insert(0, str(ROOT / "tests" / "c"))
@@ -414,18 +454,20 @@ def run_c_tests() -> None:
         def flush(self) -> None:
             sys.__stdout__.flush()
 
+    tee = contextlib.redirect_stdout(Tee())  # type: ignore[type-var]
     try:
-        with contextlib.redirect_stdout(Tee()):  # type: ignore[type-var]
+        # The C tests run in this process: they read os.environ.
+        with environ_set(extra_env or {}), tee:
             c_tests.run_all(ROOT, TARGET)
     finally:
         Totals.add(buffer.getvalue(), "c")
 
 
-def run_python_suites(wheel: Path) -> None:
+def run_python_suites(wheel: Path, extra_env: Optional[Dict[str, str]] = None) -> None:
     step(f"Python: full suite on CPython {FULL_CPYTHON} (pandas, pyarrow, polars)")
     python = tooling_python()
     install_wheel(python, wheel)
-    pytest(python, ["full", "portable"], f"cpython{FULL_CPYTHON}-full")
+    pytest(python, ["full", "portable"], f"cpython{FULL_CPYTHON}-full", extra_env)
     step("Python: mypy (strict) and ruff on the package, tests, examples and build.py")
     run([python, "-m", "mypy"], cwd=ROOT / "python")
     sources = [
@@ -450,7 +492,7 @@ def run_python_suites(wheel: Path) -> None:
             continue
         python = venv_python(f"{name}-portable", interpreter, REQUIREMENTS_PORTABLE)
         install_wheel(python, wheel)
-        pytest(python, ["portable"], f"{name}-portable")
+        pytest(python, ["portable"], f"{name}-portable", extra_env)
 
 
 def cmd_test() -> None:
@@ -465,11 +507,14 @@ def cmd_test() -> None:
         cargo("fmt", "--check")
         cargo("clippy", "--all-targets", "--locked", "--", "-D", "warnings")
         cargo("clippy", "--all-targets", "--locked", *TEST_FEATURES, "--", "-D", "warnings")
-        step("Rust: unit and integration tests (incl. header up to date)")
-        cargo("test", "--locked", *TEST_FEATURES, capture=True)
-        wheel = cmd_wheel(test_build=True)
-        run_c_tests()
-        run_python_suites(wheel)
+        # Every test process gets the S3 server's endpoint and fake credentials; the
+        # other steps (builds, pip, linters) do not.
+        with s3_test_server() as s3_env:
+            step("Rust: unit and integration tests (incl. header up to date)")
+            cargo("test", "--locked", *TEST_FEATURES, capture=True, env=s3_env)
+            wheel = cmd_wheel(test_build=True)
+            run_c_tests(s3_env)
+            run_python_suites(wheel, s3_env)
     except BaseException:
         Totals.report()
         print(f"\nthe run FAILED (see above)\n{Totals.closing_line()}", flush=True)

@@ -486,6 +486,15 @@ SheafStatus sheaf_debug_pause_release(struct SheafError **err);
 // `uri` (UTF-8, `uri_len` bytes): `mem://` (a new private in-memory store), `mem://NAME` (an
 // in-memory store shared in this process by name), `lmdb:///absolute/path[?map_size=64GB]`,
 // or a plain path (same as `lmdb://`). LMDB stores may be opened by several processes at once.
+// `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&allow_http=true&max_requests=16&timeout=30s&
+// connect_timeout=5s&max_retries=10&retry_timeout=60s]`: an S3 bucket or S3-compatible server,
+// shared by any number of processes and machines; credentials come from `AWS_ACCESS_KEY_ID`,
+// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (never from the URI; `AWS_REGION`,
+// `AWS_ENDPOINT_URL` too). Commits use conditional writes (the server must support
+// `If-None-Match` / `If-Match` on PUT, as S3 does). On S3 each key changes atomically, but
+// a key-space or collection call that changes several keys does so key by key: a conflict
+// after the first key is `SHEAF_ERR_CONFLICT` with the earlier keys changed. Opening fails
+// with `SHEAF_ERR_STORAGE` when the bucket cannot be listed (missing, unreachable, refused).
 // On success `*out` receives a handle to free with `sheaf_store_free`.
 //
 // Errors: `SHEAF_ERR_INVALID_URI`, `SHEAF_ERR_IO`, `SHEAF_ERR_STORAGE`, `SHEAF_ERR_NULL_POINTER`,

@@ -17,6 +17,8 @@
 //! live version's rows, metadata and index, snapshots and their data, staged symbols, key
 //! spaces and their entries, and whether a re-created library or key space starts empty.
 
+mod common;
+
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -547,39 +549,81 @@ fn serial(ops: &[Op], all_must_succeed: bool) -> Option<String> {
 
 // ------------------------------------------------------------------ crash at every step
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Memory,
+    Lmdb,
+    /// A fresh prefix of a bucket on the local S3 server (`common::s3`).
+    S3,
+}
+
 /// A fresh empty storage of a backend (the directory lives as long as the returned guard).
-fn fresh_storage(lmdb: bool) -> (SharedStorage, Option<tempfile::TempDir>) {
-    if !lmdb {
-        return (Arc::new(MemoryStorage::new("mem://crash")), None);
+fn fresh_storage(backend: Backend) -> (SharedStorage, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Memory => (Arc::new(MemoryStorage::new("mem://crash")), None),
+        Backend::Lmdb => {
+            let dir = tempfile::tempdir().unwrap();
+            let options = sheaf::storage::LmdbOptions {
+                map_size: Some(64 << 20),
+            };
+            (
+                sheaf::storage::LmdbStorage::open(dir.path(), options).unwrap(),
+                Some(dir),
+            )
+        }
+        Backend::S3 => {
+            let uri = common::s3::fresh_prefix_uri("protocol").expect("an S3 test server");
+            (sheaf::storage::open_uri(&uri).unwrap(), None)
+        }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let options = sheaf::storage::LmdbOptions {
-        map_size: Some(64 << 20),
-    };
-    (
-        sheaf::storage::LmdbStorage::open(dir.path(), options).unwrap(),
-        Some(dir),
-    )
+}
+
+/// The operations checked on S3, where every storage step is an HTTP round trip: one per
+/// kind of commit (a chain commit that re-bases, a trim, staged chunks, a multi-key
+/// collection change, a key space mode, a drop), unless `SHEAF_PROTOCOL_OPS` names others.
+const S3_OPS: &[&str] = &[
+    "append",
+    "update_tail",
+    "merge",
+    "finalize_one_chunk",
+    "kv_put",
+    "doc_store",
+    "delete_library",
+];
+
+fn s3_ops() -> Vec<&'static (&'static str, Op)> {
+    if std::env::var("SHEAF_PROTOCOL_OPS").is_ok() {
+        return selected_ops();
+    }
+    OPS.iter().filter(|(n, _)| S3_OPS.contains(n)).collect()
 }
 
 #[test]
 fn every_operation_survives_a_crash_at_every_step_in_memory() {
-    crash_at_every_step(false);
+    crash_at_every_step(Backend::Memory, selected_ops());
 }
 
 #[test]
 fn every_operation_survives_a_crash_at_every_step_on_lmdb() {
-    crash_at_every_step(true);
+    crash_at_every_step(Backend::Lmdb, selected_ops());
 }
 
-fn crash_at_every_step(lmdb: bool) {
+#[test]
+fn operations_survive_a_crash_at_every_step_on_s3() {
+    if common::s3::fresh_prefix_uri("probe").is_none() {
+        return; // no S3 test server outside CI (CI=true fails instead, in fresh_prefix_uri)
+    }
+    crash_at_every_step(Backend::S3, s3_ops());
+}
+
+fn crash_at_every_step(backend: Backend, ops: Vec<&'static (&'static str, Op)>) {
     let mut failures = Vec::new();
-    for (name, op) in selected_ops() {
+    for (name, op) in ops {
         let before = serial(&[], true).unwrap();
         let after = serial(&[*op], false).unwrap();
         let again_after = serial(&[*op, *op], false).unwrap();
         for k in 0.. {
-            let (raw, _dir) = fresh_storage(lmdb);
+            let (raw, _dir) = fresh_storage(backend);
             initial_state(&raw);
             let hook = Arc::new(Hook::default());
             hook.state.lock().crash_after = Some(k);
@@ -659,8 +703,8 @@ enum Paused {
 /// What both parties returned, and the state they left.
 type PairOutcome = (sheaf::Result<()>, sheaf::Result<()>, String);
 
-fn run_pair(a: Op, b: Op, k: u64) -> (Paused, Option<PairOutcome>) {
-    let raw: SharedStorage = Arc::new(MemoryStorage::new("mem://pair"));
+fn run_pair(a: Op, b: Op, k: u64, backend: Backend) -> (Paused, Option<PairOutcome>) {
+    let (raw, _dir) = fresh_storage(backend);
     initial_state(&raw);
     let hook = Arc::new(Hook::default());
     hook.state.lock().pause_before = Some(k);
@@ -712,16 +756,37 @@ fn run_pair(a: Op, b: Op, k: u64) -> (Paused, Option<PairOutcome>) {
 
 #[test]
 fn every_pair_of_operations_is_serializable_at_every_step() {
+    let ops = selected_ops();
+    let pairs = ops.iter().flat_map(|a| ops.iter().map(move |b| (*a, *b)));
+    pairs_are_serializable(Backend::Memory, pairs.collect(), 100);
+}
+
+#[test]
+fn pairs_of_operations_are_serializable_at_every_step_on_s3() {
+    if common::s3::fresh_prefix_uri("probe").is_none() {
+        return; // no S3 test server outside CI (CI=true fails instead, in fresh_prefix_uri)
+    }
+    let ops = s3_ops();
+    // Each operation against itself (two writers of one kind) and against the next one.
+    let pairs = (0..ops.len())
+        .flat_map(|i| [(ops[i], ops[i]), (ops[i], ops[(i + 1) % ops.len()])])
+        .collect();
+    pairs_are_serializable(Backend::S3, pairs, 20);
+}
+
+type NamedOp = &'static (&'static str, Op);
+
+fn pairs_are_serializable(backend: Backend, pairs: Vec<(NamedOp, NamedOp)>, at_least: usize) {
     let mut failures = Vec::new();
     let mut scenarios = 0;
-    for (name_a, a) in selected_ops() {
-        for (name_b, b) in selected_ops() {
+    for ((name_a, a), (name_b, b)) in pairs {
+        {
             let both = [serial(&[*a, *b], true), serial(&[*b, *a], true)];
             let only_a = serial(&[*a], true);
             let only_b = serial(&[*b], true);
             let none = serial(&[], true);
             for k in 0.. {
-                let (paused, outcome) = run_pair(*a, *b, k);
+                let (paused, outcome) = run_pair(*a, *b, k, backend);
                 let Some((ra, rb, seen)) = outcome else {
                     if let Paused::Finished(Err(e)) = paused {
                         failures.push(format!("{name_a} alone failed: {e}"));
@@ -760,7 +825,7 @@ fn every_pair_of_operations_is_serializable_at_every_step() {
             }
         }
     }
-    assert!(scenarios > 100);
+    assert!(scenarios > at_least);
     assert!(
         failures.is_empty(),
         "{} failure(s) in {scenarios} scenarios:\n\n{}",

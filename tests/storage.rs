@@ -5,13 +5,20 @@ use std::sync::Arc;
 
 use sheaf::storage::{self, KeyRange, ScanOptions, SharedStorage, WriteOp};
 
+mod common;
+use common::s3;
+
 fn backends() -> Vec<(SharedStorage, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let lmdb = storage::open_uri(&format!("lmdb://{}", dir.path().display())).unwrap();
-    vec![
+    let mut all = vec![
         (storage::open_uri("mem://").unwrap(), None),
         (lmdb, Some(dir)),
-    ]
+    ];
+    if let Some(uri) = s3::fresh_bucket_uri() {
+        all.push((storage::open_uri(&uri).unwrap(), None));
+    }
+    all
 }
 
 fn keys(entries: &[storage::Entry]) -> Vec<&[u8]> {
@@ -175,7 +182,13 @@ fn named_memory_stores_are_shared_while_open() {
 #[test]
 fn bad_uris_are_refused() {
     for (uri, needle) in [
-        ("s3://bucket", "unknown scheme"),
+        ("gs://bucket", "unknown scheme"),
+        ("s3://bucket?colour=blue", "unknown option"),
+        (
+            "s3://bucket?access_key_id=AKIA",
+            "credentials do not go in the URI",
+        ),
+        ("s3://bucket?timeout=soon", "seconds"),
         ("lmdb://relative/path", "absolute path"),
         ("", "empty"),
         ("lmdb:///tmp/x?colour=blue", "unknown option"),

@@ -985,7 +985,8 @@ class Library(Handle):
         too: its clauses before the concat apply to each item without a plan of its own, those
         after it to the whole, and the result is one :class:`VersionedItemWithJoin`."""
         fmt = _convert.check_output_format(output_format) or self.output_format
-        split = split_at_concat(query_builder.to_json()) if query_builder is not None else None
+        plan = plan_value(query_builder)  # type-checks it first
+        split = split_at_concat(plan) if plan is not None else None
         if split is not None:
             if lazy:
                 raise ValueError(

@@ -65,7 +65,9 @@ class Store(Handle):
     ``Store(uri)`` and :func:`sheaf.open` are the same. URIs: ``"mem://"`` (a private in-memory
     store), ``"mem://NAME"`` (in-memory, shared by name within the process),
     ``"lmdb:///absolute/path[?map_size=64GB]"`` or a plain path (LMDB on disk, safe for several
-    processes at once).
+    processes at once), ``"s3://BUCKET[/PREFIX]?endpoint=...&region=..."`` (an S3 bucket shared by
+    any number of processes and machines; credentials from the ``AWS_*`` environment variables,
+    never from the URI; see the README's "Sharing a store across machines").
 
     A store is safe to share between threads. Close it with :meth:`close` or a ``with`` block;
     after that, every call on it or on its libraries raises :class:`sheaf.ClosedError`. A store

@@ -2,12 +2,15 @@
 //!
 //! Nothing above this module knows which backend it talks to, and nothing in it knows about
 //! tables, key spaces or collections: keys and values are plain bytes. Every backend must make
-//! [`Storage::put_if_absent`], [`Storage::compare_and_swap`] and [`Storage::write_batch`] atomic,
-//! because the engine's commit rule depends on it.
+//! [`Storage::put_if_absent`] and [`Storage::compare_and_swap`] atomic, because the engine's
+//! commit rule depends on it. `write_batch` and `transact` are atomic on `mem://` and `lmdb://`;
+//! on object storage each key changes atomically but a batch does not (see `object`): the
+//! engine only batches writes whose partial application leaves garbage, never a wrong answer.
 
 pub mod hooked;
 mod lmdb;
 mod memory;
+mod object;
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub use self::hooked::{HookedStorage, StepHook, StepKind};
 pub use self::lmdb::{LmdbOptions, LmdbStorage};
 pub use self::memory::MemoryStorage;
+pub use self::object::ObjectStorage;
 
 /// A half-open or closed range of keys, in byte order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +58,21 @@ impl KeyRange {
             (Bound::Included(s) | Bound::Excluded(s), Bound::Excluded(e))
             | (Bound::Excluded(s), Bound::Included(e)) => s >= e,
         }
+    }
+
+    /// Whether `key` lies in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let after_start = match &self.start {
+            Bound::Included(s) => key >= s.as_slice(),
+            Bound::Excluded(s) => key > s.as_slice(),
+            Bound::Unbounded => true,
+        };
+        let before_end = match &self.end {
+            Bound::Included(e) => key <= e.as_slice(),
+            Bound::Excluded(e) => key < e.as_slice(),
+            Bound::Unbounded => true,
+        };
+        after_start && before_end
     }
 
     pub(crate) fn as_refs(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
@@ -219,6 +238,10 @@ pub fn delete_prefix(storage: &dyn Storage, prefix: &[u8]) -> Result<u64> {
 ///   by every store opened with the same name while any of them is open.
 /// - `lmdb:///absolute/path[?map_size=64GB]` — LMDB through heed; a bare path means the same
 ///   (a relative bare path is taken from the current directory).
+/// - `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&allow_http=true&max_requests=16&timeout=30s]`
+///   — an S3 bucket or S3-compatible server ([`ObjectStorage`]); credentials from the AWS
+///   environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+///   `AWS_REGION`, `AWS_ENDPOINT_URL`).
 pub fn open_uri(uri: &str) -> Result<SharedStorage> {
     let storage = open_backend(uri)?;
     #[cfg(feature = "failpoints")]
@@ -240,6 +263,9 @@ fn open_backend(uri: &str) -> Result<SharedStorage> {
             MemoryStorage::named(rest)
         });
     }
+    if uri.starts_with("s3://") {
+        return Ok(Arc::new(ObjectStorage::open(uri)?));
+    }
     let (path, query) = if let Some(rest) = uri.strip_prefix("lmdb://") {
         let (path, query) = split_query(rest);
         if !path.starts_with('/') {
@@ -253,7 +279,10 @@ fn open_backend(uri: &str) -> Result<SharedStorage> {
         let scheme = uri.split("://").next().unwrap_or_default();
         return Err(Error::new(
             ErrorKind::InvalidUri,
-            format!("'{uri}': unknown scheme '{scheme}' (known: mem://, lmdb://, or a plain path)"),
+            format!(
+                "'{}': unknown scheme '{scheme}' (known: mem://, lmdb://, s3://, or a plain path)",
+                uri.split('?').next().unwrap_or(uri)
+            ),
         ));
     } else if uri.is_empty() {
         return Err(Error::new(ErrorKind::InvalidUri, "the store URI is empty"));

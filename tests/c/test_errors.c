@@ -296,7 +296,11 @@ static void test_invalid_names(SheafStore *store, SheafLibrary *lib) {
 static void test_uris(const char *dir) {
     SheafStore *s = NULL;
     char uri[512];
-    EXPECT_ERR(SHEAF_ERR_INVALID_URI, "s3", sheaf_store_open(STR("s3://bucket/store"), &s, &err));
+    EXPECT_ERR(SHEAF_ERR_INVALID_URI, "gs", sheaf_store_open(STR("gs://bucket/store"), &s, &err));
+    EXPECT_ERR(SHEAF_ERR_INVALID_URI, "credentials",
+               sheaf_store_open(STR("s3://bucket/store?secret_access_key=x"), &s, &err));
+    EXPECT_ERR(SHEAF_ERR_INVALID_URI, "colour",
+               sheaf_store_open(STR("s3://bucket/store?colour=blue"), &s, &err));
     EXPECT_ERR(SHEAF_ERR_INVALID_URI, "absolute",
                sheaf_store_open(STR("lmdb://relative/path"), &s, &err));
     EXPECT_ERR(SHEAF_ERR_INVALID_URI, "empty", sheaf_store_open("", 0, &s, &err));

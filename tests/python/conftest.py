@@ -24,6 +24,8 @@ from typing import Any
 from hypothesis import settings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# tests/ too, last: s3_server (the local S3 server and create_bucket) lives there.
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _hypothesis import BASE_EXAMPLES
 

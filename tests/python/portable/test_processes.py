@@ -56,8 +56,16 @@ def _join(procs, timeout: float = 120) -> None:
 
 
 def test_two_python_and_two_c_appenders_lose_nothing(tmp_path):
+    two_python_and_two_c_appenders(tmp_path, "lmdb://" + str(tmp_path / "store"))
+
+
+def test_two_python_and_two_c_appenders_on_s3_lose_nothing(tmp_path, s3_uri):
+    # Fewer batches: every commit on the local S3 server is a few HTTP round trips.
+    two_python_and_two_c_appenders(tmp_path, s3_uri, n_batches=12)
+
+
+def two_python_and_two_c_appenders(tmp_path, uri, n_batches=N_BATCHES):
     tool = _appender_tool()
-    uri = "lmdb://" + str(tmp_path / "store")
     with sheaf.open(uri) as store:
         store.create_library("lib")
     go = tmp_path / "go"
@@ -66,7 +74,7 @@ def test_two_python_and_two_c_appenders_lose_nothing(tmp_path):
     procs = [
         ctx.Process(
             target=_procs.appender,
-            args=(uri, "lib", "s", w, N_BATCHES, ROWS, str(go), str(outs[w])),
+            args=(uri, "lib", "s", w, n_batches, ROWS, str(go), str(outs[w])),
             name=f"python appender {w}",
         )
         for w in (0, 1)
@@ -74,7 +82,7 @@ def test_two_python_and_two_c_appenders_lose_nothing(tmp_path):
     _start(procs, go)
     c_procs = {
         w: subprocess.Popen(
-            [str(tool), uri, "lib", "s", str(w), str(N_BATCHES), str(ROWS)],
+            [str(tool), uri, "lib", "s", str(w), str(n_batches), str(ROWS)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -91,7 +99,7 @@ def test_two_python_and_two_c_appenders_lose_nothing(tmp_path):
     for w, path in outs.items():
         committed[w] = json.loads(path.read_text())
 
-    total = 4 * N_BATCHES
+    total = 4 * n_batches
     with sheaf.open(uri, output_format="numpy") as store:
         lib = store["lib"]
         final = lib.read("s")
@@ -105,7 +113,7 @@ def test_two_python_and_two_c_appenders_lose_nothing(tmp_path):
     assert (blocks == blocks[:, :1, :]).all(), "a batch was split"
     owner = {}
     for w, pairs in committed.items():
-        assert [s for s, _ in pairs] == list(range(N_BATCHES))
+        assert [s for s, _ in pairs] == list(range(n_batches))
         for s, v in pairs:
             owner[v] = (w, s)
     assert sorted(owner) == list(range(total)), "version numbers are not contiguous"
@@ -113,7 +121,7 @@ def test_two_python_and_two_c_appenders_lose_nothing(tmp_path):
         assert tuple(blocks[v, 0]) == owner[v], f"version {v} does not end with its batch"
     # each writer's batches in its order
     for w in range(4):
-        assert (seq[writer == w][::ROWS] == np.arange(N_BATCHES)).all()
+        assert (seq[writer == w][::ROWS] == np.arange(n_batches)).all()
 
     # every intermediate version: the rows of the batches committed up to it
     assert sorted(k.version for k in versions) == list(range(total))
