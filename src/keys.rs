@@ -24,6 +24,8 @@
 //! - `s\0<symbol>\0<segment id>` → a segment (`table::segment`)
 //! - `g\0<symbol>\0<chunk id>` → a staged chunk (`table::staging`)
 //! - `n\0<snapshot>` → a snapshot (`table::snapshot`)
+//! - `h\0<symbol>` → a hint: a version number of the symbol known to be committed (u64
+//!   big-endian), kept only on storage that prefers point reads (`table::commit`)
 
 /// Registry tag of libraries.
 pub(crate) const LIBRARY_REGISTRY: &[u8] = b"L\0";
@@ -146,6 +148,13 @@ impl TableKeys<'_> {
     pub fn staged_chunk(&self, symbol: &str, id: &str) -> Vec<u8> {
         let mut k = self.staging_of(symbol);
         k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    /// Where the symbol's head hint lives (see the module docs).
+    pub fn head_hint(&self, symbol: &str) -> Vec<u8> {
+        let mut k = self.under(b"h\0");
+        k.extend_from_slice(symbol.as_bytes());
         k
     }
 

@@ -1387,3 +1387,148 @@ fn an_unsorted_index_is_refused_wherever_it_descends() {
         }
     }
 }
+
+/// Memory storage that says it prefers point reads (as object storage does), counting scans:
+/// the engine then finds heads from their hint keys.
+mod point_reads {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use sheaf::storage::{
+        Entry, KeyRange, MemoryStorage, ScanOptions, SharedStorage, Storage, TransactionBody,
+        WriteOp,
+    };
+
+    pub struct PointReads {
+        pub inner: MemoryStorage,
+        pub scans: AtomicU64,
+    }
+
+    impl Storage for PointReads {
+        fn get(&self, key: &[u8]) -> sheaf::Result<Option<Vec<u8>>> {
+            self.inner.get(key)
+        }
+        fn put(&self, key: &[u8], value: &[u8]) -> sheaf::Result<()> {
+            self.inner.put(key, value)
+        }
+        fn put_if_absent(&self, key: &[u8], value: &[u8]) -> sheaf::Result<bool> {
+            self.inner.put_if_absent(key, value)
+        }
+        fn compare_and_swap(
+            &self,
+            key: &[u8],
+            expected: Option<&[u8]>,
+            new: Option<&[u8]>,
+        ) -> sheaf::Result<bool> {
+            self.inner.compare_and_swap(key, expected, new)
+        }
+        fn delete(&self, key: &[u8]) -> sheaf::Result<bool> {
+            self.inner.delete(key)
+        }
+        fn scan(&self, range: &KeyRange, options: ScanOptions) -> sheaf::Result<Vec<Entry>> {
+            self.scans.fetch_add(1, Ordering::Relaxed);
+            self.inner.scan(range, options)
+        }
+        fn write_batch(&self, ops: &[WriteOp<'_>]) -> sheaf::Result<()> {
+            self.inner.write_batch(ops)
+        }
+        fn transact(&self, body: &mut TransactionBody<'_>) -> sheaf::Result<()> {
+            self.inner.transact(body)
+        }
+        fn describe(&self) -> String {
+            "point-reads".into()
+        }
+        fn prefers_point_reads(&self) -> bool {
+            true
+        }
+    }
+
+    pub fn storage() -> (Arc<PointReads>, SharedStorage) {
+        let s = Arc::new(PointReads {
+            inner: MemoryStorage::new("mem://point-reads"),
+            scans: AtomicU64::new(0),
+        });
+        (s.clone(), s)
+    }
+}
+
+#[test]
+fn heads_come_from_hints_on_point_read_storage_and_survive_bad_hints() {
+    use sheaf::storage::Storage as _;
+    use std::sync::atomic::Ordering;
+    let (counted, raw) = point_reads::storage();
+    let store = Store::from_storage("mem://point-reads", raw.clone());
+    let lib = store
+        .create_library("l", LibraryOptions::default())
+        .unwrap();
+    let batch = |v: i64| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)])),
+            vec![Arc::new(Int64Array::from(vec![v]))],
+        )
+        .unwrap()
+    };
+    let append = |v: i64| {
+        let b = batch(v);
+        let schema = b.schema();
+        lib.append(
+            "s",
+            &mut RecordBatchIterator::new(vec![Ok(b)], schema),
+            None,
+            &WriteOptions::default(),
+        )
+        .unwrap()
+    };
+    assert_eq!(append(0), 0);
+    let scans = counted.scans.load(Ordering::Relaxed);
+    for v in 1..5 {
+        assert_eq!(append(v), v as u64);
+    }
+    assert_eq!(
+        counted.scans.load(Ordering::Relaxed),
+        scans,
+        "appends found the head by point reads"
+    );
+    let latest = || lib.read("s", &ReadOptions::default()).unwrap().info.version;
+    assert_eq!(latest(), 4);
+    // The hint key: `h\0s` under the library's prefix; find it among the raw keys.
+    let hint_key = counted
+        .inner
+        .scan(&sheaf::storage::KeyRange::all(), Default::default())
+        .unwrap()
+        .into_iter()
+        .find(|e| e.key.ends_with(b"h\0s"))
+        .expect("a hint key")
+        .key;
+    // A stale hint (behind the head), a hint far behind (more than the probes), a malformed
+    // one and none at all: the head is still version 4, then 5 after one more append.
+    for bad in [
+        Some(2u64.to_be_bytes().to_vec()),
+        Some(0u64.to_be_bytes().to_vec()),
+        Some(b"x".to_vec()),
+        None,
+    ] {
+        match &bad {
+            Some(v) => counted.inner.put(&hint_key, v).unwrap(),
+            None => {
+                counted.inner.delete(&hint_key).unwrap();
+            }
+        }
+        assert_eq!(latest(), 4, "hint {bad:?}");
+    }
+    // A hint pointing past a missing record (as if that version's record were gone).
+    counted.inner.put(&hint_key, &99u64.to_be_bytes()).unwrap();
+    assert_eq!(latest(), 4);
+    assert_eq!(append(5), 5);
+    assert_eq!(latest(), 5);
+    for _ in 0..12 {
+        let v = latest() + 1;
+        assert_eq!(append(v as i64), v);
+    }
+    counted.inner.put(&hint_key, &0u64.to_be_bytes()).unwrap();
+    assert_eq!(
+        latest(),
+        17,
+        "a hint 17 versions behind: the probes give up and scan"
+    );
+}

@@ -139,6 +139,10 @@ impl Storage for HookedStorage {
         self.inner.get_many(keys)
     }
 
+    fn prefers_point_reads(&self) -> bool {
+        self.inner.prefers_point_reads()
+    }
+
     fn describe(&self) -> String {
         self.inner.describe()
     }

@@ -182,6 +182,12 @@ pub trait Storage: Send + Sync {
     }
     /// A short description for messages, e.g. the URI it was opened from.
     fn describe(&self) -> String;
+    /// Whether a scan costs a remote listing while a point read is one request (object
+    /// storage): the engine then finds a symbol's newest version from a hint key and point
+    /// reads instead of a reverse scan over all its versions.
+    fn prefers_point_reads(&self) -> bool {
+        false
+    }
 }
 
 /// Storage shared by every handle of a store.

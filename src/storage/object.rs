@@ -135,6 +135,13 @@ fn storage_error(what: &str, e: object_store::Error) -> Error {
 /// An `s3://` store.
 pub struct ObjectStorage {
     store: Arc<AmazonS3>,
+    /// The same bucket without object_store's own retries, for conditional writes: a retried
+    /// conditional PUT whose first answer was lost meets its own write and gets 412, which
+    /// would read as a lost race and commit twice. `write` retries these itself, checking
+    /// first whether the write landed.
+    conditional: Arc<AmazonS3>,
+    /// How many times `write` retries a conditional PUT after a transport error.
+    conditional_retries: usize,
     /// `PREFIX/` or empty: put in front of every object name.
     prefix: String,
     /// The URI without its query (no option, and never a credential, is shown).
@@ -256,13 +263,24 @@ impl ObjectStorage {
                 }
             }
         }
+        let conditional_retries = retry.max_retries;
+        let builder = builder.with_client_options(client);
+        let conditional = builder
+            .clone()
+            .with_retry(RetryConfig {
+                max_retries: 0,
+                ..retry.clone()
+            })
+            .build()
+            .map_err(|e| invalid(format!("'{}': {e}", display_uri(uri))))?;
         let store = builder
-            .with_client_options(client)
             .with_retry(retry)
             .build()
             .map_err(|e| invalid(format!("'{}': {e}", display_uri(uri))))?;
         let storage = ObjectStorage {
             store: Arc::new(store),
+            conditional: Arc::new(conditional),
+            conditional_retries,
             prefix: if prefix.is_empty() {
                 String::new()
             } else {
@@ -324,26 +342,70 @@ impl ObjectStorage {
     }
 
     /// Writes `value` (`None`: a tombstone) under `mode`; `false` when the precondition failed.
+    ///
+    /// A conditional write that fails in transport may still have landed. Before trying again
+    /// it reads the key back: holding exactly the bytes written means it landed (version
+    /// records and segments are unique to their writer; for key-space values, identical bytes
+    /// written by another caller in that window read as this write's success), and a
+    /// precondition failure after such a retry is checked the same way.
     async fn write(&self, key: &[u8], value: Option<&[u8]>, mode: PutMode) -> Result<bool> {
-        let payload = match value {
+        let bytes = Bytes::from(match value {
             Some(v) => {
                 let mut bytes = Vec::with_capacity(v.len() + 1);
                 bytes.push(VALUE_TAG);
                 bytes.extend_from_slice(v);
-                PutPayload::from(bytes)
+                bytes
             }
-            None => PutPayload::default(),
-        };
+            None => Vec::new(),
+        });
+        let path = self.path(key);
+        let conditional = !matches!(mode, PutMode::Overwrite);
         let options = PutOptions {
             mode,
             ..Default::default()
         };
-        match self.store.put_opts(&self.path(key), payload, options).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Ok(false),
-            Err(e) => Err(storage_error("writing an object", e)),
+        if !conditional {
+            return match self.store.put_opts(&path, bytes.into(), options).await {
+                Ok(_) => Ok(true),
+                Err(e) => Err(storage_error("writing an object", e)),
+            };
         }
+        let mut uncertain = false;
+        let mut attempt = 0usize;
+        loop {
+            match self
+                .conditional
+                .put_opts(&path, PutPayload::from(bytes.clone()), options.clone())
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(object_store::Error::AlreadyExists { .. })
+                | Err(object_store::Error::Precondition { .. }) => {
+                    return Ok(uncertain && self.holds(key, &bytes).await?);
+                }
+                Err(e) => {
+                    if attempt >= self.conditional_retries {
+                        return Err(storage_error("writing an object", e));
+                    }
+                    uncertain = true;
+                    if self.holds(key, &bytes).await? {
+                        return Ok(true);
+                    }
+                    let pause = Duration::from_millis(50u64 << attempt.min(6));
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Whether the object at `key` holds exactly `bytes` (tag included; empty: a tombstone).
+    async fn holds(&self, key: &[u8], bytes: &[u8]) -> Result<bool> {
+        Ok(match self.read(key).await? {
+            Found::Missing => false,
+            Found::Tombstone(_) => bytes.is_empty(),
+            Found::Value(stored, _) => stored.as_ref() == bytes,
+        })
     }
 
     async fn remove(&self, key: &[u8]) -> Result<()> {
@@ -666,6 +728,10 @@ impl Storage for ObjectStorage {
 
     fn describe(&self) -> String {
         self.name.clone()
+    }
+
+    fn prefers_point_reads(&self) -> bool {
+        true
     }
 }
 

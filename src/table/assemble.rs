@@ -334,6 +334,12 @@ pub(crate) fn assemble(
     reads: &[SegmentRead],
     index_sorted: bool,
 ) -> Result<Option<RecordBatch>> {
+    if loader.storage.prefers_point_reads() {
+        // Assembling lends each stored segment in turn, one request at a time on object
+        // storage; decoding segments on the fetching pool (many requests in flight) and
+        // concatenating is faster there.
+        return Ok(None);
+    }
     let schema = loader.schema.clone();
     let mut widths = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {

@@ -85,6 +85,11 @@ impl Library {
     }
 
     pub(super) fn head(&self, storage: &SharedStorage, symbol: &str) -> Result<Option<Head>> {
+        if storage.prefers_point_reads() {
+            if let Some(head) = self.head_from_hint(storage, symbol)? {
+                return Ok(Some(head));
+            }
+        }
         let range = KeyRange::prefix(&self.keys().versions_of(symbol));
         let entries = storage.scan(
             &range,
@@ -103,6 +108,39 @@ impl Library {
             number,
             record: Record::decode(&entry.value)?,
         }))
+    }
+
+    /// The head found from the symbol's hint by point reads: the hinted record, then the
+    /// numbers after it until one is missing. Numbers are taken one after the other (head + 1,
+    /// by put-if-absent), so the last present one is the head. `None` (scan instead) without a
+    /// hint, when the hinted record is gone (pruned), or when the hint lags too far behind.
+    fn head_from_hint(&self, storage: &SharedStorage, symbol: &str) -> Result<Option<Head>> {
+        const PROBES: usize = 8;
+        let Some(hint) = storage.get(&self.keys().head_hint(symbol))? else {
+            return Ok(None);
+        };
+        let Ok(bytes) = <[u8; 8]>::try_from(hint.as_slice()) else {
+            return Ok(None);
+        };
+        let mut number = u64::from_be_bytes(bytes);
+        let Some(mut record) = storage.get(&self.keys().version(symbol, number))? else {
+            return Ok(None);
+        };
+        for _ in 0..PROBES {
+            match storage.get(&self.keys().version(symbol, number + 1))? {
+                None => {
+                    return Ok(Some(Head {
+                        number,
+                        record: Record::decode(&record)?,
+                    }))
+                }
+                Some(next) => {
+                    number += 1;
+                    record = next;
+                }
+            }
+        }
+        Ok(None)
     }
 
     pub(super) fn record(
@@ -164,6 +202,11 @@ impl Library {
             };
             self.ensure_library_live(storage)?;
             if storage.put_if_absent(&self.keys().version(symbol, next), &record.encode()?)? {
+                if storage.prefers_point_reads() {
+                    // Only a hint (see `head_from_hint`): a lost or late write of it costs a
+                    // few more reads later, never a wrong head, so its failure is ignored.
+                    let _ = storage.put(&self.keys().head_hint(symbol), &next.to_be_bytes());
+                }
                 return Ok((next, record));
             }
             attempt += 1;

@@ -169,6 +169,9 @@ pub(crate) struct ReadCounters {
     pub assembled_in_place: AtomicU64,
 }
 
+/// Segment loads in flight at once on storage that prefers point reads (object storage).
+const REMOTE_LOADS: usize = 16;
+
 /// Loaded segments in order, each run through `prefix` (a query's stateless stages; empty for
 /// a plain read). With several segments and `read.threads` above 1 they are loaded on worker
 /// threads, at most one more than there are threads ahead of the consumer (bounded memory);
@@ -184,7 +187,14 @@ enum SegmentBatches {
 
 impl SegmentBatches {
     fn new(loader: SegmentLoader, reads: Vec<SegmentRead>, prefix: Arc<Vec<MapStage>>) -> Self {
-        let threads = crate::config::read_threads().min(reads.len());
+        // On object storage a load is mostly waiting for a response: as many loads run at once
+        // as the store allows requests in flight (decoding still takes a core each).
+        let threads = if loader.storage.prefers_point_reads() {
+            crate::config::read_threads().max(REMOTE_LOADS)
+        } else {
+            crate::config::read_threads()
+        }
+        .min(reads.len());
         if threads > 1 {
             let n = reads.len();
             SegmentBatches::Parallel(OrderedParallel::new(n, threads, threads + 1, move |i| {

@@ -16,6 +16,8 @@ is deterministic however loaded the machine is:
   forwarded; its connection stays open, unanswered, until :meth:`FaultProxy.come_back` (then
   it is closed without an answer). :meth:`FaultProxy.wait_held` returns it once it has
   arrived: the client is then stopped *inside* that request, and a test can kill it there.
+- :meth:`FaultProxy.lose_answer`: the request is forwarded and done, then its connection is
+  closed without the answer — the client cannot know that it happened.
 
 The server behind the proxy keeps everything that got through, so after the fault a test
 can check, directly or through the proxy again, that nothing committed was lost. Standard
@@ -25,6 +27,7 @@ library only (both suites, every interpreter); requests are forwarded one connec
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,8 +36,6 @@ from typing import Any, Collection, Dict, List, NamedTuple, Optional, Tuple
 #: Upper bound of every wait here; never reached when the tests pass.
 BOUND_S = 60.0
 ALL_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE"})
-#: Mutating requests: what a commit sends.
-WRITES = frozenset({"PUT", "POST", "DELETE"})
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -49,7 +50,8 @@ _HOP_BY_HOP = {
 
 class Seen(NamedTuple):
     """One request the proxy received: method, path (``/bucket/...``, quoted, no query),
-    query string, and what the proxy did (``forwarded``, ``dropped`` or ``held``)."""
+    query string, and what the proxy did (``forwarded``, ``dropped``, ``held`` or
+    ``answer lost``)."""
 
     method: str
     path: str
@@ -78,10 +80,13 @@ class FaultProxy:
         self._cond = threading.Condition()
         self.log: List[Seen] = []
         self._down = False
-        # a pending fault: ("down" | "hold", methods, how many more of them pass first)
+        # a pending fault: (kind, methods, how many more of them pass first), kind "down",
+        # "hold", "hold-following" or "lose"
         self._fault: Optional[Any] = None
         self._held: List[Seen] = []
         self._holding = False
+        self._in_flight = 0  # requests being forwarded
+        self._closed = False
         proxy = self
 
         class Handler(_Handler):
@@ -112,10 +117,18 @@ class FaultProxy:
             else:
                 self._fault = ("down", frozenset(methods), after)
 
-    def hold(self, after: int = 0, methods: Collection[str] = ALL_METHODS) -> None:
-        """Holds the request of ``methods`` that comes after ``after`` more of them."""
+    def hold(
+        self, after: int = 0, methods: Collection[str] = ALL_METHODS, following: bool = False
+    ) -> None:
+        """Holds the request of ``methods`` that comes after ``after`` more of them; with
+        ``following``, the request of any method that comes right after the ``after``-th of
+        them instead (e.g. the first request after a commit's last PUT)."""
         with self._cond:
-            self._fault = ("hold", frozenset(methods), after)
+            if following:
+                assert after > 0, "following needs the request to follow"
+                self._fault = ("hold-following", frozenset(methods), after - 1)
+            else:
+                self._fault = ("hold", frozenset(methods), after)
             self._held = []
             self._holding = True
 
@@ -134,20 +147,28 @@ class FaultProxy:
             return self._held[0]
 
     def come_back(self) -> None:
-        """Ends every fault: the server answers again; held requests are closed unanswered."""
+        """Ends every fault: the server answers again; held requests are closed unanswered.
+        Returns once the requests being forwarded have been answered, so the server then
+        holds everything that got through."""
         with self._cond:
             self._down = False
             self._fault = None
             self._holding = False
             self._cond.notify_all()
+            settled = self._cond.wait_for(lambda: self._in_flight == 0, BOUND_S)
+            assert settled, f"{self._in_flight} requests still being forwarded"
 
     def close(self) -> None:
+        """Stops the proxy: requests still arriving (from a killed client) are dropped, and the
+        ones being forwarded are finished first."""
+        with self._cond:
+            self._closed = True
         self.come_back()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(BOUND_S)
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self
 
     def __exit__(self, *_: Any) -> None:
@@ -157,12 +178,14 @@ class FaultProxy:
     def _verdict(self, method: str, path: str, query: str) -> str:
         with self._cond:
             verdict = "forwarded"
-            if self._down:
+            if self._down or self._closed:
                 verdict = "dropped"
             elif self._fault is not None and method in self._fault[1]:
                 kind, methods, after = self._fault
                 if after > 0:
                     self._fault = (kind, methods, after - 1)
+                elif kind == "hold-following":
+                    self._fault = ("hold", ALL_METHODS, 0)  # this one passes, the next is held
                 elif kind == "down":
                     self._fault = None
                     self._down = True
@@ -176,7 +199,14 @@ class FaultProxy:
                 self._held.append(seen)
                 self._cond.notify_all()
                 self._cond.wait_for(lambda: not self._holding, BOUND_S)
+            elif verdict != "dropped":
+                self._in_flight += 1
             return verdict
+
+    def _forwarded(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
 
     def _forward(
         self, method: str, target: str, headers: Dict[str, str], body: bytes
@@ -185,8 +215,8 @@ class FaultProxy:
         sent = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
         if body or method in ("PUT", "POST"):
             sent["Content-Length"] = str(len(body))
-        connection.request(method, target, body=body or None, headers=sent)
         try:
+            connection.request(method, target, body=body or None, headers=sent)
             response = connection.getresponse()
             data = response.read()
             return response.status, response.reason, response.getheaders(), data
@@ -198,7 +228,13 @@ class _Handler(BaseHTTPRequestHandler):
     owner: FaultProxy
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def setup(self) -> None:
+        super().setup()
+        # Answers go out as one write each; without this, Nagle's algorithm and the client's
+        # delayed ACK would add ~40 ms to every request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _body(self) -> bytes:
@@ -231,6 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the server behind is gone too
             self.close_connection = True
             return
+        finally:
+            self.owner._forwarded()
         if verdict == "answer lost":
             self.close_connection = True
             return
@@ -242,8 +280,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif name.lower() == "content-length" and self.command == "HEAD":
                 length = value
         self.send_header("Content-Length", length)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        # end_headers() would write the head alone: the head and the body go in one write
+        self._headers_buffer.append(b"\r\n" + (b"" if self.command == "HEAD" else data))
+        self.flush_headers()
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _any

@@ -2,7 +2,8 @@
 reads cut into partitions by segments (each read by a worker, the version pinned when the graph
 is built, row-local queries run per partition, segments outside a date range skipped), writes
 staged by the workers and committed in one finalize (nothing committed when a worker dies),
-a named memory store under dask's threaded scheduler, and the errors."""
+a named memory store under dask's threaded scheduler, an s3:// store the workers open with
+the credentials they inherit, and the errors."""
 
 from __future__ import annotations
 
@@ -352,6 +353,43 @@ def test_a_failing_partition_commits_nothing(client, uri, lib):
         sheaf.dask.write(overlapping, uri, LIB, "w")
     assert [k.version for k in lib.list_versions("w")] == [0]
     assert lib.list_staged_chunks("w") == []
+
+
+# -- on S3 -------------------------------------------------------------------------------------
+def test_workers_read_and_write_an_s3_store_with_the_credentials_they_inherit(client, s3_uri):
+    # The workers are processes the cluster started: they open the s3:// URI themselves, with
+    # the AWS_* variables they inherited (the URI never carries credentials).
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+    here = {name: os.environ.get(name) for name in names}
+    assert all(here.values()), here
+    inherited = client.run(lambda: {name: os.environ.get(name) for name in names})
+    assert len(inherited) == 2 and all(env == here for env in inherited.values())
+
+    df = frame()
+    with sheaf.open(s3_uri) as store:
+        lib = store.create_library(LIB, rows_per_segment=10)
+        lib.write("t", df)
+        ddf = sheaf.dask.read(s3_uri, LIB, "t")
+        assert ddf.npartitions == 3
+
+        def with_pid(part):
+            return part.assign(pid=os.getpid())
+
+        read = ddf.map_partitions(with_pid, meta=ddf._meta.assign(pid=np.int64(0))).compute()
+        assert set(read["pid"]) <= worker_pids(client) and os.getpid() not in set(read["pid"])
+        assert_frame_equal(read.drop(columns="pid"), df, check_freq=False)
+
+        # Each worker stages its partitions on S3; one finalize commits them as one version.
+        doubled = ddf.map_partitions(lambda part: part.assign(a=part["a"] * 2), meta=ddf._meta)
+        item = sheaf.dask.write(doubled, s3_uri, LIB, "x2", metadata={"from": "dask"})
+        assert item.version == 0 and item.metadata == {"from": "dask"}
+        expected = df.assign(a=df["a"] * 2)
+        assert_frame_equal(lib.read("x2").data, expected, check_freq=False)
+        assert lib.list_staged_chunks("x2") == []
+        # and a dask read of what the workers wrote gives it back
+        assert_frame_equal(sheaf.dask.read(s3_uri, LIB, "x2").compute(), expected, check_freq=False)
+        report = store.verify()
+        assert report["problems"] == [] and report["leftovers"] == []
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """s3:// stores end to end from Python (numpy only), against the local S3 server that
 `python3 build.py test` starts (tests/s3_server.py, its requests serialised so that
 conditional writes are atomic, as on S3). Tables, key spaces and collections; concurrent
-appends from processes; failures that must be clear errors and lose nothing."""
+appends from processes; failures that must be clear errors and lose nothing; a writer killed
+at each stage of a commit (tests/python/full/test_s3_failures.py has the server failures)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -123,3 +125,109 @@ def test_credentials_never_appear_in_uris_messages_or_reprs(uri, monkeypatch):
     with pytest.raises(sheaf.InvalidURIError, match="credentials") as bad:
         sheaf.open(uri + "&secret_access_key=" + secret)
     assert secret not in str(bad.value)
+
+
+# -- a writer killed mid-commit ---------------------------------------------------------------
+#: Rows of each appended batch and rows per segment: every append writes 3 segments, then its
+#: version record (the commit point: a conditional PUT), then the head hint, and reads the
+#: record back.
+KILL_ROWS, KILL_SEGMENT_ROWS, KILL_SEGMENTS = 12, 4, 3
+#: Batches the writer commits (acknowledged) before the one it is killed in.
+KILL_AFTER = 3
+
+LOOPING_APPENDER = textwrap.dedent(
+    """
+    import sys, numpy as np, sheaf
+    uri, rows = sys.argv[1], int(sys.argv[2])
+    lib = sheaf.open(uri, output_format="numpy")["l"]
+    seq = int(sys.argv[3])
+    while sys.stdin.readline():  # one line: one more batch ("seq", its number, in every row)
+        item = lib.append("s", {"seq": np.full(rows, seq, dtype=np.int64)})
+        print(seq, item.version, flush=True)
+        seq += 1
+    """
+)
+
+# Where the writer is stopped (its request held by the proxy, never answered) and killed:
+# (the proxy's hold arguments, versions there after the kill, unreferenced segments left).
+KILL_POINTS = {
+    # its first segment PUT held; the others, sent at the same time, may have landed
+    "before-its-first-segment": ((0, {"PUT"}, False), KILL_AFTER, range(KILL_SEGMENTS)),
+    "between-its-segments": ((1, {"PUT"}, False), KILL_AFTER, range(1, KILL_SEGMENTS)),
+    # every segment written, the version record's conditional PUT held: not committed
+    "at-the-commit-point": ((KILL_SEGMENTS, {"PUT"}, False), KILL_AFTER, [KILL_SEGMENTS]),
+    # the version record written, the writer killed before it heard so: committed
+    "after-the-commit-point": ((KILL_SEGMENTS + 1, {"PUT"}, True), KILL_AFTER + 1, [0]),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_writer_killed_mid_commit_leaves_whole_versions_and_only_leftovers(uri, point):
+    # A Python process appends batches in a loop through a proxy (tests/python/_s3_proxy.py)
+    # that, after KILL_AFTER acknowledged commits, holds one request of the next commit; the
+    # process is SIGKILLed while it waits for that request. Placed by counting requests, not
+    # by timing: each case is the same kill every run.
+    from _s3_proxy import FaultProxy
+
+    hold, versions, leftover_counts = KILL_POINTS[point]
+    with sheaf.open(uri) as store:
+        store.create_library("l", rows_per_segment=KILL_SEGMENT_ROWS)
+    with FaultProxy(ENDPOINT) as proxy:
+        writer = subprocess.Popen(
+            [sys.executable, "-c", LOOPING_APPENDER, proxy.uri(uri), str(KILL_ROWS), "0"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert writer.stdin is not None and writer.stdout is not None
+        try:
+            for seq in range(KILL_AFTER):
+                writer.stdin.write(b"next\n")
+                writer.stdin.flush()
+                line = writer.stdout.readline()  # "seq version": acknowledged
+                if not line:  # pragma: no cover - the writer failed
+                    writer.wait(timeout=60)
+                    pytest.fail(f"the writer ended: {writer.stderr.read()!r}")
+                assert line.split() == [str(seq).encode(), str(seq).encode()], line
+            after, methods, following = hold
+            proxy.hold(after, methods, following=following)
+            writer.stdin.write(b"next\n")
+            writer.stdin.flush()
+            held = proxy.wait_held()
+            writer.kill()
+            assert writer.wait(timeout=60) == -signal.SIGKILL
+            # the last append was never acknowledged
+            assert writer.stdout.read() == b"", writer.stderr.read() if writer.stderr else ""
+        finally:
+            if writer.poll() is None:  # pragma: no cover - a failed step above
+                writer.kill()
+                writer.wait()
+            proxy.come_back()
+    # (after the commit point the next request is the symbol's head hint, also a PUT)
+    assert held.method == "PUT"
+
+    with sheaf.open(uri, output_format="numpy") as store:
+        lib = store["l"]
+        # Every version there is whole: the batches committed up to it, each batch whole.
+        assert sorted(k.version for k in lib.list_versions("s")) == list(range(versions))
+        for v in range(versions):
+            item = lib.read("s", as_of=v)
+            assert item.rows == (v + 1) * KILL_ROWS
+            assert item.data["seq"].tolist() == np.repeat(np.arange(v + 1), KILL_ROWS).tolist()
+        # Damage none; what the killed commit wrote before its version record, leftovers.
+        report = store.verify()
+        assert report["problems"] == []
+        kinds = [leftover["kind"] for leftover in report["leftovers"]]
+        assert set(kinds) <= {"unreferenced_segment"}
+        assert len(kinds) in leftover_counts, report["leftovers"]
+        assert store.reclaim(grace_seconds=0) == {
+            "removed_keys": len(kinds),
+            "kept_young_segments": 0,
+        }
+        after_reclaim = store.verify()
+        assert after_reclaim["problems"] == [] and after_reclaim["leftovers"] == []
+        # The next append takes the next number and ends with its batch.
+        item = lib.append("s", {"seq": np.full(KILL_ROWS, versions, dtype=np.int64)})
+        assert item.version == versions
+        data = lib.read("s").data["seq"]
+        assert data.tolist() == np.repeat(np.arange(versions + 1), KILL_ROWS).tolist()
