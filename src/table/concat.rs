@@ -131,7 +131,7 @@ impl Library {
             schema.clone(),
             readers,
             index.clone().filter(|_| needs_sorted),
-        )?;
+        );
         let reader: Box<dyn RecordBatchReader + Send> = match &options.query {
             None => Box::new(chained),
             Some(query) => {
@@ -267,14 +267,14 @@ impl ConcatReader {
         schema: SchemaRef,
         inputs: Vec<Box<dyn RecordBatchReader + Send>>,
         check_sorted: Option<String>,
-    ) -> Result<Self> {
-        Ok(ConcatReader {
+    ) -> Self {
+        ConcatReader {
             schema,
             inputs: inputs.into_iter(),
             current: None,
             check_sorted,
             last_index: None,
-        })
+        }
     }
 
     fn conform(&mut self, batch: RecordBatch) -> Result<RecordBatch> {

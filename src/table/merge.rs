@@ -278,42 +278,19 @@ impl MergeSite<'_> {
         options: &MergeOptions,
         writers: &mut Vec<SegmentWriter>,
     ) -> Result<Vec<super::record::SegmentRef>> {
-        let (lo, hi) = span;
         let ix_position = self
             .schema
             .index_of(self.index_name)
             .map_err(|e| Error::corrupt(e.to_string()))?;
-        let (mut before, mut after) = (Vec::new(), Vec::new());
-        let (mut head_part, mut in_span, mut tail_part) = (Vec::new(), Vec::new(), Vec::new());
-        for s in &base.header.segments {
-            let (min, max) = (
-                s.index_min.unwrap_or(i64::MIN),
-                s.index_max.unwrap_or(i64::MAX),
-            );
-            if max < lo {
-                before.push(s.clone());
-            } else if min > hi {
-                after.push(s.clone());
-            } else {
-                let batch = self
-                    .library
-                    .load_segment(self.storage, self.symbol, s, self.schema)?;
-                let values =
-                    segment::index_values(self.index_name, batch.column(ix_position).as_ref())?;
-                let below = values.partition_point(|v| *v < lo);
-                let above = values.partition_point(|v| *v <= hi);
-                if below > 0 {
-                    head_part.push(batch.slice(0, below));
-                }
-                if above > below {
-                    in_span.push(batch.slice(below, above - below));
-                }
-                if above < values.len() {
-                    tail_part.push(batch.slice(above, values.len() - above));
-                }
-            }
-        }
-        let target = arrow_select::concat::concat_batches(self.schema, &in_span)
+        let at = super::write::Target {
+            storage: self.storage,
+            symbol: self.symbol,
+            index_name: self.index_name,
+        };
+        let cut = self
+            .library
+            .cut_around(&at, base, self.schema, ix_position, span)?;
+        let target = arrow_select::concat::concat_batches(self.schema, &cut.inside)
             .map_err(|e| Error::internal(e.to_string()))?;
         let merged = merge_rows(
             &target,
@@ -332,19 +309,20 @@ impl MergeSite<'_> {
         let writer = writers
             .last_mut()
             .ok_or_else(|| Error::internal("no writer"))?;
-        for part in head_part
+        for part in cut
+            .below
             .into_iter()
             .chain(std::iter::once(merged))
-            .chain(tail_part)
+            .chain(cut.above)
         {
             if part.num_rows() > 0 {
                 writer.push(part)?;
             }
         }
         writer.finish()?;
-        let mut segments = before;
+        let mut segments = cut.before;
         segments.extend(writer.written.iter().cloned());
-        segments.extend(after);
+        segments.extend(cut.after);
         Ok(segments)
     }
 

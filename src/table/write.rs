@@ -545,11 +545,12 @@ pub(super) fn refuse_object(symbol: &str, base: &Record, what: &str) -> Result<(
     }
 }
 
-/// Where an update's segment trimming works: the symbol, its storage and its index column.
-struct Target<'a> {
-    storage: &'a SharedStorage,
-    symbol: &'a str,
-    index_name: &'a str,
+/// Where an update's or merge's segment cutting works: the symbol, its storage and its index
+/// column.
+pub(super) struct Target<'a> {
+    pub(super) storage: &'a SharedStorage,
+    pub(super) symbol: &'a str,
+    pub(super) index_name: &'a str,
 }
 
 impl Library {
@@ -566,7 +567,6 @@ impl Library {
         new_segments: &[SegmentRef],
         writers: &mut Vec<SegmentWriter>,
     ) -> Result<Vec<SegmentRef>> {
-        let (lo, hi) = span;
         let base_schema = base.schema()?;
         let ix_position = base_schema
             .index_of(at.index_name)
@@ -580,47 +580,76 @@ impl Library {
         let trim = writers
             .last_mut()
             .ok_or_else(|| Error::internal("no writer"))?;
-        let (mut before, mut after, mut head_part, mut tail_part) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for s in &base.header.segments {
-            let (min, max) = (
-                s.index_min.unwrap_or(i64::MIN),
-                s.index_max.unwrap_or(i64::MAX),
-            );
-            if max < lo {
-                before.push(s.clone());
-            } else if min > hi {
-                after.push(s.clone());
-            } else {
-                let batch = self.load_segment(at.storage, at.symbol, s, &base_schema)?;
-                let values =
-                    segment::index_values(at.index_name, batch.column(ix_position).as_ref())?;
-                let below = values.partition_point(|v| *v < lo);
-                let above = values.partition_point(|v| *v <= hi);
-                if below > 0 {
-                    head_part.push(batch.slice(0, below));
-                }
-                if above < values.len() {
-                    tail_part.push(batch.slice(above, values.len() - above));
-                }
-            }
-        }
-        let mut segments = before;
-        for part in head_part {
+        let cut = self.cut_around(at, base, &base_schema, ix_position, span)?;
+        let mut segments = cut.before;
+        for part in cut.below {
             trim.push(part)?;
         }
         trim.finish()?;
         segments.extend(trim.written.iter().cloned());
         let trimmed_head = trim.written.len();
         segments.extend(new_segments.iter().cloned());
-        for part in tail_part {
+        for part in cut.above {
             trim.push(part)?;
         }
         trim.finish()?;
         segments.extend(trim.written[trimmed_head..].iter().cloned());
-        segments.extend(after);
+        segments.extend(cut.after);
         Ok(segments)
     }
+
+    /// The segments of `base` around an inclusive index `span`: those wholly before or after
+    /// it kept as they are, each overlapping one loaded and cut into its rows below, inside
+    /// and above the span (update rewrites the outer parts around new rows; merge also merges
+    /// the inside ones).
+    pub(super) fn cut_around(
+        &self,
+        at: &Target<'_>,
+        base: &Record,
+        schema: &SchemaRef,
+        ix_position: usize,
+        span: (i64, i64),
+    ) -> Result<SpanCut> {
+        let (lo, hi) = span;
+        let mut cut = SpanCut::default();
+        for s in &base.header.segments {
+            let (min, max) = (
+                s.index_min.unwrap_or(i64::MIN),
+                s.index_max.unwrap_or(i64::MAX),
+            );
+            if max < lo {
+                cut.before.push(s.clone());
+            } else if min > hi {
+                cut.after.push(s.clone());
+            } else {
+                let batch = self.load_segment(at.storage, at.symbol, s, schema)?;
+                let values =
+                    segment::index_values(at.index_name, batch.column(ix_position).as_ref())?;
+                let below = values.partition_point(|v| *v < lo);
+                let above = values.partition_point(|v| *v <= hi);
+                if below > 0 {
+                    cut.below.push(batch.slice(0, below));
+                }
+                if above > below {
+                    cut.inside.push(batch.slice(below, above - below));
+                }
+                if above < values.len() {
+                    cut.above.push(batch.slice(above, values.len() - above));
+                }
+            }
+        }
+        Ok(cut)
+    }
+}
+
+/// What [`Library::cut_around`] gives: kept segments and the cut rows of overlapping ones.
+#[derive(Default)]
+pub(super) struct SpanCut {
+    pub(super) before: Vec<SegmentRef>,
+    pub(super) below: Vec<RecordBatch>,
+    pub(super) inside: Vec<RecordBatch>,
+    pub(super) above: Vec<RecordBatch>,
+    pub(super) after: Vec<SegmentRef>,
 }
 
 enum UpdateMetadata {
