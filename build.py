@@ -7,7 +7,7 @@
     python3 build.py header   regenerate include/sheaf.h and python/sheaf/_cdef.h
     python3 build.py wheel    build the py3-none wheel into dist/
     python3 build.py bench    benchmarks against ArcticDB and others; writes BENCHMARKS.md
-                              (--quick: the short run)
+                              (--quick: the short run, into build/bench/BENCHMARKS-quick.md)
 
 Every command installs what it needs: Debian packages (valgrind, g++, pypy3) when running as
 root, Rust crates through cargo, Python packages into virtual environments under build/venvs/.
@@ -807,7 +807,8 @@ def cmd_bench(quick: bool) -> None:
             BUILD / "bench",
             *(["--quick"] if quick else []),
             "--report",
-            ROOT / "BENCHMARKS.md",
+            # A quick run is a smoke test (one round each): it must not replace the report.
+            BUILD / "bench" / "BENCHMARKS-quick.md" if quick else ROOT / "BENCHMARKS.md",
         ]
     )
 

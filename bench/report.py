@@ -487,6 +487,75 @@ class Report:
             "",
         )
 
+    def s3(self) -> None:
+        s3 = self.r.get("s3", {})
+        steps = s3.get("steps", {})
+        if not steps:
+            return
+        n = int(s3.get("rows", 0))
+        engines = ["sheaf", "arcticdb"]
+        self.add(f"## S3 (local server): {human(n)} rows × 10 float64", "")
+        self.add(
+            "The write, full-read, append and date_range steps of the table benchmarks, with "
+            "each engine's store on an S3-compatible server instead of LMDB: Sheaf's "
+            "`s3://BUCKET/PREFIX?endpoint=…&allow_http=true` (credentials from the `AWS_*` "
+            "variables) and ArcticDB's `s3://127.0.0.1:BUCKET?port=…&access=…&"
+            "secret=…&path_prefix=…` (plain http), one bucket per engine, default options of "
+            "both (Sheaf LZ4, up to 16 requests in flight; ArcticDB LZ4, its own I/O threads). "
+            "The server is `tests/s3_server.py`, the one Sheaf's S3 tests run against: moto's "
+            "S3 in memory, on 127.0.0.1, in one Python process that handles **one request at a "
+            "time** (a lock serialises them, so conditional writes are atomic). These figures "
+            "therefore measure how many requests a step makes and the client's overhead per "
+            "request and per byte, with the server's Python on the same 2 cores — not S3's "
+            "parallel throughput or a network's latency, where issuing requests concurrently "
+            "pays off. Same data, steps, rounds and repetitions as the 1M-row table steps "
+            "(see Method); each write step writes into a fresh prefix. Ratios are Sheaf / "
+            "ArcticDB (below 1: Sheaf is faster).",
+            "",
+        )
+        rows = []
+        for op, name in STEP_NAMES.items():
+            res = steps.get(op)
+            if not res:
+                continue
+            times = {e: med(res[e]["times"]) if e in res else None for e in engines}
+            rows.append(
+                [
+                    name,
+                    *[fmt_s(times[e]) for e in engines],
+                    fmt_ratio(ratio(times["sheaf"], times["arcticdb"])),
+                    *[fmt_mb(res[e].get("peak_delta")) if e in res else "–" for e in engines],
+                ]
+            )
+        self.add(
+            *table(
+                [
+                    "step",
+                    "Sheaf",
+                    "ArcticDB",
+                    "Sheaf / ArcticDB",
+                    "Sheaf peak MB",
+                    "ArcticDB peak MB",
+                ],
+                rows,
+            ),
+            "",
+        )
+        stored = s3.get("stored", {})
+        if stored:
+            self.add(
+                "Stored on the server after writing the symbol once (the library's own objects "
+                "included): "
+                + "; ".join(
+                    f"{ENGINE_NAMES[e]} {stored[e]['objects']} objects, "
+                    f"{fmt_mb(stored[e]['bytes'])} MB"
+                    for e in engines
+                    if e in stored
+                )
+                + ".",
+                "",
+            )
+
     def sizes(self) -> None:
         sizes = self.r.get("sizes", {})
         if not sizes:
@@ -736,6 +805,7 @@ class Report:
         self.header()
         self.targets_section()
         self.tables()
+        self.s3()
         self.sizes()
         self.query()
         self.kv()

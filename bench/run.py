@@ -10,7 +10,9 @@
 This process runs in the Sheaf venv (CPython 3.11 with numpy, pandas, pyarrow, py-lmdb and the
 sheaf wheel). It generates the data sets as Arrow IPC files in --workdir, then starts one fresh
 worker process per step: tables_worker.py and query_worker.py with the Sheaf venv's or the
-ArcticDB venv's python, kv_worker.py and overhead_worker.py with CPython and PyPy. Each worker
+ArcticDB venv's python, kv_worker.py and overhead_worker.py with CPython and PyPy. The S3 section
+runs the table steps of Sheaf and ArcticDB against a local S3-compatible server
+(tests/s3_server.py: moto, started here with the Sheaf venv's python). Each worker
 prints one ``RESULT {json}`` line; everything is collected into <workdir>/results.json and
 rendered into the report (report.py). Every comparison is a ratio of medians measured in the
 same run, because absolute times drift on a shared machine.
@@ -30,7 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -79,6 +81,12 @@ SIZE_FORMATS = [
 QUERY_ENGINES = ["arcticdb", "pandas", "sheaf"]
 QUERIES = ["q1", "q3", "q4", "adv_q2", "filter"]
 KV_ENGINES = ["sheaf", "lmdb", "sqlite", "dict"]
+# The S3 section: the table steps of Sheaf and ArcticDB on the floats data set, each engine in
+# its own bucket of one local S3 server (tests/s3_server.py).
+S3_ENGINES = ["sheaf", "arcticdb"]
+S3_OPS = ["write", "read_pandas", "read_arrow", "append", "date_range"]
+S3_ROWS = 1_000_000
+SECTIONS = ["tables", "s3", "query", "kv", "overhead"]
 
 
 class Plan:
@@ -153,6 +161,7 @@ class Runner:
             "query": {},
             "kv": {},
             "overhead": {},
+            "s3": {},
             "errors": [],
             "exit_crashes": [],
             "notes": [],
@@ -241,6 +250,8 @@ class Runner:
                 for n in self.plan.table_sizes
             },
             "query_reps": {str(n): self.plan.query_reps(n) for n in self.plan.query_sizes},
+            "s3_rows": S3_ROWS,
+            "s3_reps": {op: self.plan.table_reps(S3_ROWS, op) for op in S3_OPS},
         }
         meta["versions"] = {"sheaf_venv": self.venv_versions(self.sheaf_python)}
         meta["versions"]["arcticdb_venv"] = self.venv_versions(self.arctic_python)
@@ -390,6 +401,106 @@ class Runner:
             if path.startswith(f"prices-{n}."):
                 os.unlink(os.path.join(self.workdir, "data", path))
 
+    # -- S3 ---------------------------------------------------------------------------------------
+    def s3(self) -> None:
+        """The table steps of Sheaf and ArcticDB against one local S3-compatible server.
+
+        The server (tests/s3_server.py: moto, in memory, one request at a time) runs with this
+        venv's python on a free port of 127.0.0.1 for the whole section and is stopped at its
+        end, also on a failure or an interrupt.
+        """
+        print(f"\n== S3 (local server), {human(S3_ROWS)} rows x 10 float64", flush=True)
+        if not self.importable(self.sheaf_python, "moto.server"):
+            self.fail(
+                "S3 section",
+                "moto is not importable in the Sheaf venv (moto[server] comes from "
+                "tests/python/requirements-full.txt)",
+            )
+            return
+        sys.path.insert(0, os.path.join(ROOT, "tests"))
+        import s3_server  # type: ignore[import-not-found]
+
+        try:
+            with s3_server.s3_server(self.sheaf_python) as endpoint:
+                print(f"  S3 server (moto, requests serialised) at {endpoint}", flush=True)
+                try:
+                    self.s3_steps(endpoint, s3_server.create_bucket, s3_server.CREDENTIALS)
+                finally:
+                    print(f"  stopping the S3 server at {endpoint}", flush=True)
+        except Exception as e:  # the server's start, or a request of this process to it
+            self.fail("S3 section", f"{type(e).__name__}: {e}")
+        self.save()
+
+    def s3_steps(
+        self, endpoint: str, create_bucket: Callable[[str, str], None], env: Dict[str, str]
+    ) -> None:
+        """Each engine has its own bucket: prefix ``main`` holds the symbol the reads and
+        appends use; every write step writes into a fresh prefix, emptied after the step so
+        that the server's memory does not grow with the repetitions."""
+        n = S3_ROWS
+        label = human(n)
+        data = datagen.ensure(self.workdir, "floats", n)
+        append = datagen.ensure(self.workdir, "floats_append", n)
+        start = datagen.START_NS + int(n * 0.4) * SECOND
+        date_range = [start, start + (datagen.APPEND_ROWS - 1) * SECOND]
+        out: Dict[str, Any] = self.results["s3"]
+        out["rows"] = n
+        steps: Dict[str, Dict[str, Any]] = out.setdefault("steps", {})
+        client = s3_client(endpoint)
+        buckets = {e: f"bench-{e}" for e in S3_ENGINES}
+        for engine in S3_ENGINES:
+            create_bucket(endpoint, buckets[engine])
+            spec: Dict[str, Any] = {
+                "engine": engine,
+                "op": "prepare",
+                "store": "",
+                "store_uri": s3_uri(engine, endpoint, buckets[engine], "main"),
+                "data": data,
+            }
+            what = f"prepare {engine} S3 {label}"
+            res = self.worker(self.python_for(engine), "tables_worker.py", spec, what, env)
+            if res is not None:
+                count, size = prefix_usage(client, buckets[engine], "main")
+                out.setdefault("stored", {})[engine] = {"objects": count, "bytes": size}
+                print(f"  {what:<28} {count} objects, {size / 1e6:.1f} MB", flush=True)
+        for op in S3_OPS:
+            plan = self.plan.table_reps(n, op)
+            runs: Dict[str, List[Dict[str, Any]]] = {e: [] for e in S3_ENGINES}
+            for rnd in range(plan["rounds"]):
+                shift = rnd % len(S3_ENGINES)
+                for engine in S3_ENGINES[shift:] + S3_ENGINES[:shift]:
+                    prefix = f"write-{rnd}" if op == "write" else "main"
+                    spec = {
+                        "engine": engine,
+                        "op": op,
+                        "store": "",
+                        "store_uri": s3_uri(engine, endpoint, buckets[engine], prefix),
+                        "data": data,
+                        "append_data": append,
+                        "append_step_ns": SECOND,
+                        "append_reset": rnd == 0,
+                        "append_first": rnd * (plan["reps"] + plan["warmup"]),
+                        "date_range": date_range,
+                        "reps": plan["reps"],
+                        "warmup": plan["warmup"],
+                    }
+                    what = f"{op} {engine} S3 {label}"
+                    res = self.worker(self.python_for(engine), "tables_worker.py", spec, what, env)
+                    if op == "write":
+                        empty_prefix(client, buckets[engine], prefix)
+                    if res is not None:
+                        runs[engine].append(res)
+                        print(
+                            f"  {what:<28} {fmt_median(res['times'])}"
+                            f"  peak +{mb(res.get('peak_delta'))}"
+                            f"  (round {rnd + 1}/{plan['rounds']})",
+                            flush=True,
+                        )
+            for engine, got in runs.items():
+                if got:
+                    steps.setdefault(op, {})[engine] = merge_rounds(got)
+            self.save()
+
     # -- queries ----------------------------------------------------------------------------------
     def query(self) -> None:
         for n in self.plan.query_sizes:
@@ -523,6 +634,52 @@ class Runner:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def s3_uri(engine: str, endpoint: str, bucket: str, prefix: str) -> str:
+    """The URI of a store under ``prefix`` of ``bucket`` on the local server, in the engine's
+    syntax: Sheaf takes the endpoint and plain http as options and the credentials from the
+    AWS_* variables; ArcticDB takes ``s3://HOST:BUCKET`` (s3:// is plain http, s3s:// https),
+    the port and the credentials as options."""
+    host, port = endpoint.split("://", 1)[1].rsplit(":", 1)
+    if engine == "sheaf":
+        return f"s3://{bucket}/{prefix}?endpoint={endpoint}&allow_http=true"
+    if engine == "arcticdb":
+        return f"s3://{host}:{bucket}?port={port}&access=test&secret=test&path_prefix={prefix}"
+    raise ValueError(f"no S3 URI for {engine!r}")
+
+
+def s3_client(endpoint: str) -> Any:
+    """A boto3 client of the local server (boto3 comes with moto into the Sheaf venv)."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    )
+
+
+def prefix_objects(client: Any, bucket: str, prefix: str) -> List[Dict[str, Any]]:
+    found: List[Dict[str, Any]] = []
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+    for page in pages:
+        found.extend(page.get("Contents", []))
+    return found
+
+
+def prefix_usage(client: Any, bucket: str, prefix: str) -> Tuple[int, int]:
+    """(objects, bytes) stored under ``prefix/``."""
+    found = prefix_objects(client, bucket, prefix)
+    return len(found), sum(int(o["Size"]) for o in found)
+
+
+def empty_prefix(client: Any, bucket: str, prefix: str) -> None:
+    keys = [{"Key": o["Key"]} for o in prefix_objects(client, bucket, prefix)]
+    for i in range(0, len(keys), 1000):
+        client.delete_objects(Bucket=bucket, Delete={"Objects": keys[i : i + 1000], "Quiet": True})
+
+
 def merge_rounds(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     """One result from the rounds of a step: all timed repetitions, the median peak memory."""
     import statistics
@@ -630,7 +787,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--report", required=True, help="the Markdown report to write")
     parser.add_argument(
         "--only",
-        help="comma-separated sections to run (tables,query,kv,overhead; default: all)",
+        help=f"comma-separated sections to run ({','.join(SECTIONS)}; default: all)",
     )
     parser.add_argument("--render", metavar="RESULTS_JSON", help="only render a saved results.json")
     args = parser.parse_args(argv)
@@ -645,10 +802,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name in ("arcticdb_python", "wheel", "workdir"):
         if not getattr(args, name):
             parser.error(f"--{name.replace('_', '-')} is required")
-    sections = ["tables", "query", "kv", "overhead"]
+    sections = list(SECTIONS)
     if args.only:
         sections = [s for s in args.only.split(",") if s]
-        unknown = set(sections) - {"tables", "query", "kv", "overhead"}
+        unknown = set(sections) - set(SECTIONS)
         if unknown:
             parser.error(f"unknown sections {sorted(unknown)}")
     runner = Runner(args)

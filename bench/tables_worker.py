@@ -2,6 +2,8 @@
 
 Engines: ``sheaf`` (lmdb:// store, library compression from the spec), ``arcticdb`` (LMDB),
 ``parquet`` (pyarrow, one file per symbol) and ``ipc`` (Arrow IPC file format through pyarrow).
+For ``sheaf`` and ``arcticdb`` the spec may give ``store_uri`` instead (an ``s3://`` store, in
+each engine's own URI syntax): the engine opens it and ``store`` is not used.
 
 Ops: ``prepare`` (untimed: writes the symbols the read steps use), ``write``, ``read_pandas``,
 ``read_arrow``, ``append``, ``date_range``, ``filter_pandas``, ``filter_arrow``, ``two_cols`` and
@@ -45,11 +47,13 @@ def load_frame(path: str) -> Any:
 
 
 class SheafEngine:
-    def __init__(self, path: str, compression: str = "lz4") -> None:
+    def __init__(self, path: str, compression: str = "lz4", uri: Optional[str] = None) -> None:
         import sheaf
 
-        os.makedirs(path, exist_ok=True)
-        self.store = sheaf.open("lmdb://" + os.path.abspath(path))
+        if uri is None:
+            os.makedirs(path, exist_ok=True)
+            uri = "lmdb://" + os.path.abspath(path)
+        self.store = sheaf.open(uri)
         self.lib = self.store.get_library(
             "bench",
             create_if_missing=True,
@@ -93,13 +97,15 @@ class SheafEngine:
 
 
 class ArcticEngine:
-    def __init__(self, path: str, compression: str = "lz4") -> None:
+    def __init__(self, path: str, compression: str = "lz4", uri: Optional[str] = None) -> None:
         import arcticdb
 
         if compression != "lz4":
             raise ValueError("ArcticDB is measured with its default (LZ4) only")
-        os.makedirs(path, exist_ok=True)
-        self.ac = arcticdb.Arctic("lmdb://" + os.path.abspath(path))
+        if uri is None:
+            os.makedirs(path, exist_ok=True)
+            uri = "lmdb://" + os.path.abspath(path)
+        self.ac = arcticdb.Arctic(uri)
         self.lib = self.ac.get_library("bench", create_if_missing=True)
         self.qb = arcticdb.QueryBuilder
 
@@ -361,6 +367,8 @@ ENGINES: Dict[str, Any] = {
     "parquet": ParquetEngine,
     "ipc": IpcEngine,
 }
+# The engines that can open a store_uri.
+URI_ENGINES = ("sheaf", "arcticdb")
 DEFAULT_COMPRESSION = {
     "sheaf": "lz4",
     "arcticdb": "lz4",
@@ -396,7 +404,17 @@ def main() -> None:
     reps: int = spec.get("reps", 3)
     warmup: int = spec.get("warmup", 0)
     compression = spec.get("compression") or DEFAULT_COMPRESSION[engine_name]
-    make = ENGINES[engine_name]
+    uri: Optional[str] = spec.get("store_uri")
+    if uri is not None and engine_name not in URI_ENGINES:
+        raise SystemExit(f"engine {engine_name!r} takes no store_uri")
+    if uri is not None and op == "size":
+        raise SystemExit("the size step measures a local directory: no store_uri")
+
+    def make(path: str, compression: str) -> Any:
+        if uri is None:
+            return ENGINES[engine_name](path, compression)
+        return ENGINES[engine_name](path, compression, uri=uri)
+
     result: Dict[str, Any] = {}
 
     if op == "size":
@@ -418,12 +436,15 @@ def main() -> None:
         df = load_frame(spec["data"])
         getattr(engine, "prepare", lambda df: engine.write("main", df))(df)
     elif op == "write":
-        target = fresh_dir(spec["store"])
+        # A fresh location: an empty directory, or for a store_uri one run.py made fresh (and
+        # empties afterwards).
+        target = spec["store"] if uri is not None else fresh_dir(spec["store"])
         engine = make(target, compression)
         df = load_frame(spec["data"])
         result.update(measure(lambda i: engine.write(f"w{i}", df), reps, warmup))
         del engine
-        remove(target)
+        if uri is None:
+            remove(target)
     elif op == "append":
         import pandas as pd
 

@@ -779,6 +779,62 @@ fn empty_and_zero_row_tables() {
 }
 
 #[test]
+fn appends_start_the_data_only_after_a_metadata_only_version() {
+    let store = Store::open("mem://").unwrap();
+    let lib = store
+        .create_library("m", LibraryOptions::default())
+        .unwrap();
+    let append = |symbol: &str, batch: RecordBatch| {
+        lib.append(
+            symbol,
+            &mut reader(vec![batch]),
+            None,
+            &WriteOptions::default(),
+        )
+    };
+    let ints = |name: &str| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(name, DataType::Int64, false)])),
+            vec![Arc::new(Int64Array::from(vec![1, 2]))],
+        )
+        .unwrap()
+    };
+    // Metadata only (no columns, no rows): the first append starts the data, whatever its
+    // columns.
+    lib.write_metadata("meta", Some(b"m".to_vec()), None)
+        .unwrap();
+    assert_eq!(append("meta", ints("a")).unwrap(), 1);
+    assert_eq!(concat(&read_all(&lib, "meta", AsOf::Latest).1), ints("a"));
+
+    // Zero rows, but columns (an indexed and an unindexed empty table): the columns are the
+    // symbol's; an append of other columns is refused, one of the same columns lands.
+    let empty = ints("a").slice(0, 0);
+    lib.write(
+        "empty",
+        &mut reader(vec![empty.clone()]),
+        None,
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    lib.write(
+        "empty_ts",
+        &mut reader(vec![series(0, 0)]),
+        None,
+        &WriteOptions {
+            index: Some("ts".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for symbol in ["empty", "empty_ts"] {
+        let err = append(symbol, ints("b")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Schema, "{symbol}: {}", err.message());
+    }
+    assert_eq!(append("empty", ints("a")).unwrap(), 1);
+    assert_eq!(concat(&read_all(&lib, "empty", AsOf::Latest).1), ints("a"));
+}
+
+#[test]
 fn concurrent_writers_on_one_symbol_lose_nothing() {
     for (store, _dir) in stores() {
         let lib = store
@@ -1456,8 +1512,18 @@ mod point_reads {
 fn heads_come_from_hints_on_point_read_storage_and_survive_bad_hints() {
     use sheaf::storage::Storage as _;
     use std::sync::atomic::Ordering;
+    struct NoHook;
+    impl sheaf::storage::StepHook for NoHook {
+        fn before(&self, _: sheaf::storage::StepKind) -> sheaf::Result<()> {
+            Ok(())
+        }
+    }
     let (counted, raw) = point_reads::storage();
-    let store = Store::from_storage("mem://point-reads", raw.clone());
+    // Behind a hooked storage (as the fault-injection tests run it): it must pass the
+    // preference for point reads on.
+    let hooked: sheaf::storage::SharedStorage =
+        Arc::new(sheaf::storage::HookedStorage::new(raw, Arc::new(NoHook)));
+    let store = Store::from_storage("mem://point-reads", hooked);
     let lib = store
         .create_library("l", LibraryOptions::default())
         .unwrap();
@@ -1500,6 +1566,15 @@ fn heads_come_from_hints_on_point_read_storage_and_survive_bad_hints() {
         .find(|e| e.key.ends_with(b"h\0s"))
         .expect("a hint key")
         .key;
+    // A hint two versions behind: the probes walk forward to the head, without a scan.
+    counted.inner.put(&hint_key, &2u64.to_be_bytes()).unwrap();
+    let scans = counted.scans.load(Ordering::Relaxed);
+    assert_eq!(latest(), 4);
+    assert_eq!(
+        counted.scans.load(Ordering::Relaxed),
+        scans,
+        "a hint within the probes finds the head by point reads"
+    );
     // A stale hint (behind the head), a hint far behind (more than the probes), a malformed
     // one and none at all: the head is still version 4, then 5 after one more append.
     for bad in [

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import json
 import os
 import threading
@@ -376,12 +377,50 @@ class _StageTask:
     index: Optional[str]
 
 
-def _stage_partition(task: _StageTask, frame: Any, after: Optional[str] = None) -> str:
+@dataclasses.dataclass(frozen=True)
+class _StageFailed:
+    """What a staging task returns instead of raising, so that the computation waits for
+    every partition (a raise ends it at once, with other partitions still staging)."""
+
+    error: BaseException
+
+
+def _stage_partition(
+    task: _StageTask, frame: Any, after: Union[str, _StageFailed, None] = None
+) -> Union[str, _StageFailed]:
     """Stages one partition from the worker that computed it; returns the chunk's id.
-    ``after`` (the previous partition's chunk id) only orders the task after that one."""
-    del after
-    with _worker_library(task.uri, task.library) as library:
-        return library.stage(task.symbol, frame, index=task.index).chunk_id
+    ``after`` (the previous partition's result) orders the task after that one; a failed
+    previous partition is passed on (nothing after it is staged)."""
+    if isinstance(after, _StageFailed):
+        return after
+    try:
+        with _worker_library(task.uri, task.library) as library:
+            return library.stage(task.symbol, frame, index=task.index).chunk_id
+    except Exception as error:  # re-raised by write() once every partition is done
+        return _StageFailed(error)
+
+
+def _compute_every_partition(dask_module: Any, staged: List[Any]) -> List[str]:
+    """The chunk ids of ``staged``, raising the first failure only once every partition has
+    finished, so that when write() raises no partition of it is still staging (a later
+    ``delete_staged_data`` removes them all). On a distributed client the wait covers
+    failures upstream of the staging too (a partition that cannot be computed)."""
+    # The scheduler dask.compute would use (a configured one wins over a default client).
+    client: Any = getattr(dask_module.base.get_scheduler(), "__self__", None)
+    try:
+        distributed: Any = importlib.import_module("distributed")
+    except ImportError:
+        distributed = None
+    if distributed is not None and isinstance(client, distributed.Client):
+        futures = client.compute(staged)
+        distributed.wait(futures)
+        results = client.gather(futures)
+    else:
+        results = list(dask_module.compute(*staged))
+    for result in results:
+        if isinstance(result, _StageFailed):
+            raise result.error
+    return [str(r) for r in results]
 
 
 def _index_of(meta: Any, index: Any) -> Optional[str]:
@@ -414,7 +453,8 @@ def write(
     process commits exactly those chunks as one version
     (``finalize_staged_data(symbol, mode="write", stage_results=[...])``). So a failure —
     a partition that raises, a worker killed mid-write — commits nothing, and running the
-    write again is safe: it finalizes only its own chunks. The chunks of a failed run stay
+    write again is safe: it finalizes only its own chunks. A failed write raises only once
+    every partition has finished (none is still staging), and the chunks it staged stay
     staged (``Library.list_staged_chunks``) until ``Library.delete_staged_data(symbol)``
     removes them; a plain ``finalize_staged_data(symbol)`` would commit them too. A finalize
     refused for the data (partitions that overlap, columns that differ) drops its chunks.
@@ -468,7 +508,7 @@ def write(
             # Without an index, chunks are committed in the order they were staged: chain them.
             after = staged[-1] if chosen is None and staged else None
             staged.append(stage(task, part, after, dask_key_name=f"sheaf-stage-{run}-{i}"))
-        ids: List[str] = list(dask_module.compute(*staged))
+        ids = _compute_every_partition(dask_module, staged)
         if chosen is None and ids != sorted(ids):
             raise ConflictError(
                 f"the partitions of {symbol!r} were staged out of order (chunks {ids}); "

@@ -54,7 +54,7 @@ from ._types import (
     version_info,
     versioned_item,
 )
-from .errors import NotFoundError
+from .errors import NotFoundError, StorageError
 
 __all__ = [
     "Library",
@@ -274,11 +274,15 @@ class Library(Handle):
 
     def _committed(self, symbol: str, version: int, metadata: Any = AUTO) -> VersionedItem:
         """The result of a commit: its info fetched from the library (``metadata`` AUTO = the
-        version's own, read back)."""
+        version's own, read back). The version is committed whatever happens to the read-back:
+        if the version is gone (a racing prune) or the storage fails to answer (a server lost
+        after the commit), the item carries the version without its timestamp, since raising
+        would tell the caller that a committed write failed (and a retried append would land
+        twice)."""
         if metadata is AUTO:
             try:
                 info, metadata = self._read_info(symbol, version)
-            except NotFoundError:
+            except (NotFoundError, StorageError):
                 return VersionedItem(symbol, self._name, None, version, None, host=self._host)
             return versioned_item(info, self._name, None, metadata, host=self._host)
         found = self._committed_info(symbol, version)
@@ -1408,7 +1412,8 @@ class Library(Handle):
         return info, _metadata.decode(meta_raw) if info.get("has_metadata") else None
 
     def _committed_info(self, symbol: str, version: int) -> Optional[Dict[str, Any]]:
-        """The info of a version just committed (``None`` if a racing prune removed it)."""
+        """The info of a version just committed (``None`` if a racing prune removed it or the
+        storage failed to answer: see :meth:`_committed`)."""
         raw = _options.name_bytes(symbol, "symbol")
         opts = b'{"as_of":%d}' % version
         info_b = ffi.new("SheafBytes *")
@@ -1423,7 +1428,7 @@ class Library(Handle):
                 info_b,
                 NULL,
             )
-        except NotFoundError:
+        except (NotFoundError, StorageError):
             return None
         info: Dict[str, Any] = json.loads(take_bytes(info_b))
         return info
@@ -1549,7 +1554,8 @@ class Library(Handle):
         return output
 
     def _committed_infos(self, done: List[Tuple[str, int]]) -> List[Optional[Dict[str, Any]]]:
-        """The infos of versions just committed, in one call (``None`` where one is gone)."""
+        """The infos of versions just committed, in one call (``None`` where one is gone, and
+        for all of them if the storage fails to answer: see :meth:`_committed`)."""
         if not done:
             return []
         items = [{"symbol": s, "options": {"as_of": v}} for s, v in done]
@@ -1566,6 +1572,8 @@ class Library(Handle):
                 len(done),
                 out,
             )
+        except StorageError:
+            return [None] * len(done)
         finally:
             for i in range(len(done)):
                 lib.sheaf_bytes_free(metas + i)

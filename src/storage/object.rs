@@ -34,7 +34,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path;
 use object_store::{
@@ -99,8 +101,8 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 #[derive(Debug, Clone)]
 enum Found {
     Missing,
-    Tombstone(String),
-    Value(Bytes, String),
+    Tombstone(UpdateVersion),
+    Value(Bytes, UpdateVersion),
 }
 
 impl Found {
@@ -115,31 +117,25 @@ impl Found {
     fn put_mode(&self) -> PutMode {
         match self {
             Found::Missing => PutMode::Create,
-            Found::Tombstone(tag) | Found::Value(_, tag) => PutMode::Update(UpdateVersion {
-                e_tag: Some(tag.clone()),
-                version: None,
-            }),
+            // S3 and Azure match the ETag, GCS the generation (`version`).
+            Found::Tombstone(tag) | Found::Value(_, tag) => PutMode::Update(tag.clone()),
         }
     }
 }
 
-fn storage_error(what: &str, e: object_store::Error) -> Error {
-    let kind = match &e {
-        object_store::Error::PermissionDenied { .. }
-        | object_store::Error::Unauthenticated { .. } => ErrorKind::Storage,
-        _ => ErrorKind::Io,
-    };
-    Error::new(kind, format!("object storage: {what} failed")).caused_by(e)
-}
+/// A bucket of any cloud object_store speaks to, with the paginated listing (`start-after`)
+/// scans need.
+trait Bucket: ObjectStore + PaginatedListStore {}
+impl<T: ObjectStore + PaginatedListStore> Bucket for T {}
 
-/// An `s3://` store.
+/// An `s3://`, `gs://` or `az://` store.
 pub struct ObjectStorage {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn Bucket>,
     /// The same bucket without object_store's own retries, for conditional writes: a retried
     /// conditional PUT whose first answer was lost meets its own write and gets 412, which
     /// would read as a lost race and commit twice. `write` retries these itself, checking
     /// first whether the write landed.
-    conditional: Arc<AmazonS3>,
+    conditional: Arc<dyn Bucket>,
     /// How many times `write` retries a conditional PUT after a transport error.
     conditional_retries: usize,
     /// `PREFIX/` or empty: put in front of every object name.
@@ -149,23 +145,106 @@ pub struct ObjectStorage {
     max_requests: usize,
 }
 
-/// Options of an `s3://` URI's query that map to `object_store`'s S3 configuration.
-const PASSED_THROUGH: &[&str] = &[
-    "endpoint",
-    "region",
-    "skip_signature",
-    "virtual_hosted_style_request",
-    "checksum_algorithm",
-];
+/// The clouds a URI can name, by scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cloud {
+    S3,
+    Gcs,
+    Azure,
+}
+
+impl Cloud {
+    fn scheme(self) -> &'static str {
+        match self {
+            Cloud::S3 => "s3",
+            Cloud::Gcs => "gs",
+            Cloud::Azure => "az",
+        }
+    }
+
+    /// Options of the URI's query passed to the cloud's own configuration (credentials never:
+    /// they come from the environment).
+    fn passed_through(self) -> &'static [&'static str] {
+        match self {
+            Cloud::S3 => &[
+                "endpoint",
+                "region",
+                "skip_signature",
+                "virtual_hosted_style_request",
+                "checksum_algorithm",
+            ],
+            Cloud::Gcs => &["base_url", "skip_signature"],
+            Cloud::Azure => &["account_name", "endpoint", "use_emulator", "skip_signature"],
+        }
+    }
+
+    /// The client of `bucket` under `options`, `client` and `retry`.
+    fn build(
+        self,
+        bucket: &str,
+        options: &[(&str, &str)],
+        client: &ClientOptions,
+        retry: RetryConfig,
+    ) -> std::result::Result<Arc<dyn Bucket>, String> {
+        let text = |e: object_store::Error| e.to_string();
+        Ok(match self {
+            Cloud::S3 => {
+                let mut b = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_conditional_put(S3ConditionalPut::ETagMatch);
+                for (k, v) in options {
+                    let key: AmazonS3ConfigKey = k.parse().map_err(text)?;
+                    b = b.with_config(key, *v);
+                }
+                let b = b.with_client_options(client.clone()).with_retry(retry);
+                Arc::new(b.build().map_err(text)?)
+            }
+            Cloud::Gcs => {
+                let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+                for (k, v) in options {
+                    let key: GoogleConfigKey = k.parse().map_err(text)?;
+                    b = b.with_config(key, *v);
+                }
+                let b = b.with_client_options(client.clone()).with_retry(retry);
+                Arc::new(b.build().map_err(text)?)
+            }
+            Cloud::Azure => {
+                let mut b = MicrosoftAzureBuilder::from_env().with_container_name(bucket);
+                for (k, v) in options {
+                    let key: AzureConfigKey = k.parse().map_err(text)?;
+                    b = b.with_config(key, *v);
+                }
+                let b = b.with_client_options(client.clone()).with_retry(retry);
+                Arc::new(b.build().map_err(text)?)
+            }
+        })
+    }
+}
+
+/// How many times opening tries to list the bucket, and the pause before the first retry
+/// (doubled each time): a dead server fails the open in about a second, not after the
+/// minute of retries later requests get.
+const OPEN_ATTEMPTS: u32 = 3;
+const OPEN_PAUSE: Duration = Duration::from_millis(200);
 
 impl ObjectStorage {
-    /// Opens `s3://BUCKET[/PREFIX][?options]` (see [`super::open_uri`]). Credentials come from
-    /// the standard AWS environment variables, never from the URI.
+    /// Opens `s3://BUCKET[/PREFIX][?options]`, `gs://BUCKET[/PREFIX]` or
+    /// `az://CONTAINER[/PREFIX]` (see [`super::open_uri`]). Credentials come from the cloud's
+    /// standard environment variables, never from the URI.
     pub fn open(uri: &str) -> Result<Self> {
         let invalid = |m: String| Error::new(ErrorKind::InvalidUri, m);
-        let rest = uri
-            .strip_prefix("s3://")
-            .ok_or_else(|| invalid(format!("'{}' is not an s3:// URI", display_uri(uri))))?;
+        let (cloud, rest) = if let Some(rest) = uri.strip_prefix("s3://") {
+            (Cloud::S3, rest)
+        } else if let Some(rest) = uri.strip_prefix("gs://") {
+            (Cloud::Gcs, rest)
+        } else if let Some(rest) = uri.strip_prefix("az://") {
+            (Cloud::Azure, rest)
+        } else {
+            return Err(invalid(format!(
+                "'{}' is not an s3://, gs:// or az:// URI",
+                display_uri(uri)
+            )));
+        };
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
         if bucket.is_empty() {
@@ -182,9 +261,7 @@ impl ObjectStorage {
                 display_uri(uri)
             )));
         }
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_conditional_put(S3ConditionalPut::ETagMatch);
+        let mut passed: Vec<(&str, &str)> = Vec::new();
         let mut client = ClientOptions::new();
         let mut max_requests = 16usize;
         // Throttling and transient errors are retried with backoff: up to 10 times within a
@@ -240,17 +317,29 @@ impl ObjectStorage {
                         ))
                     })?
                 }
-                k if PASSED_THROUGH.contains(&k) => {
-                    let config: AmazonS3ConfigKey = k.parse().map_err(|_| {
-                        invalid(format!("'{}': unknown option '{k}'", display_uri(uri)))
-                    })?;
-                    builder = builder.with_config(config, value);
-                }
-                "access_key_id" | "secret_access_key" | "session_token" | "token" => {
+                k if cloud.passed_through().contains(&k) => passed.push((k, value)),
+                "access_key_id"
+                | "secret_access_key"
+                | "session_token"
+                | "token"
+                | "access_key"
+                | "account_key"
+                | "sas_token"
+                | "sas_key"
+                | "bearer_token"
+                | "client_secret"
+                | "service_account_key"
+                | "service_account" => {
                     return Err(invalid(format!(
-                        "'{}': credentials do not go in the URI; set AWS_ACCESS_KEY_ID, \
-                         AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)",
-                        display_uri(uri)
+                        "'{}': credentials do not go in the URI; set them in the environment \
+                         ({})",
+                        display_uri(uri),
+                        match cloud {
+                            Cloud::S3 =>
+                                "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN",
+                            Cloud::Gcs => "GOOGLE_SERVICE_ACCOUNT, GOOGLE_APPLICATION_CREDENTIALS",
+                            Cloud::Azure => "AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY",
+                        }
                     )))
                 }
                 other => {
@@ -258,50 +347,79 @@ impl ObjectStorage {
                         "'{}': unknown option '{other}' (known: allow_http, timeout, \
                          connect_timeout, max_requests, max_retries, retry_timeout, {})",
                         display_uri(uri),
-                        PASSED_THROUGH.join(", ")
+                        cloud.passed_through().join(", ")
                     )))
                 }
             }
         }
         let conditional_retries = retry.max_retries;
-        let builder = builder.with_client_options(client);
-        let conditional = builder
-            .clone()
-            .with_retry(RetryConfig {
-                max_retries: 0,
-                ..retry.clone()
-            })
-            .build()
-            .map_err(|e| invalid(format!("'{}': {e}", display_uri(uri))))?;
-        let store = builder
-            .with_retry(retry)
-            .build()
-            .map_err(|e| invalid(format!("'{}': {e}", display_uri(uri))))?;
+        let build = |retry: RetryConfig| {
+            cloud
+                .build(bucket, &passed, &client, retry)
+                .map_err(|e| invalid(format!("'{}': {e}", display_uri(uri))))
+        };
+        let conditional = build(RetryConfig {
+            max_retries: 0,
+            ..retry.clone()
+        })?;
+        let store = build(retry)?;
         let storage = ObjectStorage {
-            store: Arc::new(store),
-            conditional: Arc::new(conditional),
+            store,
+            conditional,
             conditional_retries,
             prefix: if prefix.is_empty() {
                 String::new()
             } else {
                 format!("{prefix}/")
             },
-            name: format!("s3://{location}"),
+            name: format!("{}://{location}", cloud.scheme()),
             max_requests,
         };
-        // Fail at open, with a clear message, when the bucket cannot be listed.
-        block(storage.list_page(&storage.prefix, None, None, Some(1))).map_err(|e| {
-            Error::new(
-                ErrorKind::Storage,
-                format!(
-                    "cannot open '{}': the bucket '{bucket}' cannot be listed (missing, \
-                     unreachable, or the credentials are refused)",
-                    storage.name
-                ),
-            )
-            .caused_by(e)
-        })?;
+        // Fail at open, with a clear message, when the bucket cannot be listed: a few quick
+        // tries without object_store's own retries.
+        let mut pause = OPEN_PAUSE;
+        let mut attempt = 1;
+        loop {
+            let options = PaginatedListOptions {
+                max_keys: Some(1),
+                ..Default::default()
+            };
+            let listed = block(
+                storage
+                    .conditional
+                    .list_paginated(Some(&storage.prefix), options),
+            );
+            match listed {
+                Ok(_) => break,
+                Err(e) if attempt < OPEN_ATTEMPTS && !refused(&e) => {
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Storage,
+                        format!(
+                            "cannot open '{}': the bucket '{bucket}' cannot be listed \
+                             (missing, unreachable, or the credentials are refused)",
+                            storage.name
+                        ),
+                    )
+                    .caused_by(e))
+                }
+            }
+        }
         Ok(storage)
+    }
+
+    /// The error of a request that failed, naming the store.
+    fn failed(&self, what: &str, e: object_store::Error) -> Error {
+        let kind = if refused(&e) {
+            ErrorKind::Storage
+        } else {
+            ErrorKind::Io
+        };
+        Error::new(kind, format!("{}: {what} failed", self.name)).caused_by(e)
     }
 
     fn path(&self, key: &[u8]) -> Path {
@@ -319,11 +437,14 @@ impl ObjectStorage {
             .await
         {
             Ok(result) => {
-                let tag = result.meta.e_tag.clone().unwrap_or_default();
+                let tag = UpdateVersion {
+                    e_tag: result.meta.e_tag.clone(),
+                    version: result.meta.version.clone(),
+                };
                 let bytes = result
                     .bytes()
                     .await
-                    .map_err(|e| storage_error("reading an object", e))?;
+                    .map_err(|e| self.failed("reading an object", e))?;
                 Ok(match bytes.first() {
                     None => Found::Tombstone(tag),
                     Some(&VALUE_TAG) => Found::Value(bytes, tag),
@@ -337,7 +458,7 @@ impl ObjectStorage {
                 })
             }
             Err(object_store::Error::NotFound { .. }) => Ok(Found::Missing),
-            Err(e) => Err(storage_error("reading an object", e)),
+            Err(e) => Err(self.failed("reading an object", e)),
         }
     }
 
@@ -367,7 +488,7 @@ impl ObjectStorage {
         if !conditional {
             return match self.store.put_opts(&path, bytes.into(), options).await {
                 Ok(_) => Ok(true),
-                Err(e) => Err(storage_error("writing an object", e)),
+                Err(e) => Err(self.failed("writing an object", e)),
             };
         }
         let mut uncertain = false;
@@ -385,7 +506,7 @@ impl ObjectStorage {
                 }
                 Err(e) => {
                     if attempt >= self.conditional_retries {
-                        return Err(storage_error("writing an object", e));
+                        return Err(self.failed("writing an object", e));
                     }
                     uncertain = true;
                     if self.holds(key, &bytes).await? {
@@ -411,7 +532,7 @@ impl ObjectStorage {
     async fn remove(&self, key: &[u8]) -> Result<()> {
         match self.store.delete(&self.path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(storage_error("deleting an object", e)),
+            Err(e) => Err(self.failed("deleting an object", e)),
         }
     }
 
@@ -431,7 +552,7 @@ impl ObjectStorage {
         self.store
             .list_paginated(Some(prefix), options)
             .await
-            .map_err(|e| storage_error("listing objects", e))
+            .map_err(|e| self.failed("listing objects", e))
     }
 
     /// The keys in `range` with their object sizes and ETags, in key order.
@@ -559,6 +680,17 @@ impl ObjectStorage {
         }
         Ok(out)
     }
+}
+
+/// Whether the server refused the request (credentials, permissions, a missing bucket):
+/// trying again will not help.
+fn refused(e: &object_store::Error) -> bool {
+    matches!(
+        e,
+        object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::NotFound { .. }
+    )
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -843,11 +975,81 @@ mod tests {
             ("s3://b?nope=1", "unknown option"),
             ("s3://b/a//c", "prefix"),
             ("s3://b?max_requests=0", "max_requests"),
+            ("gs://", "no bucket"),
+            ("gs://b?service_account_key=x", "GOOGLE_"),
+            ("gs://b?region=x", "unknown option 'region'"),
+            ("az://c?account_key=x", "AZURE_STORAGE_ACCOUNT_KEY"),
+            ("az://c?sas_token=x", "credentials"),
+            ("az://c?base_url=x", "known: allow_http"),
+            ("az://c/./p", "prefix"),
+            ("ftp://b", "not an s3://, gs:// or az:// URI"),
         ] {
             let err = ObjectStorage::open(uri).err().unwrap();
             assert_eq!(err.kind(), ErrorKind::InvalidUri, "{uri}");
             assert!(err.message().contains(needle), "{uri}: {}", err.message());
             assert!(!err.message().contains("secret_access_key=x"));
+            assert!(!err.message().contains("=x"), "{uri}: {}", err.message());
         }
+    }
+
+    #[test]
+    fn clouds_pass_only_their_own_options_through() {
+        // Every option named as passed through is one the cloud's own configuration knows.
+        let client = ClientOptions::new();
+        for cloud in [Cloud::S3, Cloud::Gcs, Cloud::Azure] {
+            for option in cloud.passed_through() {
+                let value = match *option {
+                    "skip_signature" | "use_emulator" | "virtual_hosted_style_request" => "true",
+                    "checksum_algorithm" => "sha256",
+                    _ => "http://127.0.0.1:9",
+                };
+                let built = cloud.build("b", &[(option, value)], &client, RetryConfig::default());
+                // Building may still fail for want of credentials or an account, never for an
+                // unknown option.
+                if let Err(e) = built {
+                    assert!(
+                        !e.contains("not a valid") && !e.contains("nknown"),
+                        "{option}: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_store_is_named_in_request_errors_and_refusals_are_storage_errors() {
+        let bucket = Cloud::S3
+            .build(
+                "bucket",
+                &[("endpoint", "http://127.0.0.1:9")],
+                &ClientOptions::new(),
+                RetryConfig::default(),
+            )
+            .unwrap();
+        let storage = ObjectStorage {
+            store: bucket.clone(),
+            conditional: bucket,
+            conditional_retries: 0,
+            prefix: String::new(),
+            name: "s3://bucket/p".into(),
+            max_requests: 1,
+        };
+        let denied = object_store::Error::PermissionDenied {
+            path: "x".into(),
+            source: "no".into(),
+        };
+        let err = storage.failed("reading an object", denied);
+        assert_eq!(err.kind(), ErrorKind::Storage);
+        assert!(err
+            .message()
+            .starts_with("s3://bucket/p: reading an object failed"));
+        let generic = object_store::Error::Generic {
+            store: "S3",
+            source: "connection reset".into(),
+        };
+        assert_eq!(
+            storage.failed("listing objects", generic).kind(),
+            ErrorKind::Io
+        );
     }
 }

@@ -342,7 +342,11 @@ def test_a_failing_partition_commits_nothing(client, uri, lib):
         sheaf.dask.write(ddf, uri, LIB, "w")
     assert [k.version for k in lib.list_versions("w")] == [0]
     assert_frame_equal(lib.read("w").data, frame(n=20), check_freq=False)
-    lib.delete_staged_data("w")  # the first partition may have been staged
+    # The write raised only once every partition was done: the sorted one is staged (and
+    # stays, as documented, until deleted), nothing is still staging.
+    assert len(lib.list_staged_chunks("w")) == 1
+    assert lib.delete_staged_data("w") == 1
+    assert lib.list_staged_chunks("w") == []
 
     # Partitions sorted each, overlapping each other: the finalize refuses them and drops them.
     overlapping = dd.from_pandas(

@@ -290,5 +290,10 @@ def test_output_format_validation(store, lib):
 
 
 def test_invalid_uri():
-    with pytest.raises(sheaf.InvalidURIError):
+    with pytest.raises(sheaf.InvalidURIError, match="gs://, az://"):
         sheaf.open("s3x://bucket")
+    with pytest.raises(sheaf.InvalidURIError, match="credentials do not go in the URI"):
+        sheaf.open("az://container?account_key=secret")
+    with pytest.raises(sheaf.UnsupportedError, match="lmdb:///PATH") as refused:
+        sheaf.open("file:///tmp/store")
+    assert not isinstance(refused.value, OSError)
