@@ -495,10 +495,13 @@ SheafStatus sheaf_debug_pause_release(struct SheafError **err);
 // a key-space or collection call that changes several keys does so key by key: a conflict
 // after the first key is `SHEAF_ERR_CONFLICT` with the earlier keys changed. Opening fails
 // with `SHEAF_ERR_STORAGE` when the bucket cannot be listed (missing, unreachable, refused).
-// On success `*out` receives a handle to free with `sheaf_store_free`.
+// `gs://BUCKET[/PREFIX]` and `az://CONTAINER[/PREFIX]` go through the same code with the
+// credentials of `GOOGLE_*` / `AZURE_*` variables (untested: no emulator on the test
+// machines). `file://` is refused with `SHEAF_ERR_UNSUPPORTED` (no compare-and-swap; use
+// `lmdb://`). On success `*out` receives a handle to free with `sheaf_store_free`.
 //
-// Errors: `SHEAF_ERR_INVALID_URI`, `SHEAF_ERR_IO`, `SHEAF_ERR_STORAGE`, `SHEAF_ERR_NULL_POINTER`,
-// `SHEAF_ERR_INVALID_UTF8`.
+// Errors: `SHEAF_ERR_INVALID_URI`, `SHEAF_ERR_UNSUPPORTED`, `SHEAF_ERR_IO`, `SHEAF_ERR_STORAGE`,
+// `SHEAF_ERR_NULL_POINTER`, `SHEAF_ERR_INVALID_UTF8`.
 SheafStatus sheaf_store_open(const char *uri, size_t uri_len, struct SheafStore **out, struct SheafError **err);
 
 // Closes a store: later calls on it, and on libraries opened from it, return

@@ -182,7 +182,8 @@ fn named_memory_stores_are_shared_while_open() {
 #[test]
 fn bad_uris_are_refused() {
     for (uri, needle) in [
-        ("gs://bucket", "unknown scheme"),
+        ("gcs://bucket", "unknown scheme"),
+        ("file:///tmp/x", "use lmdb:///PATH"),
         ("s3://bucket?colour=blue", "unknown option"),
         (
             "s3://bucket?access_key_id=AKIA",

@@ -113,6 +113,20 @@ impl Found {
         }
     }
 
+    /// The value, owned. The response body's buffer is reused when this is its only owner
+    /// (the value moved down over the tag byte in place), so a segment read from object
+    /// storage is not copied into a fresh allocation — at 1M rows that copy was a fifth of a
+    /// full read's time against the local server.
+    fn into_value(self) -> Option<Vec<u8>> {
+        match self {
+            Found::Value(mut v, _) => {
+                bytes::Buf::advance(&mut v, 1);
+                Some(Vec::from(v))
+            }
+            _ => None,
+        }
+    }
+
     /// The precondition under which a write replaces exactly what was found.
     fn put_mode(&self) -> PutMode {
         match self {
@@ -708,7 +722,7 @@ fn display_uri(uri: &str) -> &str {
 
 impl Storage for ObjectStorage {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(block(self.read(key))?.value().map(<[u8]>::to_vec))
+        Ok(block(self.read(key))?.into_value())
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
@@ -851,7 +865,7 @@ impl Storage for ObjectStorage {
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
         block(async {
             stream::iter(keys.iter())
-                .map(|k| async move { Ok::<_, Error>(self.read(k).await?.value().map(<[u8]>::to_vec)) })
+                .map(|k| async move { Ok::<_, Error>(self.read(k).await?.into_value()) })
                 .buffered(self.max_requests)
                 .try_collect()
                 .await

@@ -296,7 +296,11 @@ static void test_invalid_names(SheafStore *store, SheafLibrary *lib) {
 static void test_uris(const char *dir) {
     SheafStore *s = NULL;
     char uri[512];
-    EXPECT_ERR(SHEAF_ERR_INVALID_URI, "gs", sheaf_store_open(STR("gs://bucket/store"), &s, &err));
+    EXPECT_ERR(SHEAF_ERR_INVALID_URI, "gcs", sheaf_store_open(STR("gcs://bucket/store"), &s, &err));
+    EXPECT_ERR(SHEAF_ERR_UNSUPPORTED, "lmdb://",
+               sheaf_store_open(STR("file:///tmp/store"), &s, &err));
+    EXPECT_ERR(SHEAF_ERR_INVALID_URI, "AZURE_STORAGE_ACCOUNT_KEY",
+               sheaf_store_open(STR("az://container?account_key=x"), &s, &err));
     EXPECT_ERR(SHEAF_ERR_INVALID_URI, "credentials",
                sheaf_store_open(STR("s3://bucket/store?secret_access_key=x"), &s, &err));
     EXPECT_ERR(SHEAF_ERR_INVALID_URI, "colour",
