@@ -363,12 +363,7 @@ class Runner:
                         )
                         if res is not None:
                             runs[variant].append(res)
-                            print(
-                                f"  {what:<28} {fmt_median(res['times'])}"
-                                f"  peak +{mb(res.get('peak_delta'))}"
-                                f"  (round {rnd + 1}/{plan['rounds']})",
-                                flush=True,
-                            )
+                            print_round(what, res, rnd, plan["rounds"])
                 for variant, got in runs.items():
                     if got:
                         out.setdefault(op, {})[variant] = merge_rounds(got)
@@ -490,12 +485,7 @@ class Runner:
                         empty_prefix(client, buckets[engine], prefix)
                     if res is not None:
                         runs[engine].append(res)
-                        print(
-                            f"  {what:<28} {fmt_median(res['times'])}"
-                            f"  peak +{mb(res.get('peak_delta'))}"
-                            f"  (round {rnd + 1}/{plan['rounds']})",
-                            flush=True,
-                        )
+                        print_round(what, res, rnd, plan["rounds"])
             for engine, got in runs.items():
                 if got:
                     steps.setdefault(op, {})[engine] = merge_rounds(got)
@@ -634,6 +624,16 @@ class Runner:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def print_round(what: str, res: Dict[str, Any], rnd: int, rounds: int) -> None:
+    """One round of a table step, as the table and S3 sections print it."""
+    print(
+        f"  {what:<28} {fmt_median(res['times'])}"
+        f"  peak +{mb(res.get('peak_delta'))}"
+        f"  (round {rnd + 1}/{rounds})",
+        flush=True,
+    )
+
+
 def s3_uri(engine: str, endpoint: str, bucket: str, prefix: str) -> str:
     """The URI of a store under ``prefix`` of ``bucket`` on the local server, in the engine's
     syntax: Sheaf takes the endpoint and plain http as options and the credentials from the
