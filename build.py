@@ -267,7 +267,12 @@ def version() -> str:
 
 def cmd_header() -> None:
     step("regenerating include/sheaf.h and python/sheaf/_cdef.h (cbindgen)")
-    cargo("test", "--test", "header", env={"SHEAF_BLESS_HEADER": "1"})
+    cargo(*HEADER_CHECK, env={"SHEAF_BLESS_HEADER": "1"})
+
+
+#: The header check (tools/header): cbindgen in a package of its own, so that its features do
+#: not change the library's dependency build.
+HEADER_CHECK = ["test", "--release", "--locked", "-p", "sheaf-header"]
 
 
 #: The test build's cargo features: the pause point the GIL tests arm (src/failpoints.rs).
@@ -501,17 +506,38 @@ def cmd_test() -> None:
     suite whose interpreter is missing, fails the run."""
     started = time.time()
     load_skip_allowlist()  # a malformed allow-list fails before the long run, not after it
+    # One build of everything for the whole run: the Rust tests, the C tests and the test
+    # wheel share the release profile, without cross-crate LTO. With thin LTO over DataFusion,
+    # linking each test binary took over ten minutes; the shipped library (`build.py wheel`,
+    # `demo`, `bench`) keeps it.
+    os.environ["CARGO_PROFILE_RELEASE_LTO"] = "false"
     try:
         apt_install(["valgrind", "g++"])
         step("Rust: formatting and lints")
         cargo("fmt", "--check")
-        cargo("clippy", "--all-targets", "--locked", "--", "-D", "warnings")
-        cargo("clippy", "--all-targets", "--locked", *TEST_FEATURES, "--", "-D", "warnings")
+        cargo("clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings")
+        # --workspace both times: the same feature set for the dependencies, so the second
+        # run checks only the crate whose features differ.
+        cargo(
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--features",
+            "sheaf/failpoints",
+            "--",
+            "-D",
+            "warnings",
+        )
         # Every test process gets the S3 server's endpoint and fake credentials; the
         # other steps (builds, pip, linters) do not.
         with s3_test_server() as s3_env:
-            step("Rust: unit and integration tests (incl. header up to date)")
-            cargo("test", "--locked", *TEST_FEATURES, capture=True, env=s3_env)
+            # The release profile, as the library's build: one build of the dependencies
+            # (DataFusion's included) serves the tests, the C tests and the wheel.
+            step("Rust: unit and integration tests")
+            cargo("test", "--release", "--locked", *TEST_FEATURES, capture=True, env=s3_env)
+            step("the committed header matches the sources (cbindgen)")
+            cargo(*HEADER_CHECK, capture=True)
             wheel = cmd_wheel(test_build=True)
             run_c_tests(s3_env)
             run_python_suites(wheel, s3_env)
@@ -558,7 +584,7 @@ CARGO_MUTANTS_VERSION = "27.1.0"
 
 #: The commit path — what decides whether acknowledged data is durable, applied once and
 #: readable — file by file, with the tests each of its mutants runs: cargo test targets, and the
-#: operations of tests/commit_protocol.rs that touch the file (SHEAF_PROTOCOL_OPS). The scope
+#: operations of tests/it/commit_protocol.rs that touch the file (SHEAF_PROTOCOL_OPS). The scope
 #: goes to the build as well, so a mutant links only the test binaries that run.
 COMMIT_PATH: Dict[str, Tuple[List[str], str]] = {
     "src/table/commit.rs": (
@@ -603,12 +629,22 @@ COMMIT_PATH: Dict[str, Tuple[List[str], str]] = {
 DEFAULT_MUTANT_TESTS = ["--lib", "commit_protocol", "commit_retries", "corruption", "table", "ffi"]
 
 
+#: Test binaries of their own; every other name in a scope is a module of tests/it.
+OWN_TEST_BINARIES = {"commit_retries"}
+
+
 def mutant_scope(tests: List[str]) -> List[str]:
     """Cargo arguments selecting test targets, each passed with -C so that cargo-mutants uses
-    them for the build and the test run alike."""
-    args: List[str] = []
+    them for the build and the test run alike. A module of tests/it selects that binary (all
+    of it: libtest filters would also filter the other targets)."""
+    targets: List[str] = []
     for t in tests:
-        args += ["-C", t if t.startswith("--") else f"--test={t}"]
+        target = t if t.startswith("--") else f"--test={t if t in OWN_TEST_BINARIES else 'it'}"
+        if target not in targets:
+            targets.append(target)
+    args: List[str] = []
+    for target in targets:
+        args += ["-C", target]
     return args
 
 

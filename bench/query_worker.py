@@ -5,6 +5,12 @@ Engines:
 - ``sheaf``: ``lib.read(symbol, query_builder=q, output_format="pandas")`` (Sheaf's
   QueryBuilder, evaluated in Rust inside the read, pandas output).
 - ``pandas``: the frame already in memory (loaded before the clock starts), pandas groupby.
+- ``sheaf-sql``: the same queries as SQL, ``lib.sql(SQL[name], output_format="pandas")`` over
+  the Sheaf store (DataFusion inside the library).
+- ``duckdb-arrow``: DuckDB's SQL over the data as an Arrow table in memory (loaded before the
+  clock starts), ``.df()`` output.
+- ``duckdb-parquet``: DuckDB's SQL over the data as a Parquet file (written by ``prepare``,
+  zstd, one row group per million rows), ``.df()`` output.
 
 The queries are the ones ArcticDB's benchmarks name after the H2O db-benchmark (q1, q3, q4,
 adv_q2) plus its numeric filter (``v3 < 1.0``, read with ``columns=["v3"]`` by both stores).
@@ -32,6 +38,20 @@ QUERIES: Dict[str, Any] = {
     "adv_q2": ("id3", {"v1": "max", "v2": "min"}),
     "filter": None,
 }
+
+
+# The same queries as SQL (the table is named h2o in every engine).
+SQL: Dict[str, str] = {
+    "q1": "SELECT id1, sum(v1) AS v1 FROM h2o GROUP BY id1",
+    "q3": "SELECT id3, sum(v1) AS v1, sum(v3) AS v3 FROM h2o GROUP BY id3",
+    "q4": "SELECT id6, sum(v1) AS v1, sum(v2) AS v2 FROM h2o GROUP BY id6",
+    "adv_q2": "SELECT id3, max(v1) AS v1, min(v2) AS v2 FROM h2o GROUP BY id3",
+    "filter": "SELECT v3 FROM h2o WHERE v3 < 1.0",
+}
+
+
+def parquet_path(store: str) -> str:
+    return os.path.join(store, "h2o.parquet")
 
 
 def describe(name: str) -> str:
@@ -68,7 +88,7 @@ def main() -> None:
     op: str = spec["op"]
     import numpy  # noqa: F401
     import pandas
-    import pyarrow  # noqa: F401
+    import pyarrow
 
     result: Dict[str, Any] = {"versions": {"pandas": pandas.__version__}}
     if op == "prepare":
@@ -85,6 +105,14 @@ def main() -> None:
             os.makedirs(spec["store"], exist_ok=True)
             store = sheaf.open("lmdb://" + os.path.abspath(spec["store"]))
             store.get_library("h2o", create_if_missing=True).write("h2o", df)
+        elif engine == "duckdb-parquet":
+            import pyarrow.parquet as pq
+
+            os.makedirs(spec["store"], exist_ok=True)
+            table = pyarrow.Table.from_pandas(df.reset_index(), preserve_index=False)
+            pq.write_table(
+                table, parquet_path(spec["store"]), compression="zstd", row_group_size=1_000_000
+            )
         emit(result)
         return
 
@@ -128,6 +156,33 @@ def main() -> None:
             group, aggs = spec_q
             q = q.groupby(group).agg(aggs)
             return lib.read("h2o", query_builder=q, output_format="pandas").data
+
+    elif engine == "sheaf-sql":
+        import sheaf
+
+        lib = sheaf.open("lmdb://" + os.path.abspath(spec["store"]))["h2o"]
+        result["versions"]["sheaf"] = sheaf.__version__
+
+        def call(i: int) -> Any:
+            return lib.sql(SQL[name], output_format="pandas")
+
+    elif engine in ("duckdb-arrow", "duckdb-parquet"):
+        import duckdb
+
+        result["versions"]["duckdb"] = duckdb.__version__
+        con = duckdb.connect()
+        if engine == "duckdb-arrow":
+            import pyarrow as pa
+
+            with pa.memory_map(spec["data"]) as source:
+                h2o_table = pa.ipc.open_file(source).read_all()
+            con.register("h2o", h2o_table)
+        else:
+            path = parquet_path(spec["store"]).replace("'", "''")
+            con.execute(f"CREATE VIEW h2o AS SELECT * FROM read_parquet('{path}')")
+
+        def call(i: int) -> Any:
+            return con.execute(SQL[name]).df()
 
     else:
         raise SystemExit(f"unknown engine {engine!r}")

@@ -666,6 +666,51 @@ class Report:
                 )
             self.add("Peak memory (MB above the resident set at the start of the query):", "")
             self.add(*table(["query", "ArcticDB", "pandas", "Sheaf"], mem_rows), "")
+            self.sql_rows(q[n], n)
+
+    def sql_rows(self, results: Dict[str, Any], n: str) -> None:
+        """The same queries as SQL: Sheaf's `lib.sql` against DuckDB over the same data as an
+        Arrow table in memory and as Parquet, and ArcticDB's QueryBuilder."""
+        engines = ["sheaf-sql", "duckdb-arrow", "duckdb-parquet", "arcticdb"]
+        if not any(e in results.get(name, {}) for name in QUERY_NAMES for e in engines[:3]):
+            return
+        rows = []
+        for name, title in QUERY_NAMES.items():
+            res = results.get(name, {})
+            times = {e: med(res[e]["times"]) if e in res else None for e in engines}
+            rows.append(
+                [
+                    title,
+                    *[fmt_s(times[e]) for e in engines],
+                    fmt_ratio(ratio(times["sheaf-sql"], times["duckdb-arrow"])),
+                    fmt_ratio(ratio(times["sheaf-sql"], times["duckdb-parquet"])),
+                    fmt_ratio(ratio(times["sheaf-sql"], times["arcticdb"])),
+                ]
+            )
+        self.add(
+            f"The same queries as SQL, {human(int(n))} rows: `lib.sql(...)` (DataFusion inside "
+            "Sheaf, over the same `lmdb://` store) against DuckDB "
+            f"{self.meta.get('versions', {}).get('sheaf_venv', {}).get('duckdb', '?')} over the "
+            "data as an Arrow table in memory and as a Parquet file (zstd), all with pandas "
+            "output; ratios are Sheaf SQL / peer.",
+            "",
+        )
+        self.add(
+            *table(
+                [
+                    "query",
+                    "Sheaf SQL",
+                    "DuckDB, Arrow in memory",
+                    "DuckDB, Parquet",
+                    "ArcticDB QueryBuilder",
+                    "Sheaf SQL / DuckDB Arrow",
+                    "Sheaf SQL / DuckDB Parquet",
+                    "Sheaf SQL / ArcticDB",
+                ],
+                rows,
+            ),
+            "",
+        )
 
     def kv(self) -> None:
         kv = self.r.get("kv", {})

@@ -78,7 +78,7 @@ SIZE_FORMATS = [
     ("ipc", "lz4"),
     ("ipc", "zstd"),
 ]
-QUERY_ENGINES = ["arcticdb", "pandas", "sheaf"]
+QUERY_ENGINES = ["arcticdb", "pandas", "sheaf", "sheaf-sql", "duckdb-arrow", "duckdb-parquet"]
 QUERIES = ["q1", "q3", "q4", "adv_q2", "filter"]
 KV_ENGINES = ["sheaf", "lmdb", "sqlite", "dict"]
 # The S3 section: the table steps of Sheaf and ArcticDB on the floats data set, each engine in
@@ -263,7 +263,8 @@ class Runner:
         code = (
             "import json, sys, importlib\n"
             "out = {'python': sys.version.split()[0], 'implementation': sys.implementation.name}\n"
-            "for m in ('sheaf', 'arcticdb', 'pandas', 'pyarrow', 'numpy', 'lmdb', 'sqlite3'):\n"
+            "for m in ('sheaf', 'arcticdb', 'pandas', 'pyarrow', 'numpy', 'lmdb', 'sqlite3',\n"
+            "          'duckdb'):\n"
             "    try:\n"
             "        mod = importlib.import_module(m)\n"
             "        v = getattr(mod, 'sqlite_version', None) or getattr(mod, '__version__', '?')\n"
@@ -497,12 +498,16 @@ class Runner:
             label = human(n)
             data = datagen.ensure(self.workdir, "h2o", n)
             print(f"\n== query (H2O columns), {label} rows", flush=True)
+            sheaf_store = os.path.join(self.workdir, "query", f"sheaf-{n}")
             stores = {
                 "arcticdb": os.path.join(self.workdir, "query", f"arcticdb-{n}"),
-                "sheaf": os.path.join(self.workdir, "query", f"sheaf-{n}"),
+                "sheaf": sheaf_store,
+                "sheaf-sql": sheaf_store,
+                "duckdb-parquet": os.path.join(self.workdir, "query", f"parquet-{n}"),
                 "pandas": "",
+                "duckdb-arrow": "",
             }
-            for engine in ("arcticdb", "sheaf"):
+            for engine in ("arcticdb", "sheaf", "duckdb-parquet"):
                 spec: Dict[str, Any] = {
                     "engine": engine,
                     "op": "prepare",
@@ -533,7 +538,7 @@ class Runner:
                         out.setdefault(q, {})[engine] = res
                         print(f"  {what:<36} {fmt_median(res['times'])}", flush=True)
                 self.save()
-            for path in stores.values():
+            for path in set(stores.values()):
                 if path:
                     shutil.rmtree(path, ignore_errors=True)
 

@@ -163,8 +163,9 @@ struct ArrowArrayStream {
 // holding one opaque object, named in version infos and descriptions);
 // `sheaf_table_update` with `upsert` of a missing symbol and no `index` writes the data
 // without an index (it was `SHEAF_ERR_INVALID_ARGUMENT`), and empty data updates a symbol
-// without an index (a new version with unchanged rows).
-#define SHEAF_ABI_VERSION 4
+// without an index (a new version with unchanged rows). Version 5: SQL (`sheaf_sql`,
+// `sheaf_store_sql`, their `_cancellable` forms and `SheafCancel`) and `SHEAF_ERR_CANCELLED`.
+#define SHEAF_ABI_VERSION 5
 
 // Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 #define SHEAF_LOG_ERROR 1
@@ -228,6 +229,10 @@ struct ArrowArrayStream {
 // FILTER_VALUE; now Yokan's value.)
 #define SHEAF_MODE_UPDATE_NEW 32768
 
+// A cancellation flag for SQL calls, shared between the thread running a query and any
+// thread that wants it stopped. Safe to share between threads.
+typedef struct SheafCancel SheafCancel;
+
 // A document collection. Safe to share between threads.
 typedef struct SheafCollection SheafCollection;
 
@@ -277,6 +282,9 @@ typedef struct SheafSlice {
 
 // A wait ran out of time.
 #define SHEAF_ERR_TIMEOUT 102
+
+// The caller cancelled the call (a SQL query through its SheafCancel).
+#define SHEAF_ERR_CANCELLED 103
 
 // 200–299, I/O and storage: the operating system refused a file operation.
 #define SHEAF_ERR_IO 200
@@ -1282,6 +1290,79 @@ SheafStatus sheaf_doc_erase_multi(const struct SheafCollection *c, size_t n, con
 // Errors: SHEAF_ERR_INVALID_JSON (a filter that is not a JSON object),
 // SHEAF_ERR_NO_SUCH_COLLECTION (dropped), SHEAF_ERR_CLOSED.
 SheafStatus sheaf_doc_list(const struct SheafCollection *c, uint64_t start_id, size_t count, const char *filter_json, size_t filter_len, struct SheafBytes *out_ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
+
+// ==============================================================================================
+// 9. SQL
+//
+// SQL: one statement over a library's symbols (`sheaf_sql`) or over every library of a store
+// (`sheaf_store_sql`, tables named `library.symbol`), run by Apache DataFusion inside the
+// library. Results stream out as Arrow; a write (`INSERT`, `UPDATE`, `DELETE`,
+// `CREATE TABLE … AS`) commits a new version and streams one row, `count` (uint64), the rows it
+// affected. Time travel: the tables `at_version('sym', 3)`, `at_snapshot('sym', 'name')`,
+// `at_time('sym', TIMESTAMP '2024-01-01 00:00:00Z')`. A query can be stopped from another
+// thread through a `SheafCancel` passed to the `_cancellable` forms.
+// ==============================================================================================
+
+// Creates a cancellation flag; `*out` receives a handle to free with `sheaf_cancel_free`.
+//
+// Errors: `SHEAF_ERR_NULL_POINTER`.
+SheafStatus sheaf_cancel_new(struct SheafCancel **out, struct SheafError **err);
+
+// Stops the queries running with this flag, from any thread: each fails with
+// `SHEAF_ERR_CANCELLED` (at `sheaf_sql_cancellable`, or at the result stream's next
+// `get_next`). A write that already committed stays committed. The flag stays set: a query
+// started with it later fails at once.
+//
+// Errors: `SHEAF_ERR_NULL_POINTER`, `SHEAF_ERR_INVALID_ARGUMENT` (not a live flag).
+SheafStatus sheaf_cancel_trigger(const struct SheafCancel *cancel, struct SheafError **err);
+
+// Frees a cancellation flag (queries running with it keep their own reference). NULL is
+// ignored; a second free is detected and ignored.
+void sheaf_cancel_free(struct SheafCancel *cancel);
+
+// Runs one SQL statement over the symbols of `library` (bare names; `information_schema`
+// lists them) and fills the caller-allocated `out` with its result stream.
+//
+// `sql` (UTF-8, `sql_len` bytes): one statement. `params_json` (may be NULL): a JSON list
+// bound to `$1, $2, …` — `null`, booleans, numbers, strings (a string compared with a
+// timestamp column is read as ISO 8601), or `{"timestamp_ns": N}` (UTC); never spliced into
+// the text. Each table is pinned to one version when the statement is planned (a bare name:
+// the latest) and every scan of it reads that version. Projections, filters on integer,
+// string, bool and timestamp columns (comparisons, `IN`, `BETWEEN`, `IS [NOT] NULL`) and
+// limits are pushed into Sheaf's reads (segments ruled out by their statistics are not
+// loaded); `EXPLAIN` shows each scan's `SheafScan` line with what it received.
+//
+// Writes commit like the API's calls: `INSERT INTO sym …` appends (`INSERT OVERWRITE`
+// writes); `CREATE TABLE sym AS SELECT …` writes a symbol that has no live version (`OR
+// REPLACE`: a new version of any); `DELETE FROM sym WHERE …` and `UPDATE sym SET … WHERE …`
+// write a new version computed from the pinned one, committed only if that is still the
+// latest, else re-run on the new one (up to `commit.max_retries` times). The old version
+// stays readable (`at_version`). A write's stream is one row, `count` (uint64).
+//
+// Errors: `SHEAF_ERR_INVALID_ARGUMENT` (a syntax error, an unknown table or function, a type
+// error: the message is DataFusion's, with the position), `SHEAF_ERR_SCHEMA` (an unknown or
+// ambiguous column), `SHEAF_ERR_INVALID_JSON`, `SHEAF_ERR_UNSUPPORTED` (DDL other than
+// `CREATE TABLE … AS`, transactions), `SHEAF_ERR_NO_SUCH_VERSION`, `SHEAF_ERR_NO_SUCH_SNAPSHOT`,
+// `SHEAF_ERR_CONFLICT`, `SHEAF_ERR_CLOSED`, storage errors. Errors while streaming come
+// through the stream's `get_next` / `get_last_error`.
+SheafStatus sheaf_sql(const struct SheafLibrary *library, const char *sql, size_t sql_len, const char *params_json, size_t params_len, struct ArrowArrayStream *out, struct SheafError **err);
+
+// `sheaf_sql` that `sheaf_cancel_trigger(cancel)` stops from another thread (`cancel` may be
+// NULL: not cancellable).
+//
+// Errors: those of `sheaf_sql`, and `SHEAF_ERR_CANCELLED`.
+SheafStatus sheaf_sql_cancellable(const struct SheafLibrary *library, const char *sql, size_t sql_len, const char *params_json, size_t params_len, const struct SheafCancel *cancel, struct ArrowArrayStream *out, struct SheafError **err);
+
+// `sheaf_sql` over every library of `store`: tables are `library.symbol` (quote names that
+// need it: `"my lib"."sym"`), the time-travel functions take `'library.symbol'`.
+//
+// Errors: those of `sheaf_sql`.
+SheafStatus sheaf_store_sql(const struct SheafStore *store, const char *sql, size_t sql_len, const char *params_json, size_t params_len, struct ArrowArrayStream *out, struct SheafError **err);
+
+// `sheaf_store_sql` that `sheaf_cancel_trigger(cancel)` stops from another thread.
+//
+// Errors: those of `sheaf_sql`, and `SHEAF_ERR_CANCELLED`.
+SheafStatus sheaf_store_sql_cancellable(const struct SheafStore *store, const char *sql, size_t sql_len, const char *params_json, size_t params_len, const struct SheafCancel *cancel, struct ArrowArrayStream *out, struct SheafError **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -11,7 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Declares [`ErrorKind`] once: each kind's variant, C status code, C constant name and
 /// meaning. The enum, [`ErrorKind::ALL`], [`ErrorKind::name`] and [`ErrorKind::meaning`] all
 /// come from this one list; `src/ffi/status.rs` repeats the codes as C constants for the
-/// header (cbindgen cannot expand macros) and `tests/ffi.rs` checks the two agree.
+/// header (cbindgen cannot expand macros) and `tests/it/ffi.rs` checks the two agree.
 macro_rules! error_kinds {
     ($($variant:ident = $code:literal, $name:literal, $meaning:literal;)*) => {
         /// What went wrong, as a stable category. The numeric value is the C status code.
@@ -47,6 +47,7 @@ error_kinds! {
     Generic = 100, "SHEAF_ERR_GENERIC", "An error with no better category.";
     Unsupported = 101, "SHEAF_ERR_UNSUPPORTED", "The operation or option is not available (yet) in this build.";
     Timeout = 102, "SHEAF_ERR_TIMEOUT", "A wait ran out of time.";
+    Cancelled = 103, "SHEAF_ERR_CANCELLED", "The caller cancelled the call (a SQL query through its SheafCancel).";
     // 200–299: I/O and storage
     Io = 200, "SHEAF_ERR_IO", "The operating system refused a file operation.";
     Storage = 201, "SHEAF_ERR_STORAGE", "The storage backend (e.g. LMDB) failed.";

@@ -27,6 +27,7 @@ pub mod ffi;
 pub(crate) mod keys;
 pub mod kv;
 pub mod query;
+pub mod sql;
 pub mod storage;
 pub mod store;
 pub mod table;

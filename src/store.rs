@@ -125,6 +125,12 @@ pub struct Store {
     inner: Arc<StoreInner>,
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("uri", &self.uri()).finish()
+    }
+}
+
 pub(crate) fn library_key(name: &str) -> Vec<u8> {
     keys::registry_key(keys::LIBRARY_REGISTRY, name)
 }
@@ -339,6 +345,15 @@ impl Store {
 #[derive(Clone)]
 pub struct Library {
     pub(crate) inner: Arc<LibraryInner>,
+}
+
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library")
+            .field("store", &self.inner.store.uri())
+            .field("name", &self.inner.name)
+            .finish()
+    }
 }
 
 pub(crate) struct LibraryInner {

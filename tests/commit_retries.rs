@@ -7,7 +7,8 @@
 //!   same budget), not corruption;
 //! - real corruption is reported at once, not retried as if it were a race.
 //!
-//! One test function, because `commit.max_retries` is process-wide: the cases run one after the
+//! Its own test binary and one test function, because `commit.max_retries` is process-wide: the
+//! tests of `tests/it` (one process) must not see it change, and the cases here run one after the
 //! other and restore the default.
 
 use std::sync::Arc;

@@ -85,6 +85,7 @@ from ._types import (
 from .collection import Collection
 from .errors import (
     BufferTooSmallError,
+    CancelledError,
     ClosedError,
     CollectionExistsError,
     ConflictError,
@@ -189,6 +190,7 @@ __all__ = [
     "GenericError",
     "UnsupportedError",
     "SheafTimeoutError",
+    "CancelledError",
     "StorageError",
     "SheafIOError",
     "StorageFullError",

@@ -48,7 +48,7 @@ struct ArrowArrayStream {
 
 #define SHEAF_VERSION_PATCH 0
 
-#define SHEAF_ABI_VERSION 4
+#define SHEAF_ABI_VERSION 5
 
 #define SHEAF_LOG_ERROR 1
 
@@ -92,6 +92,8 @@ struct ArrowArrayStream {
 
 #define NO_RDMA 16384
 
+typedef struct SheafCancel SheafCancel;
+
 typedef struct SheafCollection SheafCollection;
 
 typedef struct SheafError SheafError;
@@ -123,6 +125,8 @@ typedef struct SheafSlice {
 #define SHEAF_ERR_UNSUPPORTED 101
 
 #define SHEAF_ERR_TIMEOUT 102
+
+#define SHEAF_ERR_CANCELLED 103
 
 #define SHEAF_ERR_IO 200
 
@@ -389,3 +393,17 @@ SheafStatus sheaf_doc_update_multi(const struct SheafCollection *c, size_t n, co
 SheafStatus sheaf_doc_erase_multi(const struct SheafCollection *c, size_t n, const uint64_t *ids, struct SheafError **err);
 
 SheafStatus sheaf_doc_list(const struct SheafCollection *c, uint64_t start_id, size_t count, const char *filter_json, size_t filter_len, struct SheafBytes *out_ids, struct SheafBytes *out_docs, struct SheafBytes *out_sizes, struct SheafError **err);
+
+SheafStatus sheaf_cancel_new(struct SheafCancel **out, struct SheafError **err);
+
+SheafStatus sheaf_cancel_trigger(const struct SheafCancel *cancel, struct SheafError **err);
+
+void sheaf_cancel_free(struct SheafCancel *cancel);
+
+SheafStatus sheaf_sql(const struct SheafLibrary *library, const char *sql, size_t sql_len, const char *params_json, size_t params_len, struct ArrowArrayStream *out, struct SheafError **err);
+
+SheafStatus sheaf_sql_cancellable(const struct SheafLibrary *library, const char *sql, size_t sql_len, const char *params_json, size_t params_len, const struct SheafCancel *cancel, struct ArrowArrayStream *out, struct SheafError **err);
+
+SheafStatus sheaf_store_sql(const struct SheafStore *store, const char *sql, size_t sql_len, const char *params_json, size_t params_len, struct ArrowArrayStream *out, struct SheafError **err);
+
+SheafStatus sheaf_store_sql_cancellable(const struct SheafStore *store, const char *sql, size_t sql_len, const char *params_json, size_t params_len, const struct SheafCancel *cancel, struct ArrowArrayStream *out, struct SheafError **err);

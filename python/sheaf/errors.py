@@ -35,6 +35,7 @@ __all__ = [
     "GenericError",
     "UnsupportedError",
     "SheafTimeoutError",
+    "CancelledError",
     "StorageError",
     "SheafIOError",
     "StorageFullError",
@@ -130,6 +131,14 @@ class SheafTimeoutError(GenericError, TimeoutError):
 
     default_code = 102
     status = "SHEAF_ERR_TIMEOUT"
+
+
+class CancelledError(GenericError):
+    """The call was cancelled (SHEAF_ERR_CANCELLED): a SQL query stopped through its
+    cancellation flag. Python raises ``KeyboardInterrupt`` itself when Ctrl-C stopped it."""
+
+    default_code = 103
+    status = "SHEAF_ERR_CANCELLED"
 
 
 # --- 200-299: I/O and storage -------------------------------------------------------------------

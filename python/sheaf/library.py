@@ -27,7 +27,7 @@ from typing import (
     overload,
 )
 
-from . import _arrow_c, _convert, _metadata, _objects, _options
+from . import _arrow_c, _convert, _metadata, _objects, _options, _sql
 from ._handle import Handle, StoreLike
 from ._lib import NULL, call, ffi, lib, take_bytes
 from ._options import LibraryOptions
@@ -498,6 +498,40 @@ class Library(Handle):
 
     def __getitem__(self, symbol: str) -> VersionedItem:
         return self.read(symbol)
+
+    def sql(
+        self,
+        query: str,
+        params: Optional[Sequence[Any]] = None,
+        *,
+        output_format: Optional[str] = None,
+    ) -> Any:
+        """Runs one SQL statement over this library's symbols (tables by bare name) inside the
+        library (Apache DataFusion); works on every interpreter, PyPy included.
+
+        Each table is one version, pinned when the statement is planned (the latest; or
+        ``at_version('sym', 3)``, ``at_snapshot('sym', 'name')``,
+        ``at_time('sym', TIMESTAMP '2024-01-01 00:00:00Z')``). Projections, filters on
+        integer, string, bool and timestamp columns and limits are pushed into the read
+        (``EXPLAIN`` shows them). ``INSERT INTO`` appends, ``CREATE TABLE … AS`` writes a new
+        symbol, ``DELETE`` / ``UPDATE`` write a new version computed from the latest (re-run
+        if another commit lands first); they return one row, ``count``. Ctrl-C cancels.
+
+        Args:
+            params: values bound to ``$1, $2, …`` (None, bool, int, float, str, date,
+                datetime — naive datetimes are UTC), never spliced into the text.
+            output_format: ``"pandas"``, ``"pyarrow"``, ``"polars"`` or ``"numpy"``; the
+                library's default otherwise.
+
+        Raises:
+            InvalidArgumentError: a syntax error, an unknown table or function, a type error
+                (DataFusion's message, with the position).
+            SchemaError: an unknown or ambiguous column.
+            UnsupportedError: DDL other than ``CREATE TABLE … AS``.
+            ConflictError: a write kept losing races (``commit.max_retries``).
+        """
+        fmt = _convert.check_output_format(output_format) or self.output_format
+        return _sql.sql_call(lib.sheaf_sql_cancellable, self._h, query, params, fmt)
 
     @overload
     def head(

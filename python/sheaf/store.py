@@ -10,9 +10,9 @@ floor plan (``Library``, ``VersionedItem``, ...) are re-exported.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
-from . import _convert, _options
+from . import _convert, _options, _sql
 from ._handle import Handle
 from ._lib import NULL, call, ffi, lib, take_bytes
 from ._options import LibraryOptions
@@ -229,6 +229,19 @@ class Store(Handle):
         out = ffi.new("bool *")
         call(lib.sheaf_library_exists, self._h, raw, len(raw), out)
         return bool(out[0])
+
+    def sql(
+        self,
+        query: str,
+        params: Optional[Sequence[Any]] = None,
+        *,
+        output_format: Optional[str] = None,
+    ) -> Any:
+        """:meth:`Library.sql` across the store's libraries: tables are ``library.symbol``
+        (quote names that need it, ``"my lib"."sym"``); the time-travel functions take
+        ``'library.symbol'``. ``output_format`` defaults to the store's."""
+        fmt = _convert.check_output_format(output_format) or self.output_format
+        return _sql.sql_call(lib.sheaf_store_sql_cancellable, self._h, query, params, fmt)
 
     def list_libraries(self) -> List[str]:
         """The names of the store's libraries, in byte order."""

@@ -3,7 +3,7 @@
 //! arrow-rs's stream callbacks do not catch panics, and its importer asserts on some malformed
 //! input; both directions therefore go through an adapter that turns a panic into an error.
 
-use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
 
@@ -73,7 +73,7 @@ impl<R: RecordBatchReader> RecordBatchReader for PanicSafeReader<R> {
 /// Moves the caller's stream in (marking theirs released) and wraps it for the engine.
 pub(crate) fn import_stream(
     stream: *mut FFI_ArrowArrayStream,
-) -> Result<PanicSafeReader<RecordBatchStreamReader>> {
+) -> Result<PanicSafeReader<ArrowArrayStreamReader>> {
     if stream.is_null() {
         return Err(Error::new(
             ErrorKind::NullPointer,
@@ -82,8 +82,9 @@ pub(crate) fn import_stream(
     }
     // SAFETY: non-NULL; by the C contract it points at an ArrowArrayStream, which we move out of
     // (leaving it released) so that it is released exactly once.
-    let owned = unsafe { FFI_ArrowArrayStream::from_raw(stream) };
-    let reader = super::contain(|| RecordBatchStreamReader::try_new(owned))
+    let mut owned = unsafe { FFI_ArrowArrayStream::from_raw(stream) };
+    probe_schema(&mut owned)?;
+    let reader = super::contain(|| ArrowArrayStreamReader::try_new(owned))
         .map_err(|_| Error::new(ErrorKind::InvalidArrow, "malformed ArrowArrayStream schema"))?
         .map_err(|e| {
             Error::new(
@@ -93,6 +94,42 @@ pub(crate) fn import_stream(
             .caused_by(e)
         })?;
     Ok(PanicSafeReader::new(reader))
+}
+
+/// Asks the producer for its schema once before arrow-rs does: arrow-rs reports a failing
+/// `get_schema` by its errno alone, while the producer's `get_last_error` text is what tells the
+/// caller what was wrong with their stream.
+fn probe_schema(stream: &mut FFI_ArrowArrayStream) -> Result<()> {
+    let unreadable = |why: String| {
+        Error::new(
+            ErrorKind::InvalidArrow,
+            format!("the ArrowArrayStream cannot be read: {why}"),
+        )
+    };
+    let Some(get_schema) = stream.get_schema else {
+        return Err(unreadable("it has no get_schema callback".into()));
+    };
+    let mut schema = arrow_schema::ffi::FFI_ArrowSchema::empty();
+    // SAFETY: the stream is live (moved in above) and `schema` is a valid, empty out-parameter;
+    // a schema the producer fills is released when `schema` drops.
+    let code = super::contain(|| unsafe { get_schema(stream, &mut schema) })
+        .map_err(|_| unreadable("its get_schema callback failed".into()))?;
+    if code == 0 {
+        return Ok(());
+    }
+    let message = stream.get_last_error.and_then(|get_last_error| {
+        // SAFETY: get_last_error may be called after a failed callback; the text it returns is
+        // borrowed from the stream until its next call, so it is copied at once.
+        let text = unsafe { get_last_error(stream) };
+        (!text.is_null()).then(|| {
+            unsafe { std::ffi::CStr::from_ptr(text) }
+                .to_string_lossy()
+                .into_owned()
+        })
+    });
+    Err(unreadable(message.unwrap_or_else(|| {
+        format!("its get_schema callback returned error code {code}")
+    })))
 }
 
 /// Fills a caller-allocated stream with `reader`.

@@ -34,6 +34,9 @@ mod kv;
 // 8. document collections
 mod collection;
 
+// 9. SQL
+mod sql;
+
 // helpers, no exports
 mod arrow;
 mod packed;

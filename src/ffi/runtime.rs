@@ -26,8 +26,9 @@ pub const SHEAF_VERSION_PATCH: u32 = 0;
 /// holding one opaque object, named in version infos and descriptions);
 /// `sheaf_table_update` with `upsert` of a missing symbol and no `index` writes the data
 /// without an index (it was `SHEAF_ERR_INVALID_ARGUMENT`), and empty data updates a symbol
-/// without an index (a new version with unchanged rows).
-pub const SHEAF_ABI_VERSION: u32 = 4;
+/// without an index (a new version with unchanged rows). Version 5: SQL (`sheaf_sql`,
+/// `sheaf_store_sql`, their `_cancellable` forms and `SheafCancel`) and `SHEAF_ERR_CANCELLED`.
+pub const SHEAF_ABI_VERSION: u32 = 5;
 
 /// Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 pub const SHEAF_LOG_ERROR: i32 = 1;

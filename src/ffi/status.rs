@@ -1,6 +1,6 @@
 //! Status codes as C constants. Grouped in ranges; a released code never changes meaning.
 //! They repeat the codes of [`crate::error::ErrorKind`] (declared once there) as literals,
-//! because cbindgen cannot expand macros; `tests/ffi.rs` checks that the header's codes and
+//! because cbindgen cannot expand macros; `tests/it/ffi.rs` checks that the header's codes and
 //! `ErrorKind` agree exactly.
 
 /// The result of every fallible call: `SHEAF_OK` or one of the `SHEAF_ERR_*` codes.
@@ -15,6 +15,8 @@ pub const SHEAF_ERR_GENERIC: SheafStatus = 100;
 pub const SHEAF_ERR_UNSUPPORTED: SheafStatus = 101;
 /// A wait ran out of time.
 pub const SHEAF_ERR_TIMEOUT: SheafStatus = 102;
+/// The caller cancelled the call (a SQL query through its SheafCancel).
+pub const SHEAF_ERR_CANCELLED: SheafStatus = 103;
 
 /// 200–299, I/O and storage: the operating system refused a file operation.
 pub const SHEAF_ERR_IO: SheafStatus = 200;

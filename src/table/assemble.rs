@@ -93,9 +93,7 @@ fn layout(bytes: &[u8]) -> Result<Outcome<Layout<'_>>> {
         match message.header_type() {
             arrow_ipc::MessageHeader::Schema => {
                 let fb = message.header_as_schema().ok_or_else(truncated)?;
-                schema = Some(arrow_ipc::convert::try_fb_to_schema(fb).map_err(|e| {
-                    Error::corrupt("a segment's schema cannot be read").caused_by(e)
-                })?);
+                schema = Some(segment::schema_from_flatbuffer(fb)?);
             }
             arrow_ipc::MessageHeader::DictionaryBatch => return Ok(Outcome::Unsupported),
             arrow_ipc::MessageHeader::RecordBatch => {

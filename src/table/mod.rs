@@ -67,6 +67,7 @@ pub use self::results::{ColumnInfo, Description, ReadResult, SnapshotInfo, Versi
 pub use self::sizes::{KeyKind, Size, StorageSizes};
 pub use self::snapshot::Snapshot;
 pub use self::staging::{FinalizeMode, FinalizeOptions, StageOptions, StagedChunk};
+pub use self::write::CHANGED_SINCE_READ;
 use crate::error::Result;
 use crate::storage::{KeyRange, ScanOptions};
 use crate::store::Library;

@@ -373,9 +373,7 @@ fn decode_columns(bytes: Vec<u8>, names: &[&str]) -> Result<RecordBatch> {
         match message.header_type() {
             arrow_ipc::MessageHeader::Schema => {
                 let fb = message.header_as_schema().ok_or_else(truncated)?;
-                schema = Some(Arc::new(
-                    arrow_ipc::convert::try_fb_to_schema(fb).map_err(corrupt)?,
-                ));
+                schema = Some(Arc::new(segment::schema_from_flatbuffer(fb)?));
             }
             arrow_ipc::MessageHeader::DictionaryBatch => {
                 let stored = schema.as_ref().ok_or_else(truncated)?;

@@ -252,6 +252,16 @@ pub(crate) fn encode_with_arrow_ipc(
 }
 
 /// Decodes a segment written by [`encode`].
+/// The Arrow schema a segment's IPC schema message describes. arrow-ipc's converter panics on a
+/// malformed message (a missing field list, an unknown type) instead of returning an error, so
+/// a damaged segment is contained here and reported as corrupt rather than unwinding further.
+pub(crate) fn schema_from_flatbuffer(fb: arrow_ipc::Schema<'_>) -> Result<Schema> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        arrow_ipc::convert::fb_to_schema(fb)
+    }))
+    .map_err(|_| Error::corrupt("a segment's schema message is malformed"))
+}
+
 pub fn decode(bytes: Vec<u8>) -> Result<RecordBatch> {
     let corrupt = |e| Error::corrupt("a segment cannot be decoded").caused_by(e);
     let mut reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(corrupt)?;

@@ -18,6 +18,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::storage::SharedStorage;
 use crate::store::{validate_name, Library};
 
+/// What the `Conflict` of [`Library::write_if_latest`] says when its base is no longer the
+/// latest version (callers that recompute and retry look for it).
+pub const CHANGED_SINCE_READ: &str = "changed since its rows were read";
+
 /// Keeps some rows of an incoming batch (update drops rows outside its date_range).
 type RowFilter<'a> = dyn Fn(&RecordBatch) -> Result<RecordBatch> + 'a;
 
@@ -101,6 +105,33 @@ impl Library {
         metadata: Option<Vec<u8>>,
         options: &WriteOptions,
     ) -> Result<u64> {
+        self.write_impl(symbol, data, metadata, options, None)
+    }
+
+    /// [`Self::write`] for data computed from version `based_on` of `symbol` (`None`: from
+    /// nothing — the symbol must have no live version): commits only while that is still the
+    /// latest live version, else fails with `Conflict` saying the base changed (the caller
+    /// recomputes from the new one). Rewrites that read, change and write back — SQL's
+    /// `UPDATE` and `DELETE` — lose no concurrent commit this way.
+    pub fn write_if_latest(
+        &self,
+        symbol: &str,
+        based_on: Option<u64>,
+        data: &mut dyn RecordBatchReader,
+        metadata: Option<Vec<u8>>,
+        options: &WriteOptions,
+    ) -> Result<u64> {
+        self.write_impl(symbol, data, metadata, options, Some(based_on))
+    }
+
+    fn write_impl(
+        &self,
+        symbol: &str,
+        data: &mut dyn RecordBatchReader,
+        metadata: Option<Vec<u8>>,
+        options: &WriteOptions,
+        based_on: Option<Option<u64>>,
+    ) -> Result<u64> {
         validate_name("symbol", symbol)?;
         let storage = self.storage()?;
         let schema = data.schema();
@@ -125,7 +156,23 @@ impl Library {
             staged_after: None,
             content: options.content.clone(),
         };
-        let version = self.commit_data(&storage, symbol, prune, &mut [&mut writer], |_| {
+        let version = self.commit_data(&storage, symbol, prune, &mut [&mut writer], |base| {
+            if let Some(expected) = based_on {
+                let found = base.map(|(v, _)| v);
+                if found != expected {
+                    let was =
+                        |v: Option<u64>| v.map_or("no version".to_string(), |v| format!("v{v}"));
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "'{symbol}' {CHANGED_SINCE_READ}: the rows were computed from {} and \
+                             the latest is now {}; nothing was written",
+                            was(expected),
+                            was(found)
+                        ),
+                    ));
+                }
+            }
             Ok((header.clone(), schema.clone(), metadata.clone()))
         })?;
         log(LogLevel::Debug, || {

@@ -2,7 +2,8 @@
  * test_query.c — reads with a JSON query plan through the C ABI (docs/query-plan.md): a filter
  * with a projection (and proof through sheaf_library_stats that pruned segments are not
  * loaded), a group-by, a resample, per-item plans in sheaf_table_read_batch, and the errors a
- * bad plan gets.
+ * bad plan gets; then the same table through SQL (sheaf_sql, sheaf_store_sql): a group-by,
+ * pushdown counted in segments, parameters, an INSERT, errors and cancellation.
  *
  * Table "prices": 100 rows, 10 per segment; ts = T(k) (timestamp[ns, UTC]), v = k (int64),
  * p = k / 2 (float64, null when k % 10 == 3), s = "x" for even k, "y" for odd k.
@@ -216,6 +217,97 @@ static void check_errors(SheafLibrary *lib) {
     CHECK_EQ_INT(tu_segments_loaded(lib) - before, 0);
 }
 
+/* Runs `sql` (with `params`, may be NULL) into `t`; returns the status. */
+static SheafStatus sql_table(SheafLibrary *lib, const char *sql, const char *params, ab_table *t) {
+    struct ArrowArrayStream stream;
+    memset(&stream, 0, sizeof stream);
+    SheafError *err = NULL;
+    SheafStatus st = sheaf_sql(lib, sql, strlen(sql), params, params ? strlen(params) : 0, &stream,
+                               &err);
+    tu_expect_ok(__FILE__, __LINE__, sql, st, err);
+    if (st != SHEAF_OK) return st;
+    char message[256];
+    int rc = ab_read_stream(&stream, t, message, sizeof message);
+    CHECK_MSG(rc == 0, "reading the result of %s: %s", sql, message);
+    return rc == 0 ? SHEAF_OK : SHEAF_ERR_GENERIC;
+}
+
+static void check_sql(SheafStore *store, SheafLibrary *lib) {
+    ab_table t;
+    REQUIRE(sql_table(lib,
+                      "SELECT s, sum(v) AS total, count(p) AS n FROM prices GROUP BY s ORDER BY s",
+                      NULL, &t) == SHEAF_OK);
+    REQUIRE(t.n_rows == 2);
+    for (int64_t r = 0; r < 2; r++) {
+        int64_t sum = 0, n = 0;
+        for (int64_t i = r; i < ROWS; i += 2) {
+            sum += i;
+            n += p_valid(i);
+        }
+        CHECK_EQ_INT(int_at(&t, "total", r), sum);
+        CHECK_EQ_INT(int_at(&t, "n", r), n);
+    }
+    ab_table_free(&t);
+
+    /* A filter on v rules out nine of the ten segments. */
+    int64_t before = tu_segments_loaded(lib);
+    REQUIRE(sql_table(lib, "SELECT v FROM prices WHERE v >= 95 ORDER BY v", NULL, &t) == SHEAF_OK);
+    CHECK_EQ_INT(t.n_rows, 5);
+    CHECK_EQ_INT(int_at(&t, "v", 0), 95);
+    CHECK_EQ_INT(tu_segments_loaded(lib) - before, 1);
+    ab_table_free(&t);
+
+    REQUIRE(sql_table(lib, "SELECT count(*) AS n FROM prices WHERE s = $1 AND v < $2",
+                      "[\"x\", 10]", &t) == SHEAF_OK);
+    CHECK_EQ_INT(int_at(&t, "n", 0), 5);
+    ab_table_free(&t);
+
+    /* A write streams one row: count (uint64). */
+    REQUIRE(sql_table(lib,
+                      "INSERT INTO prices SELECT ts + INTERVAL '100 seconds', v + 100, p, s "
+                      "FROM prices WHERE v < 2",
+                      NULL, &t) == SHEAF_OK);
+    REQUIRE(t.n_rows == 1);
+    CHECK_EQ_INT(int_at(&t, "count", 0), 2);
+    ab_table_free(&t);
+    REQUIRE(sql_table(lib, "SELECT count(*) AS n FROM at_version('prices', 0)", NULL, &t) ==
+            SHEAF_OK);
+    CHECK_EQ_INT(int_at(&t, "n", 0), ROWS);
+    ab_table_free(&t);
+
+    struct ArrowArrayStream stream;
+    memset(&stream, 0, sizeof stream);
+    const char *query = "SELECT count(*) AS n FROM query.prices";
+    EXPECT_OK(sheaf_store_sql(store, query, strlen(query), NULL, 0, &stream, &err));
+    char message[256];
+    REQUIRE(ab_read_stream(&stream, &t, message, sizeof message) == 0);
+    CHECK_EQ_INT(int_at(&t, "n", 0), ROWS + 2);
+    ab_table_free(&t);
+
+    const char *syntax = "SELEC v FROM prices";
+    EXPECT_ERR(SHEAF_ERR_INVALID_ARGUMENT, "SELEC",
+               sheaf_sql(lib, syntax, strlen(syntax), NULL, 0, &stream, &err));
+    CHECK(stream.release == NULL);
+    const char *column = "SELECT nope FROM prices";
+    EXPECT_ERR(SHEAF_ERR_SCHEMA, "nope",
+               sheaf_sql(lib, column, strlen(column), NULL, 0, &stream, &err));
+    const char *bad_params = "{\"a\": 1}";
+    EXPECT_ERR(SHEAF_ERR_INVALID_ARGUMENT, "list",
+               sheaf_sql(lib, query, strlen(query), bad_params, strlen(bad_params), &stream,
+                         &err));
+    CHECK(stream.release == NULL);
+
+    /* A cancelled flag stops the query with SHEAF_ERR_CANCELLED. */
+    SheafCancel *cancel = NULL;
+    EXPECT_OK(sheaf_cancel_new(&cancel, &err));
+    EXPECT_OK(sheaf_cancel_trigger(cancel, &err));
+    const char *plain = "SELECT v FROM prices";
+    EXPECT_ERR(SHEAF_ERR_CANCELLED, "cancelled",
+               sheaf_sql_cancellable(lib, plain, strlen(plain), NULL, 0, cancel, &stream, &err));
+    CHECK(stream.release == NULL);
+    sheaf_cancel_free(cancel);
+}
+
 static void run_suite(const char *uri) {
     SheafStore *store = tu_open_store(uri);
     SheafLibrary *lib = tu_open_library(store, "query", "{\"rows_per_segment\": 10}");
@@ -225,6 +317,7 @@ static void run_suite(const char *uri) {
     check_resample(lib);
     check_read_batch(lib);
     check_errors(lib);
+    check_sql(store, lib);
     sheaf_library_free(lib);
     sheaf_store_free(store);
 }

@@ -1,4 +1,4 @@
-"""Regression tests for promises that broke under races and crashes (see tests/commit_protocol.rs
+"""Regression tests for promises that broke under races and crashes (see tests/it/commit_protocol.rs
 for the exhaustive crash-at-every-step and forced-interleaving checks behind them)."""
 
 from __future__ import annotations

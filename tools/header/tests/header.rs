@@ -3,6 +3,11 @@
 
 use std::path::PathBuf;
 
+/// The sheaf crate's directory (this package lives at `tools/header` inside it).
+fn crate_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn generate() -> String {
     with_sections(&generate_with("cbindgen.toml"))
 }
@@ -18,11 +23,12 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("Staged writes", &["staging.rs"]),
     ("Key spaces", &["kv.rs"]),
     ("Document collections", &["collection.rs"]),
+    ("SQL", &["sql.rs"]),
 ];
 
 /// The `sheaf_*` functions a source file exports, and its opening `//!` documentation.
 fn exports_and_intro(file: &str) -> (Vec<String>, Vec<String>) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/ffi");
+    let root = crate_root().join("src/ffi");
     let text = std::fs::read_to_string(root.join(file)).expect("an ffi source file");
     let intro = text
         .lines()
@@ -113,7 +119,7 @@ fn with_sections(generated: &str) -> String {
 }
 
 fn generate_with(config_file: &str) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = crate_root();
     let config =
         cbindgen::Config::from_file(root.join(config_file)).expect("the cbindgen config parses");
     let bindings = cbindgen::Builder::new()
@@ -127,7 +133,7 @@ fn generate_with(config_file: &str) -> String {
 }
 
 fn check_or_bless(relative: &str, generated: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative);
+    let path = crate_root().join(relative);
     if std::env::var_os("SHEAF_BLESS_HEADER").is_some() {
         std::fs::write(&path, generated).unwrap_or_else(|e| panic!("write {relative}: {e}"));
         return;
@@ -171,7 +177,12 @@ fn committed_cffi_cdef_is_current() {
 #[test]
 fn header_version_macros_match_the_crate() {
     let text = generate();
-    let version = env!("CARGO_PKG_VERSION");
+    let manifest = std::fs::read_to_string(crate_root().join("Cargo.toml")).expect("Cargo.toml");
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("the crate's version line");
     let mut parts = version.split('.');
     for name in ["MAJOR", "MINOR", "PATCH"] {
         let expected = format!("#define SHEAF_VERSION_{name} {}", parts.next().unwrap());

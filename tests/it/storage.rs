@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sheaf::storage::{self, KeyRange, ScanOptions, SharedStorage, WriteOp};
 
-mod common;
+use crate::common;
 use common::s3;
 
 fn backends() -> Vec<(SharedStorage, Option<tempfile::TempDir>)> {

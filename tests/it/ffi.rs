@@ -6,7 +6,7 @@ use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::ffi_stream::{ArrowArrayStreamReader, FFI_ArrowArrayStream};
 use arrow_array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, RecordBatchReader, StringArray,
 };
@@ -209,7 +209,7 @@ fn round_trip_through_the_c_structs() {
         "the moved-in stream was released"
     );
     assert!(
-        stream.release().is_none(),
+        stream.release.is_none(),
         "the caller's struct is left released"
     );
 
@@ -230,7 +230,7 @@ fn round_trip_through_the_c_structs() {
     assert_eq!(info["index"], "k");
     assert_eq!(info["has_metadata"], false);
     assert!(take_bytes(meta).is_empty());
-    let reader = RecordBatchStreamReader::try_new(out).unwrap();
+    let reader = ArrowArrayStreamReader::try_new(out).unwrap();
     let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
     assert_eq!(
         batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
@@ -544,10 +544,10 @@ fn batches_snapshots_and_staging_through_the_c_abi() {
     assert_eq!(results[1]["error"]["code"], SHEAF_ERR_NO_SUCH_SYMBOL);
     let [first, second] = outs;
     assert!(
-        second.release().is_none(),
+        second.release.is_none(),
         "a failed item's stream is left released"
     );
-    let batches: Vec<RecordBatch> = RecordBatchStreamReader::try_new(first)
+    let batches: Vec<RecordBatch> = ArrowArrayStreamReader::try_new(first)
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -832,7 +832,7 @@ fn stream_errors_carry_the_status_name() {
     // makes a later batch fail. Reads load a few segments ahead of the consumer (worker
     // threads), so the first batches may still arrive: of 20 segments, some cannot.
     ok(|e| sheaf_table_delete(lib, p, n, null(), 0, e));
-    let reader = RecordBatchStreamReader::try_new(out).unwrap();
+    let reader = ArrowArrayStreamReader::try_new(out).unwrap();
     let err = reader
         .filter_map(|b| b.err())
         .next()

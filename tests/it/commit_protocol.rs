@@ -17,7 +17,7 @@
 //! live version's rows, metadata and index, snapshots and their data, staged symbols, key
 //! spaces and their entries, and whether a re-created library or key space starts empty.
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::collections::BTreeSet;

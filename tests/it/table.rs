@@ -990,7 +990,7 @@ fn store_and_library_options() {
             rows_per_segment: bad,
             ..Default::default()
         };
-        let err = store.create_library("bad", options).err().expect("refused");
+        let err = store.create_library("bad", options).expect_err("refused");
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
         let bad_options = LibraryOptions {
             rows_per_segment: bad,
@@ -998,8 +998,7 @@ fn store_and_library_options() {
         };
         let err = store
             .open_library("bad", true, bad_options)
-            .err()
-            .expect("refused, not retried");
+            .expect_err("refused, not retried");
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
         let text = format!("{{\"rows_per_segment\": {bad}}}");
         assert_eq!(
@@ -1029,8 +1028,7 @@ fn store_and_library_options() {
     };
     let err = store
         .open_library("made", false, asked.clone())
-        .err()
-        .expect("missing");
+        .expect_err("missing");
     assert_eq!(err.kind(), ErrorKind::NoSuchLibrary);
     assert!(!store.has_library("made").unwrap());
     let made = store.open_library("made", true, asked.clone()).unwrap();

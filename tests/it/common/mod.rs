@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests of `tests/it`.
+
+#![allow(dead_code)]
+
+pub mod s3;
