@@ -31,7 +31,9 @@ expected = (
 assert by_ticker["qty"].tolist() == expected["qty"].tolist()
 assert by_ticker["price"].tolist() == expected["price"].tolist()
 
-since = lib.sql("SELECT ticker FROM t WHERE time >= $1", [dt.datetime(2024, 1, 1, 9, 45)])
+since = lib.sql(
+    "SELECT ticker FROM t WHERE time >= $1 ORDER BY time", [dt.datetime(2024, 1, 1, 9, 45)]
+)
 assert since["ticker"].tolist() == ["MSFT", "AAPL"]
 
 inserted = lib.sql(

@@ -282,6 +282,24 @@ const OPS: &[(&str, Op)] = &[
         };
         l.merge(SYM, &mut reader(batch), None, &o).map(drop)
     }),
+    // SQL's UPDATE / DELETE: the rows of the latest version, read and written back (here
+    // unchanged, with new metadata), committed only over the version they were read from.
+    ("rewrite_if_latest", |_, l| {
+        let read = l.read(SYM, &ReadOptions::default())?;
+        let (version, index) = (read.info.version, read.info.index.clone());
+        let schema = read.reader.schema();
+        let batches: Vec<RecordBatch> = read
+            .reader
+            .collect::<Result<_, _>>()
+            .map_err(|e| sheaf::Error::new(ErrorKind::Generic, e.to_string()))?;
+        let mut rows = RecordBatchIterator::new(batches.into_iter().map(Ok), schema);
+        let o = WriteOptions {
+            index,
+            ..Default::default()
+        };
+        l.write_if_latest(SYM, Some(version), &mut rows, Some(b"rw".to_vec()), &o)
+            .map(drop)
+    }),
     ("delete_range", |_, l| {
         l.delete_data_in_range(SYM, ts_range(2, 5), None).map(drop)
     }),
