@@ -16,7 +16,7 @@ use super::{
     free_handle, guard, handle_ref, opt_str_arg, register_handle, require_out, str_arg, write_out,
     SheafError, SheafLibrary, SheafStatus, SheafStore,
 };
-use crate::sql::{parse_params, Cancel};
+use crate::sql::{parse_params, Cancel, Params, SqlReader};
 
 /// A cancellation flag for SQL calls, shared between the thread running a query and any
 /// thread that wants it stopped. Safe to share between threads.
@@ -73,6 +73,24 @@ fn cancel_arg(cancel: *const SheafCancel) -> crate::error::Result<Cancel> {
         return Ok(Cancel::new());
     }
     Ok(handle_ref(cancel, "cancel")?.cancel.clone())
+}
+
+/// The arguments every SQL call shares, checked; `run` starts the statement, whose stream
+/// fills `out`.
+#[allow(clippy::too_many_arguments)]
+fn run_into(
+    out: *mut FFI_ArrowArrayStream,
+    sql: *const c_char,
+    sql_len: usize,
+    params_json: *const c_char,
+    params_len: usize,
+    cancel: *const SheafCancel,
+    run: impl FnOnce(&str, Params, Cancel) -> crate::error::Result<SqlReader>,
+) -> crate::error::Result<()> {
+    require_out(out, "out")?;
+    let query = str_arg(sql, sql_len, "sql")?;
+    let params = parse_params(opt_str_arg(params_json, params_len, "params_json")?)?;
+    export_stream(run(query, params, cancel_arg(cancel)?)?, out)
 }
 
 /// Runs one SQL statement over the symbols of `library` (bare names; `information_schema`
@@ -139,12 +157,16 @@ pub extern "C" fn sheaf_sql_cancellable(
     err: *mut *mut SheafError,
 ) -> SheafStatus {
     guard(err, || {
-        require_out(out, "out")?;
         let lib = library_ref(library)?;
-        let query = str_arg(sql, sql_len, "sql")?;
-        let params = parse_params(opt_str_arg(params_json, params_len, "params_json")?)?;
-        let reader = lib.sql(query, params, cancel_arg(cancel)?)?;
-        export_stream(reader, out)
+        run_into(
+            out,
+            sql,
+            sql_len,
+            params_json,
+            params_len,
+            cancel,
+            |q, p, c| lib.sql(q, p, c),
+        )
     })
 }
 
@@ -190,11 +212,15 @@ pub extern "C" fn sheaf_store_sql_cancellable(
     err: *mut *mut SheafError,
 ) -> SheafStatus {
     guard(err, || {
-        require_out(out, "out")?;
         let store = store_ref(store)?;
-        let query = str_arg(sql, sql_len, "sql")?;
-        let params = parse_params(opt_str_arg(params_json, params_len, "params_json")?)?;
-        let reader = store.sql(query, params, cancel_arg(cancel)?)?;
-        export_stream(reader, out)
+        run_into(
+            out,
+            sql,
+            sql_len,
+            params_json,
+            params_len,
+            cancel,
+            |q, p, c| store.sql(q, p, c),
+        )
     })
 }

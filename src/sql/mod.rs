@@ -203,10 +203,13 @@ pub(crate) fn to_datafusion(e: Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
+/// Values bound to `$1, $2, …`, in order.
+pub type Params = Vec<ScalarValue>;
+
 /// The positional parameters: a JSON list of `null`, booleans, numbers, strings (compared
 /// with a timestamp column, a string is cast to it: ISO 8601 text), or
 /// `{"timestamp_ns": N}` (a timestamp without time zone, read as UTC).
-pub fn parse_params(text: &str) -> Result<Vec<ScalarValue>> {
+pub fn parse_params(text: &str) -> Result<Params> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }

@@ -38,6 +38,9 @@ use crate::table::{AsOf, ReadOptions, WriteOptions};
 
 type DfResult<T> = std::result::Result<T, DataFusionError>;
 
+/// What a write sink does to each batch on its way to the commit (count it, drop a column).
+type BatchMap = Box<dyn FnMut(RecordBatch) -> std::result::Result<RecordBatch, ArrowError> + Send>;
+
 /// The column an `UPDATE`'s rewritten rows carry to tell the sink which rows changed.
 const CHANGED_COLUMN: &str = "__sheaf_changed";
 
@@ -148,7 +151,7 @@ impl SchemaProvider for LibrarySchema {
 }
 
 /// One version of one symbol, as a table.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct PinnedTable {
     library: Library,
     symbol: String,
@@ -282,15 +285,10 @@ impl TableProvider for PinnedTable {
             None => (0..self.schema.fields().len()).collect(),
         };
         let projected = Arc::new(self.schema.project(&columns)?);
-        let pushed: Vec<Value> = filters
+        let (pushed, shown): (Vec<Value>, Vec<String>) = filters
             .iter()
-            .filter_map(|f| translate(f, &self.schema))
-            .collect();
-        let shown: Vec<String> = filters
-            .iter()
-            .filter(|f| translate(f, &self.schema).is_some())
-            .map(|f| f.to_string())
-            .collect();
+            .filter_map(|f| Some((translate(f, &self.schema)?, f.to_string())))
+            .unzip();
         // A limit is a row range only when nothing filters the rows first.
         let limit = if filters.is_empty() { limit } else { None };
         Ok(Arc::new(SheafScanExec::new(
@@ -377,16 +375,7 @@ impl PinnedTable {
     /// A shared copy of this table for plans built from inside its own methods (which get
     /// `&self`): pinned tables are immutable, so a copy reads the same version.
     fn pinned_arc(&self) -> Arc<PinnedTable> {
-        Arc::new(PinnedTable {
-            library: self.library.clone(),
-            symbol: self.symbol.clone(),
-            version: self.version,
-            latest: self.latest,
-            rows: self.rows,
-            schema: self.schema.clone(),
-            metadata: self.metadata.clone(),
-            index: self.index.clone(),
-        })
+        Arc::new(self.clone())
     }
 
     fn df_schema(&self) -> DfResult<datafusion::common::DFSchema> {
@@ -750,7 +739,7 @@ struct ChannelReader {
     schema: SchemaRef,
     receiver: futures::channel::mpsc::Receiver<DfResult<RecordBatch>>,
     /// Turns each batch into what is written (an `UPDATE` drops its marker column).
-    map: Box<dyn FnMut(RecordBatch) -> std::result::Result<RecordBatch, ArrowError> + Send>,
+    map: BatchMap,
 }
 
 impl Iterator for ChannelReader {
@@ -775,7 +764,7 @@ impl arrow_array::RecordBatchReader for ChannelReader {
 async fn commit_stream<T: Send + 'static>(
     mut data: SendableRecordBatchStream,
     schema: SchemaRef,
-    map: Box<dyn FnMut(RecordBatch) -> std::result::Result<RecordBatch, ArrowError> + Send>,
+    map: BatchMap,
     commit: impl FnOnce(&mut ChannelReader) -> Result<T> + Send + 'static,
 ) -> DfResult<T> {
     let (mut sender, receiver) = futures::channel::mpsc::channel(2);
@@ -829,9 +818,7 @@ impl DisplayAs for AppendSink {
 }
 
 /// The row count a write stream delivered (counted as it passes).
-fn counting(
-    rows: Arc<std::sync::atomic::AtomicU64>,
-) -> Box<dyn FnMut(RecordBatch) -> std::result::Result<RecordBatch, ArrowError> + Send> {
+fn counting(rows: Arc<std::sync::atomic::AtomicU64>) -> BatchMap {
     Box::new(move |b: RecordBatch| {
         rows.fetch_add(b.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(b)
@@ -916,9 +903,7 @@ impl DataSink for RewriteSink {
         let table = self.table.clone();
         let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let changed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let map: Box<
-            dyn FnMut(RecordBatch) -> std::result::Result<RecordBatch, ArrowError> + Send,
-        > = match self.kind {
+        let map: BatchMap = match self.kind {
             RewriteKind::Delete => counting(written.clone()),
             RewriteKind::Update => {
                 let changed = changed.clone();

@@ -7,25 +7,21 @@ import sys
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples" / "python"
 
 
-def test_queries_example_runs() -> None:
+def run_example(name: str) -> str:
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "queries.py")],
+        [sys.executable, str(EXAMPLES / name)],
         check=False,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "notional" in done.stdout
+    return done.stdout
+
+
+def test_queries_example_runs() -> None:
+    assert "notional" in run_example("queries.py")
 
 
 def test_sql_example_runs() -> None:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "sql.py")],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "sql example: ok" in done.stdout
+    assert "sql example: ok" in run_example("sql.py")
