@@ -3,15 +3,19 @@
 
     python3 build.py demo     build everything, run the C and Python quickstarts on a local store
     python3 build.py test     build everything and run every test suite (what CI runs)
-    python3 build.py build    release library (target/release/libsheaf.so) and header check
+    python3 build.py build    release library (target/x86_64-unknown-linux-gnu/release/libsheaf.so)
     python3 build.py header   regenerate include/sheaf.h and python/sheaf/_cdef.h
-    python3 build.py wheel    build the py3-none wheel into dist/
+    python3 build.py wheel    build the py3-none manylinux_2_17 wheel into dist/
     python3 build.py bench    benchmarks against ArcticDB and others; writes BENCHMARKS.md
                               (--quick: the short run, into build/bench/BENCHMARKS-quick.md)
 
-Every command installs what it needs: Debian packages (valgrind, g++, pypy3) when running as
-root, Rust crates through cargo, Python packages into virtual environments under build/venvs/.
-Only the Rust toolchain and a CPython 3.8+ to run this script are assumed.
+Every command installs what it needs: Debian packages (valgrind, g++, pypy3, luajit) when
+running as root, Rust crates through cargo, Python packages (zig and cargo-zigbuild among them)
+into virtual environments under build/venvs/. Only the Rust toolchain and a CPython 3.8+ to run
+this script are assumed.
+
+Every build links through zig against glibc 2.17 (cargo-zigbuild): the library, the Rust test
+binaries and the wheel share one target directory, and the wheel is a manylinux_2_17 one.
 """
 
 from __future__ import annotations
@@ -30,7 +34,14 @@ from pathlib import Path
 from typing import ClassVar, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent
-TARGET = ROOT / "target" / "release"
+#: Every build targets glibc 2.17 (manylinux2014): zig links against that glibc's symbol
+#: versions (cargo-zigbuild's ``TRIPLE.GLIBC`` target), so the library loads on any
+#: distribution since 2014 and the wheel carries a tag a package index accepts.
+RUST_TARGET = "x86_64-unknown-linux-gnu"
+GLIBC = "2.17"
+ZIG_TARGET = f"{RUST_TARGET}.{GLIBC}"
+WHEEL_PLATFORM = "manylinux_2_17_x86_64.manylinux2014_x86_64"
+TARGET = ROOT / "target" / RUST_TARGET / "release"
 LIBRARY = TARGET / "libsheaf.so"
 BUILD = ROOT / "build"
 VENVS = BUILD / "venvs"
@@ -39,7 +50,8 @@ DIST = ROOT / "dist"
 C_TOOLS = BUILD / "c" / "tools"
 REQUIREMENTS_FULL = ROOT / "tests" / "python" / "requirements-full.txt"
 REQUIREMENTS_PORTABLE = ROOT / "tests" / "python" / "requirements-portable.txt"
-DEBIAN_PACKAGES = ["valgrind", "g++", "gcc", "pypy3", "pypy3-venv"]
+REQUIREMENTS_BUILD = ROOT / "python" / "requirements-build.txt"
+DEBIAN_PACKAGES = ["valgrind", "g++", "gcc", "pypy3", "pypy3-venv", "luajit"]
 # CPython versions that run the portable suite; 3.11 runs the full one.
 PORTABLE_CPYTHONS = ["3.8", "3.9", "3.10", "3.12", "3.13"]
 FULL_CPYTHON = "3.11"
@@ -254,6 +266,39 @@ def cargo(*args: str, capture: bool = False, env: Optional[Dict[str, str]] = Non
     return run(["cargo", *args], capture=capture, env=env, suite="cargo")
 
 
+def build_tools_python() -> Path:
+    """A venv with cargo-zigbuild, zig (the ``ziglang`` package) and auditwheel."""
+    interpreter = find_cpython(FULL_CPYTHON) or Path(sys.executable)
+    return venv_python("build-tools", interpreter, REQUIREMENTS_BUILD)
+
+
+def zig_cargo(
+    subcommand: str, *args: str, capture: bool = False, env: Optional[Dict[str, str]] = None
+) -> str:
+    """``cargo SUBCOMMAND`` (``zigbuild`` for a build) for the glibc 2.17 target, zig as C
+    compiler and linker. Every build and test run goes through here with the same target and
+    environment, so the dependencies are compiled once for all of them."""
+    if not shutil.which("cargo"):
+        raise SystemExit("cargo is not on PATH: install the Rust toolchain (rustup) first")
+    tools = build_tools_python()
+    zig_env = {"CARGO_ZIGBUILD_PYTHON_PATH": str(tools), **(env or {})}
+    return run(
+        [tools.parent / "cargo-zigbuild", subcommand, "--target", ZIG_TARGET, *args],
+        capture=capture,
+        env=zig_env,
+        suite="cargo",
+    )
+
+
+def check_wheel_platform(wheel: Path) -> None:
+    """auditwheel must find the wheel's library consistent with the tag it carries."""
+    out = run([build_tools_python().parent / "auditwheel", "show", wheel], capture=True)
+    tag = WHEEL_PLATFORM.split(".", 1)[0]
+    if f'platform tag: "{tag}"' not in out:
+        raise SystemExit(f"auditwheel does not place {wheel.name} at {tag}:\n{out}")
+    print(f"auditwheel: {wheel.name} is consistent with {tag}")
+
+
 def version() -> str:
     text = (ROOT / "Cargo.toml").read_text()
     m = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
@@ -267,7 +312,7 @@ def version() -> str:
 
 def cmd_header() -> None:
     step("regenerating include/sheaf.h and python/sheaf/_cdef.h (cbindgen)")
-    cargo(*HEADER_CHECK, env={"SHEAF_BLESS_HEADER": "1"})
+    zig_cargo(*HEADER_CHECK, env={"SHEAF_BLESS_HEADER": "1"})
 
 
 #: The header check (tools/header): cbindgen in a package of its own, so that its features do
@@ -282,7 +327,7 @@ TEST_FEATURES = ["--features", "failpoints"]
 
 def cmd_build(test_build: bool = False) -> None:
     step("building the release library" + (" (test build: failpoints)" if test_build else ""))
-    cargo("build", "--release", "--locked", *(TEST_FEATURES if test_build else []))
+    zig_cargo("zigbuild", "--release", "--locked", *(TEST_FEATURES if test_build else []))
     if not LIBRARY.exists():
         raise SystemExit(f"{LIBRARY} was not produced")
 
@@ -316,12 +361,15 @@ def cmd_wheel(test_build: bool = False) -> Path:
             out,
             "--version",
             version(),
+            "--platform",
+            WHEEL_PLATFORM,
         ]
     )
     wheels = sorted(out.glob("sheaf-*.whl"))
     if len(wheels) != 1:
         raise SystemExit(f"expected one wheel in {out}, found {len(wheels)}")
     wheel = wheels[0]
+    check_wheel_platform(wheel)
     print(f"wrote {wheel.relative_to(ROOT)} ({wheel.stat().st_size / 1e6:.1f} MB)")
     return wheel
 
@@ -439,14 +487,11 @@ def environ_set(variables: Dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_c_tests(extra_env: Optional[Dict[str, str]] = None) -> None:
-    step("C tests (plain, ASan/UBSan, valgrind), header as C++, exported symbols vs header")
-    apt_install(["valgrind", "g++"])
-    sys.path.insert(0, str(ROOT / "tests" / "c"))
-    import contextlib
+@contextlib.contextmanager
+def counted_output(suite: str) -> Iterator[None]:
+    """Echoes what the block prints and, at its end (also on failure), counts the results in
+    it for the closing report as ``suite``."""
     from io import StringIO
-
-    import run_c_tests as c_tests  # type: ignore[import-not-found]
 
     buffer = StringIO()
 
@@ -459,13 +504,47 @@ def run_c_tests(extra_env: Optional[Dict[str, str]] = None) -> None:
         def flush(self) -> None:
             sys.__stdout__.flush()
 
-    tee = contextlib.redirect_stdout(Tee())  # type: ignore[type-var]
     try:
-        # The C tests run in this process: they read os.environ.
-        with environ_set(extra_env or {}), tee:
-            c_tests.run_all(ROOT, TARGET)
+        with contextlib.redirect_stdout(Tee()):  # type: ignore[type-var]
+            yield
     finally:
-        Totals.add(buffer.getvalue(), "c")
+        Totals.add(buffer.getvalue(), suite)
+
+
+def run_c_tests(extra_env: Optional[Dict[str, str]] = None) -> None:
+    step("C tests (plain, ASan/UBSan, valgrind), header as C++, exported symbols vs header")
+    apt_install(["valgrind", "g++"])
+    sys.path.insert(0, str(ROOT / "tests" / "c"))
+    import run_c_tests as c_tests  # type: ignore[import-not-found]
+
+    # The C tests run in this process: they read os.environ.
+    with environ_set(extra_env or {}), counted_output("c"):
+        c_tests.run_all(ROOT, TARGET)
+
+
+def run_ffi_language_tests() -> None:
+    """LuaJIT drives the C ABI through the header's own declarations (plain, then under
+    valgrind); the Julia example's ccalls are checked against the header and the exports."""
+    step("LuaJIT FFI test (plain and valgrind); Julia ccalls vs include/sheaf.h and exports")
+    apt_install(["luajit", "valgrind"])
+    sys.path.insert(0, str(ROOT / "tests" / "luajit"))
+    sys.path.insert(0, str(ROOT / "tests" / "julia"))
+    import check_julia_ccalls  # type: ignore[import-not-found]
+    import run_luajit_tests  # type: ignore[import-not-found]
+
+    failures: List[str] = []
+    with counted_output("ffi"):
+        for name, valgrind in (("LuaJIT", False), ("LuaJIT under valgrind", True)):
+            try:
+                run_luajit_tests.run_all(ROOT, TARGET, valgrind=valgrind)
+            except SystemExit as e:
+                failures.append(f"{name}: {e.code}")
+        try:
+            check_julia_ccalls.run_all(ROOT, TARGET)
+        except SystemExit as e:
+            failures.append(f"Julia ccall check: {e.code}")
+    if failures:
+        raise SystemExit("; ".join(failures))
 
 
 def run_python_suites(wheel: Path, extra_env: Optional[Dict[str, str]] = None) -> None:
@@ -481,6 +560,8 @@ def run_python_suites(wheel: Path, extra_env: Optional[Dict[str, str]] = None) -
         ROOT / "examples" / "python",
         ROOT / "build.py",
         ROOT / "tests" / "c" / "run_c_tests.py",
+        ROOT / "tests" / "luajit" / "run_luajit_tests.py",
+        ROOT / "tests" / "julia" / "check_julia_ccalls.py",
     ]
     config = ["--config", ROOT / "python" / "pyproject.toml"]
     run([python, "-m", "ruff", "check", *config, *sources])
@@ -512,7 +593,7 @@ def cmd_test() -> None:
     # `demo`, `bench`) keeps it.
     os.environ["CARGO_PROFILE_RELEASE_LTO"] = "false"
     try:
-        apt_install(["valgrind", "g++"])
+        apt_install(["valgrind", "g++", "luajit"])
         step("Rust: formatting and lints")
         cargo("fmt", "--check")
         cargo("clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings")
@@ -535,11 +616,12 @@ def cmd_test() -> None:
             # The release profile, as the library's build: one build of the dependencies
             # (DataFusion's included) serves the tests, the C tests and the wheel.
             step("Rust: unit and integration tests")
-            cargo("test", "--release", "--locked", *TEST_FEATURES, capture=True, env=s3_env)
+            zig_cargo("test", "--release", "--locked", *TEST_FEATURES, capture=True, env=s3_env)
             step("the committed header matches the sources (cbindgen)")
-            cargo(*HEADER_CHECK, capture=True)
+            zig_cargo(*HEADER_CHECK, capture=True)
             wheel = cmd_wheel(test_build=True)
             run_c_tests(s3_env)
+            run_ffi_language_tests()
             run_python_suites(wheel, s3_env)
     except BaseException:
         Totals.report()

@@ -165,7 +165,8 @@ struct ArrowArrayStream {
 // without an index (it was `SHEAF_ERR_INVALID_ARGUMENT`), and empty data updates a symbol
 // without an index (a new version with unchanged rows). Version 5: SQL (`sheaf_sql`,
 // `sheaf_store_sql`, their `_cancellable` forms and `SheafCancel`) and `SHEAF_ERR_CANCELLED`.
-#define SHEAF_ABI_VERSION 5
+// Version 6: progress of long operations (`sheaf_progress_set_callback`).
+#define SHEAF_ABI_VERSION 6
 
 // Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 #define SHEAF_LOG_ERROR 1
@@ -264,6 +265,16 @@ typedef struct SheafBytes {
 // valid only during the call (also NUL-terminated). May be called from any thread, from inside
 // any Sheaf call; it must not call back into Sheaf's configuration functions.
 typedef void (*SheafLogCallback)(int32_t level, const char *message, size_t len, void *user_data);
+
+// Receives progress of a long operation: `done` of `total` `unit`s of `stage` (`total` 0 = not
+// known in advance, as for the rows of a stream). `stage` is `"write"`, `"append"`,
+// `"update"`, `"stage"` (unit `"rows"`), `"batch"` (`"items"`: a batch call's finished
+// items), `"compact"` (`"segments"`), `"finalize"` (`"chunks"`), `"verify"` (`"entries"`:
+// libraries, key spaces, collections) or `"reclaim"` (`"entries"`, then `"keys"` removed);
+// more may come, so ignore what you do not know. Both are NUL-terminated ASCII, valid only
+// during the call. Called on the thread that made the Sheaf call, while that call runs; it
+// should return quickly and must not call Sheaf.
+typedef void (*SheafProgressCallback)(const char *stage, const char *unit, uint64_t done, uint64_t total, void *user_data);
 
 // Borrowed bytes passed in by the caller: `data` NULL with `len` 0 means "none".
 typedef struct SheafSlice {
@@ -447,6 +458,16 @@ SheafStatus sheaf_config_set_string(const char *key, size_t key_len, const char 
 //
 // Errors: none of its own (see Conventions).
 SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, struct SheafError **err);
+
+// Installs the function that receives the progress of the long calls THIS THREAD makes from
+// now on (NULL removes it; each thread has its own, so concurrent calls on other threads do
+// not report here). `user_data` is passed back unchanged. Reporting calls: the table writes,
+// appends, updates and stages of streams, the batch calls (`sheaf_table_*_batch`, not reads),
+// `sheaf_table_compact`, `sheaf_table_finalize_staged`, `sheaf_store_verify` and
+// `sheaf_store_reclaim`.
+//
+// Errors: none of its own (see Conventions).
+SheafStatus sheaf_progress_set_callback(SheafProgressCallback callback, void *user_data, struct SheafError **err);
 
 #if defined(SHEAF_TEST_BUILD)
 // For tests of the error path: panics inside the library and returns the status the panic

@@ -7,7 +7,8 @@ generated from ``python/sheaf/_cdef.h``, and the library next to it.
 
 Usage as a script::
 
-    python3 python/build_wheel.py --lib target/release/libsheaf.so --out dist --version 0.1.0
+    python3 python/build_wheel.py \
+        --lib target/x86_64-unknown-linux-gnu/release/libsheaf.so --out dist --version 0.1.0
 """
 
 from __future__ import annotations
@@ -65,12 +66,17 @@ Sheaf keeps versioned Arrow tables (pandas, polars, pyarrow, numpy) in an embedd
 mode): one wheel serves CPython 3.8+ and PyPy.
 """
 
+#: The console scripts pip installs with the wheel (``sheaf``: the command line, sheaf/cli.py).
+ENTRY_POINTS = """\
+[console_scripts]
+sheaf = sheaf.cli:main
+"""
+
 WHEEL = """\
 Wheel-Version: 1.0
 Generator: sheaf build_wheel.py
 Root-Is-Purelib: false
-Tag: {tag}
-"""
+{tags}"""
 
 
 def default_platform_tag() -> str:
@@ -120,10 +126,12 @@ def build_wheel(
     """Builds the wheel and returns its path.
 
     Args:
-        lib_path: the prebuilt shared library (``target/release/libsheaf.so``).
+        lib_path: the prebuilt shared library
+            (``target/x86_64-unknown-linux-gnu/release/libsheaf.so``).
         out_dir: where to write the wheel (created if missing).
         version: the package version, e.g. ``"0.1.0"`` (Cargo.toml's ``[package] version``).
-        platform_tag: the wheel's platform tag; ``linux_x86_64`` here by default.
+        platform_tag: the wheel's platform tag (``build.py`` passes
+            ``manylinux_2_17_x86_64.manylinux2014_x86_64``); ``linux_x86_64`` here by default.
     """
     lib_path = Path(lib_path).resolve()
     out_dir = Path(out_dir)
@@ -144,8 +152,13 @@ def build_wheel(
             files.append((path.relative_to(stage).as_posix(), path.read_bytes(), mode))
         meta = {
             f"{dist_info}/METADATA": METADATA.format(version=version),
-            f"{dist_info}/WHEEL": WHEEL.format(tag=tag),
+            # A compressed tag set (manylinux_2_17_x86_64.manylinux2014_x86_64) is one Tag
+            # line per platform: older pips know only the manylinux2014 spelling.
+            f"{dist_info}/WHEEL": WHEEL.format(
+                tags="".join(f"Tag: py3-none-{p}\n" for p in platform_tag.split("."))
+            ),
             f"{dist_info}/top_level.txt": "sheaf\n",
+            f"{dist_info}/entry_points.txt": ENTRY_POINTS,
         }
         for name, text in meta.items():
             files.append((name, text.encode("utf-8"), 0o644))

@@ -26,6 +26,7 @@ pub mod failpoints;
 pub mod ffi;
 pub(crate) mod keys;
 pub mod kv;
+pub mod progress;
 pub mod query;
 pub mod sql;
 pub mod storage;

@@ -174,7 +174,18 @@ impl Store {
         let storage = self.storage()?;
         let mut report = VerifyReport::default();
         let mut live: BTreeSet<Vec<u8>> = BTreeSet::new();
-        for name in self.list_libraries()? {
+        let stage = if check_data { "verify" } else { "reclaim" };
+        let libraries = self.list_libraries()?;
+        let spaces = self.list_kv()?;
+        let collections = self.list_collections()?;
+        let total = (libraries.len() + spaces.len() + collections.len()) as u64;
+        let mut done = 0u64;
+        let mut step = || {
+            done += 1;
+            crate::progress::report(stage, "entries", done, total);
+        };
+        for name in libraries {
+            step();
             report.checked += 1;
             match self.open_library(&name, false, LibraryOptions::default()) {
                 Ok(lib) => {
@@ -184,7 +195,8 @@ impl Store {
                 Err(e) => report.problem(&crate::store::library_key(&name), e.message()),
             }
         }
-        for name in self.list_kv()? {
+        for name in spaces {
+            step();
             report.checked += 1;
             match self.kv_entries_prefix(&name) {
                 Ok(p) => {
@@ -193,7 +205,8 @@ impl Store {
                 Err(e) => report.problem(&crate::kv::space_key(&name), e.message()),
             }
         }
-        for name in self.list_collections()? {
+        for name in collections {
+            step();
             report.checked += 1;
             match self.collection_docs_prefix(&name) {
                 Ok(p) => {
@@ -245,10 +258,13 @@ impl Store {
                 }
             }
         }
-        for page in doomed.chunks(4096) {
+        let total = doomed.len() as u64;
+        for (page_number, page) in doomed.chunks(4096).enumerate() {
             let ops: Vec<WriteOp<'_>> = page.iter().map(|k| WriteOp::Delete(k)).collect();
             storage.write_batch(&ops)?;
             out.removed_keys += page.len() as u64;
+            let done = (page_number * 4096 + page.len()) as u64;
+            crate::progress::report("reclaim", "keys", done, total);
         }
         crate::config::log(crate::config::LogLevel::Info, || {
             format!(

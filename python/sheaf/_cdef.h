@@ -48,7 +48,7 @@ struct ArrowArrayStream {
 
 #define SHEAF_VERSION_PATCH 0
 
-#define SHEAF_ABI_VERSION 5
+#define SHEAF_ABI_VERSION 6
 
 #define SHEAF_LOG_ERROR 1
 
@@ -112,6 +112,8 @@ typedef struct SheafBytes {
 } SheafBytes;
 
 typedef void (*SheafLogCallback)(int32_t level, const char *message, size_t len, void *user_data);
+
+typedef void (*SheafProgressCallback)(const char *stage, const char *unit, uint64_t done, uint64_t total, void *user_data);
 
 typedef struct SheafSlice {
   const uint8_t *data;
@@ -211,6 +213,8 @@ SheafStatus sheaf_config_set_int(const char *key, size_t key_len, int64_t value,
 SheafStatus sheaf_config_set_string(const char *key, size_t key_len, const char *value, size_t value_len, struct SheafError **err);
 
 SheafStatus sheaf_log_set_callback(SheafLogCallback callback, void *user_data, struct SheafError **err);
+
+SheafStatus sheaf_progress_set_callback(SheafProgressCallback callback, void *user_data, struct SheafError **err);
 
 SheafStatus sheaf_debug_panic(struct SheafError **err);
 

@@ -56,7 +56,7 @@ __all__ = [
     "check_output_format",
 ]
 
-OUTPUT_FORMATS = ("pandas", "pyarrow", "polars", "numpy")
+OUTPUT_FORMATS = ("pandas", "pyarrow", "polars", "numpy", "reader")
 
 
 _SERIES_KEY = b"sheaf.pandas_series"
@@ -448,7 +448,15 @@ def import_output(
     metadata: Optional[Dict[str, str]] = None,
 ) -> Any:
     """Consumes ``stream`` (always released on return) into ``output_format``. ``metadata``,
-    when given, is filled with the schema metadata of a ``"numpy"`` read."""
+    when given, is filled with the schema metadata of a ``"numpy"`` read. ``"reader"`` moves
+    the stream into a ``pyarrow.RecordBatchReader`` unread: the library loads each segment as
+    the reader's consumer asks for it."""
+    if output_format == "reader":
+        try:
+            pa = _require("pyarrow", "output_format='reader'")
+            return pa.RecordBatchReader._import_from_c(int(ffi.cast("uintptr_t", stream)))
+        finally:
+            _arrow_c.release_stream(stream)  # a no-op once pyarrow moved it
     try:
         if output_format == "numpy":
             return _arrow_c.import_columns(stream, index=index, rows=rows, metadata=metadata)

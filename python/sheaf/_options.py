@@ -188,11 +188,13 @@ def read_options(
     row_range: Any = None,
     columns: Any = None,
     plan: Optional[List[Any]] = None,
+    stream: bool = False,
 ) -> Dict[str, Any]:
     """The read options document (only the fields that are set); ``plan`` is a query plan
     (``QueryBuilder.to_json()``; ``None`` or empty: no query). A read without a query asks
-    for one contiguous buffer per column: every Python read collects its whole result, and
-    pandas and numpy then take the columns without copying them."""
+    for one contiguous buffer per column: a Python read collects its whole result, and pandas
+    and numpy then take the columns without copying them. ``stream``: a read handed on
+    unread (a reader), one batch per segment loaded as it is consumed."""
     doc: Dict[str, Any] = {}
     value = as_of_value(as_of)
     if value is not None:
@@ -205,7 +207,7 @@ def read_options(
         doc["columns"] = columns_value(columns)
     if plan:
         doc["query"] = plan
-    else:
+    elif not stream:
         doc["contiguous"] = True
     return doc
 

@@ -27,10 +27,11 @@ from typing import (
     overload,
 )
 
-from . import _arrow_c, _convert, _metadata, _objects, _options, _sql
+from . import _arrow_c, _capsule, _convert, _metadata, _objects, _options, _progress, _sql
 from ._handle import Handle, StoreLike
 from ._lib import NULL, call, ffi, lib, take_bytes
 from ._options import LibraryOptions
+from ._progress import ProgressArg
 from ._query import QueryBuilder, plan_value, split_at_concat
 from ._types import (
     AUTO,
@@ -68,6 +69,18 @@ __all__ = [
 #: What ``as_of`` takes: ``None`` (latest), a version number (negative counts back), a snapshot
 #: name, or a datetime (naive = UTC; the newest version written at or before it).
 AsOf = Union[int, str, _dt.datetime, None]
+
+
+def _rows_hint(data: Any) -> Optional[int]:
+    """The number of rows ``data`` holds when it says so cheaply (a table or frame), for a
+    progress bar's total; ``None`` for streams and dicts of columns."""
+    rows = getattr(data, "num_rows", None)
+    if isinstance(rows, int):
+        return rows
+    shape = getattr(data, "shape", None)
+    if isinstance(shape, tuple) and shape and isinstance(shape[0], int):
+        return shape[0]
+    return None
 
 
 def _meta_args(meta: Optional[bytes]) -> Tuple[Any, int]:
@@ -171,6 +184,7 @@ class Library(Handle):
         validate_index: bool = True,
         *,
         index: Optional[str] = AUTO,
+        progress: ProgressArg = False,
     ) -> VersionedItem:
         """Writes ``data`` as a new version of ``symbol``, replacing its content.
 
@@ -195,6 +209,10 @@ class Library(Handle):
                 of a MultiIndex that is either (its other levels are columns); a RangeIndex is
                 kept as pandas metadata only (no column); a :class:`sheaf.Columns` keeps the
                 index it was read with; other inputs have none. ``None`` forces no index.
+            progress: ``True`` shows a ``tqdm`` bar (when tqdm is installed; nothing
+                otherwise) while the library takes the rows in; a function is called as
+                ``fn(stage, unit, done, total)`` with the library's reports (see
+                ``docs/progress.md``).
 
         Returns:
             A :class:`VersionedItem` with ``data=None``, the new ``version``, ``metadata`` and
@@ -216,6 +234,7 @@ class Library(Handle):
             metadata,
             index,
             lambda chosen: _options.write_options(chosen, validate_index, prune_previous_versions),
+            progress,
         )
         return self._committed(symbol, version, metadata)
 
@@ -413,6 +432,11 @@ class Library(Handle):
                 numpy arrays; masked arrays where there are nulls). ``None`` = the library's.
                 A version written from a bare numpy array reads back as a ``numpy.ndarray`` in
                 pandas and numpy output (of the rows and columns read).
+                ``"reader"``: a ``pyarrow.RecordBatchReader`` that streams, one batch per
+                stored segment loaded only as it is consumed (``duckdb.sql("… FROM
+                reader")``, ``polars.from_arrow(reader)``, a loop): a symbol larger than
+                memory can be scanned. The index is a plain column; errors while streaming
+                come as ``pyarrow.ArrowException`` naming the Sheaf status.
             query_builder: a :class:`sheaf.QueryBuilder` whose clauses the library applies,
                 in order, to the rows ``as_of``, ``date_range`` and ``row_range`` select
                 (``columns`` then chooses the stored columns kept). Leading filters skip the
@@ -473,7 +497,12 @@ class Library(Handle):
             )
             return LazyDataFrame(self, symbol, args, query_builder)
         doc = _options.read_options(
-            as_of, date_range, row_range, columns, plan_value(query_builder)
+            as_of,
+            date_range,
+            row_range,
+            columns,
+            plan_value(query_builder),
+            stream=fmt == "reader",
         )
         strings = _options.string_formats(
             self.arrow_string_format_default
@@ -481,7 +510,7 @@ class Library(Handle):
             else arrow_string_format_default,
             arrow_string_format_per_column,
         )
-        if strings is not None and fmt in ("pyarrow", "polars"):
+        if strings is not None and fmt in ("pyarrow", "polars", "reader"):
             doc["strings"] = strings
         stream, info, metadata = self._read_stream(symbol, doc)
         content = info.get("content")
@@ -726,6 +755,7 @@ class Library(Handle):
         validate_index: bool = True,
         *,
         index: Optional[str] = AUTO,
+        progress: ProgressArg = False,
     ) -> VersionedItem:
         """Appends the rows of ``data`` to the latest version of ``symbol`` as a new version
         (a missing symbol is created). Concurrent appends, from threads or processes, all land.
@@ -739,6 +769,7 @@ class Library(Handle):
             validate_index: refuse data whose first index value is below the last stored one,
                 or that is not sorted.
             index: as in :meth:`write`; must be the stored index when given.
+            progress: as in :meth:`write`.
 
         Returns:
             A :class:`VersionedItem` (``data=None``) with the new version and its timestamp.
@@ -755,6 +786,7 @@ class Library(Handle):
             metadata,
             index,
             lambda chosen: _options.write_options(chosen, validate_index, prune_previous_versions),
+            progress,
         )
         return self._committed(symbol, version, metadata)
 
@@ -767,6 +799,8 @@ class Library(Handle):
         date_range: Any = None,
         prune_previous_versions: Optional[bool] = None,
         index: Optional[str] = None,
+        *,
+        progress: ProgressArg = False,
     ) -> VersionedItem:
         """Replaces the rows of ``symbol`` whose index lies in the span of ``data`` (its first to
         last index value), or in ``date_range``, by the rows of ``data``, as a new version.
@@ -785,6 +819,7 @@ class Library(Handle):
             prune_previous_versions: as in :meth:`write`.
             index: the index column of ``data`` when it cannot be detected (a dict or an Arrow
                 table), as in :meth:`write`; needed when ``upsert`` creates the symbol.
+            progress: as in :meth:`write`.
 
         Empty ``data`` without ``date_range`` still makes a new version with the same rows
         (ArcticDB does the same).
@@ -802,6 +837,7 @@ class Library(Handle):
             lambda chosen: _options.update_options(
                 date_range, upsert, prune_previous_versions, chosen
             ),
+            progress,
         )
         return self._committed(symbol, version, metadata)
 
@@ -934,10 +970,12 @@ class Library(Handle):
         payloads: Iterable[WritePayload],
         prune_previous_versions: Optional[bool] = None,
         validate_index: bool = True,
+        *,
+        progress: ProgressArg = False,
     ) -> List[Union[VersionedItem, DataError]]:
         """Writes many symbols in one call: one :class:`VersionedItem` per
         :class:`WritePayload`, or a :class:`DataError` where that item failed. Not atomic
-        across symbols.
+        across symbols. ``progress``: as in :meth:`write`, with a bar of the items done.
 
         Raises:
             InvalidArgumentError: a symbol appears twice (nothing is written).
@@ -949,6 +987,7 @@ class Library(Handle):
             lambda p, chosen: _options.write_options(
                 chosen, validate_index, prune_previous_versions
             ),
+            progress,
         )
 
     def append_batch(
@@ -956,6 +995,8 @@ class Library(Handle):
         payloads: Iterable[WritePayload],
         prune_previous_versions: Optional[bool] = None,
         validate_index: bool = True,
+        *,
+        progress: ProgressArg = False,
     ) -> List[Union[VersionedItem, DataError]]:
         """Appends to many symbols in one call (each as :meth:`append`); results as in
         :meth:`write_batch`."""
@@ -965,6 +1006,7 @@ class Library(Handle):
             lambda p, chosen: _options.write_options(
                 chosen, validate_index, prune_previous_versions
             ),
+            progress,
         )
 
     def update_batch(
@@ -972,6 +1014,8 @@ class Library(Handle):
         payloads: Iterable[UpdatePayload],
         upsert: bool = False,
         prune_previous_versions: Optional[bool] = None,
+        *,
+        progress: ProgressArg = False,
     ) -> List[Union[VersionedItem, DataError]]:
         """Updates many symbols in one call (each :class:`UpdatePayload` as :meth:`update`,
         with its own ``date_range``); results as in :meth:`write_batch`."""
@@ -981,6 +1025,7 @@ class Library(Handle):
             lambda p, chosen: _options.update_options(
                 p.date_range, upsert, prune_previous_versions, chosen
             ),
+            progress,
         )
 
     @overload
@@ -1150,7 +1195,9 @@ class Library(Handle):
             for r, res in zip(reqs, json.loads(take_bytes(out)))
         ]
 
-    def delete_batch(self, items: Iterable[Any]) -> List[Optional[DataError]]:
+    def delete_batch(
+        self, items: Iterable[Any], *, progress: ProgressArg = False
+    ) -> List[Optional[DataError]]:
         """Deletes many symbols (``str``) or some of their versions
         (:class:`DeleteRequest` ``(symbol, version_ids)``) in one call: ``None`` per item that
         succeeded, a :class:`DataError` where it failed.
@@ -1164,7 +1211,8 @@ class Library(Handle):
         docs = [{"symbol": _options.batch_symbol(s), "options": {"versions": v}} for s, v in reqs]
         text = _options.items_bytes(docs)
         out = ffi.new("SheafBytes *")
-        call(lib.sheaf_table_delete_batch, self._h, text, len(text), out)
+        with _progress.reporting(progress, "delete_batch"):
+            call(lib.sheaf_table_delete_batch, self._h, text, len(text), out)
         return [
             data_error(s, v, r["error"]) if "error" in r else None
             for (s, v), r in zip(reqs, json.loads(take_bytes(out)))
@@ -1226,6 +1274,8 @@ class Library(Handle):
         validate_index: bool = True,
         delete_staged_data_on_failure: bool = False,
         stage_results: Optional[List[StageResult]] = None,
+        *,
+        progress: ProgressArg = False,
     ) -> VersionedItem:
         """Commits the chunks staged for ``symbol`` as one new version: ``mode="write"``
         (or ``None``) replaces the content, ``"append"`` appends to it. With an index, chunks
@@ -1239,6 +1289,7 @@ class Library(Handle):
                 index order), drop the chunks it was finalizing instead of leaving them.
             stage_results: finalize only these chunks (from :meth:`stage`); the others stay
                 staged.
+            progress: as in :meth:`write`, with a bar of the chunks done.
 
         Raises:
             NotFoundError: nothing is staged for ``symbol``, or a ``stage_results`` chunk is
@@ -1253,6 +1304,7 @@ class Library(Handle):
             stage_results,
             validate_index,
             delete_staged_data_on_failure,
+            progress,
         )
         return self._committed(symbol, version, metadata)
 
@@ -1264,6 +1316,8 @@ class Library(Handle):
         metadata: Any = None,
         delete_staged_data_on_failure: bool = False,
         stage_results: Optional[List[StageResult]] = None,
+        *,
+        progress: ProgressArg = False,
     ) -> VersionedItem:
         """:meth:`finalize_staged_data` after sorting the staged rows by the index (chunks may
         overlap)."""
@@ -1276,6 +1330,7 @@ class Library(Handle):
             stage_results,
             True,
             delete_staged_data_on_failure,
+            progress,
         )
         return self._committed(symbol, version, metadata)
 
@@ -1309,15 +1364,22 @@ class Library(Handle):
         raw = _options.name_bytes(symbol, "symbol")
         call(lib.sheaf_table_prune_previous_versions, self._h, raw, len(raw))
 
-    def compact_data(self, symbol: str, rows_per_segment: Optional[int] = None) -> VersionedItem:
+    def compact_data(
+        self,
+        symbol: str,
+        rows_per_segment: Optional[int] = None,
+        *,
+        progress: ProgressArg = False,
+    ) -> VersionedItem:
         """Rewrites the latest version of ``symbol`` into full segments (of ``rows_per_segment``
         rows, default the library's) as a new version with the same rows and metadata, e.g.
         after many small appends. Returns the latest version unchanged when it was already
-        compact."""
+        compact. ``progress``: as in :meth:`write`, with a bar of the segments rewritten."""
         raw = _options.name_bytes(symbol, "symbol")
         opts = _options.compact_options(rows_per_segment)
         out = ffi.new("uint64_t *")
-        call(lib.sheaf_table_compact, self._h, raw, len(raw), opts or NULL, len(opts), out)
+        with _progress.reporting(progress, symbol):
+            call(lib.sheaf_table_compact, self._h, raw, len(raw), opts or NULL, len(opts), out)
         version = int(out[0])
         return self._committed(symbol, version)
 
@@ -1351,9 +1413,11 @@ class Library(Handle):
         metadata: Any,
         index: Any,
         make_options: Callable[[Optional[str]], Dict[str, Any]],
+        progress: ProgressArg = False,
     ) -> int:
         """Exports ``data``, builds the options (given the chosen index) and calls ``fn`` (one
         of ``sheaf_table_write`` / ``append`` / ``update``); returns the new version number."""
+        _progress.check(progress)
         raw = _options.name_bytes(symbol, "symbol")
         meta = _options.metadata_bytes(metadata)
         stream = ffi.new("struct ArrowArrayStream *")
@@ -1365,18 +1429,19 @@ class Library(Handle):
             raise
         meta_ptr, meta_len = _meta_args(meta)
         version = ffi.new("uint64_t *")
-        call(
-            fn,
-            self._h,
-            raw,
-            len(raw),
-            stream,
-            meta_ptr,
-            meta_len,
-            opts or NULL,
-            len(opts),
-            version,
-        )
+        with _progress.reporting(progress, symbol, _rows_hint(data)):
+            call(
+                fn,
+                self._h,
+                raw,
+                len(raw),
+                stream,
+                meta_ptr,
+                meta_len,
+                opts or NULL,
+                len(opts),
+                version,
+            )
         return int(version[0])
 
     def _finalize(
@@ -1389,6 +1454,7 @@ class Library(Handle):
         stage_results: Optional[List[StageResult]],
         validate_index: bool,
         delete_staged_data_on_failure: bool,
+        progress: ProgressArg = False,
     ) -> int:
         raw = _options.name_bytes(symbol, "symbol")
         chunks: Optional[List[str]] = None
@@ -1412,17 +1478,18 @@ class Library(Handle):
         )
         meta_ptr, meta_len = _meta_args(_options.metadata_bytes(metadata))
         version = ffi.new("uint64_t *")
-        call(
-            lib.sheaf_table_finalize_staged,
-            self._h,
-            raw,
-            len(raw),
-            meta_ptr,
-            meta_len,
-            opts,
-            len(opts),
-            version,
-        )
+        with _progress.reporting(progress, symbol):
+            call(
+                lib.sheaf_table_finalize_staged,
+                self._h,
+                raw,
+                len(raw),
+                meta_ptr,
+                meta_len,
+                opts,
+                len(opts),
+                version,
+            )
         return int(version[0])
 
     def _read_info(self, symbol: str, as_of: Any) -> Tuple[Dict[str, Any], Any]:
@@ -1467,11 +1534,14 @@ class Library(Handle):
         info: Dict[str, Any] = json.loads(take_bytes(info_b))
         return info
 
-    def _read_stream(self, symbol: str, doc: Dict[str, Any]) -> Tuple[Any, Dict[str, Any], Any]:
-        """Starts a read: (stream, info, decoded metadata). The caller consumes the stream."""
+    def _read_stream(
+        self, symbol: str, doc: Dict[str, Any], into: Any = None
+    ) -> Tuple[Any, Dict[str, Any], Any]:
+        """Starts a read: (stream, info, decoded metadata). The caller consumes the stream
+        (``into``, a ``struct ArrowArrayStream *`` to fill, when given)."""
         raw = _options.name_bytes(symbol, "symbol")
         opts = _options.options_bytes(doc)
-        stream = ffi.new("struct ArrowArrayStream *")
+        stream = ffi.new("struct ArrowArrayStream *") if into is None else into
         info_b = ffi.new("SheafBytes *")
         meta_b = ffi.new("SheafBytes *")
         call(
@@ -1529,9 +1599,11 @@ class Library(Handle):
         kind: str,
         payloads: List[Any],
         options: Callable[[Any, Optional[str]], Dict[str, Any]],
+        progress: ProgressArg = False,
     ) -> List[Union[VersionedItem, DataError]]:
         """``kind`` is ``"write"``, ``"append"`` or ``"update"``; ``options(payload,
         chosen_index)`` gives each item's options document."""
+        _progress.check(progress)
         fn = {
             "write": lib.sheaf_table_write_batch,
             "append": lib.sheaf_table_append_batch,
@@ -1561,7 +1633,8 @@ class Library(Handle):
                 _arrow_c.release_stream(streams + i)
             raise
         out = ffi.new("SheafBytes *")
-        call(fn, self._h, text, len(text), streams, slices, n, out)
+        with _progress.reporting(progress, f"{kind}_batch"):
+            call(fn, self._h, text, len(text), streams, slices, n, out)
         return self._committed_batch(payloads, json.loads(take_bytes(out)))
 
     def _committed_batch(
@@ -1689,6 +1762,7 @@ class Library(Handle):
                 r.row_range,
                 r.columns,
                 shared if r.query_builder is None else plan_value(r.query_builder),
+                stream=fmt == "reader",
             )
             for r in reqs
         ]
@@ -1785,6 +1859,40 @@ class LazyDataFrame(QueryBuilder):
             columns=args.get("columns"),
             query_builder=self.query_builder,
         )
+
+    def __arrow_c_stream__(self, requested_schema: Optional[object] = None) -> object:
+        """The read with the plan built so far as an Arrow C stream (the PyCapsule interface),
+        one batch per stored segment loaded as the consumer asks for it: DuckDB, polars and
+        pyarrow take it without the result being materialised. Each call makes a new read.
+        ``requested_schema`` is not applied (the stream has the stored types). CPython only
+        (PyPy: ``collect`` with ``output_format="reader"``)."""
+        if not _capsule.AVAILABLE:
+            raise NotImplementedError(
+                "__arrow_c_stream__ needs ctypes.pythonapi (CPython); on PyPy use "
+                "collect() with output_format='reader'"
+            )
+        args = self._read_args
+        doc = _options.read_options(
+            args.get("as_of"),
+            args.get("date_range"),
+            args.get("row_range"),
+            args.get("columns"),
+            plan_value(self.query_builder),
+            stream=True,
+        )
+        strings = _options.string_formats(
+            self._library.arrow_string_format_default
+            if args.get("arrow_string_format_default") is None
+            else args.get("arrow_string_format_default"),
+            args.get("arrow_string_format_per_column"),
+        )
+        if strings is not None:
+            doc["strings"] = strings
+
+        def fill(out: Any) -> None:
+            self._library._read_stream(self._symbol, doc, out)
+
+        return _capsule.export_capsule(fill)
 
     def collect(self) -> VersionedItem:
         """Makes the read with the plan built so far (one call) and returns the

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Sequence
 
-from . import _convert, _options, _sql
+from . import _convert, _options, _progress, _sql
 from ._handle import Handle
 from ._lib import NULL, call, ffi, lib, take_bytes
 from ._options import LibraryOptions
+from ._progress import ProgressArg
 from ._query import QueryBuilder
 from ._types import (
     DataError,
@@ -250,27 +251,34 @@ class Store(Handle):
         names: List[str] = json.loads(take_bytes(out))
         return names
 
-    def verify(self) -> Dict[str, Any]:
+    def verify(self, *, progress: ProgressArg = False) -> Dict[str, Any]:
         """Checks every stored record, snapshot, staged chunk and registry entry (checksums) and
         every segment they refer to (present, checksum matching), and lists keys nothing refers
         to. Reads all data. Returns ``{"checked": int, "problems": [{"key", "problem"}],
         "leftovers": [{"key", "kind", "written_ns"}]}``; damage is reported in ``problems``,
         not raised. ``kind`` is ``"unreferenced_segment"``, ``"consumed_chunk"`` or
-        ``"dropped_data"``."""
+        ``"dropped_data"``. ``progress``: ``True`` shows a ``tqdm`` bar of the libraries, key
+        spaces and collections checked (when tqdm is installed); a function gets
+        ``fn(stage, unit, done, total)``."""
         out = ffi.new("SheafBytes *")
-        call(lib.sheaf_store_verify, self._h, out)
+        with _progress.reporting(progress, "verify"):
+            call(lib.sheaf_store_verify, self._h, out)
         report: Dict[str, Any] = json.loads(take_bytes(out))
         return report
 
-    def reclaim(self, grace_seconds: float = 86400.0) -> Dict[str, int]:
+    def reclaim(
+        self, grace_seconds: float = 86400.0, *, progress: ProgressArg = False
+    ) -> Dict[str, int]:
         """Removes the leftovers :meth:`verify` lists: data of dropped libraries, key spaces and
         collections and consumed staged chunks at once; unreferenced segments once older than
         ``grace_seconds`` (a write in progress has segments its version will refer to when it
         commits). Safe beside other processes if no single write takes longer than the grace
-        period. Returns ``{"removed_keys": int, "kept_young_segments": int}``."""
+        period. Returns ``{"removed_keys": int, "kept_young_segments": int}``. ``progress``: as
+        in :meth:`verify`, then a bar of the keys removed."""
         options = json.dumps({"grace_seconds": grace_seconds}).encode()
         out = ffi.new("SheafBytes *")
-        call(lib.sheaf_store_reclaim, self._h, options, len(options), out)
+        with _progress.reporting(progress, "reclaim"):
+            call(lib.sheaf_store_reclaim, self._h, options, len(options), out)
         report: Dict[str, int] = json.loads(take_bytes(out))
         return report
 

@@ -28,7 +28,8 @@ pub const SHEAF_VERSION_PATCH: u32 = 0;
 /// without an index (it was `SHEAF_ERR_INVALID_ARGUMENT`), and empty data updates a symbol
 /// without an index (a new version with unchanged rows). Version 5: SQL (`sheaf_sql`,
 /// `sheaf_store_sql`, their `_cancellable` forms and `SheafCancel`) and `SHEAF_ERR_CANCELLED`.
-pub const SHEAF_ABI_VERSION: u32 = 5;
+/// Version 6: progress of long operations (`sheaf_progress_set_callback`).
+pub const SHEAF_ABI_VERSION: u32 = 6;
 
 /// Log levels passed to a `SheafLogCallback` and accepted by config key `log_level`.
 pub const SHEAF_LOG_ERROR: i32 = 1;
@@ -181,6 +182,81 @@ pub extern "C" fn sheaf_log_set_callback(
                 as config::LogSink
         });
         config::set_log_sink(sink);
+        Ok(())
+    })
+}
+
+/// Receives progress of a long operation: `done` of `total` `unit`s of `stage` (`total` 0 = not
+/// known in advance, as for the rows of a stream). `stage` is `"write"`, `"append"`,
+/// `"update"`, `"stage"` (unit `"rows"`), `"batch"` (`"items"`: a batch call's finished
+/// items), `"compact"` (`"segments"`), `"finalize"` (`"chunks"`), `"verify"` (`"entries"`:
+/// libraries, key spaces, collections) or `"reclaim"` (`"entries"`, then `"keys"` removed);
+/// more may come, so ignore what you do not know. Both are NUL-terminated ASCII, valid only
+/// during the call. Called on the thread that made the Sheaf call, while that call runs; it
+/// should return quickly and must not call Sheaf.
+pub type SheafProgressCallback = Option<
+    unsafe extern "C" fn(
+        stage: *const c_char,
+        unit: *const c_char,
+        done: u64,
+        total: u64,
+        user_data: *mut c_void,
+    ),
+>;
+
+struct ProgressTarget {
+    callback: unsafe extern "C" fn(*const c_char, *const c_char, u64, u64, *mut c_void),
+    user_data: *mut c_void,
+}
+
+impl ProgressTarget {
+    fn deliver(&self, p: &crate::progress::Progress) {
+        // The engine's names are static ASCII without NULs; a CString adds the NUL.
+        let stage = std::ffi::CString::new(p.stage).unwrap_or_default();
+        let unit = std::ffi::CString::new(p.unit).unwrap_or_default();
+        // SAFETY: the callback was supplied by the caller for exactly this use.
+        unsafe {
+            (self.callback)(
+                stage.as_ptr(),
+                unit.as_ptr(),
+                p.done,
+                p.total,
+                self.user_data,
+            )
+        };
+    }
+}
+
+// SAFETY: a progress sink is thread-local (crate::progress) and only ever called on the
+// thread that installed it; Send + Sync are what the sink type asks for, not what it uses.
+unsafe impl Send for ProgressTarget {}
+// SAFETY: as above.
+unsafe impl Sync for ProgressTarget {}
+
+/// Installs the function that receives the progress of the long calls THIS THREAD makes from
+/// now on (NULL removes it; each thread has its own, so concurrent calls on other threads do
+/// not report here). `user_data` is passed back unchanged. Reporting calls: the table writes,
+/// appends, updates and stages of streams, the batch calls (`sheaf_table_*_batch`, not reads),
+/// `sheaf_table_compact`, `sheaf_table_finalize_staged`, `sheaf_store_verify` and
+/// `sheaf_store_reclaim`.
+///
+/// Errors: none of its own (see Conventions).
+#[no_mangle]
+pub extern "C" fn sheaf_progress_set_callback(
+    callback: SheafProgressCallback,
+    user_data: *mut c_void,
+    err: *mut *mut SheafError,
+) -> SheafStatus {
+    guard(err, || {
+        let sink: Option<crate::progress::Sink> = callback.map(|callback| {
+            let target = ProgressTarget {
+                callback,
+                user_data,
+            };
+            std::sync::Arc::new(move |p: &crate::progress::Progress| target.deliver(p))
+                as crate::progress::Sink
+        });
+        crate::progress::set_thread_sink(sink);
         Ok(())
     })
 }

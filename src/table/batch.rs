@@ -54,6 +54,23 @@ pub struct MetadataItem {
     pub prune_previous_versions: Option<bool>,
 }
 
+/// `f` over each item in order, each finished item reported as progress of the batch call
+/// (a write inside it reports its rows too).
+fn each_reported<I, T>(
+    items: impl ExactSizeIterator<Item = I>,
+    mut f: impl FnMut(I) -> T,
+) -> Vec<T> {
+    let total = items.len() as u64;
+    items
+        .enumerate()
+        .map(|(done, item)| {
+            let out = f(item);
+            crate::progress::report("batch", "items", done as u64 + 1, total);
+            out
+        })
+        .collect()
+}
+
 /// A version's description and its metadata, as `read_metadata` returns them.
 pub type VersionMetadata = (VersionInfo, Option<Vec<u8>>);
 
@@ -67,27 +84,23 @@ impl Library {
         // A closed handle fails the call, not each item.
         self.ensure_open()?;
         refuse_duplicates(items.iter().map(|i| i.symbol.as_str()))?;
-        Ok(items
-            .into_iter()
-            .map(|item| match mode {
-                BatchWriteMode::Write => {
-                    self.write(&item.symbol, item.data, item.metadata, &item.options)
-                }
-                BatchWriteMode::Append => {
-                    self.append(&item.symbol, item.data, item.metadata, &item.options)
-                }
-            })
-            .collect())
+        Ok(each_reported(items.into_iter(), |item| match mode {
+            BatchWriteMode::Write => {
+                self.write(&item.symbol, item.data, item.metadata, &item.options)
+            }
+            BatchWriteMode::Append => {
+                self.append(&item.symbol, item.data, item.metadata, &item.options)
+            }
+        }))
     }
 
     /// Updates each item.
     pub fn update_batch(&self, items: Vec<UpdateItem<'_>>) -> Result<Vec<Result<u64>>> {
         self.ensure_open()?;
         refuse_duplicates(items.iter().map(|i| i.symbol.as_str()))?;
-        Ok(items
-            .into_iter()
-            .map(|item| self.update(&item.symbol, item.data, item.metadata, &item.options))
-            .collect())
+        Ok(each_reported(items.into_iter(), |item| {
+            self.update(&item.symbol, item.data, item.metadata, &item.options)
+        }))
     }
 
     /// Reads each item; a closed handle fails the call as a whole.
@@ -139,9 +152,8 @@ impl Library {
     pub fn delete_batch(&self, items: &[(String, Option<Vec<u64>>)]) -> Result<Vec<Result<()>>> {
         self.ensure_open()?;
         refuse_duplicates(items.iter().map(|(s, _)| s.as_str()))?;
-        Ok(items
-            .iter()
-            .map(|(symbol, versions)| self.delete(symbol, versions.as_deref()))
-            .collect())
+        Ok(each_reported(items.iter(), |(symbol, versions)| {
+            self.delete(symbol, versions.as_deref())
+        }))
     }
 }

@@ -328,7 +328,7 @@ impl Library {
         let schema = data.schema();
         let index_spec = Self::check_input_schema(&schema, index)?;
         let mut writer = self.segment_writer(&storage, symbol, index_spec, validate_index);
-        self.ingest(&mut writer, data, &schema, None)?;
+        self.ingest(&mut writer, data, &schema, None, "stage")?;
         let record = Record {
             header: RecordHeader {
                 kind: RecordKind::Data,
@@ -622,7 +622,8 @@ impl Library {
             let mut segments: Vec<SegmentRef> = Vec::new();
             let mut sorted = true;
             let mut last_max: Option<i64> = None;
-            for c in &chunks {
+            for (done, c) in chunks.iter().enumerate() {
+                crate::progress::report("finalize", "chunks", done as u64 + 1, chunks.len() as u64);
                 let h = &c.record.header;
                 sorted &= h.index_sorted;
                 if let (Some(prev), Some(min)) =
@@ -738,10 +739,11 @@ impl Library {
         index: &str,
     ) -> Result<(Vec<SegmentRef>, bool)> {
         let mut batches: Vec<RecordBatch> = Vec::new();
-        for c in chunks {
+        for (done, c) in chunks.iter().enumerate() {
             for s in &c.record.header.segments {
                 batches.push(self.load_segment(storage, symbol, s, schema)?);
             }
+            crate::progress::report("finalize", "chunks", done as u64 + 1, chunks.len() as u64);
         }
         let all = arrow_select::concat::concat_batches(schema, &batches)
             .map_err(|e| Error::internal(e.to_string()))?;

@@ -279,8 +279,10 @@ impl Library {
                 target as usize,
             );
             let rewritten = (|| {
-                for s in segments {
+                let total = segments.len() as u64;
+                for (done, s) in segments.iter().enumerate() {
                     writer.push(self.load_segment(&storage, symbol, s, &schema)?)?;
+                    crate::progress::report("compact", "segments", done as u64 + 1, total);
                 }
                 writer.finish()
             })();

@@ -44,14 +44,17 @@ impl Library {
         )
     }
 
-    /// Streams `data` into a segment writer, applying `keep` (a row filter) to each batch.
+    /// Streams `data` into a segment writer, applying `keep` (a row filter) to each batch;
+    /// reports the rows taken in as progress of `stage` (their number is unknown ahead).
     pub(super) fn ingest(
         &self,
         writer: &mut SegmentWriter,
         data: &mut dyn RecordBatchReader,
         schema: &SchemaRef,
         keep: Option<&RowFilter<'_>>,
+        stage: &'static str,
     ) -> Result<()> {
+        let mut rows = 0u64;
         let streamed = (|| {
             for batch in &mut *data {
                 let batch = batch.map_err(|e| {
@@ -70,7 +73,9 @@ impl Library {
                     }
                     None => batch,
                 };
+                rows += batch.num_rows() as u64;
                 writer.push(batch)?;
+                crate::progress::report(stage, "rows", rows, 0);
             }
             writer.finish()
         })();
@@ -140,7 +145,7 @@ impl Library {
             check_object(format, &schema, options.index.as_deref())?;
         }
         let mut writer = self.segment_writer(&storage, symbol, index, options.validate_index);
-        self.ingest(&mut writer, data, &schema, None)?;
+        self.ingest(&mut writer, data, &schema, None, "write")?;
         let prune = options
             .prune_previous_versions
             .unwrap_or(self.options().prune_previous_versions);
@@ -225,7 +230,7 @@ impl Library {
         let convert =
             |batch: &RecordBatch| schema::convert_index(batch, &effective, conversion.as_ref());
         let transform: Option<&RowFilter<'_>> = conversion.is_some().then_some(&convert);
-        self.ingest(&mut writer, data, &schema, transform)?;
+        self.ingest(&mut writer, data, &schema, transform, "append")?;
         let schema = effective.clone();
         let prune = options
             .prune_previous_versions
@@ -421,7 +426,7 @@ impl Library {
             arrow_select::filter::filter_record_batch(batch, &mask)
                 .map_err(|e| Error::internal(e.to_string()))
         };
-        self.ingest(&mut writer, data, &schema, Some(&keep_in_span))?;
+        self.ingest(&mut writer, data, &schema, Some(&keep_in_span), "update")?;
         let schema = effective.clone();
         let span = span.or(match (writer.first_index, writer.last_index) {
             (Some(a), Some(b)) => Some((a, b)),

@@ -380,7 +380,7 @@ static void test_mode_values_are_yokans(void) {
     CHECK_EQ_INT(SHEAF_MODE_SUFFIX, 0x0200);
     CHECK_EQ_INT(SHEAF_MODE_NO_RDMA, 0x4000);
     CHECK_EQ_INT(SHEAF_MODE_UPDATE_NEW, 0x8000);
-    CHECK_EQ_INT(SHEAF_ABI_VERSION, 5);
+    CHECK_EQ_INT(SHEAF_ABI_VERSION, 6);
 }
 
 /* ---- get, get_into, CONSUME ---------------------------------------------------------------- */

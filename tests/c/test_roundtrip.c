@@ -1030,6 +1030,103 @@ static void test_config_and_log(void) {
     sheaf_store_free(store);
 }
 
+/* Progress: what sheaf_progress_set_callback delivers for a streamed write, a batch call and
+ * verify, with user_data passed back, and nothing once removed. */
+typedef struct progress_capture {
+    int calls;
+    int bad;
+    uint64_t last_write_rows;
+    int write_reports;
+    int batch_items[8];
+    int batch_reports;
+    uint64_t verify_done, verify_total;
+} progress_capture;
+
+static void capture_progress(const char *stage, const char *unit, uint64_t done, uint64_t total,
+                             void *user_data) {
+    progress_capture *cap = user_data;
+    cap->calls++;
+    if (stage == NULL || unit == NULL) {
+        cap->bad++;
+        return;
+    }
+    if (strcmp(stage, "write") == 0) {
+        if (strcmp(unit, "rows") != 0 || total != 0 || done < cap->last_write_rows) cap->bad++;
+        cap->last_write_rows = done;
+        cap->write_reports++;
+    } else if (strcmp(stage, "batch") == 0) {
+        if (strcmp(unit, "items") != 0 || total != 2 || cap->batch_reports >= 8) {
+            cap->bad++;
+            return;
+        }
+        cap->batch_items[cap->batch_reports++] = (int)done;
+    } else if (strcmp(stage, "verify") == 0) {
+        cap->verify_done = done;
+        cap->verify_total = total;
+    }
+}
+
+static void test_progress(void) {
+    progress_capture cap;
+    memset(&cap, 0, sizeof cap);
+    SheafStore *store = tu_open_store("mem://");
+    SheafLibrary *lib = tu_open_library(store, "progress", NULL);
+
+    EXPECT_OK(sheaf_progress_set_callback(capture_progress, &cap, &err));
+    /* Three batches of 4, 5 and 6 rows: reported as 4, 9, 15 rows taken in. */
+    struct ArrowArray batches[3];
+    struct ArrowSchema schema;
+    int64_t next = 0;
+    for (int b = 0; b < 3; b++) {
+        int64_t values[6];
+        int n = 4 + b;
+        for (int i = 0; i < n; i++) values[i] = next++;
+        ab_column col;
+        ab_make_int64(&col, "x", values, NULL, n);
+        struct ArrowSchema s;
+        ab_make_batch(&s, &batches[b], &col, 1);
+        if (b == 0) {
+            schema = s;
+        } else {
+            ab_schema_release(&s);
+        }
+    }
+    struct ArrowArrayStream stream;
+    ab_stream_make(&stream, &schema, batches, 3, NULL);
+    uint64_t version = 99;
+    EXPECT_OK(sheaf_table_write(lib, STR("p"), &stream, NULL, 0, NULL, 0, &version, &err));
+    CHECK_EQ_INT(version, 0);
+    CHECK_EQ_INT(cap.write_reports, 3);
+    CHECK_EQ_INT(cap.last_write_rows, 15);
+
+    /* A batch call of two items reports 1 then 2 of 2. */
+    const char *items = "[{\"symbol\": \"p\", \"options\": {\"versions\": null}}, "
+                        "{\"symbol\": \"q\", \"options\": {\"versions\": null}}]";
+    SheafBytes results = {NULL, 0};
+    EXPECT_OK(sheaf_table_delete_batch(lib, items, strlen(items), &results, &err));
+    sheaf_bytes_free(&results);
+    CHECK_EQ_INT(cap.batch_reports, 2);
+    CHECK_EQ_INT(cap.batch_items[0], 1);
+    CHECK_EQ_INT(cap.batch_items[1], 2);
+
+    /* verify walks the one library. */
+    SheafBytes json = {NULL, 0};
+    EXPECT_OK(sheaf_store_verify(store, &json, &err));
+    sheaf_bytes_free(&json);
+    CHECK_EQ_INT(cap.verify_done, 1);
+    CHECK_EQ_INT(cap.verify_total, 1);
+    CHECK_EQ_INT(cap.bad, 0);
+
+    /* Removed: nothing more arrives. */
+    EXPECT_OK(sheaf_progress_set_callback(NULL, NULL, &err));
+    int before = cap.calls;
+    CHECK_EQ_INT(write_x(lib, "p2", 0, 3, NULL), 0);
+    CHECK_EQ_INT(cap.calls, before);
+
+    sheaf_library_free(lib);
+    sheaf_store_free(store);
+}
+
 /* On success *err is left unchanged. */
 static void test_err_untouched_on_success(void) {
     SheafError *sentinel = (SheafError *)&tu_failures; /* any non-NULL address; never used */
@@ -1047,6 +1144,7 @@ int main(void) {
     test_runtime_info();
     test_err_untouched_on_success();
     test_config_and_log();
+    test_progress();
     test_mem_sharing();
 
     run_store_suite("mem://");

@@ -8,6 +8,7 @@ mod commit_protocol;
 mod corruption;
 mod ffi;
 mod kv;
+mod progress;
 mod query;
 mod sql;
 mod storage;

@@ -39,7 +39,7 @@ def test_import_needs_no_pycparser():
 
 
 def test_versions():
-    assert sheaf.ABI_VERSION == int(_lib.lib.sheaf_abi_version()) == 5
+    assert sheaf.ABI_VERSION == int(_lib.lib.sheaf_abi_version()) == 6
     parts = sheaf.__version__.split(".")
     assert [int(p) for p in parts] == [
         int(_lib.lib.SHEAF_VERSION_MAJOR),
@@ -60,7 +60,7 @@ def test_abi_mismatch_is_a_clear_import_error(tmp_path):
     assert "SHEAF_ABI_VERSION" in text
     import re
 
-    new, n = re.subn(r"SHEAF_ABI_VERSION',\s*5\b", "SHEAF_ABI_VERSION', 99", text)
+    new, n = re.subn(r"SHEAF_ABI_VERSION',\s*6\b", "SHEAF_ABI_VERSION', 99", text)
     if n == 0:  # the constant's encoding differs between cffi versions: patch the loader instead
         loader = dst / "_lib.py"
         loader.write_text(loader.read_text().replace("int(lib.SHEAF_ABI_VERSION)", "99"))
