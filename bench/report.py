@@ -248,7 +248,7 @@ class Report:
             f"- **Sheaf:** {sv.get('sheaf', '?')}, the wheel of the working tree at commit "
             f"{git.get('commit', '?')}"
             + (" (with uncommitted changes outside bench/)" if git.get("dirty") else "")
-            + " and the prebuilt `target/release/libsheaf.so` (SHA-256 "
+            + " and the prebuilt `target/x86_64-unknown-linux-gnu/release/libsheaf.so` (SHA-256 "
             + f"{m.get('wheel', {}).get('libsheaf_sha256', '?')}…); "
             f"CPython {sv.get('python', '?')}, pandas {sv.get('pandas', '?')}, "
             f"pyarrow {sv.get('pyarrow', '?')}, numpy {sv.get('numpy', '?')}",
@@ -837,6 +837,14 @@ class Report:
             self.add(f"- **{e['what']}** failed: `{msg[-1] if msg else '?'}`")
         self.add("")
 
+    def build_costs(self) -> None:
+        """bench/BUILD.md, verbatim: what the library costs in size and build time (measured
+        by hand on clean builds, which a benchmark run does not make)."""
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "BUILD.md")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                self.add(f.read().rstrip(), "")
+
     def analysis(self) -> None:
         """bench/ANALYSIS.md, verbatim: what the profiles say still holds Sheaf back (written
         by hand from `perf` runs, so it names the commit it was profiled at)."""
@@ -853,6 +861,7 @@ class Report:
         self.s3()
         self.sizes()
         self.query()
+        self.build_costs()
         self.kv()
         self.overhead()
         self.problems()

@@ -4,8 +4,8 @@
  *
  *   usage: print_head <store-uri> <library> <symbol> [n=5]
  *
- *   build: cc -std=c99 -I include examples/c/print_head.c -L target/release -lsheaf \
- *             -Wl,-rpath,$PWD/target/release -o print_head
+ *   build: cc -std=c99 -I include examples/c/print_head.c -L target/x86_64-unknown-linux-gnu/release -lsheaf \
+ *             -Wl,-rpath,$PWD/target/x86_64-unknown-linux-gnu/release -o print_head
  *
  * Understands the Arrow formats a table usually holds: integers, floats, bool, utf8 and
  * large_utf8 strings, timestamps (ISO-8601 with nanoseconds: UTC "Z" for zoned ones, with the

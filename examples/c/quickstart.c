@@ -8,8 +8,8 @@
  *   usage: quickstart <store-uri>        e.g.  quickstart lmdb:///tmp/demo-store
  *                                               quickstart mem://
  *
- *   build: cc -std=c99 -I include examples/c/quickstart.c -L target/release -lsheaf \
- *             -Wl,-rpath,$PWD/target/release -o quickstart
+ *   build: cc -std=c99 -I include examples/c/quickstart.c -L target/x86_64-unknown-linux-gnu/release -lsheaf \
+ *             -Wl,-rpath,$PWD/target/x86_64-unknown-linux-gnu/release -o quickstart
  *
  * Table data crosses the Sheaf API only as the Arrow C Data Interface (declared in sheaf.h).
  * A real program would usually get those structs from an Arrow library (Arrow C++, nanoarrow,

@@ -2,7 +2,7 @@
 #
 #   julia examples/julia/sheaf_example.jl [path/to/libsheaf.so] [store directory]
 #
-# (defaults: $SHEAF_LIB or target/release/libsheaf.so; a new temporary directory).
+# (defaults: $SHEAF_LIB or target/x86_64-unknown-linux-gnu/release/libsheaf.so; a new temporary directory).
 #
 # Opens an LMDB store, creates a library, writes a table from an Arrow C stream built here
 # (ArrowSchema / ArrowArray / ArrowArrayStream as C-layout Julia structs, callbacks made with
@@ -29,7 +29,7 @@
 # the header's values and the struct layouts against its structs.
 
 const libsheaf = length(ARGS) >= 1 ? ARGS[1] :
-    get(ENV, "SHEAF_LIB", joinpath(@__DIR__, "..", "..", "target", "release", "libsheaf.so"))
+    get(ENV, "SHEAF_LIB", joinpath(@__DIR__, "..", "..", "target", "x86_64-unknown-linux-gnu", "release", "libsheaf.so"))
 
 # ---- constants and types of include/sheaf.h ------------------------------------------------
 
@@ -323,14 +323,15 @@ function arrow_format(values::AbstractVector)
     error("no Arrow format for $T in this example")
 end
 
-# A child's release: the parent owns the child's memory, so only mark it released.
-function release_schema(p::Ptr{ArrowSchema})::Cvoid
+# A release of an ArrowSchema or ArrowArray (the same fields matter): the parent owns its
+# children's memory, so a child is only marked released.
+function release_struct(p::Ptr{T})::Cvoid where {T<:Union{ArrowSchema,ArrowArray}}
     try
-        s = unsafe_load(p)
-        for i in 1:s.n_children
-            store_field!(unsafe_load(s.children, i), :release, C_NULL)
+        x = unsafe_load(p)
+        for i in 1:x.n_children
+            store_field!(unsafe_load(x.children, i), :release, C_NULL)
         end
-        s.private_data == C_NULL || delete!(LIVE, UInt(s.private_data))
+        x.private_data == C_NULL || delete!(LIVE, UInt(x.private_data))
         store_field!(p, :release, C_NULL)
     catch e
         push!(CALLBACK_ERRORS, sprint(showerror, e))
@@ -338,19 +339,8 @@ function release_schema(p::Ptr{ArrowSchema})::Cvoid
     return nothing
 end
 
-function release_array(p::Ptr{ArrowArray})::Cvoid
-    try
-        a = unsafe_load(p)
-        for i in 1:a.n_children
-            store_field!(unsafe_load(a.children, i), :release, C_NULL)
-        end
-        a.private_data == C_NULL || delete!(LIVE, UInt(a.private_data))
-        store_field!(p, :release, C_NULL)
-    catch e
-        push!(CALLBACK_ERRORS, sprint(showerror, e))
-    end
-    return nothing
-end
+release_schema(p::Ptr{ArrowSchema})::Cvoid = release_struct(p)
+release_array(p::Ptr{ArrowArray})::Cvoid = release_struct(p)
 
 const RELEASE_SCHEMA = @cfunction(release_schema, Cvoid, (Ptr{ArrowSchema},))
 const RELEASE_ARRAY = @cfunction(release_array, Cvoid, (Ptr{ArrowArray},))

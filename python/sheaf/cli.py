@@ -490,6 +490,14 @@ class Output:
         text = json.dumps(_json_value(doc), ensure_ascii=False, allow_nan=False, indent=2)
         self.line(text)
 
+    def names(self, names: Sequence[str]) -> None:
+        """A list of names: one per line, or a JSON list."""
+        if self.as_json:
+            self.json(list(names))
+        else:
+            for name in names:
+                self.line(name)
+
 
 def _frame_columns(data: Any) -> Tuple[List[str], List[Any], Dict[str, str], Optional[str]]:
     """(names, numpy arrays, time zones, index) of a numpy read result: a
@@ -704,23 +712,13 @@ Command = Callable[[argparse.Namespace, Store, Output], int]
 
 
 def cmd_libraries(args: argparse.Namespace, store: Store, out: Output) -> int:
-    names = store.list_libraries()
-    if out.as_json:
-        out.json(names)
-    else:
-        for name in names:
-            out.line(name)
+    out.names(store.list_libraries())
     return EXIT_OK
 
 
 def cmd_symbols(args: argparse.Namespace, store: Store, out: Output) -> int:
     lib = _library(store, args.library)
-    names = lib.list_symbols(snapshot_name=args.snapshot, regex=args.regex)
-    if out.as_json:
-        out.json(names)
-    else:
-        for name in names:
-            out.line(name)
+    out.names(lib.list_symbols(snapshot_name=args.snapshot, regex=args.regex))
     return EXIT_OK
 
 

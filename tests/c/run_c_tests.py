@@ -3,7 +3,8 @@
 
 Used by the project's build.py (``run_all(repo, lib_dir)``) and as a script::
 
-    python3 tests/c/run_c_tests.py [--lib-dir target/release] [--modes plain,asan,valgrind]
+    python3 tests/c/run_c_tests.py [--lib-dir target/x86_64-unknown-linux-gnu/release] \
+        [--modes plain,asan,valgrind]
 
 Every ``tests/c/test_*.c`` is linked with the helper sources beside it (``tests/c/*.c`` that are
 not tests) and run three ways: plain, built with AddressSanitizer + UndefinedBehaviorSanitizer
@@ -729,8 +730,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--lib-dir",
         type=Path,
-        default=repo / "target" / "release",
-        help="directory holding libsheaf.so (default: target/release)",
+        default=repo / "target" / "x86_64-unknown-linux-gnu" / "release",
+        help="directory holding libsheaf.so (default: target/x86_64-unknown-linux-gnu/release)",
     )
     parser.add_argument(
         "--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES)

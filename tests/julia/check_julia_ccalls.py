@@ -27,7 +27,8 @@ aliases (``const SheafStatus = Int32``) are followed.
 
 Used by build.py (``run_all(repo, lib_dir)``) and as a script::
 
-    python3 tests/julia/check_julia_ccalls.py [--lib-dir target/release] [files.jl …]
+    python3 tests/julia/check_julia_ccalls.py \
+        [--lib-dir target/x86_64-unknown-linux-gnu/release] [files.jl …]
 
 Prints one line per problem and ends with ``Julia ccall check: N ccalls in F file(s), P
 problem(s)`` and ``N passed, M failed in T s (Julia ccall check)`` (pytest's summary form,

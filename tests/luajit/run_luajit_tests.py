@@ -3,7 +3,8 @@
 
 Used by the project's build.py (``run_all(repo, lib_dir)``) and as a script::
 
-    python3 tests/luajit/run_luajit_tests.py [--lib-dir target/release] [--valgrind]
+    python3 tests/luajit/run_luajit_tests.py \
+        [--lib-dir target/x86_64-unknown-linux-gnu/release] [--valgrind]
 
 The Lua program declares the C ABI to LuaJIT with ``ffi.cdef`` from text this runner derives
 from ``include/sheaf.h`` (:func:`header_to_cdef`), so the test drives exactly the declarations
@@ -46,14 +47,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 RUN_TIMEOUT_S = 600
-VALGRIND: List[str] = [
-    "valgrind",
-    "--quiet",
-    "--error-exitcode=99",
-    "--leak-check=full",
-    "--errors-for-leak-kinds=definite",
-    "--show-leak-kinds=definite",
-]
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "c"))
+# The C tests' valgrind flags: definite leaks fail, the library's process-wide state does not.
+from run_c_tests import VALGRIND  # noqa: E402
+
 # Marks a constant LuaJIT cannot declare (wider than 32 bits); test_sheaf.lua reads these lines.
 CONST64_MARK = "//@const64"
 
@@ -321,8 +319,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--lib-dir",
         type=Path,
-        default=repo / "target" / "release",
-        help="directory holding libsheaf.so (default: target/release)",
+        default=repo / "target" / "x86_64-unknown-linux-gnu" / "release",
+        help="directory holding libsheaf.so (default: target/x86_64-unknown-linux-gnu/release)",
     )
     parser.add_argument(
         "--valgrind", action="store_true", help="run under valgrind --leak-check=full"

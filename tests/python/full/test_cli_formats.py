@@ -414,3 +414,25 @@ def test_no_validate_index_accepts_rows_out_of_order(capsys, store_uri, tmp_path
     )
     assert code == 0, err
     assert read(store_uri, "u", "s").data.column("v").to_pylist() == [2, 1]
+
+
+def test_export_streams_segment_by_segment_and_shows_progress(tmp_path, capsys):
+    """A symbol of 12 segments exports batch by batch (the Parquet file gets one row group per
+    stored segment, so nothing was gathered first), with a progress bar on request."""
+    uri = "lmdb://" + str(tmp_path / "store")
+    with sheaf.open(uri) as store:
+        lib = store.create_library("big", sheaf.LibraryOptions(rows_per_segment=1000))
+        lib.write("s", {"t": np.arange(11_500, dtype=np.int64), "x": np.arange(11_500) * 0.5})
+    out_file = tmp_path / "s.parquet"
+    code, out, err = run(capsys, uri, "export", "big", "s", out_file, "--progress")
+    assert code == 0, err
+    assert "wrote 11500 rows" in out
+    assert "big/s export" in err and "rows" in err  # the tqdm bar, on stderr
+    assert pq.ParquetFile(out_file).num_row_groups == 12
+    back = pq.read_table(out_file)
+    assert back.column("t").to_pylist() == list(range(11_500))
+
+    code, out, err = run(capsys, uri, "import", "big", "copy", out_file, "--progress")
+    assert code == 0, err
+    assert "copy write" in err  # the library's own progress of the write
+    assert read(uri, "big", "copy").data.column("x").to_pylist()[-1] == 11_499 * 0.5
