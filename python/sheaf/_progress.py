@@ -75,6 +75,7 @@ def check(progress: ProgressArg) -> None:
 
 
 def _sink(progress: ProgressArg, description: str, hint: Optional[int]) -> Any:
+    check(progress)
     if progress is None or progress is False:
         return None
     if progress is True:
@@ -83,11 +84,7 @@ def _sink(progress: ProgressArg, description: str, hint: Optional[int]) -> Any:
         except ImportError:
             return None
         return _Bars(tqdm, description, hint)
-    if callable(progress):
-        return progress
-    raise TypeError(
-        f"progress must be a bool or a function (stage, unit, done, total), not {progress!r}"
-    )
+    return progress
 
 
 def _on_progress(stage: Any, unit: Any, done: int, total: int, _user: Any) -> None:
@@ -127,6 +124,5 @@ def reporting(
         _local.sink = previous
         if previous is None:
             lib.sheaf_progress_set_callback(ffi.NULL, ffi.NULL, ffi.NULL)
-        close = getattr(sink, "close", None)
-        if isinstance(sink, _Bars) and close is not None:
-            close()
+        if isinstance(sink, _Bars):
+            sink.close()

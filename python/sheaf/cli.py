@@ -964,6 +964,14 @@ def cmd_sizes(args: argparse.Namespace, store: Store, out: Output) -> int:
         return _human(n) if args.human else str(n)
 
     kinds_numeric = [False] + [True] * (len(_SIZE_KINDS) + 1)
+
+    def sizes_table(first: str, docs: Dict[str, Dict[str, Any]]) -> Table:
+        """One row per library or symbol: its bytes per kind, then its total."""
+        table = Table([first, *_SIZE_KINDS, "total"], kinds_numeric)
+        for name, d in docs.items():
+            table.add(name, *(num(d[k]["bytes"]) for k in _SIZE_KINDS), num(d["total_bytes"]))
+        return table
+
     if args.library is None:
         libs = {
             name: _sizes_doc(store[name].admin_tools().get_sizes())
@@ -973,10 +981,7 @@ def cmd_sizes(args: argparse.Namespace, store: Store, out: Output) -> int:
         if out.as_json:
             out.json({"libraries": libs, "total_bytes": total})
             return EXIT_OK
-        table = Table(["library", *_SIZE_KINDS, "total"], kinds_numeric)
-        for name, d in libs.items():
-            table.add(name, *(num(d[k]["bytes"]) for k in _SIZE_KINDS), num(d["total_bytes"]))
-        out.table(table)
+        out.table(sizes_table("library", libs))
         out.line(f"(bytes; {num(total)} in {_plural(len(libs), 'library', 'libraries')})")
         return EXIT_OK
     lib = _library(store, args.library)
@@ -987,10 +992,7 @@ def cmd_sizes(args: argparse.Namespace, store: Store, out: Output) -> int:
         if out.as_json:
             out.json({"library": args.library, "symbols": symbols, "total": total_doc})
             return EXIT_OK
-        table = Table(["symbol", *_SIZE_KINDS, "total"], kinds_numeric)
-        for name, d in symbols.items():
-            table.add(name, *(num(d[k]["bytes"]) for k in _SIZE_KINDS), num(d["total_bytes"]))
-        out.table(table)
+        out.table(sizes_table("symbol", symbols))
         out.line(f"(bytes; library total {num(total_doc['total_bytes'])}, snapshots included)")
         return EXIT_OK
     sizes = tools.get_sizes_for_symbol(args.symbol)

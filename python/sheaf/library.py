@@ -496,22 +496,16 @@ class Library(Handle):
                 as_of, date_range, row_range, args.get("columns"), plan_value(query_builder)
             )
             return LazyDataFrame(self, symbol, args, query_builder)
-        doc = _options.read_options(
+        doc = self._read_doc(
+            fmt,
             as_of,
             date_range,
             row_range,
             columns,
-            plan_value(query_builder),
-            stream=fmt == "reader",
-        )
-        strings = _options.string_formats(
-            self.arrow_string_format_default
-            if arrow_string_format_default is None
-            else arrow_string_format_default,
+            query_builder,
+            arrow_string_format_default,
             arrow_string_format_per_column,
         )
-        if strings is not None and fmt in ("pyarrow", "polars", "reader"):
-            doc["strings"] = strings
         stream, info, metadata = self._read_stream(symbol, doc)
         content = info.get("content")
         if content is not None:
@@ -1534,6 +1528,36 @@ class Library(Handle):
         info: Dict[str, Any] = json.loads(take_bytes(info_b))
         return info
 
+    def _read_doc(
+        self,
+        fmt: str,
+        as_of: AsOf,
+        date_range: Any,
+        row_range: Any,
+        columns: Optional[Iterable[str]],
+        query_builder: Optional[QueryBuilder],
+        strings_default: Any,
+        strings_per_column: Optional[Dict[str, Any]],
+    ) -> Dict[str, Any]:
+        """The read options of a read into ``fmt``: a ``"reader"`` streams (no contiguous
+        result), and the Arrow formats carry the string formats (the library's default when
+        ``strings_default`` is None)."""
+        doc = _options.read_options(
+            as_of,
+            date_range,
+            row_range,
+            columns,
+            plan_value(query_builder),
+            stream=fmt == "reader",
+        )
+        strings = _options.string_formats(
+            self.arrow_string_format_default if strings_default is None else strings_default,
+            strings_per_column,
+        )
+        if strings is not None and fmt in ("pyarrow", "polars", "reader"):
+            doc["strings"] = strings
+        return doc
+
     def _read_stream(
         self, symbol: str, doc: Dict[str, Any], into: Any = None
     ) -> Tuple[Any, Dict[str, Any], Any]:
@@ -1872,22 +1896,16 @@ class LazyDataFrame(QueryBuilder):
                 "collect() with output_format='reader'"
             )
         args = self._read_args
-        doc = _options.read_options(
+        doc = self._library._read_doc(
+            "reader",
             args.get("as_of"),
             args.get("date_range"),
             args.get("row_range"),
             args.get("columns"),
-            plan_value(self.query_builder),
-            stream=True,
-        )
-        strings = _options.string_formats(
-            self._library.arrow_string_format_default
-            if args.get("arrow_string_format_default") is None
-            else args.get("arrow_string_format_default"),
+            self.query_builder,
+            args.get("arrow_string_format_default"),
             args.get("arrow_string_format_per_column"),
         )
-        if strings is not None:
-            doc["strings"] = strings
 
         def fill(out: Any) -> None:
             self._library._read_stream(self._symbol, doc, out)
